@@ -1,0 +1,18 @@
+"""MNIST Lab: the entry point. `streamlit run app.py`
+
+The frame only: page config, navigation. Every page draws; the logic lives in
+`model_store` and `training`, which never import Streamlit.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="MNIST Lab", page_icon="✍️", layout="wide")
+
+pages = [
+    st.Page("pages/draw.py", title="Draw", icon="✍️", default=True),  # served at the root URL
+    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+    st.Page("pages/gallery.py", title="Gallery", icon="🖼️", url_path="gallery"),
+    st.Page("pages/data.py", title="Data", icon="🔢", url_path="data"),
+    st.Page("pages/models.py", title="Models", icon="🗂️", url_path="models"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,115 @@
+"""Command line of the model store.
+
+python -m model_store list
+python -m model_store predict [--model NAME] [--json] FILE...
+python -m model_store evaluate [--model NAME] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from model_store import ImageError, ModelStore, Predictor, StoreError, decode_image, prepare
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in rows)
+
+
+def cmd_list(store: ModelStore, args: argparse.Namespace) -> int:
+    models = store.list()
+    if not models:
+        print(f"no models in {store.root}; train one with `python -m training`")
+        return 0
+    default = store.default().name if any(not m.broken for m in models) else None
+    rows = [["", "NAME", "ARCHITECTURE", "TEST ACC", "PARAMS", "TRAIN S", "CREATED", "NOTE"]]
+    for m in models:
+        r = m.record
+        acc = r.get("metrics", {}).get("test_accuracy")
+        rows.append(
+            [
+                "*" if m.name == default else "",
+                m.name,
+                r.get("architecture", "?"),
+                f"{acc:.2%}" if acc is not None else "-",
+                f"{r['parameters']:,}" if "parameters" in r else "-",
+                f"{r['training_seconds']:.0f}" if "training_seconds" in r else "-",
+                r.get("created", "-")[:16],
+                f"BROKEN: {m.error}" if m.broken else ("bundled" if m.bundled else ""),
+            ]
+        )
+    print(_table(rows))
+    print("\n* the default model")
+    return 0
+
+
+def _load_predictor(store: ModelStore, name: str | None) -> tuple[Predictor, str]:
+    model, entry = store.load(name)
+    return Predictor(model, entry.normalization), entry.name
+
+
+def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
+    predictor, _ = _load_predictor(store, args.model)
+    failures = 0
+    for path in args.files:
+        try:
+            prepared = prepare(decode_image(Path(path).read_bytes()))
+            result = predictor.predict_prepared([prepared])[0]
+            if result.blank:
+                raise ImageError(result.blank_reason)
+        except (OSError, ImageError) as err:  # one bad file is reported, the rest go on
+            failures += 1
+            message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            print(json.dumps({"path": path, "error": message}) if args.json else f"{path}: error: {message}")
+            continue
+        if args.json:
+            probs = [round(float(p), 6) for p in result.probabilities]
+            line = {"path": path, "digit": result.digit, "confidence": round(result.confidence, 6), "probabilities": probs}
+            print(json.dumps(line))
+        else:
+            print(f"{path}: {result.digit} ({result.confidence:.1%})")
+    return 1 if failures else 0
+
+
+def cmd_evaluate(store: ModelStore, args: argparse.Namespace) -> int:
+    from training.evaluation import evaluate  # the evaluation lives with the training engine
+
+    predictor, name = _load_predictor(store, args.model)
+    ev = evaluate(predictor)
+    if args.json:
+        print(json.dumps({"model": name, "loss": ev.loss, "accuracy": ev.accuracy, "per_class_accuracy": ev.per_class_accuracy}))
+        return 0
+    print(f"model {name}: test loss {ev.loss:.4f}, test accuracy {ev.accuracy:.2%}")
+    for digit, acc in enumerate(ev.per_class_accuracy):
+        print(f"  digit {digit}: {acc:.2%}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model_store", description=__doc__.split("\n")[0])
+    parser.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the stored models as a table")
+    p = sub.add_parser("predict", help="read the digit in each image file")
+    p.add_argument("--model", help="a stored model's name (default: the default model)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    e = sub.add_parser("evaluate", help="test loss, accuracy and per-class accuracy on MNIST")
+    e.add_argument("--model", help="a stored model's name (default: the default model)")
+    e.add_argument("--json", action="store_true", help="one JSON object")
+    args = parser.parse_args(argv)
+    store = ModelStore(args.store)
+    command = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate}[args.command]
+    try:
+        return command(store, args)
+    except StoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

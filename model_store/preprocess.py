@@ -1,0 +1,256 @@
+"""Any image into MNIST form: the one preparation pipeline of the project.
+
+MNIST digits are white ink on black, fitted into a 20x20 box keeping their aspect ratio and
+placed in a 28x28 field so that their centre of mass sits at the centre. A canvas drawing, an
+uploaded photo and a file on the command line all go through `prepare`, so the model sees
+them the way it saw its training data:
+
+    alpha-aware grayscale -> polarity (light paper is inverted) -> background removal ->
+    crop to the ink, ignoring specks -> fit into 20x20 -> pad to 28x28, centre of mass centred
+
+Each model's own normalisation (`normalize`) is applied afterwards, by the predictor.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import cv2
+import keras
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_SIDE = 560  # larger images are shrunk first: the digit ends up 20 px tall anyway
+MAX_PIXELS = 64_000_000  # a decoded image above this is refused (decompression bombs)
+MAX_FILE_BYTES = 20 * 1024 * 1024
+INK_LEVEL = 0.3  # ink above this counts when cropping
+MNIST_CENTRE = 14.0  # MNIST's mean centre of mass, measured on the training set
+
+
+class ImageError(ValueError):
+    """A file that cannot be read as an image; the message says why, for a person."""
+
+
+@dataclass
+class Prepared:
+    image: np.ndarray | None  # (28, 28) float32 in [0, 1], white on black; None when blank
+    blank_reason: str | None = None  # why there is no digit to read
+    steps: dict[str, np.ndarray] = field(default_factory=dict)  # each stage, when asked for
+
+
+# ---------------------------------------------------------------- decoding files
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """File bytes (PNG, JPEG, BMP, WebP, GIF's first frame, ...) to a uint8 or float array."""
+    if not data:
+        raise ImageError("the file is empty")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"the file is {len(data) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size below
+            img = Image.open(io.BytesIO(data))
+        with img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(f"the image is {width}x{height} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels")
+            img.seek(0)  # an animated GIF: its first frame
+            img = ImageOps.exif_transpose(img)  # phone photos carry their rotation in EXIF
+            img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG decodes straight to a smaller size
+            return _pil_to_array(img)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageError(f"the image has too many pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels") from None
+    except UnidentifiedImageError:
+        raise ImageError("not an image we can read (PNG, JPEG, BMP, WebP or GIF expected)") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"the image is damaged or truncated ({err})") from None
+
+
+def _pil_to_array(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit gray: keep its full range
+        img.thumbnail((MAX_SIDE, MAX_SIDE))
+        a = np.asarray(img, dtype=np.float32)
+        return a / (65535.0 if a.max() > 255 else 255.0)
+    has_alpha = "A" in img.mode or "transparency" in img.info
+    img = img.convert("RGBA" if has_alpha else "RGB")  # also CMYK, palette, 1-bit
+    img.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BOX)
+    return np.asarray(img)
+
+
+# ---------------------------------------------------------------- from pixels to ink
+
+
+def _to_float(image: np.ndarray) -> np.ndarray:
+    a = np.asarray(image)
+    if a.dtype == np.bool_:
+        return a.astype(np.float32)
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / 255.0
+    if a.dtype == np.uint16:
+        return a.astype(np.float32) / 65535.0
+    a = a.astype(np.float32)
+    return a / 255.0 if a.size and a.max() > 1.0 else a
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Gray float32 in [0, 1]. Transparent pixels become the paper behind the strokes."""
+    a = _to_float(image)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        return a
+    if a.ndim != 3 or a.shape[2] not in (2, 3, 4):
+        raise ImageError(f"expected a gray, RGB or RGBA image, got an array of shape {a.shape}")
+    alpha = a[..., -1] if a.shape[2] in (2, 4) else None
+    gray = a[..., 0] if a.shape[2] == 2 else cv2.cvtColor(np.ascontiguousarray(a[..., :3]), cv2.COLOR_RGB2GRAY)
+    if alpha is None or alpha.min() > 0.98:
+        return gray
+    # Strokes on a transparent canvas: put them on paper of the opposite shade.
+    opaque = alpha > 0.5
+    paper = 1.0 if opaque.any() and gray[opaque].mean() < 0.5 else 0.0
+    return gray * alpha + paper * (1.0 - alpha)
+
+
+def _shrink(a: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = a.shape[:2]
+    if max(h, w) <= max_side:
+        return a
+    scale = max_side / max(h, w)
+    return cv2.resize(a, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def to_ink(image: np.ndarray) -> np.ndarray:
+    """Ink map float32 in [0, 1]: 1 where the digit is, 0 on the paper, whatever the polarity.
+
+    Light paper is lit unevenly (shadows, gradients): what a camera sees is paper * (1 - ink),
+    so the ink is 1 - gray / paper, with the paper's brightness estimated around each pixel.
+    On a dark background (a canvas, a screen) the ink simply adds: gray - background.
+    """
+    gray = _shrink(to_gray(image), MAX_SIDE)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) > 0.5:
+        paper = _local_background(gray, cv2.dilate)  # the brightest nearby pixel is paper
+        ink = 1.0 - gray / np.maximum(paper, 1e-3)
+    else:
+        ink = gray - _local_background(gray, cv2.erode)  # the darkest nearby pixel is background
+    ink = np.clip(ink, 0.0, 1.0)
+    top = float(ink.max())
+    if top < 0.05:  # nothing but noise: leave it for the blank check
+        return ink
+    return ink / top  # stretch: a faint pencil or a grey photo reaches full ink
+
+
+def _local_background(gray: np.ndarray, extreme) -> np.ndarray:
+    """The background level around each pixel: the local max or min over a window wider than a stroke.
+
+    Computed on a 48-pixel thumbnail, so it costs the same for a canvas and a 50-megapixel photo.
+    """
+    h, w = gray.shape
+    small = _shrink(gray, 48)
+    window = max(3, (max(small.shape) // 4) | 1)
+    level = extreme(small, cv2.getStructuringElement(cv2.MORPH_RECT, (window, window)))
+    level = cv2.blur(level, (window, window))
+    return cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+# ---------------------------------------------------------------- crop, fit, centre
+
+
+def _digit_box(ink: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """The mask of the digit's strokes (specks dropped), or a reason there is no digit."""
+    mask = (ink > INK_LEVEL).astype(np.uint8)
+    if not mask.any():
+        return mask, "blank: nothing to read"
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = 1 + np.flatnonzero(areas >= 0.08 * areas.max())  # specks are tiny next to strokes
+    mask = np.isin(labels, keep).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(mask)
+    if max(w, h) < 4:
+        return mask, "blank: the mark is too small to read"
+    if len(keep) == 1 and 0.5 <= w / h <= 2.0 and _solidity(mask[y : y + h, x : x + w]) > 0.9:
+        return mask, "blank: just a dot or a blob, not a digit"
+    return mask, None
+
+
+def _solidity(mask: np.ndarray) -> float:
+    """Area over convex-hull area: near 1 for a round dot, far below for any digit's strokes."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
+    return float(mask.sum()) / hull if hull else 1.0
+
+
+def _fit_20(crop: np.ndarray) -> np.ndarray:
+    """Scale so the longer side is 20 px, keeping the aspect ratio (as MNIST did)."""
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    fitted = cv2.resize(crop, size, interpolation=interpolation)
+    top = float(fitted.max())
+    return fitted / top if top > 0 else fitted  # thin strokes fade when shrunk: restore full ink
+
+
+def _centre(patch: np.ndarray) -> np.ndarray:
+    """Place the patch in 28x28 with its centre of mass at MNIST's centre."""
+    moments = cv2.moments(patch)
+    h, w = patch.shape
+    cy = moments["m01"] / moments["m00"] if moments["m00"] else h / 2
+    cx = moments["m10"] / moments["m00"] if moments["m00"] else w / 2
+    top = int(np.clip(round(MNIST_CENTRE - cy), 0, 28 - h))
+    left = int(np.clip(round(MNIST_CENTRE - cx), 0, 28 - w))
+    out = np.zeros((28, 28), np.float32)
+    out[top : top + h, left : left + w] = patch
+    return out
+
+
+def prepare(image: np.ndarray, keep_steps: bool = False) -> Prepared:
+    """Any image array (gray, RGB, RGBA; uint8, uint16 or float) into one 28x28 MNIST digit."""
+    ink = to_ink(image)
+    mask, blank = _digit_box(ink)
+    steps = {"ink": ink} if keep_steps else {}
+    if blank:
+        return Prepared(None, blank, steps)
+    x, y, w, h = cv2.boundingRect(mask)
+    # Keep the soft edges of the kept strokes, drop the specks.
+    near = cv2.dilate(mask, np.ones((3, 3), np.uint8))[y : y + h, x : x + w]
+    crop = ink[y : y + h, x : x + w] * near
+    fitted = _fit_20(crop)
+    digit = _centre(fitted)
+    if keep_steps:
+        steps.update(crop=crop, fit=fitted, centred=digit)
+    return Prepared(digit, None, steps)
+
+
+def naive_prepare(image: np.ndarray) -> np.ndarray:
+    """What most MNIST demos do: grayscale, invert light paper, plain resize to 28x28.
+
+    Kept only to measure how much `prepare` gains over it.
+    """
+    gray = to_gray(image)
+    if np.median(gray) > 0.5:
+        gray = 1.0 - gray
+    return cv2.resize(gray, (28, 28), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+# ---------------------------------------------------------------- the model's own input scaling
+
+NORMALIZATIONS = ("scale", "l2")
+
+
+def normalize(x: np.ndarray, method: str) -> np.ndarray:
+    """Images as floats in [0, 1] (bytes / 255), shape (n, 28, 28), into a model's input scale.
+
+    "scale" is the usual /255 (already done); "l2" is notebook A's
+    `keras.utils.normalize(x, axis=1)`, which does not care about the overall scale.
+    """
+    if method == "scale":
+        return np.asarray(x, np.float32)
+    if method == "l2":
+        return keras.utils.normalize(np.asarray(x, np.float32), axis=1).astype(np.float32)
+    raise ValueError(f"unknown normalization {method!r}; choose one of {NORMALIZATIONS}")

@@ -1,0 +1,256 @@
+"""The model store: a directory of trained models, each a `.keras` file plus a JSON record.
+
+Layout of a store directory (default `models/` beside `app.py`, or $MNIST_LAB_MODELS):
+
+    NAME.json                 the record: architecture, training options, metrics, history...
+    NAME.<token>.keras        the model, named in the record's "files"
+    NAME.<token>.npz          the test-set probabilities (the gallery reads them)
+    default.txt               the name of the default model
+
+A save writes the new files under a fresh token, then replaces `NAME.json` in one atomic rename:
+a crash at any point leaves either the old record with its old files or the new one, never a mix.
+The bundled model ships read-only in `model_store/bundled/` and is listed beside the user's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_NAME_LENGTH = 64
+STALE_LOCK_SECONDS = 120  # a save takes seconds; an older lock belongs to a dead process
+
+
+class StoreError(ValueError):
+    """A store operation refused, with a message for a person."""
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("MNIST_LAB_MODELS") or PROJECT_ROOT / "models")
+
+
+def validate_name(name: str) -> str:
+    """A model name is also a file name: letters, digits, '.', '_' and '-', nothing else."""
+    if not isinstance(name, str) or not name.strip():
+        raise StoreError("a model name cannot be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise StoreError(f"a model name can have at most {MAX_NAME_LENGTH} characters (this one has {len(name)})")
+    if ".." in name or not NAME_PATTERN.fullmatch(name):
+        raise StoreError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(no spaces, slashes, '..' or control characters), starting with a letter or digit"
+        )
+    return name
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    name: str
+    record: dict[str, Any]  # the JSON record; empty when broken
+    directory: Path
+    bundled: bool = False
+    error: str | None = None  # why the entry is broken; None when it is whole
+
+    @property
+    def broken(self) -> bool:
+        return self.error is not None
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / self.record["files"]["model"]
+
+    @property
+    def probabilities_path(self) -> Path | None:
+        name = self.record.get("files", {}).get("test_probabilities")
+        return self.directory / name if name else None
+
+    @property
+    def normalization(self) -> str:
+        return self.record.get("normalization", "scale")
+
+
+def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """Call `write(tmp)` for a temporary file beside `path`, flush it to disk, rename it over `path`."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _save_lock(lock: Path, name: str):
+    """One save per name at a time: a second concurrent save is refused, never interleaved."""
+    if lock.exists() and time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+        lock.unlink(missing_ok=True)  # left by a process that died mid-save
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        raise StoreError(f"another save of {name!r} is in progress; wait for it or choose another name") from None
+    try:
+        yield
+    finally:
+        os.close(fd)
+        lock.unlink(missing_ok=True)
+
+
+class ModelStore:
+    def __init__(self, root: Path | str | None = None, bundled_dir: Path | None = BUNDLED_DIR):
+        self.root = Path(root) if root is not None else default_root()
+        self.bundled_dir = bundled_dir
+
+    # ------------------------------------------------------------ reading
+
+    def _entry(self, record_path: Path, bundled: bool) -> StoredModel:
+        name = record_path.stem
+        try:
+            record = json.loads(record_path.read_text())
+            model_file = record_path.parent / record["files"]["model"]
+            if not model_file.is_file():
+                raise FileNotFoundError(f"model file {model_file.name} is missing")
+            if record.get("model_sha256") and sha256_of(model_file) != record["model_sha256"]:
+                raise ValueError(f"model file {model_file.name} is corrupt (checksum differs from the record)")
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            return StoredModel(name, {}, record_path.parent, bundled, error=str(err) or type(err).__name__)
+        return StoredModel(name, record, record_path.parent, bundled)
+
+    def _record_paths(self, directory: Path | None) -> list[Path]:
+        if directory is None or not directory.is_dir():
+            return []
+        return sorted(p for p in directory.glob("*.json") if NAME_PATTERN.fullmatch(p.stem))
+
+    def list(self) -> list[StoredModel]:
+        """Every model, the bundled ones first; broken entries are listed with their error."""
+        bundled = [self._entry(p, True) for p in self._record_paths(self.bundled_dir)]
+        own = [self._entry(p, False) for p in self._record_paths(self.root)]
+        return bundled + own
+
+    def get(self, name: str) -> StoredModel:
+        validate_name(name)
+        for directory, bundled in ((self.bundled_dir, True), (self.root, False)):
+            if directory is not None and (directory / f"{name}.json").is_file():
+                return self._entry(directory / f"{name}.json", bundled)
+        raise StoreError(f"no model named {name!r} in {self.root}")
+
+    def load(self, name: str | None = None) -> tuple[keras.Model, StoredModel]:
+        """The Keras model and its entry, loaded in safe mode (no arbitrary code from the file)."""
+        entry = self.get(name) if name else self.default()
+        if entry.broken:
+            raise StoreError(f"model {entry.name!r} is broken: {entry.error}")
+        try:
+            model = keras.saving.load_model(entry.model_path, compile=False, safe_mode=True)
+        except Exception as err:
+            raise StoreError(f"model {entry.name!r} cannot be loaded: {err}") from None
+        return model, entry
+
+    def test_probabilities(self, entry: StoredModel) -> np.ndarray | None:
+        """The stored (10000, 10) test-set probabilities, or None when the record has none."""
+        path = entry.probabilities_path
+        if path is None or not path.is_file():
+            return None
+        with np.load(path) as f:
+            return f["probabilities"].astype(np.float32)
+
+    # ------------------------------------------------------------ the default model
+
+    def default(self) -> StoredModel:
+        """The chosen default if it is whole, else the bundled model, else the first whole one."""
+        chosen = self.root / "default.txt"
+        if chosen.is_file():
+            try:
+                entry = self.get(chosen.read_text().strip())
+                if not entry.broken:
+                    return entry
+            except StoreError:
+                pass  # a default that was deleted or renamed falls back below
+        whole = [m for m in self.list() if not m.broken]
+        if not whole:
+            raise StoreError(f"no usable model: train one with `python -m training` (store: {self.root})")
+        return whole[0]
+
+    def set_default(self, name: str) -> None:
+        entry = self.get(name)
+        if entry.broken:
+            raise StoreError(f"model {name!r} is broken and cannot be the default: {entry.error}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.root / "default.txt", lambda p: p.write_text(name))
+
+    # ------------------------------------------------------------ writing
+
+    def save(
+        self,
+        model: keras.Model,
+        record: dict[str, Any],
+        test_probabilities: np.ndarray | None = None,
+        overwrite: bool = False,
+    ) -> StoredModel:
+        """Store `model` under `record["name"]`; atomic, so an earlier version survives any crash."""
+        name = validate_name(record["name"])
+        if self.bundled_dir is not None and (self.bundled_dir / f"{name}.json").exists():
+            raise StoreError(f"{name!r} is the bundled model's name; choose another")
+        record_path = self.root / f"{name}.json"
+        if record_path.exists() and not overwrite:
+            raise StoreError(f"a model named {name!r} already exists; choose another name or overwrite it")
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _save_lock(self.root / f".{name}.lock", name):
+            token = secrets.token_hex(4)
+            files = {"model": f"{name}.{token}.keras"}
+            _write_atomic(self.root / files["model"], model.save)
+            if test_probabilities is not None:
+                files["test_probabilities"] = f"{name}.{token}.npz"
+                probs = np.asarray(test_probabilities, np.float16)
+                _write_atomic(self.root / files["test_probabilities"], lambda p: np.savez_compressed(p, probabilities=probs))
+            record = {**record, "files": files, "model_sha256": sha256_of(self.root / files["model"])}
+            old = self._files_of(record_path)
+            _write_atomic(record_path, lambda p: p.write_text(json.dumps(record, indent=1)))
+            self._remove(old - set(files.values()))
+        return self._entry(record_path, False)
+
+    def delete(self, name: str) -> None:
+        entry = self.get(name)
+        if entry.bundled:
+            raise StoreError(f"{name!r} is the bundled model; it cannot be deleted")
+        record_path = self.root / f"{name}.json"
+        files = self._files_of(record_path)
+        record_path.unlink()  # the record goes first: a crash after it leaves no half entry
+        self._remove(files)
+
+    def _files_of(self, record_path: Path) -> set[str]:
+        try:
+            return set(json.loads(record_path.read_text())["files"].values())
+        except (OSError, ValueError, KeyError, TypeError):
+            return set()
+
+    def _remove(self, file_names: set[str]) -> None:
+        for file_name in file_names:
+            (self.root / Path(file_name).name).unlink(missing_ok=True)

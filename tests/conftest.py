@@ -1,0 +1,52 @@
+"""Shared fixtures: a temporary model store and a tiny model trained in a few seconds."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from model_store import ModelStore, Predictor, load_mnist
+from training.config import TrainConfig
+from training.engine import train
+
+
+@pytest.fixture
+def store(tmp_path) -> ModelStore:
+    """An empty store in a temporary directory, with no bundled model beside it."""
+    return ModelStore(tmp_path / "models", bundled_dir=None)
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory) -> ModelStore:
+    """A store holding 'tiny': the notebook-D dense net trained on 3,000 images for one epoch."""
+    store = ModelStore(tmp_path_factory.mktemp("tiny") / "models", bundled_dir=None)
+    config = TrainConfig(name="tiny", arch="dense-128", epochs=1, batch_size=64, train_limit=3000, validation="none")
+    train(config, store)
+    return store
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_store):
+    """(keras model, stored entry, predictor) of the tiny model."""
+    model, entry = tiny_store.load("tiny")
+    return model, entry, Predictor(model, entry.normalization)
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    _, (x, y) = load_mnist()
+    return x, y
+
+
+def digit_on_canvas(image28: np.ndarray, size: int = 280, box: tuple[int, int, int] = (60, 60, 160), dark_on_light=False):
+    """An MNIST digit drawn into a larger canvas: `box` is (top, left, side) of where it goes."""
+    import cv2
+
+    top, left, side = box
+    canvas = np.zeros((size, size), np.uint8)
+    canvas[top : top + side, left : left + side] = cv2.resize(image28, (side, side), interpolation=cv2.INTER_LINEAR)
+    return 255 - canvas if dark_on_light else canvas

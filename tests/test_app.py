@@ -1,0 +1,43 @@
+"""Every page runs headless without an exception (Streamlit's AppTest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["pages/draw.py", "pages/train.py", "pages/gallery.py", "pages/data.py", "pages/models.py"]
+
+
+@pytest.fixture
+def app(tiny_store, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
+    monkeypatch.setattr("model_store.store.BUNDLED_DIR", tiny_store.root / "no-bundled-model")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_without_an_exception(app, page):
+    app.run()
+    if page != PAGES[0]:
+        app.switch_page(page).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.title[0].value
+
+
+def test_the_draw_page_is_the_default_and_shows_a_dash_before_drawing(app):
+    app.run()
+    assert app.title[0].value == "Draw a digit"
+    assert app.metric[0].label == "Prediction" and app.metric[0].value == "-"
+
+
+def test_the_models_page_lists_the_tiny_model(app):
+    app.run()
+    app.switch_page("pages/models.py").run()
+    table = app.dataframe[0].value
+    assert table["name"].tolist() == ["tiny"] and table["architecture"].tolist() == ["dense-128"]

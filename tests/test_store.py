@@ -1,0 +1,170 @@
+"""The model store: atomic saves, validated names, listing that never crashes, safe loading."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from model_store import ModelStore, Predictor, StoreError, validate_name
+from model_store.zoo import dense_128
+
+
+def small_model(seed=0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return dense_128()
+
+
+def record(name: str, **extra) -> dict:
+    return {"name": name, "architecture": "dense-128", "normalization": "scale", **extra}
+
+
+def test_save_load_and_the_loaded_model_predicts_exactly_what_the_original_did(store, mnist_test):
+    x, _ = mnist_test
+    model = small_model()
+    store.save(model, record("m1"), test_probabilities=np.full((10000, 10), 0.1))
+    loaded, entry = store.load("m1")
+    images = x[:200] / 255.0
+    original = Predictor(model).probabilities(images)
+    again = Predictor(loaded, entry.normalization).probabilities(images)
+    np.testing.assert_array_equal(original.argmax(1), again.argmax(1))
+    np.testing.assert_allclose(original, again, atol=1e-6)
+    assert store.test_probabilities(entry).shape == (10000, 10)
+    assert entry.record["model_sha256"] and entry.record["files"]["model"].endswith(".keras")
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("x" * 300, "at most 64"),
+        ("a/b", "invalid"),
+        ("..", "invalid"),
+        ("../escape", "invalid"),
+        ("a..b", "invalid"),
+        ("bad\x00name", "invalid"),
+        ("tab\tname", "invalid"),
+        ("-leading-dash", "invalid"),
+        ("with space", "invalid"),
+    ],
+)
+def test_bad_names_are_refused_with_a_clear_message(name, message):
+    with pytest.raises(StoreError, match=message):
+        validate_name(name)
+
+
+def test_good_names_pass():
+    for name in ("cnn", "My_Model-2.1", "a" * 64):
+        assert validate_name(name) == name
+
+
+def test_a_save_that_fails_half_way_leaves_the_earlier_version_whole(store, monkeypatch):
+    first = small_model(1)
+    store.save(first, record("m"))
+    before = sorted(p.name for p in store.root.iterdir())
+
+    class DiskFull(OSError):
+        pass
+
+    second = small_model(2)
+
+    def failing_save(path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"PK\x03\x04 half a zip")
+        raise DiskFull("No space left on device")
+
+    monkeypatch.setattr(second, "save", failing_save)
+    with pytest.raises(DiskFull):
+        store.save(second, record("m"), overwrite=True)
+    assert sorted(p.name for p in store.root.iterdir()) == before  # no partial file is left
+    loaded, _ = store.load("m")
+    np.testing.assert_array_equal(loaded.get_weights()[0], first.get_weights()[0])
+
+
+def test_overwriting_needs_to_be_asked_for_and_replaces_the_files(store):
+    store.save(small_model(1), record("m"))
+    with pytest.raises(StoreError, match="already exists"):
+        store.save(small_model(2), record("m"))
+    old_files = set(json.loads((store.root / "m.json").read_text())["files"].values())
+    store.save(small_model(2), record("m"), overwrite=True)
+    assert not any((store.root / f).exists() for f in old_files)
+    assert len(list(store.root.glob("m.*.keras"))) == 1
+
+
+def test_a_second_save_under_one_name_while_one_runs_is_refused(store):
+    store.root.mkdir(parents=True)
+    (store.root / ".m.lock").touch()  # a save of "m" is under way
+    with pytest.raises(StoreError, match="in progress"):
+        store.save(small_model(), record("m"))
+    assert not (store.root / "m.json").exists()
+
+
+def test_listing_reports_broken_entries_and_never_crashes(store):
+    for name in ("good", "corrupt", "missing"):
+        store.save(small_model(), record(name))
+    corrupt = store.root / json.loads((store.root / "corrupt.json").read_text())["files"]["model"]
+    corrupt.write_bytes(b"not a zip any more")
+    missing = store.root / json.loads((store.root / "missing.json").read_text())["files"]["model"]
+    missing.unlink()
+    (store.root / "garbled.json").write_text("{ half a record")
+    (store.root / ".tmp-leftover.json").write_text("{}")  # a temporary file is not an entry
+    listed = {m.name: m for m in store.list()}
+    assert set(listed) == {"good", "corrupt", "missing", "garbled"}
+    assert not listed["good"].broken
+    assert "corrupt" in listed["corrupt"].error
+    assert "missing" in listed["missing"].error
+    assert listed["garbled"].broken
+    with pytest.raises(StoreError, match="broken"):
+        store.load("corrupt")
+
+
+def test_the_default_model_can_be_chosen_and_falls_back_when_it_goes(store):
+    store.save(small_model(), record("a"))
+    store.save(small_model(), record("b"))
+    assert store.default().name == "a"
+    store.set_default("b")
+    assert store.default().name == "b"
+    store.delete("b")
+    assert store.default().name == "a"
+    assert sorted(p.name for p in store.root.iterdir()) == sorted(
+        ["default.txt", "a.json", *json.loads((store.root / "a.json").read_text())["files"].values()]
+    )
+
+
+def test_an_empty_store_says_how_to_get_a_model(store):
+    with pytest.raises(StoreError, match="python -m training"):
+        store.default()
+
+
+def test_the_bundled_model_is_listed_first_and_cannot_be_deleted_or_shadowed(tmp_path):
+    bundled = ModelStore(tmp_path / "bundled", bundled_dir=None)
+    bundled.save(small_model(), record("lab-default"))
+    store = ModelStore(tmp_path / "models", bundled_dir=tmp_path / "bundled")
+    store.save(small_model(), record("mine"))
+    models = store.list()
+    assert [(m.name, m.bundled) for m in models] == [("lab-default", True), ("mine", False)]
+    assert store.default().name == "lab-default"
+    with pytest.raises(StoreError, match="cannot be deleted"):
+        store.delete("lab-default")
+    with pytest.raises(StoreError, match="bundled"):
+        store.save(small_model(), record("lab-default"))
+    store.load("lab-default")
+
+
+def test_a_model_with_a_lambda_layer_is_refused_not_run(store, tmp_path):
+    inputs = keras.Input((784,))
+    outputs = keras.layers.Lambda(lambda t: t * 2)(keras.layers.Dense(10, activation="softmax")(inputs))
+    store.save(keras.Model(inputs, outputs), record("sneaky"))
+    with pytest.raises(StoreError, match="cannot be loaded"):
+        store.load("sneaky")
+
+
+def test_names_from_outside_never_become_paths_outside_the_store(store):
+    for name in ("../../etc/passwd", "/etc/passwd", "..", "a/../../b"):
+        with pytest.raises(StoreError):
+            store.get(name)
+        with pytest.raises(StoreError):
+            store.delete(name)

@@ -1,0 +1,110 @@
+"""Train a model from the command line.
+
+    python -m training --preset seed-c
+    python -m training --arch cnn-small --epochs 3 --batch-size 64 --optimizer adam --name my-cnn
+    python -m training --list-archs
+
+Ctrl-C stops after the current batch and stores the best weights so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import threading
+
+import keras
+
+from model_store import ARCHITECTURES, ModelStore
+from training.config import PRESETS, ConfigError, TrainConfig
+from training.engine import Progress, build_model, train
+
+
+def list_archs() -> None:
+    for name, arch in ARCHITECTURES.items():
+        print(f"{name:24} {arch.build().count_params():>9,} params  {arch.description}")
+    print(f"{'custom-dense':24} {'':>16}  a dense stack: --dense-units 256 128 [--dropout 0.2]")
+    print(f"{'custom-cnn':24} {'':>16}  conv blocks: --conv-filters 32 64 [--dense-units 128]")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a notebook's recipe or the default model's")
+    p.add_argument("--list-archs", action="store_true", help="describe every architecture and exit")
+    p.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
+    # One option per config field; only the ones given override the preset.
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        if isinstance(default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=f"default: {default}")
+        elif isinstance(default, tuple):
+            p.add_argument(flag, type=int, nargs="+", default=argparse.SUPPRESS, help=f"default: {' '.join(map(str, default))}")
+        else:
+            kind = type(default) if default is not None else str
+            p.add_argument(
+                flag, type=kind, default=argparse.SUPPRESS, help=f"default: {default if default != '' else 'automatic'}"
+            )
+    return p
+
+
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")  # already running means: shown as they are
+
+
+class ProgressBar:
+    """Keras' own progress bar, one per epoch."""
+
+    def __init__(self):
+        self.bar, self.epoch = None, 0
+
+    def __call__(self, p: Progress) -> None:
+        if p.phase in ("batch", "epoch"):
+            if p.epoch != self.epoch:
+                print(f"Epoch {p.epoch}/{p.epochs}")
+                self.bar, self.epoch = keras.utils.Progbar(p.batches, stateful_metrics=METRICS), p.epoch
+            values = [(k, getattr(p, k)) for k in METRICS if getattr(p, k) is not None]
+            self.bar.update(p.batch, values=values, finalize=p.phase == "epoch")
+        else:
+            print(f"{p.phase}...")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(parser().parse_args(argv))
+    if args.pop("list_archs"):
+        list_archs()
+        return 0
+    preset, store_dir = args.pop("preset"), args.pop("store")
+    base = PRESETS[preset] if preset else TrainConfig()
+    config = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
+    try:
+        config = config.resolved()
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    params = build_model(config).count_params()
+    print(f"Training {config.arch} ({params:,} params) for {config.epochs} epochs, batch {config.batch_size}")
+
+    stop = threading.Event()
+
+    def on_interrupt(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: give up at once
+        print("\nstopping after this batch; the best weights so far will be stored (Ctrl-C again to abort)")
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    result = train(config, ModelStore(store_dir), on_progress=ProgressBar(), stop=stop)
+    r = result.entry.record
+    print(
+        f"\nTest accuracy {r['metrics']['test_accuracy']:.2%}, test loss {r['metrics']['test_loss']:.4f}, "
+        f"{r['epochs_run']} epochs in {r['training_seconds']:.0f} s ({r['seconds_per_epoch']} s/epoch)"
+        + (f", stopped by {result.stopped_by}" if result.stopped_by else "")
+    )
+    print(f"Stored as {result.entry.name!r} in {result.entry.directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Every training option the notebooks show, in one dataclass passed whole, and their presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from model_store.preprocess import NORMALIZATIONS
+from model_store.zoo import ARCHITECTURES
+
+CUSTOM_ARCHITECTURES = ("custom-dense", "custom-cnn")
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
+LOSSES = ("sparse", "categorical")  # sparse_categorical_crossentropy / categorical_crossentropy
+SCHEDULES = ("constant", "cosine", "one-cycle")
+VALIDATIONS = ("split", "test", "none")  # a fraction of the training set, the test set, or none
+MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")
+TRAIN_SIZE = 60_000
+
+
+class ConfigError(ValueError):
+    """An option out of range; `field` names it, the message says what is allowed."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass
+class TrainConfig:
+    name: str = ""  # the stored model's name; "" gives "<arch>-<date>-<time>"
+    arch: str = "cnn-lab"  # a zoo name, "custom-dense" or "custom-cnn"
+    dense_units: tuple[int, ...] = (128,)  # custom stacks: width of each dense layer
+    conv_filters: tuple[int, ...] = (32, 64)  # custom-cnn: filters of each conv block
+    dropout: float = 0.0  # custom stacks: dropout rate
+    optimizer: str = "adam"
+    learning_rate: float = 0.001  # the peak rate when a schedule is used
+    schedule: str = "constant"  # "cosine" decays to ~0; "one-cycle" warms up, then decays
+    loss: str | None = None  # "sparse" or "categorical"; None: the architecture's notebook
+    label_smoothing: float = 0.0  # categorical loss only
+    normalization: str | None = None  # "scale" (/255) or "l2"; None: the architecture's own
+    batch_size: int = 32
+    epochs: int = 5
+    validation: str = "split"
+    validation_split: float = 0.1  # the last fraction of the training set, as Keras takes it
+    early_stopping: bool = False
+    es_monitor: str = "val_accuracy"
+    es_min_delta: float = 0.0
+    es_patience: int = 3
+    checkpoint_best: bool = False  # end with the best epoch's weights (by es_monitor)
+    augment: bool = False  # random shifts, rotations, zoom and stroke thickness
+    printed_digits: int = 0  # add this many synthetic printed digits to the training set
+    seed: int = 42
+    train_limit: int = 0  # train on the first N images only; 0 means all 60,000
+
+    def resolved(self) -> TrainConfig:
+        """A copy with the architecture's defaults filled in, checked."""
+        c = dataclasses.replace(self)
+        arch = ARCHITECTURES.get(c.arch)
+        if c.loss is None:
+            c.loss = arch.labels if arch else "categorical"
+        if c.normalization is None:
+            c.normalization = arch.normalization if arch else "scale"
+        c.dense_units, c.conv_filters = tuple(c.dense_units), tuple(c.conv_filters)
+        validate(c)
+        return c
+
+    @property
+    def train_size(self) -> int:
+        return self.train_limit or TRAIN_SIZE
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _choice(field: str, value, choices) -> None:
+    if value not in choices:
+        raise ConfigError(field, f"{value!r} is not one of {', '.join(map(str, choices))}")
+
+
+def _between(field: str, value, low, high, low_open=False, high_open=False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        lo, hi = ("(" if low_open else "[") + str(low), str(high) + (")" if high_open else "]")
+        raise ConfigError(field, f"must be a number in {lo}, {hi} (got {value!r})")
+
+
+def validate(c: TrainConfig) -> None:
+    """Refuse out-of-range options with a message that names the field."""
+    _choice("arch", c.arch, (*ARCHITECTURES, *CUSTOM_ARCHITECTURES))
+    _choice("optimizer", c.optimizer, OPTIMIZERS)
+    _choice("schedule", c.schedule, SCHEDULES)
+    _choice("loss", c.loss, LOSSES)
+    _choice("normalization", c.normalization, NORMALIZATIONS)
+    _choice("validation", c.validation, VALIDATIONS)
+    _choice("es_monitor", c.es_monitor, MONITORS)
+    _between("train_limit", c.train_limit, 0, TRAIN_SIZE)
+    if not isinstance(c.epochs, int) or not 1 <= c.epochs <= 1000:
+        raise ConfigError("epochs", f"must be a whole number from 1 to 1000 (got {c.epochs!r})")
+    train_rows = c.train_size * (1 - c.validation_split if c.validation == "split" else 1)
+    if not isinstance(c.batch_size, int) or not 1 <= c.batch_size <= train_rows:
+        raise ConfigError(
+            "batch_size", f"must be a whole number from 1 to {int(train_rows)}, the training rows (got {c.batch_size!r})"
+        )
+    _between("learning_rate", c.learning_rate, 0, 10, low_open=True)
+    _between("label_smoothing", c.label_smoothing, 0, 1, high_open=True)
+    _between("dropout", c.dropout, 0, 1, high_open=True)
+    _between("es_min_delta", c.es_min_delta, 0, 1e9)
+    _between("es_patience", c.es_patience, 0, 1000)
+    _between("printed_digits", c.printed_digits, 0, 100_000)
+    if c.validation == "split":
+        _between("validation_split", c.validation_split, 0, 1, low_open=True, high_open=True)
+    if c.label_smoothing and c.loss != "categorical":
+        raise ConfigError("label_smoothing", "needs the categorical loss (Keras' sparse loss has no smoothing)")
+    if c.augment and c.normalization != "scale":
+        raise ConfigError("augment", "works with the 'scale' normalization only")
+    needs_validation = (c.early_stopping or c.checkpoint_best) and c.es_monitor.startswith("val_")
+    if needs_validation and c.validation == "none":
+        raise ConfigError("es_monitor", f"{c.es_monitor} needs validation data: choose a split or the test set")
+    custom = {"custom-dense": c.dense_units, "custom-cnn": c.conv_filters}.get(c.arch)
+    if custom is not None and (not custom or any(not isinstance(u, int) or not 1 <= u <= 4096 for u in custom)):
+        field = "dense_units" if c.arch == "custom-dense" else "conv_filters"
+        raise ConfigError(field, f"needs one or more layer sizes from 1 to 4096 (got {custom!r})")
+
+
+# Each notebook's exact recipe, and the project's own.
+PRESETS: dict[str, TrainConfig] = {
+    "seed-a": TrainConfig(arch="dense-128-128", normalization="l2", loss="sparse", batch_size=32, epochs=3, validation="none"),
+    "seed-b": TrainConfig(arch="dense-512-512-dropout", loss="categorical", batch_size=128, epochs=5, validation="test"),
+    "seed-c": TrainConfig(
+        arch="cnn-small",
+        loss="categorical",
+        batch_size=32,
+        epochs=5,
+        validation="split",
+        validation_split=0.3,
+        early_stopping=True,
+        es_monitor="val_accuracy",
+        es_min_delta=0.01,
+        es_patience=4,
+        checkpoint_best=True,
+    ),
+    "seed-d": TrainConfig(arch="dense-128", loss="categorical", batch_size=32, epochs=10, validation="test"),
+    "default": TrainConfig(
+        name="lab-default",
+        arch="cnn-lab",
+        loss="categorical",
+        label_smoothing=0.1,
+        optimizer="adam",
+        learning_rate=0.003,
+        schedule="one-cycle",
+        batch_size=128,
+        epochs=15,
+        validation="split",
+        validation_split=1 / 12,
+        checkpoint_best=True,
+        augment=True,
+        printed_digits=12_000,
+    ),
+    # The benchmark's quick recipe: one epoch, a one-cycle schedule and a large batch.
+    "quick": TrainConfig(
+        arch="cnn-lab", loss="categorical", learning_rate=0.005, schedule="one-cycle", batch_size=256, epochs=1, validation="none"
+    ),
+}

@@ -1,0 +1,267 @@
+"""The training engine: one `train(config)` for the command line and the Train page.
+
+Setup -> prepare the data -> build the model -> train (Keras callbacks report progress,
+stop early, keep the best weights) -> evaluate on the test set -> store with its full record.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from model_store import ModelStore, Predictor, StoredModel, data_fingerprint, get_architecture, load_mnist, normalize
+from model_store.zoo import custom_cnn, custom_dense, summary_rows
+from training.augment import make_augmenter
+from training.config import TrainConfig
+from training.evaluation import Evaluation, evaluate
+from training.synthetic import printed_digits
+
+REPORT_EVERY = 50  # batches between progress reports
+
+
+class StopSignal(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass
+class Progress:
+    phase: str  # "batch", "epoch", "evaluating", "saving" or "done"
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # batches done in this epoch
+    batches: int  # batches per epoch
+    loss: float | None = None
+    accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    elapsed: float = 0.0  # seconds since training began
+    eta: float | None = None  # seconds left, estimated from the pace so far
+
+
+@dataclass
+class TrainResult:
+    entry: StoredModel
+    evaluation: Evaluation
+    stopped_by: str | None  # "user", "early_stopping" or None when every epoch ran
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class Data:
+    x_train: np.ndarray  # floats in [0, 1], (n, 28, 28)
+    y_train: np.ndarray  # uint8 digits
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+
+
+def prepare_data(c: TrainConfig) -> Data:
+    (x, y), (x_test, y_test) = load_mnist()
+    x, y = x[: c.train_size], y[: c.train_size]
+    x_val = y_val = None
+    if c.validation == "split":  # the last fraction, before shuffling, as Keras' validation_split
+        cut = len(x) - max(1, round(len(x) * c.validation_split))
+        x, y, x_val, y_val = x[:cut], y[:cut], x[cut:], y[cut:]
+    elif c.validation == "test":  # as notebooks B and D did
+        x_val, y_val = x_test, y_test
+    if c.printed_digits:
+        px, py = printed_digits(c.printed_digits, seed=c.seed)
+        x, y = np.concatenate([x, px]), np.concatenate([y, py])
+    scale = np.float32(1 / 255)
+    return Data(x * scale, y, None if x_val is None else x_val * scale, y_val)
+
+
+# ---------------------------------------------------------------- model
+
+
+def build_model(c: TrainConfig) -> keras.Model:
+    if c.arch == "custom-dense":
+        return custom_dense(c.dense_units, c.dropout)
+    if c.arch == "custom-cnn":
+        return custom_cnn(c.conv_filters, c.dense_units, c.dropout)
+    return get_architecture(c.arch).build()
+
+
+def learning_rate(c: TrainConfig, steps: int):
+    if c.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(c.learning_rate, decay_steps=steps, alpha=0.01)
+    if c.schedule == "one-cycle":  # a quarter of the steps warming up from lr/25, then cosine down
+        warmup = max(1, steps // 4)
+        return keras.optimizers.schedules.CosineDecay(
+            c.learning_rate / 25, decay_steps=steps - warmup, alpha=0.002, warmup_target=c.learning_rate, warmup_steps=warmup
+        )
+    return c.learning_rate
+
+
+def compile_model(model: keras.Model, c: TrainConfig, steps: int) -> None:
+    optimizer = keras.optimizers.get({"class_name": c.optimizer, "config": {"learning_rate": learning_rate(c, steps)}})
+    if c.loss == "categorical":
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=c.label_smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+
+
+def _inputs(x: np.ndarray, y: np.ndarray, c: TrainConfig, model: keras.Model) -> tuple[np.ndarray, np.ndarray]:
+    x = normalize(x, c.normalization).reshape((-1, *model.input_shape[1:]))
+    return x, (keras.utils.to_categorical(y, 10) if c.loss == "categorical" else y)
+
+
+def _train_dataset(x: np.ndarray, y: np.ndarray, c: TrainConfig, model: keras.Model) -> tf.data.Dataset:
+    """Shuffled, batched, randomly distorted each epoch (augmentation runs on 28x28x1 images)."""
+    augment = make_augmenter(c.seed)
+    shape = model.input_shape[1:]
+    ds = tf.data.Dataset.from_tensor_slices((x[..., None], y)).shuffle(len(x), seed=c.seed).batch(c.batch_size)
+    ds = ds.map(lambda a, b: (tf.reshape(augment(a), (-1, *shape)), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------- callbacks
+
+
+class Reporter(keras.callbacks.Callback):
+    """Reports progress every REPORT_EVERY batches and at each epoch's end; obeys the stop signal."""
+
+    def __init__(self, epochs: int, batches: int, on_progress: Callable[[Progress], None], stop: StopSignal):
+        super().__init__()
+        self.epochs, self.batches = epochs, batches
+        self.on_progress, self.stop = on_progress, stop
+        self.epoch, self.started, self.stopped_by_user = 0, 0.0, False
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def _report(self, phase: str, batch: int, logs: dict) -> None:
+        elapsed = time.monotonic() - self.started
+        done = self.epoch * self.batches + batch
+        eta = elapsed / done * (self.epochs * self.batches - done) if done else None
+        self.on_progress(
+            Progress(
+                phase,
+                self.epoch + 1,
+                self.epochs,
+                batch,
+                self.batches,
+                logs.get("loss"),
+                logs.get("accuracy"),
+                logs.get("val_loss"),
+                logs.get("val_accuracy"),
+                elapsed,
+                eta,
+            )
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stop.is_set():
+            self.stopped_by_user = True
+            self.model.stop_training = True  # Keras checks this after every batch
+        if (batch + 1) % REPORT_EVERY == 0:
+            self._report("batch", batch + 1, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._report("epoch", self.batches, logs or {})
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def default_name(c: TrainConfig) -> str:
+    return f"{c.arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def train(
+    config: TrainConfig,
+    store: ModelStore | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: StopSignal | None = None,
+    run_dir: Path | None = None,
+) -> TrainResult:
+    """Train, evaluate on the test set and store the model with its record.
+
+    `stop` (anything with `is_set()`, e.g. a threading.Event) ends training after the current
+    batch; the best weights so far are kept. `run_dir` receives the best-weights checkpoint.
+    """
+    c = config.resolved()
+    c.name = c.name or default_name(c)
+    store = store or ModelStore()
+    report = on_progress or (lambda p: None)
+    stop = stop or threading.Event()
+    keras.utils.set_random_seed(c.seed)
+
+    data = prepare_data(c)
+    model = build_model(c)
+    batches = math.ceil(len(data.x_train) / c.batch_size)
+    compile_model(model, c, steps=batches * c.epochs)
+    x, y = _inputs(data.x_train, data.y_train, c, model)
+    train_data = _train_dataset(data.x_train, y, c, model) if c.augment else x
+    val = None if data.x_val is None else _inputs(data.x_val, data.y_val, c, model)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        best_path = Path(run_dir or tmp) / "best.weights.h5"
+        reporter = Reporter(c.epochs, batches, report, stop)
+        callbacks: list[keras.callbacks.Callback] = [reporter]
+        monitor = c.es_monitor if val is not None or not c.es_monitor.startswith("val_") else "loss"
+        callbacks.append(keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, save_best_only=True, save_weights_only=True))
+        early = keras.callbacks.EarlyStopping(monitor=monitor, min_delta=c.es_min_delta, patience=c.es_patience)
+        if c.early_stopping:
+            callbacks.append(early)
+        started = time.monotonic()
+        history = model.fit(
+            train_data,
+            y if not c.augment else None,
+            batch_size=None if c.augment else c.batch_size,
+            epochs=c.epochs,
+            validation_data=val,
+            callbacks=callbacks,
+            shuffle=True,
+            verbose=0,
+        ).history
+        seconds = time.monotonic() - started
+        stopped_by = "user" if reporter.stopped_by_user else ("early_stopping" if early.stopped_epoch else None)
+        if best_path.exists() and (c.checkpoint_best or stopped_by == "user"):
+            model.load_weights(best_path)  # the best epoch, as notebook C reloads its checkpoint
+
+    report(Progress("evaluating", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
+    evaluation = evaluate(Predictor(model, c.normalization))
+    record = make_record(c, model, history, evaluation, seconds, stopped_by)
+    report(Progress("saving", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
+    entry = store.save(model, record, evaluation.probabilities)
+    report(Progress("done", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
+    return TrainResult(entry, evaluation, stopped_by)
+
+
+def make_record(c: TrainConfig, model: keras.Model, history: dict, ev: Evaluation, seconds: float, stopped_by) -> dict:
+    epochs_run = len(history.get("loss", []))
+    return {
+        "name": c.name,
+        "architecture": c.arch,
+        "normalization": c.normalization,
+        "config": c.to_dict(),
+        "parameters": int(model.count_params()),
+        "summary": summary_rows(model),
+        "metrics": ev.metrics(),
+        "history": {k: [round(float(v), 6) for v in vals] for k, vals in history.items()},
+        "epochs_run": epochs_run,
+        "stopped_by": stopped_by,
+        "training_seconds": round(seconds, 2),
+        "seconds_per_epoch": round(seconds / epochs_run, 2) if epochs_run else None,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data_fingerprint": data_fingerprint(),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+    }
