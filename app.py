@@ -6,13 +6,13 @@ The frame only: page config, navigation. Every page draws; the logic lives in
 
 import streamlit as st
 
-st.set_page_config(page_title="MNIST Lab", page_icon="✍️", layout="wide")
+st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
 
 pages = [
-    st.Page("pages/draw.py", title="Draw", icon="✍️", default=True),  # served at the root URL
-    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
-    st.Page("pages/gallery.py", title="Gallery", icon="🖼️", url_path="gallery"),
-    st.Page("pages/data.py", title="Data", icon="🔢", url_path="data"),
-    st.Page("pages/models.py", title="Models", icon="🗂️", url_path="models"),
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:", default=True),  # served at the root URL
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/gallery.py", title="Gallery", icon=":material/grid_view:", url_path="gallery"),
+    st.Page("pages/data.py", title="Data", icon=":material/dataset:", url_path="data"),
+    st.Page("pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
 ]
 st.navigation(pages).run()

@@ -16,6 +16,7 @@ import tensorflow as tf
 from model_store.preprocess import Prepared, normalize, prepare
 
 BATCH_SIZE = 512
+HIDDEN_LAYERS = ("BatchNormalization", "Dropout", "Flatten", "InputLayer")
 
 
 @dataclass
@@ -29,6 +30,13 @@ class Prediction:
     @property
     def blank(self) -> bool:
         return self.digit is None
+
+
+@dataclass
+class LayerActivation:
+    name: str  # the layer's name
+    kind: str  # "maps" for (h, w, channels) feature maps, "vector" for a dense layer's units
+    values: np.ndarray  # one image's activations, batch dimension removed
 
 
 def _softmax_if_needed(out: np.ndarray) -> np.ndarray:
@@ -49,6 +57,7 @@ class Predictor:
         signature = tf.TensorSpec((None, *self.input_shape), tf.float32)
         # One trace for every batch size: the signature leaves the batch dimension open.
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[signature])
+        self._probe: keras.Model | None = None  # every layer's output, built on first use
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(n, 28, 28) prepared images, floats in [0, 1] -> (n, 10) probabilities."""
@@ -72,3 +81,23 @@ class Predictor:
             row = next(probs)
             results.append(Prediction(int(row.argmax()), float(row.max()), row, p.image))
         return results
+
+    def activations(self, prepared: np.ndarray) -> list[LayerActivation]:
+        """Each stage's output for one prepared 28x28 image: what happens inside the network.
+
+        A stage is shown after its activation: batch norm, dropout and flatten add nothing to see.
+        """
+        layers = self.model.layers
+        shown = [
+            layer
+            for layer, after in zip(layers, [*layers[1:], None])
+            if type(layer).__name__ not in HIDDEN_LAYERS and type(after).__name__ not in ("BatchNormalization", "Activation")
+        ]
+        if self._probe is None:
+            self._probe = keras.Model(self.model.inputs[0], [layer.output for layer in shown])
+        x = normalize(prepared.reshape(1, 28, 28), self.normalization).reshape((1, *self.input_shape))
+        outputs = self._probe(x, training=False)
+        return [
+            LayerActivation(layer.name, "maps" if len(out.shape) == 4 else "vector", np.asarray(out)[0])
+            for layer, out in zip(shown, outputs if isinstance(outputs, list) else [outputs])
+        ]

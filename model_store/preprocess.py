@@ -173,16 +173,19 @@ def _digit_box(ink: np.ndarray) -> tuple[np.ndarray, str | None]:
     x, y, w, h = cv2.boundingRect(mask)
     if max(w, h) < 4:
         return mask, "blank: the mark is too small to read"
-    if len(keep) == 1 and 0.5 <= w / h <= 2.0 and _solidity(mask[y : y + h, x : x + w]) > 0.9:
+    small = max(w, h) < 0.15 * max(ink.shape)  # a low-resolution "0" is a round blob too, but fills its image
+    if len(keep) == 1 and small and _is_round_blob(mask[y : y + h, x : x + w]):
         return mask, "blank: just a dot or a blob, not a digit"
     return mask, None
 
 
-def _solidity(mask: np.ndarray) -> float:
-    """Area over convex-hull area: near 1 for a round dot, far below for any digit's strokes."""
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    hull = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
-    return float(mask.sum()) / hull if hull else 1.0
+def _is_round_blob(mask: np.ndarray) -> bool:
+    """A dot: solid (it fills its convex hull) and round (not a bar, as a "1" is, at any slant)."""
+    points = np.concatenate(cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0])
+    hull = cv2.contourArea(cv2.convexHull(points))
+    (_, _), (side_a, side_b), _ = cv2.minAreaRect(points)
+    elongation = max(side_a, side_b) / max(min(side_a, side_b), 1.0)
+    return hull > 0 and float(mask.sum()) / hull > 0.9 and elongation < 2.0
 
 
 def _fit_20(crop: np.ndarray) -> np.ndarray:

@@ -207,6 +207,15 @@ class ModelStore:
 
     # ------------------------------------------------------------ writing
 
+    def check_free(self, name: str, overwrite: bool = False) -> str:
+        """`name` if a model may be saved under it; a StoreError saying why not otherwise."""
+        validate_name(name)
+        if self.bundled_dir is not None and (self.bundled_dir / f"{name}.json").exists():
+            raise StoreError(f"{name!r} is the bundled model's name; choose another")
+        if (self.root / f"{name}.json").exists() and not overwrite:
+            raise StoreError(f"a model named {name!r} already exists; choose another name or overwrite it")
+        return name
+
     def save(
         self,
         model: keras.Model,
@@ -215,12 +224,8 @@ class ModelStore:
         overwrite: bool = False,
     ) -> StoredModel:
         """Store `model` under `record["name"]`; atomic, so an earlier version survives any crash."""
-        name = validate_name(record["name"])
-        if self.bundled_dir is not None and (self.bundled_dir / f"{name}.json").exists():
-            raise StoreError(f"{name!r} is the bundled model's name; choose another")
+        name = self.check_free(record["name"], overwrite)
         record_path = self.root / f"{name}.json"
-        if record_path.exists() and not overwrite:
-            raise StoreError(f"a model named {name!r} already exists; choose another name or overwrite it")
         self.root.mkdir(parents=True, exist_ok=True)
         with _save_lock(self.root / f".{name}.lock", name):
             token = secrets.token_hex(4)

@@ -1,56 +1,187 @@
-"""Draw a digit and watch the model read it."""
+"""Draw a digit and watch the model read it as you draw; read digits from image files."""
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from model_store import ModelStore, Predictor, StoreError
+from model_store import ImageError, ModelStore, Prediction, Predictor, StoredModel, decode_image, prepare
 
-st.title("Draw a digit")
+CANVAS_SIZE = 280
+BRUSH = 22  # on a 280-px canvas, a digit drawn ~200 px tall then has MNIST's stroke-to-size ratio
+UNSURE = 0.6  # below this top probability the page says it is unsure
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "webp", "gif"]
 
 
-@st.cache_resource(show_spinner="Loading the model...")
-def load_predictor(name: str | None) -> tuple[Predictor, str]:
+@st.cache_resource(show_spinner="Loading the model...", max_entries=20)
+def load_predictor(name: str, model_sha256: str) -> Predictor:
+    """One predictor per model file; the checksum in the key reloads a replaced model."""
     model, entry = ModelStore().load(name)
-    return Predictor(model, entry.normalization), entry.name
+    return Predictor(model, entry.normalization)
 
 
-try:
-    predictor, model_name = load_predictor(None)
-except StoreError as err:
-    st.error(f"No model to predict with: {err}")
-    st.stop()
+def predictor_of(entry: StoredModel) -> Predictor:
+    return load_predictor(entry.name, entry.record.get("model_sha256", ""))
 
-st.caption(f"Model: **{model_name}**")
+
+# ---------------------------------------------------------------- pieces of the page
+
+
+def probability_chart(probabilities: np.ndarray) -> alt.Chart:
+    """Ten bars, digits 0-9 always in the same order, the likeliest highlighted."""
+    data = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probabilities.astype(float)})
+    data["top"] = data["probability"] == data["probability"].max()
+    return (
+        alt.Chart(data, height=180)
+        .mark_bar()
+        .encode(
+            x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.condition("datum.top", alt.value("#e4572e"), alt.value("#8aa1b1")),
+            tooltip=["digit", alt.Tooltip("probability:Q", format=".1%")],
+        )
+    )
+
+
+def pixel_view(image: np.ndarray, scale: int = 8) -> np.ndarray:
+    """The 28x28 input enlarged, with a faint grid so each pixel shows."""
+    big = np.kron(image, np.ones((scale, scale), np.float32))
+    big[::scale, :] = np.maximum(big[::scale, :], 0.18)
+    big[:, ::scale] = np.maximum(big[:, ::scale], 0.18)
+    return big
+
+
+def show_prediction(prediction: Prediction, key: str) -> None:
+    if prediction.blank:
+        st.metric("Prediction", "-")
+        return
+    st.metric("Prediction", prediction.digit, help="the model's most likely digit")
+    st.progress(prediction.confidence, text=f"Confidence {prediction.confidence:.1%}")
+    if prediction.confidence < UNSURE:
+        first, second = np.argsort(-prediction.probabilities)[:2]
+        p = prediction.probabilities
+        st.warning(f"Not sure: it could be a {first} ({p[first]:.0%}) or a {second} ({p[second]:.0%}).")
+    st.altair_chart(probability_chart(prediction.probabilities), key=f"{key}_chart")
+
+
+def tile_maps(maps: np.ndarray, columns: int = 8, limit: int = 32) -> np.ndarray:
+    """(h, w, channels) feature maps as one image: a grid of small maps, each scaled to [0, 1]."""
+    maps = maps[..., :limit]
+    lo, hi = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
+    maps = (maps - lo) / np.where(hi > lo, hi - lo, 1)
+    h, w, n = maps.shape
+    rows = -(-n // columns)
+    grid = np.ones((rows * (h + 1), columns * (w + 1)), np.float32)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        grid[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = maps[..., i]
+    return grid
+
+
+def show_inside(predictor: Predictor, prepared: np.ndarray) -> None:
+    for layer in predictor.activations(prepared):
+        if layer.kind == "maps":
+            h, w, n = layer.values.shape
+            st.image(tile_maps(layer.values), caption=f"{layer.name}: {min(n, 32)} of {n} feature maps, {h}x{w}", clamp=True)
+        else:
+            st.caption(f"{layer.name}: {len(layer.values)} units")
+            st.bar_chart(pd.DataFrame({"activation": layer.values}), height=120)
+
+
+def show_comparison(entries: list[StoredModel], prepared: np.ndarray) -> None:
+    rows = []
+    for entry in entries:
+        probs = predictor_of(entry).probabilities(prepared[None])[0]
+        rows.append({"model": entry.name, "digit": int(probs.argmax()), "confidence": float(probs.max())})
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={"confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)},
+    )
+
+
+# ---------------------------------------------------------------- the canvas
 
 
 @st.fragment
-def canvas_and_prediction() -> None:
-    left, right = st.columns([1, 1])
+def drawing(predictor: Predictor, entries: list[StoredModel]) -> None:
+    """Only this part reruns after each stroke."""
+    version = st.session_state.setdefault("draw_canvas_version", 0)
+    left, right = st.columns([1, 1.3], gap="large")
     with left:
-        brush = st.slider("Brush width", 8, 40, 20, key="draw_brush")
-        result = st_canvas(
+        brush = st.slider("Brush width", 6, 48, BRUSH, key="draw_brush", help="the default draws strokes like MNIST's")
+        canvas = st_canvas(
             stroke_width=brush,
             stroke_color="#FFFFFF",
             background_color="#000000",
-            width=280,
-            height=280,
+            width=CANVAS_SIZE,
+            height=CANVAS_SIZE,
             return_image_data=True,
-            key="draw_canvas",
+            key=f"draw_canvas_{version}",  # a new key is a new, empty canvas: Clear always clears
         )
-    image = result.image_data
-    prediction = predictor.predict(image) if image is not None else None
+        if st.button("Clear", key="draw_clear", icon=":material/ink_eraser:"):
+            st.session_state["draw_canvas_version"] += 1
+            st.rerun(scope="fragment")
+    image = canvas.image_data
+    prediction = predictor.predict(image) if image is not None else Prediction(None, 0.0, None, None, "blank")
     with right:
-        if prediction is None or prediction.blank:
-            st.metric("Prediction", "-")
-            st.info("Draw a digit on the black square: the model reads it as you draw.")
+        show_prediction(prediction, "draw")
+        if prediction.blank:
+            st.info("Draw a digit on the black square: the model reads it as you draw.", icon=":material/draw:")
             return
-        st.metric("Prediction", prediction.digit, help="the model's most likely digit")
-        st.write(f"Confidence: **{prediction.confidence:.1%}**")
-        probs = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": prediction.probabilities})
-        st.bar_chart(probs, x="digit", y="probability", height=220)
-        st.image(np.kron(prediction.prepared, np.ones((6, 6))), caption="What the model sees (28x28)", clamp=True)
+        st.image(pixel_view(prediction.prepared), caption="What the model sees: the 28x28 input", width=224, clamp=True)
+    if st.toggle("Inside the network: each layer's activations", key="draw_inside"):
+        show_inside(predictor, prediction.prepared)
+    if len(entries) > 1 and st.toggle("Compare every stored model on this drawing", key="draw_compare"):
+        show_comparison(entries, prediction.prepared)
 
 
-canvas_and_prediction()
+# ---------------------------------------------------------------- image files
+
+
+def uploads(predictor: Predictor) -> None:
+    st.subheader("Read digits from image files")
+    files = st.file_uploader(
+        "Photos, scans or drawings of single digits, dark on light or light on dark",
+        type=UPLOAD_TYPES,
+        accept_multiple_files=True,
+        key="draw_upload",
+    )
+    for i, file in enumerate(files or []):
+        try:
+            prepared = prepare(decode_image(file.getvalue()))
+        except ImageError as err:  # one bad file is reported; the others still work
+            st.error(f"{file.name}: {err}", icon=":material/broken_image:")
+            continue
+        prediction = predictor.predict_prepared([prepared])[0]
+        with st.container(border=True):
+            original, seen, answer = st.columns([1, 1, 2])
+            original.image(file.getvalue(), caption=file.name, width=140)
+            if prediction.blank:
+                answer.warning(f"{file.name}: {prediction.blank_reason}")
+                continue
+            seen.image(pixel_view(prediction.prepared, 5), caption="What the model sees", width=140, clamp=True)
+            with answer:
+                show_prediction(prediction, f"upload_{i}")
+
+
+# ---------------------------------------------------------------- the page
+
+st.title("Draw a digit")
+store = ModelStore()
+entries = [m for m in store.list() if not m.broken]
+if not entries:
+    st.error(f"No usable model in {store.root}. Train one: `python -m training --preset seed-c`.")
+    st.stop()
+names = [m.name for m in entries]
+chosen = st.selectbox(
+    "Model",
+    names,
+    index=names.index(store.default().name),
+    key="draw_model",
+    format_func=lambda n: f"{n} ({entries[names.index(n)].record.get('metrics', {}).get('test_accuracy', 0):.2%} on MNIST)",
+)
+predictor = predictor_of(entries[names.index(chosen)])
+drawing(predictor, entries)
+uploads(predictor)

@@ -15,7 +15,6 @@ PAGES = ["pages/draw.py", "pages/train.py", "pages/gallery.py", "pages/data.py",
 @pytest.fixture
 def app(tiny_store, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
-    monkeypatch.setattr("model_store.store.BUNDLED_DIR", tiny_store.root / "no-bundled-model")
     st.cache_resource.clear()
     st.cache_data.clear()
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
@@ -36,8 +35,9 @@ def test_the_draw_page_is_the_default_and_shows_a_dash_before_drawing(app):
     assert app.metric[0].label == "Prediction" and app.metric[0].value == "-"
 
 
-def test_the_models_page_lists_the_tiny_model(app):
+def test_the_models_page_lists_the_bundled_model_first_then_the_store(app):
     app.run()
     app.switch_page("pages/models.py").run()
     table = app.dataframe[0].value
-    assert table["name"].tolist() == ["tiny"] and table["architecture"].tolist() == ["dense-128"]
+    assert table["name"].tolist() == ["lab-default", "tiny"]
+    assert table["architecture"].tolist() == ["cnn-lab", "dense-128"] and table["status"].tolist() == ["bundled", "ok"]

@@ -75,9 +75,10 @@ def test_all_good_files_exit_zero(tiny_store, image_files):
 def test_list_prints_the_table(tiny_store):
     result = run("-m", "model_store", "list", store=tiny_store)
     assert result.returncode == 0
-    header, row = result.stdout.splitlines()[:2]
+    header, bundled, tiny = result.stdout.splitlines()[:3]
     assert header.split() == ["NAME", "ARCHITECTURE", "TEST", "ACC", "PARAMS", "TRAIN", "S", "CREATED", "NOTE"]
-    assert row.split()[:3] == ["*", "tiny", "dense-128"] and "101,770" in row
+    assert bundled.split()[:4] == ["*", "lab-default", "cnn-lab", "99.59%"] and bundled.endswith("bundled")
+    assert tiny.split()[:2] == ["tiny", "dense-128"] and "101,770" in tiny
 
 
 def test_evaluate_json_matches_the_stored_record(tiny_store):
@@ -92,3 +93,48 @@ def test_an_unknown_model_is_a_clear_error(tiny_store, image_files):
     _, files = image_files
     result = run("-m", "model_store", "predict", "--model", "nope", str(next(iter(files))), store=tiny_store)
     assert result.returncode == 2 and "no model named 'nope'" in result.stderr
+
+
+def test_training_cli_lists_architectures_with_parameter_counts():
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "--list-archs"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0
+    assert "cnn-small" in result.stdout and "34,826" in result.stdout and "118,282" in result.stdout
+
+
+def test_training_cli_refuses_bad_options_naming_the_field(store):
+    result = run("-m", "training", "--epochs", "0", "--store", str(store.root), store=store)
+    assert result.returncode == 2 and "epochs:" in result.stderr
+
+
+def test_ctrl_c_stops_training_and_stores_the_model(store):
+    import signal
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    args = [
+        "--arch",
+        "dense-128",
+        "--epochs",
+        "500",
+        "--train-limit",
+        "3000",
+        "--name",
+        "interrupted",
+        "--store",
+        str(store.root),
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "training", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output = []
+    for line in process.stdout:  # wait until it is training
+        output.append(line)
+        if line.startswith("Epoch 2/"):
+            process.send_signal(signal.SIGINT)
+            break
+    rest, _ = process.communicate(timeout=120)
+    text = "".join(output) + rest
+    assert process.returncode == 0, text
+    assert "stopped by user" in text and "Stored as 'interrupted'" in text
+    assert store.get("interrupted").record["stopped_by"] == "user"

@@ -24,9 +24,11 @@ def make_augmenter(seed: int):
 
     def augment(x: tf.Tensor) -> tf.Tensor:
         x = geometry(x, training=True)
-        thicker = tf.nn.max_pool2d(x, 2, 1, "SAME")  # grey dilation: one pixel more ink
-        thinner = -tf.nn.max_pool2d(-x, 2, 1, "SAME")  # grey erosion: one pixel less
+        much_thicker = tf.nn.max_pool2d(x, 3, 1, "SAME")  # grey dilation: a marker
+        thicker = tf.nn.max_pool2d(x, 2, 1, "SAME")  # one pixel more ink
+        thinner = -tf.nn.max_pool2d(-x, 2, 1, "SAME")  # grey erosion: a fine pen
         pick = tf.random.uniform((tf.shape(x)[0], 1, 1, 1))  # seeded by keras.utils.set_random_seed
-        return tf.where(pick < 0.25, thicker, tf.where(pick > 0.8, thinner, x))
+        x = tf.where(pick < 0.15, much_thicker, tf.where(pick < 0.35, thicker, x))
+        return tf.where(pick > 0.75, thinner, x)
 
     return augment

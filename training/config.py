@@ -103,6 +103,8 @@ def validate(c: TrainConfig) -> None:
     _between("train_limit", c.train_limit, 0, TRAIN_SIZE)
     if not isinstance(c.epochs, int) or not 1 <= c.epochs <= 1000:
         raise ConfigError("epochs", f"must be a whole number from 1 to 1000 (got {c.epochs!r})")
+    if c.validation == "split":
+        _between("validation_split", c.validation_split, 0, 1, low_open=True, high_open=True)
     train_rows = c.train_size * (1 - c.validation_split if c.validation == "split" else 1)
     if not isinstance(c.batch_size, int) or not 1 <= c.batch_size <= train_rows:
         raise ConfigError(
@@ -114,8 +116,6 @@ def validate(c: TrainConfig) -> None:
     _between("es_min_delta", c.es_min_delta, 0, 1e9)
     _between("es_patience", c.es_patience, 0, 1000)
     _between("printed_digits", c.printed_digits, 0, 100_000)
-    if c.validation == "split":
-        _between("validation_split", c.validation_split, 0, 1, low_open=True, high_open=True)
     if c.label_smoothing and c.loss != "categorical":
         raise ConfigError("label_smoothing", "needs the categorical loss (Keras' sparse loss has no smoothing)")
     if c.augment and c.normalization != "scale":

@@ -200,6 +200,7 @@ def train(
     c = config.resolved()
     c.name = c.name or default_name(c)
     store = store or ModelStore()
+    store.check_free(c.name)  # refuse a taken name now, not after an hour of training
     report = on_progress or (lambda p: None)
     stop = stop or threading.Event()
     keras.utils.set_random_seed(c.seed)
@@ -229,11 +230,12 @@ def train(
             epochs=c.epochs,
             validation_data=val,
             callbacks=callbacks,
-            shuffle=True,
+            shuffle=not c.augment,  # the augmented dataset shuffles itself
             verbose=0,
         ).history
         seconds = time.monotonic() - started
-        stopped_by = "user" if reporter.stopped_by_user else ("early_stopping" if early.stopped_epoch else None)
+        cut_short = len(history.get("loss", [])) < c.epochs  # EarlyStopping may fire on the last epoch
+        stopped_by = "user" if reporter.stopped_by_user else ("early_stopping" if early.stopped_epoch and cut_short else None)
         if best_path.exists() and (c.checkpoint_best or stopped_by == "user"):
             model.load_weights(best_path)  # the best epoch, as notebook C reloads its checkpoint
 

