@@ -104,6 +104,16 @@ def show_comparison(entries: list[StoredModel], prepared: np.ndarray) -> None:
 # ---------------------------------------------------------------- the canvas
 
 
+def clear_canvas() -> None:
+    """Runs before the rerun the click starts, so that one rerun hands the canvas its new props.
+
+    A changed initial drawing makes the canvas reload it, empty, and report back; until then it
+    still returns the drawing just cleared, which must read as blank.
+    """
+    st.session_state["draw_canvas_version"] += 1
+    st.session_state["draw_clearing"] = True
+
+
 @st.fragment
 def drawing(predictor: Predictor, entries: list[StoredModel]) -> None:
     """Only this part reruns after each stroke."""
@@ -118,13 +128,15 @@ def drawing(predictor: Predictor, entries: list[StoredModel]) -> None:
             width=CANVAS_SIZE,
             height=CANVAS_SIZE,
             return_image_data=True,
-            key=f"draw_canvas_{version}",  # a new key is a new, empty canvas: Clear always clears
+            initial_drawing={"objects": [], "clears": version},
+            key="draw_canvas",
         )
-        if st.button("Clear", key="draw_clear", icon=":material/ink_eraser:"):
-            st.session_state["draw_canvas_version"] += 1
-            st.rerun(scope="fragment")
-    image = canvas.image_data
-    prediction = predictor.predict(image) if image is not None else Prediction(None, 0.0, None, None, "blank")
+        st.button("Clear", key="draw_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
+    strokes = (canvas.json_data or {}).get("objects") or []
+    if not strokes:
+        st.session_state["draw_clearing"] = False  # the canvas reported back empty
+    fresh = bool(strokes) and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
+    prediction = predictor.predict(canvas.image_data) if fresh else Prediction(None, 0.0, None, None, "blank")
     with right:
         show_prediction(prediction, "draw")
         if prediction.blank:
