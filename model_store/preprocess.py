@@ -58,8 +58,8 @@ def decode_image(data: bytes) -> np.ndarray:
             if width * height > MAX_PIXELS:
                 raise ImageError(f"the image is {width}x{height} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels")
             img.seek(0)  # an animated GIF: its first frame
+            img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # a JPEG decodes straight to a smaller size
             img = ImageOps.exif_transpose(img)  # phone photos carry their rotation in EXIF
-            img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG decodes straight to a smaller size
             return _pil_to_array(img)
     except ImageError:
         raise
@@ -85,32 +85,38 @@ def _pil_to_array(img: Image.Image) -> np.ndarray:
 # ---------------------------------------------------------------- from pixels to ink
 
 
-def _to_float(image: np.ndarray) -> np.ndarray:
-    a = np.asarray(image)
-    if a.dtype == np.bool_:
-        return a.astype(np.float32)
+def _unit(a: np.ndarray) -> float:
+    """The factor that brings this array's pixel values into [0, 1]."""
     if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0
+        return 1 / 255
     if a.dtype == np.uint16:
-        return a.astype(np.float32) / 65535.0
-    a = a.astype(np.float32)
-    return a / 255.0 if a.size and a.max() > 1.0 else a
+        return 1 / 65535
+    return 1 / 255 if a.size and a.max() > 1.0 else 1.0
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Gray float32 in [0, 1]. Transparent pixels become the paper behind the strokes."""
-    a = _to_float(image)
+    a = np.asarray(image)
+    if a.dtype not in (np.uint8, np.uint16, np.float32):
+        a = a.astype(np.float32)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if a.ndim == 2:
-        return a
+        return a.astype(np.float32) * np.float32(_unit(a))
     if a.ndim != 3 or a.shape[2] not in (2, 3, 4):
         raise ImageError(f"expected a gray, RGB or RGBA image, got an array of shape {a.shape}")
-    alpha = a[..., -1] if a.shape[2] in (2, 4) else None
-    gray = a[..., 0] if a.shape[2] == 2 else cv2.cvtColor(np.ascontiguousarray(a[..., :3]), cv2.COLOR_RGB2GRAY)
-    if alpha is None or alpha.min() > 0.98:
+    unit = np.float32(_unit(a))
+    # Colour to gray in the array's own type: OpenCV is fastest there (a canvas is uint8 RGBA).
+    channels = a.shape[2]
+    gray = a[..., 0] if channels == 2 else cv2.cvtColor(a, cv2.COLOR_RGBA2GRAY if channels == 4 else cv2.COLOR_RGB2GRAY)
+    gray = gray.astype(np.float32) * unit
+    if channels == 3:
+        return gray
+    alpha = a[..., -1]
+    if alpha.min() * unit > 0.98:
         return gray
     # Strokes on a transparent canvas: put them on paper of the opposite shade.
+    alpha = alpha.astype(np.float32) * unit
     opaque = alpha > 0.5
     paper = 1.0 if opaque.any() and gray[opaque].mean() < 0.5 else 0.0
     return gray * alpha + paper * (1.0 - alpha)

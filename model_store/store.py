@@ -127,7 +127,9 @@ def _save_lock(lock: Path, name: str):
 class ModelStore:
     def __init__(self, root: Path | str | None = None, bundled_dir: Path | None = BUNDLED_DIR):
         self.root = Path(root) if root is not None else default_root()
-        self.bundled_dir = bundled_dir
+        # A store opened on the bundled directory itself is how the bundled model is rebuilt.
+        same = bundled_dir is not None and self.root.resolve() == Path(bundled_dir).resolve()
+        self.bundled_dir = None if same else bundled_dir
 
     # ------------------------------------------------------------ reading
 

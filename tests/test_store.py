@@ -168,3 +168,11 @@ def test_names_from_outside_never_become_paths_outside_the_store(store):
             store.get(name)
         with pytest.raises(StoreError):
             store.delete(name)
+
+
+def test_the_bundled_model_is_rebuilt_by_opening_the_store_on_its_own_directory(tmp_path):
+    bundled = tmp_path / "bundled"
+    ModelStore(bundled, bundled_dir=None).save(small_model(), record("lab-default"))
+    rebuild = ModelStore(bundled, bundled_dir=bundled)  # as `--store model_store/bundled` does
+    rebuild.save(small_model(1), record("lab-default"), overwrite=True)
+    assert [m.name for m in rebuild.list()] == ["lab-default"]

@@ -17,7 +17,7 @@ import threading
 
 import keras
 
-from model_store import ARCHITECTURES, ModelStore
+from model_store import ARCHITECTURES, ModelStore, StoreError
 from training.config import PRESETS, ConfigError, TrainConfig
 from training.engine import Progress, build_model, train
 
@@ -95,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
 
     signal.signal(signal.SIGINT, on_interrupt)
-    result = train(config, ModelStore(store_dir), on_progress=ProgressBar(), stop=stop)
+    try:
+        result = train(config, ModelStore(store_dir), on_progress=ProgressBar(), stop=stop)
+    except StoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     r = result.entry.record
     print(
         f"\nTest accuracy {r['metrics']['test_accuracy']:.2%}, test loss {r['metrics']['test_loss']:.4f}, "

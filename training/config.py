@@ -148,7 +148,6 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     "seed-d": TrainConfig(arch="dense-128", loss="categorical", batch_size=32, epochs=10, validation="test"),
     "default": TrainConfig(
-        name="lab-default",
         arch="cnn-lab",
         loss="categorical",
         label_smoothing=0.1,
