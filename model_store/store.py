@@ -34,6 +34,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME_LENGTH = 64
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # as server.maxUploadSize in .streamlit/config.toml
 STALE_LOCK_SECONDS = 120  # a save takes seconds; an older lock belongs to a dead process
 
 
@@ -242,6 +243,50 @@ class ModelStore:
             _write_atomic(record_path, lambda p: p.write_text(json.dumps(record, indent=1)))
             self._remove(old - set(files.values()))
         return self._entry(record_path, False)
+
+    def rename(self, name: str, new_name: str) -> StoredModel:
+        """Give a model a new name; the default follows it. Crash-safe: the files are linked under
+        the new name and the new record written before the old one goes."""
+        entry = self.get(name)
+        if entry.bundled:
+            raise StoreError(f"{name!r} is the bundled model; it cannot be renamed")
+        if entry.broken:
+            raise StoreError(f"{name!r} is broken ({entry.error}); delete it instead")
+        self.check_free(new_name)
+        with _save_lock(self.root / f".{new_name}.lock", new_name):
+            # "old.3f2a.keras" -> "new.3f2a.keras": the token part stays.
+            files = {key: new_name + file_name[len(name) :] for key, file_name in entry.record["files"].items()}
+            for key, file_name in files.items():
+                os.link(self.root / entry.record["files"][key], self.root / file_name)
+            record = {**entry.record, "name": new_name, "files": files}
+            _write_atomic(self.root / f"{new_name}.json", lambda p: p.write_text(json.dumps(record, indent=1)))
+            chosen = self.root / "default.txt"
+            was_default = chosen.is_file() and chosen.read_text().strip() == name
+            self.delete(name)
+            if was_default:
+                self.set_default(new_name)
+        return self.get(new_name)
+
+    def read_upload(self, data: bytes) -> keras.Model:
+        """A `.keras` file from outside, loaded in safe mode and checked to read 28x28 digits."""
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise StoreError(f"the file is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+        if not data.startswith(b"PK"):
+            raise StoreError("not a .keras model file (a .keras file is a zip archive)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.root, prefix=".upload-", suffix=".keras") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            try:
+                model = keras.saving.load_model(tmp.name, compile=False, safe_mode=True)
+            except Exception as err:  # corrupt, or code that safe mode refuses to run
+                raise StoreError(f"the model cannot be loaded safely: {err}") from None
+        inputs = int(np.prod(model.input_shape[1:])) if isinstance(model.input_shape, tuple) else None
+        if inputs != 784:
+            raise StoreError(f"the model takes input {model.input_shape}; it must take one 28x28 image (784 values)")
+        if tuple(model.output_shape) != (None, 10):
+            raise StoreError(f"the model gives output {model.output_shape}; it must give 10 values, one per digit")
+        return model
 
     def delete(self, name: str) -> None:
         entry = self.get(name)

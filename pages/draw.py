@@ -7,6 +7,9 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from model_store import ImageError, ModelStore, Prediction, Predictor, StoredModel, decode_image, prepare
+from pages.common import through_app_frame
+
+through_app_frame()
 
 CANVAS_SIZE = 280
 BRUSH = 22  # on a 280-px canvas, a digit drawn ~200 px tall then has MNIST's stroke-to-size ratio

@@ -4,6 +4,9 @@ import numpy as np
 import streamlit as st
 
 from model_store import ModelStore, load_mnist
+from pages.common import through_app_frame
+
+through_app_frame()
 
 st.title("Gallery")
 store = ModelStore()

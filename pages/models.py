@@ -1,30 +1,150 @@
-"""The stored models."""
+"""The stored models: compare them, look inside one, choose the default, rename, delete, upload."""
 
 import pandas as pd
 import streamlit as st
 
-from model_store import ModelStore
+from model_store import ModelStore, StoredModel, StoreError
+from model_store.preprocess import NORMALIZATIONS
+from pages.common import through_app_frame
+from training.engine import import_model
+
+through_app_frame()
 
 st.title("Models")
 store = ModelStore()
+
+
+def overview(models: list[StoredModel], default: str | None) -> None:
+    rows = [
+        {
+            "name": m.name,
+            "default": m.name == default,
+            "architecture": m.record.get("architecture"),
+            "test accuracy": m.record.get("metrics", {}).get("test_accuracy"),
+            "parameters": m.record.get("parameters"),
+            "training s": m.record.get("training_seconds"),
+            "created": m.record.get("created"),
+            "status": f"broken: {m.error}" if m.broken else ("bundled" if m.bundled else "ok"),
+        }
+        for m in models
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={"test accuracy": st.column_config.NumberColumn(format="percent")},
+    )
+
+
+def curves(history: dict) -> None:
+    """Loss and accuracy per epoch, training and validation, as the notebooks plot them."""
+    if not history:
+        st.caption("No training history (an uploaded model).")
+        return
+    epochs = pd.Index(range(1, len(history["loss"]) + 1), name="epoch")
+    loss, accuracy = st.columns(2)
+    loss.line_chart(pd.DataFrame({k: v for k, v in history.items() if k.endswith("loss")}, index=epochs), y_label="loss")
+    accuracy.line_chart(
+        pd.DataFrame({k: v for k, v in history.items() if k.endswith("accuracy")}, index=epochs), y_label="accuracy"
+    )
+
+
+def details(entry: StoredModel) -> None:
+    r = entry.record
+    metrics = r.get("metrics", {})
+    cols = st.columns(4)
+    cols[0].metric("Test accuracy", f"{metrics.get('test_accuracy', 0):.2%}")
+    cols[1].metric("Test loss", f"{metrics.get('test_loss', 0):.4f}")
+    cols[2].metric("Parameters", f"{r.get('parameters', 0):,}")
+    seconds = r.get("training_seconds")
+    cols[3].metric("Training time", f"{seconds:.0f} s" if seconds is not None else "-")
+    curves(r.get("history") or {})
+    summary, per_class = st.columns([3, 2])
+    with summary:
+        st.caption("Model summary")
+        table = pd.DataFrame(r.get("summary", []), columns=["layer", "type", "output shape", "parameters"])
+        st.dataframe(table, hide_index=True)
+    with per_class:
+        st.caption("Accuracy per digit")
+        st.bar_chart(pd.DataFrame({"accuracy": metrics.get("per_class_accuracy", [])}), y_label="accuracy", height=260)
+    with st.expander("The full record"):
+        st.json({k: v for k, v in r.items() if k not in ("summary", "history")}, expanded=False)
+
+
+def actions(entry: StoredModel, default: str | None) -> None:
+    make_default, download, _ = st.columns([1, 1, 2])
+    if make_default.button("Make it the default", key="models_make_default", disabled=entry.name == default):
+        store.set_default(entry.name)
+        st.rerun()
+    download.download_button(
+        "Download .keras",
+        entry.model_path.read_bytes(),
+        file_name=f"{entry.name}.keras",
+        mime="application/zip",
+        key="models_download",
+    )
+    if entry.bundled:
+        st.caption("The bundled model ships with the app: it cannot be renamed or deleted.")
+        return
+    rename_col, delete_col = st.columns(2)
+    with rename_col.form("models_rename_form"):
+        new_name = st.text_input("New name", value=entry.name, key="models_new_name")
+        if st.form_submit_button("Rename"):
+            try:
+                store.rename(entry.name, new_name)
+            except StoreError as err:
+                st.error(str(err))
+            else:
+                st.session_state["models_next_pick"] = new_name  # the picker exists already this run
+                st.rerun()
+    with delete_col:
+        sure = st.checkbox(f"Yes, delete {entry.name} for good", key="models_sure")
+        if st.button("Delete", key="models_delete", type="primary", disabled=not sure):
+            store.delete(entry.name)
+            st.session_state["models_next_pick"] = None
+            st.rerun()
+
+
+def upload() -> None:
+    st.subheader("Add a model from a .keras file")
+    with st.form("models_upload_form", clear_on_submit=True):
+        file = st.file_uploader("A Keras model that takes a 28x28 image and gives 10 outputs", type=["keras"], key="models_file")
+        name = st.text_input("Name it", key="models_upload_name")
+        normalization = st.selectbox(
+            "Its input scaling", NORMALIZATIONS, key="models_upload_norm", help="scale: pixels / 255; l2: notebook A's"
+        )
+        if not st.form_submit_button("Add the model"):
+            return
+    if file is None:
+        st.error("Choose a .keras file first.")
+        return
+    try:
+        model = store.read_upload(file.getvalue())
+        with st.spinner("Evaluating it on the 10,000 test images..."):
+            entry = import_model(model, name, normalization, store)
+    except StoreError as err:
+        st.error(f"{file.name}: {err}")
+        return
+    st.success(f"Added {entry.name}: {entry.record['metrics']['test_accuracy']:.2%} on the MNIST test set.")
+
+
 models = store.list()
 if not models:
-    st.info(f"No models yet in `{store.root}`. Train one with `python -m training --preset seed-c`.")
-    st.stop()
-default = store.default().name if any(not m.broken for m in models) else None
-rows = [
-    {
-        "name": m.name,
-        "default": m.name == default,
-        "architecture": m.record.get("architecture"),
-        "test accuracy": m.record.get("metrics", {}).get("test_accuracy"),
-        "parameters": m.record.get("parameters"),
-        "training s": m.record.get("training_seconds"),
-        "created": m.record.get("created"),
-        "status": f"broken: {m.error}" if m.broken else ("bundled" if m.bundled else "ok"),
-    }
-    for m in models
-]
-st.dataframe(
-    pd.DataFrame(rows), hide_index=True, column_config={"test accuracy": st.column_config.NumberColumn(format="percent")}
-)
+    st.info(f"No models yet in `{store.root}`. Train one: `python -m training --preset seed-c`.")
+else:
+    default = store.default().name if any(not m.broken for m in models) else None
+    overview(models, default)
+    names = [m.name for m in models]
+    if "models_next_pick" in st.session_state:
+        st.session_state["models_pick"] = st.session_state.pop("models_next_pick")
+    if st.session_state.get("models_pick") not in names:
+        st.session_state["models_pick"] = default or names[0]
+    chosen = models[names.index(st.selectbox("Look at", names, key="models_pick"))]
+    if chosen.broken:
+        st.error(f"{chosen.name} is broken: {chosen.error}")
+        if not chosen.bundled and st.button("Delete the broken entry", key="models_delete_broken"):
+            store.delete(chosen.name)
+            st.rerun()
+    else:
+        details(chosen)
+        actions(chosen, default)
+upload()

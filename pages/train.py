@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from pages.common import through_app_frame
 from training.config import PRESETS
+
+through_app_frame()
 
 st.title("Train")
 st.info("Training in the browser is on its way. Until then, train from the command line:")

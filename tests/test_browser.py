@@ -5,6 +5,7 @@ Needs Debian's Chromium at /usr/bin/chromium (`apt-get install chromium`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -43,15 +44,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`streamlit run app.py` on a free port with an empty store: the bundled model serves."""
+@contextlib.contextmanager
+def running_app(models_dir: Path, log: Path):
+    """`streamlit run app.py` on a free port with its own store (empty: the bundled model serves)."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
     port = free_port()
-    env = {**os.environ, "MNIST_LAB_MODELS": str(tmp_path_factory.mktemp("models"))}
+    env = {**os.environ, "MNIST_LAB_MODELS": str(models_dir)}
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
-    log = tmp_path_factory.mktemp("log") / "streamlit.log"
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -64,12 +64,21 @@ def server(tmp_path_factory):
     else:
         process.kill()
         pytest.fail("the app did not start: " + log.read_text()[-2000:])
-    yield url
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("app")
+    with running_app(folder / "models", folder / "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +182,15 @@ def test_latency_from_mouse_up_to_the_prediction_on_screen(page):
         f"\nmouse-up to prediction on screen: median {median:.0f} ms, min {latencies[0]:.0f}, max {latencies[-1]:.0f} (12 strokes)"
     )
     assert all(0 < t < 5000 for t in latencies)
+
+
+def test_a_fresh_server_opened_first_at_a_page_url_still_has_the_app_frame(browser, tmp_path):
+    """Streamlit's old multipage mode would run pages/models.py alone, without app.py."""
+    with running_app(tmp_path / "models", tmp_path / "streamlit.log") as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{url}/models")
+        page.wait_for_selector('[data-testid="stFileUploader"]', timeout=60_000)
+        links = [link.inner_text().split("\n")[-1] for link in page.get_by_test_id("stSidebarNavLink").all()]
+        assert links == ["Draw", "Train", "Gallery", "Data", "Models"]
+        assert page.get_by_role("heading", name="Models").first.is_visible() and page.url.endswith("/models")
+        page.close()

@@ -176,3 +176,86 @@ def test_the_bundled_model_is_rebuilt_by_opening_the_store_on_its_own_directory(
     rebuild = ModelStore(bundled, bundled_dir=bundled)  # as `--store model_store/bundled` does
     rebuild.save(small_model(1), record("lab-default"), overwrite=True)
     assert [m.name for m in rebuild.list()] == ["lab-default"]
+
+
+def keras_bytes(model: keras.Model, tmp_path) -> bytes:
+    path = tmp_path / "upload.keras"
+    model.save(path)
+    return path.read_bytes()
+
+
+def test_rename_moves_the_files_keeps_predictions_and_the_default_follows(store, mnist_test):
+    x, _ = mnist_test
+    model = small_model(3)
+    store.save(model, record("old"))
+    store.save(small_model(), record("other"))
+    store.set_default("old")
+    renamed = store.rename("old", "new")
+    assert [m.name for m in store.list()] == ["new", "other"] and store.default().name == "new"
+    assert all(name.startswith("new.") for name in renamed.record["files"].values())
+    assert not list(store.root.glob("old.*"))
+    loaded, entry = store.load("new")
+    np.testing.assert_allclose(
+        Predictor(loaded).probabilities(x[:20] / 255.0), Predictor(model).probabilities(x[:20] / 255.0), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("new_name, message", [("other", "already exists"), ("../evil", "invalid"), ("", "empty")])
+def test_rename_refuses_taken_and_bad_names(store, new_name, message):
+    store.save(small_model(), record("mine"))
+    store.save(small_model(), record("other"))
+    with pytest.raises(StoreError, match=message):
+        store.rename("mine", new_name)
+    assert store.get("mine").record["name"] == "mine"
+
+
+def test_the_bundled_model_cannot_be_renamed(tmp_path):
+    ModelStore(tmp_path / "bundled", bundled_dir=None).save(small_model(), record("lab-default"))
+    store = ModelStore(tmp_path / "models", bundled_dir=tmp_path / "bundled")
+    with pytest.raises(StoreError, match="cannot be renamed"):
+        store.rename("lab-default", "mine")
+
+
+def test_an_uploaded_model_is_loaded_safely_and_checked(store, tmp_path):
+    model = store.read_upload(keras_bytes(small_model(), tmp_path))
+    assert model.count_params() == 101_770
+
+
+def test_an_uploaded_model_with_the_wrong_input_or_output_is_refused(store, tmp_path):
+    wrong_input = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    with pytest.raises(StoreError, match=r"must take one 28x28 image"):
+        store.read_upload(keras_bytes(wrong_input, tmp_path))
+    wrong_output = keras.Sequential([keras.Input((784,)), keras.layers.Dense(5)])
+    with pytest.raises(StoreError, match="must give 10 values"):
+        store.read_upload(keras_bytes(wrong_output, tmp_path))
+
+
+def test_a_corrupt_or_unsafe_upload_is_refused(store, tmp_path):
+    data = keras_bytes(small_model(), tmp_path)
+    with pytest.raises(StoreError, match="cannot be loaded safely"):
+        store.read_upload(data[: len(data) // 2])
+    with pytest.raises(StoreError, match="not a .keras model file"):
+        store.read_upload(b"%PDF-1.4 not a model")
+    inputs = keras.Input((784,))
+    sneaky = keras.Model(inputs, keras.layers.Lambda(lambda t: t[:, :10])(inputs))
+    with pytest.raises(StoreError, match="cannot be loaded safely"):
+        store.read_upload(keras_bytes(sneaky, tmp_path))
+    assert not list(store.root.glob(".upload-*"))  # no temporary file is left behind
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_reading(store):
+    from model_store.store import MAX_UPLOAD_BYTES
+
+    with pytest.raises(StoreError, match="the limit is 20 MB"):
+        store.read_upload(b"PK" + bytes(MAX_UPLOAD_BYTES))
+
+
+def test_an_imported_model_is_evaluated_and_stored_with_its_record(store, tmp_path):
+    from training.engine import import_model
+
+    model = store.read_upload(keras_bytes(small_model(), tmp_path))
+    entry = import_model(model, "imported", "scale", store)
+    assert entry.record["architecture"] == "uploaded" and entry.record["parameters"] == 101_770
+    assert store.test_probabilities(entry).shape == (10_000, 10)
+    with pytest.raises(StoreError, match="already exists"):
+        import_model(model, "imported", "scale", store)

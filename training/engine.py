@@ -248,22 +248,37 @@ def train(
     return TrainResult(entry, evaluation, stopped_by)
 
 
-def make_record(c: TrainConfig, model: keras.Model, history: dict, ev: Evaluation, seconds: float, stopped_by) -> dict:
-    epochs_run = len(history.get("loss", []))
+def import_model(model: keras.Model, name: str, normalization: str, store: ModelStore) -> StoredModel:
+    """Store a model made elsewhere (an uploaded .keras), evaluated once like a trained one."""
+    store.check_free(name)
+    evaluation = evaluate(Predictor(model, normalization))
+    record = {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None}
+    return store.save(model, record, evaluation.probabilities)
+
+
+def _model_record(name: str, architecture: str, normalization: str, model: keras.Model, ev: Evaluation) -> dict:
+    """What every stored model's record says, however the model came to be."""
     return {
-        "name": c.name,
-        "architecture": c.arch,
-        "normalization": c.normalization,
-        "config": c.to_dict(),
+        "name": name,
+        "architecture": architecture,
+        "normalization": normalization,
         "parameters": int(model.count_params()),
         "summary": summary_rows(model),
         "metrics": ev.metrics(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data_fingerprint": data_fingerprint(),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+    }
+
+
+def make_record(c: TrainConfig, model: keras.Model, history: dict, ev: Evaluation, seconds: float, stopped_by) -> dict:
+    epochs_run = len(history.get("loss", []))
+    return {
+        **_model_record(c.name, c.arch, c.normalization, model, ev),
+        "config": c.to_dict(),
         "history": {k: [round(float(v), 6) for v in vals] for k, vals in history.items()},
         "epochs_run": epochs_run,
         "stopped_by": stopped_by,
         "training_seconds": round(seconds, 2),
         "seconds_per_epoch": round(seconds / epochs_run, 2) if epochs_run else None,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data_fingerprint": data_fingerprint(),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
     }

@@ -1,0 +1,128 @@
+"""The Models and Data pages, headless (AppTest)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import keras
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from model_store import ModelStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def own_store(tiny_store, tmp_path, monkeypatch) -> ModelStore:
+    """A private copy of the store holding 'tiny', so a test may rename and delete."""
+    root = tmp_path / "models"
+    shutil.copytree(tiny_store.root, root)
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(root))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    return ModelStore(root)
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_table_lists_every_model_and_the_default_is_shown_first(own_store):
+    at = page("models")
+    table = at.dataframe[0].value
+    assert table["name"].tolist() == ["lab-default", "tiny"] and table["default"].tolist() == [True, False]
+    assert at.selectbox(key="models_pick").value == "lab-default"
+    assert at.metric[0].label == "Test accuracy" and at.metric[0].value.endswith("%")
+    assert any("cannot be renamed or deleted" in c.value for c in at.caption)  # the bundled model
+
+
+def test_make_default_then_rename_then_delete(own_store):
+    at = page("models")
+    at.selectbox(key="models_pick").set_value("tiny")
+    rerun(at).button(key="models_make_default").click()
+    rerun(at)
+    assert own_store.default().name == "tiny"
+    at.text_input(key="models_new_name").set_value("tiny-renamed")
+    at.button[[b.label for b in at.button].index("Rename")].click()
+    rerun(at)
+    assert [m.name for m in own_store.list()] == ["lab-default", "tiny-renamed"] and own_store.default().name == "tiny-renamed"
+    assert at.selectbox(key="models_pick").value == "tiny-renamed"
+    assert at.button(key="models_delete").disabled  # not before the confirmation
+    at.checkbox(key="models_sure").check()
+    rerun(at).button(key="models_delete").click()
+    rerun(at)
+    assert [m.name for m in own_store.list()] == ["lab-default"]
+
+
+def test_a_rename_to_a_name_that_escapes_the_store_is_refused(own_store):
+    at = page("models")
+    at.selectbox(key="models_pick").set_value("tiny")
+    rerun(at).text_input(key="models_new_name").set_value("../../etc/evil")
+    at.button[[b.label for b in at.button].index("Rename")].click()
+    rerun(at)
+    assert "invalid model name" in at.error[0].value
+    assert [m.name for m in own_store.list()] == ["lab-default", "tiny"]
+
+
+def test_a_broken_entry_is_marked_and_can_be_deleted(own_store):
+    (own_store.root / "garbled.json").write_text("{ half a record")
+    at = page("models")
+    table = at.dataframe[0].value
+    assert table.set_index("name").loc["garbled", "status"].startswith("broken")
+    at.selectbox(key="models_pick").set_value("garbled")
+    rerun(at)
+    assert at.error[0].value.startswith("garbled is broken")
+    at.button(key="models_delete_broken").click()
+    rerun(at)
+    assert "garbled" not in [m.name for m in own_store.list()]
+
+
+def upload_model(at: AppTest, data: bytes, name: str) -> AppTest:
+    at.file_uploader(key="models_file").set_value(("model.keras", data, "application/zip"))
+    at.text_input(key="models_upload_name").set_value(name)
+    at.button[[b.label for b in at.button].index("Add the model")].click()
+    return rerun(at)
+
+
+def test_uploading_a_model_checks_it_and_adds_it(own_store, tmp_path):
+    good = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    wrong = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    for model, path in ((good, tmp_path / "good.keras"), (wrong, tmp_path / "wrong.keras")):
+        model.save(path)
+    at = upload_model(page("models"), (tmp_path / "wrong.keras").read_bytes(), "wrong")
+    assert "must take one 28x28 image" in at.error[0].value
+    at = upload_model(at, (tmp_path / "good.keras").read_bytes(), "uploaded-one")
+    assert at.success[0].value.startswith("Added uploaded-one")
+    assert own_store.get("uploaded-one").record["architecture"] == "uploaded"
+
+
+def test_the_data_page_shows_samples_pixels_counts_normalisation_and_preparation(own_store):
+    at = page("data")
+    assert [h.value for h in at.subheader] == [
+        "Random samples",
+        "One digit's raw pixels",
+        "How many of each digit, and the average one",
+        "What normalisation does",
+        "What the preparation pipeline does",
+    ]
+    matrix = at.dataframe[0].value
+    assert matrix.shape == (28, 28) and int(matrix.values.max()) == 255
+    at.number_input(key="data_index").set_value(7)
+    assert int(rerun(at).dataframe[0].value.values.sum()) > 0
+    assert at.select_slider(key="data_grid").value == 3
+    at.select_slider(key="data_grid").set_value(5)
+    rerun(at).button(key="data_reshuffle").click()
+    rerun(at)
+    assert not at.warning  # the example image is read
