@@ -101,3 +101,26 @@ class Predictor:
             LayerActivation(layer.name, "maps" if len(out.shape) == 4 else "vector", np.asarray(out)[0])
             for layer, out in zip(shown, outputs if isinstance(outputs, list) else [outputs])
         ]
+
+    def occlusion(self, prepared: np.ndarray, digit: int, patch: int = 6, stride: int = 2) -> np.ndarray:
+        """Where the model looked: how much the digit's probability drops when each spot is hidden.
+
+        A (28, 28) map in [0, 1], 1 where covering the image hurts the answer most. All the
+        occluded copies go through the model in one batch.
+        """
+        starts = range(0, 28 - patch + 1, stride)
+        copies, spots = [], []
+        for top in starts:
+            for left in starts:
+                hidden = prepared.copy()
+                hidden[top : top + patch, left : left + patch] = 0
+                copies.append(hidden)
+                spots.append((top, left))
+        base = self.probabilities(prepared[None])[0, digit]
+        drops = base - self.probabilities(np.stack(copies))[:, digit]
+        heat, count = np.zeros((28, 28), np.float32), np.zeros((28, 28), np.float32)
+        for (top, left), drop in zip(spots, drops):
+            heat[top : top + patch, left : left + patch] += drop
+            count[top : top + patch, left : left + patch] += 1
+        heat = np.clip(heat / np.maximum(count, 1), 0, None)
+        return heat / heat.max() if heat.max() > 0 else heat

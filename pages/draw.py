@@ -1,13 +1,12 @@
 """Draw a digit and watch the model read it as you draw; read digits from image files."""
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from model_store import ImageError, ModelStore, Prediction, Predictor, StoredModel, decode_image, prepare
-from pages.common import through_app_frame
+from pages.common import predictor_of, probability_chart, through_app_frame
 
 through_app_frame()
 
@@ -17,34 +16,7 @@ UNSURE = 0.6  # below this top probability the page says it is unsure
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "webp", "gif"]
 
 
-@st.cache_resource(show_spinner="Loading the model...", max_entries=20)
-def load_predictor(name: str, model_sha256: str) -> Predictor:
-    """One predictor per model file; the checksum in the key reloads a replaced model."""
-    model, entry = ModelStore().load(name)
-    return Predictor(model, entry.normalization)
-
-
-def predictor_of(entry: StoredModel) -> Predictor:
-    return load_predictor(entry.name, entry.record.get("model_sha256", ""))
-
-
 # ---------------------------------------------------------------- pieces of the page
-
-
-def probability_chart(probabilities: np.ndarray) -> alt.Chart:
-    """Ten bars, digits 0-9 always in the same order, the likeliest highlighted."""
-    data = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probabilities.astype(float)})
-    data["top"] = data["probability"] == data["probability"].max()
-    return (
-        alt.Chart(data, height=180)
-        .mark_bar()
-        .encode(
-            x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            color=alt.condition("datum.top", alt.value("#e4572e"), alt.value("#8aa1b1")),
-            tooltip=["digit", alt.Tooltip("probability:Q", format=".1%")],
-        )
-    )
 
 
 def pixel_view(image: np.ndarray, scale: int = 8) -> np.ndarray:

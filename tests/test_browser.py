@@ -194,3 +194,36 @@ def test_a_fresh_server_opened_first_at_a_page_url_still_has_the_app_frame(brows
         assert links == ["Draw", "Train", "Gallery", "Data", "Models"]
         assert page.get_by_role("heading", name="Models").first.is_visible() and page.url.endswith("/models")
         page.close()
+
+
+def test_clicking_a_confusion_cell_shows_only_that_pair_and_clicking_again_clears(browser, server):
+    import numpy as np
+
+    from model_store import ModelStore, load_mnist
+    from training.evaluation import select
+
+    store = ModelStore()
+    probs = store.test_probabilities(store.get("lab-default")).astype(np.float32)
+    _, (_, y) = load_mnist()
+    pair = len(select(probs, y, False, true=9, predicted=4))
+    wrong = len(select(probs, y, False))
+    assert 0 < pair < wrong
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.goto(f"{server}/gallery")
+    page.wait_for_selector("text=25 random test images", timeout=60_000)
+    shown = page.locator("text=/^[0-9,]+ images$/").first
+    assert shown.inner_text() == f"{wrong} images"
+    cell = page.locator('.vega-embed path[aria-label^="predicted: 4; true digit: 9;"]')
+    cell.click()
+    expect_text(page, f"{pair} images")
+    captions = [c.inner_text() for c in page.get_by_test_id("stImageCaption").all()]
+    tiles = [c for c in captions if c.startswith("#")]
+    assert len(tiles) == pair and all(": 9 → 4 (" in c for c in tiles)
+    cell.click()
+    expect_text(page, f"{wrong} images")
+    page.close()
+
+
+def expect_text(page, text: str) -> None:
+    page.wait_for_selector(f"text=/^{text}$/", timeout=15_000)

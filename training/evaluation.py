@@ -50,3 +50,39 @@ def evaluate(predictor: Predictor, limit: int | None = None) -> Evaluation:
     _, (x_test, y_test) = load_mnist()
     x, y = x_test[:limit], y_test[:limit]
     return evaluate_probabilities(predictor.probabilities(x / 255.0), y)
+
+
+def select(
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    correct: bool,
+    true: int | None = None,
+    predicted: int | None = None,
+    most_confident_first: bool = True,
+) -> np.ndarray:
+    """Indices of the test images the gallery shows: right or wrong, filtered, sorted by confidence."""
+    guess = probabilities.argmax(axis=1)
+    keep = (guess == labels) == correct
+    if true is not None:
+        keep &= labels == true
+    if predicted is not None:
+        keep &= guess == predicted
+    chosen = np.flatnonzero(keep)
+    confidence = probabilities[chosen].max(axis=1)
+    order = np.argsort(-confidence if most_confident_first else confidence, kind="stable")
+    return chosen[order]
+
+
+@dataclass
+class Comparison:
+    both_right: np.ndarray  # indices
+    only_a: np.ndarray  # A right, B wrong
+    only_b: np.ndarray  # B right, A wrong
+    both_wrong: np.ndarray
+
+
+def compare(probabilities_a: np.ndarray, probabilities_b: np.ndarray, labels: np.ndarray) -> Comparison:
+    """Which test images each of two models gets right that the other gets wrong."""
+    a = probabilities_a.argmax(axis=1) == labels
+    b = probabilities_b.argmax(axis=1) == labels
+    return Comparison(np.flatnonzero(a & b), np.flatnonzero(a & ~b), np.flatnonzero(~a & b), np.flatnonzero(~a & ~b))

@@ -1,7 +1,12 @@
 """What every page shares. A subfolder, so Streamlit never lists it as a page."""
 
+import altair as alt
+import numpy as np
+import pandas as pd
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
+
+from model_store import ModelStore, Predictor, StoredModel
 
 
 def through_app_frame() -> None:
@@ -14,3 +19,30 @@ def through_app_frame() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=20)
+def load_predictor(name: str, model_sha256: str) -> Predictor:
+    """One predictor per model file; the checksum in the key reloads a replaced model."""
+    model, entry = ModelStore().load(name)
+    return Predictor(model, entry.normalization)
+
+
+def predictor_of(entry: StoredModel) -> Predictor:
+    return load_predictor(entry.name, entry.record.get("model_sha256", ""))
+
+
+def probability_chart(probabilities: np.ndarray) -> alt.Chart:
+    """Ten bars, digits 0-9 always in the same order, the likeliest highlighted."""
+    data = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probabilities.astype(float)})
+    data["top"] = data["probability"] == data["probability"].max()
+    return (
+        alt.Chart(data, height=180)
+        .mark_bar()
+        .encode(
+            x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.condition("datum.top", alt.value("#e4572e"), alt.value("#8aa1b1")),
+            tooltip=["digit", alt.Tooltip("probability:Q", format=".1%")],
+        )
+    )
