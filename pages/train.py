@@ -1,13 +1,286 @@
-"""Train a model in the browser (the live Train page is its own piece of work)."""
+"""Train a model in the browser: pick a recipe, press Train, watch the curves, stop any time.
 
+The training runs in a worker process (training.runs); this page only starts it and reads its
+progress, so navigating away, reloading or a second tab never stops it.
+"""
+
+import dataclasses
+import time
+
+import altair as alt
+import pandas as pd
 import streamlit as st
 
+from model_store import ARCHITECTURES, ModelStore, StoreError
+from model_store.preprocess import NORMALIZATIONS
 from pages.common import through_app_frame
-from training.config import PRESETS
+from training.config import CUSTOM_ARCHITECTURES, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
+from training.runs import RunBusy, active_run, latest_run, read_run, request_stop, start_run
 
 through_app_frame()
 
 st.title("Train")
-st.info("Training in the browser is on its way. Until then, train from the command line:")
-st.code("python -m training --preset seed-c        # notebook C's CNN\npython -m training --list-archs", language="bash")
-st.write("Presets:", ", ".join(f"`{name}`" for name in PRESETS))
+store = ModelStore()
+FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
+ARCH_CHOICES = [*ARCHITECTURES, *CUSTOM_ARCHITECTURES]
+
+
+# ---------------------------------------------------------------- the form
+
+
+def fill_from_preset() -> None:
+    """A preset fills every field of the form with its recipe."""
+    preset = PRESETS[st.session_state["train_preset"]].resolved()
+    for name in FIELDS:
+        value = getattr(preset, name)
+        st.session_state[f"train_{name}"] = ", ".join(map(str, value)) if isinstance(value, tuple) else value
+
+
+def sizes(text: str, field: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace(",", " ").split())
+    except ValueError:
+        raise ConfigError(field, f"write whole numbers separated by commas (got {text!r})") from None
+
+
+def form() -> None:
+    if "train_arch" not in st.session_state:
+        st.session_state["train_preset"] = "seed-c"
+        fill_from_preset()
+    st.selectbox(
+        "Start from a recipe",
+        list(PRESETS),
+        key="train_preset",
+        on_change=fill_from_preset,
+        help="seed-a..d: the notebooks' exact recipes",
+    )
+    with st.form("train_form"):
+        st.markdown("**Model**")
+        a, b, c = st.columns(3)
+        a.selectbox(
+            "Architecture", ARCH_CHOICES, key="train_arch", help="a notebook's network, the default CNN, or your own stack"
+        )
+        b.text_input("Dense layer sizes (custom)", key="train_dense_units", help="e.g. 256, 128: one dense layer each")
+        c.text_input("Conv filters (custom CNN)", key="train_conv_filters", help="e.g. 32, 64: one conv + pool block each")
+        a.number_input("Dropout (custom)", 0.0, 0.9, step=0.05, key="train_dropout", help="after each dense layer")
+        st.markdown("**Optimisation**")
+        a, b, c = st.columns(3)
+        a.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", help="how the weights move: Adam suits most cases")
+        b.number_input(
+            "Learning rate",
+            min_value=0.0,
+            format="%.5f",
+            step=0.0005,
+            key="train_learning_rate",
+            help="the step size (the peak with a schedule)",
+        )
+        c.selectbox("Schedule", SCHEDULES, key="train_schedule", help="one-cycle warms up then decays: fast training")
+        a.selectbox(
+            "Loss", ["sparse", "categorical"], key="train_loss", help="integer labels or one-hot labels: the same cross-entropy"
+        )
+        b.number_input(
+            "Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing", help="categorical loss only: softer targets"
+        )
+        c.selectbox(
+            "Input scaling", NORMALIZATIONS, key="train_normalization", help="scale: pixels / 255; l2: notebook A's per-column L2"
+        )
+        st.markdown("**Data**")
+        a, b, c = st.columns(3)
+        a.number_input(
+            "Batch size", 1, 60000, key="train_batch_size", help="images per step: larger is faster per epoch, noisier when small"
+        )
+        b.number_input("Epochs", 1, 1000, key="train_epochs", help="passes over the training images")
+        c.number_input(
+            "Training images", 0, 60000, step=1000, key="train_train_limit", help="0 means all 60,000; fewer for a quick look"
+        )
+        a.radio(
+            "Validate on",
+            ["split", "test", "none"],
+            key="train_validation",
+            horizontal=True,
+            help="a slice of the training set, the test set (notebooks B, D), or nothing",
+        )
+        b.number_input(
+            "Validation fraction",
+            0.0,
+            1.0,
+            step=0.05,
+            key="train_validation_split",
+            help="the last part of the training set, as Keras takes it",
+        )
+        c.number_input("Seed", 0, 2**31 - 1, key="train_seed", help="the same seed gives the same model")
+        a.checkbox(
+            "Augment (shift, rotate, zoom, stroke)", key="train_augment", help="random distortions so it reads real handwriting"
+        )
+        b.number_input(
+            "Synthetic printed digits",
+            0,
+            100000,
+            step=1000,
+            key="train_printed_digits",
+            help="Hershey-font digits added to training",
+        )
+        st.markdown("**Stopping**")
+        a, b, c, d = st.columns(4)
+        a.checkbox("Early stopping", key="train_early_stopping", help="stop when the monitored value stops improving")
+        b.selectbox("Monitor", MONITORS, key="train_es_monitor")
+        c.number_input(
+            "Min delta",
+            0.0,
+            1.0,
+            step=0.001,
+            format="%.3f",
+            key="train_es_min_delta",
+            help="the least change that counts as better",
+        )
+        d.number_input("Patience", 0, 100, key="train_es_patience", help="epochs without improvement before stopping")
+        a.checkbox(
+            "Keep the best epoch", key="train_checkpoint_best", help="end with the best checkpoint's weights, as notebook C does"
+        )
+        st.text_input("Model name", key="train_name", help="letters, digits, '.', '_' and '-'; empty gives a dated name")
+        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+    if submitted:
+        start()
+
+
+def config_from_form() -> TrainConfig:
+    values = {name: st.session_state[f"train_{name}"] for name in FIELDS}
+    values["dense_units"] = sizes(values["dense_units"], "dense_units")
+    values["conv_filters"] = sizes(values["conv_filters"], "conv_filters")
+    return TrainConfig(**values).resolved()
+
+
+def start() -> None:
+    try:
+        run_id = start_run(config_from_form(), store)
+    except ConfigError as err:
+        st.error(f"Not started. {err.field.replace('_', ' ')}: {str(err).split(': ', 1)[1]}", icon=":material/error:")
+    except (StoreError, RunBusy) as err:
+        st.error(f"Not started: {err}", icon=":material/error:")
+    else:
+        st.session_state["train_run"] = run_id
+
+
+# ---------------------------------------------------------------- the live run
+
+
+def curves(events) -> pd.DataFrame:
+    """Loss and accuracy, training (every ~50 batches) and validation (each epoch), by epoch."""
+    rows = []
+    for e in events:
+        x = e.epoch - 1 + e.batch / e.batches
+        for metric, value in (
+            ("loss", e.loss),
+            ("accuracy", e.accuracy),
+            ("val_loss", e.val_loss),
+            ("val_accuracy", e.val_accuracy),
+        ):
+            if value is not None:
+                rows.append({"epoch": x, "value": value, "series": metric})
+    return pd.DataFrame(rows, columns=["epoch", "value", "series"])
+
+
+def chart_data(run) -> pd.DataFrame:
+    """New curve points every 3 s while training: between them the charts are unchanged and
+    the browser need not redraw them (it shares this 2-core machine with the training)."""
+    kept = st.session_state.get("train_chart_data")
+    now = time.monotonic()
+    if run.finished or kept is None or kept[0] != run.id or now - kept[1] >= 3:
+        kept = (run.id, now, curves(run.events))
+        st.session_state["train_chart_data"] = kept
+    return kept[2]
+
+
+def curve_chart(data: pd.DataFrame, kind: str) -> alt.Chart:
+    # Plain lines: the chart redraws every second while training shares these two cores.
+    part = data[data["series"].str.contains(kind)]
+    return alt.Chart(part, height=220).mark_line().encode(x="epoch:Q", y=alt.Y("value:Q", title=kind), color="series:N")
+
+
+@st.fragment(run_every=1.0)
+def progress_panel() -> None:
+    """Every second: the run every page view shares, read from its folder."""
+    run_id = active_run() or latest_run()
+    if run_id is None:
+        st.info("No run yet: choose a recipe and press Train.")
+        return
+    run = read_run(run_id)
+    p = run.latest
+    label = {"running": "Training", "stopping": "Stopping", "done": "Finished", "stopped": "Stopped early"}.get(
+        run.status, run.status.capitalize()
+    )
+    st.subheader(f"{label}: {run.config.get('name')} ({run.config.get('arch')})")
+    if p is not None:
+        done = ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches)
+        eta = f", about {p.eta:.0f} s left" if p.eta and not run.finished else ""
+        st.progress(min(done, 1.0), text=f"Epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches}, {p.elapsed:.0f} s{eta}")
+        data = chart_data(run)
+        loss, accuracy = st.columns(2)
+        loss.altair_chart(curve_chart(data, "loss"), key="train_loss_curve")
+        accuracy.altair_chart(curve_chart(data, "accuracy"), key="train_accuracy_curve")
+    if run.status in ("running",):
+        st.button("Stop", key="train_stop", icon=":material/stop:", on_click=request_stop, args=(run_id,))
+    if run.status == "failed":
+        st.error(f"The run failed: {run.error}")
+    elif run.status == "interrupted":
+        st.warning(
+            "The run was interrupted (its worker is gone: the server restarted or it was killed). Its best checkpoint is kept in its run folder."
+        )
+    elif run.finished and run.model:
+        results(run.model)
+
+
+def results(name: str) -> None:
+    try:
+        entry = store.get(name)
+    except StoreError:
+        return
+    r = entry.record
+    m = r["metrics"]
+    cols = st.columns(4)
+    cols[0].metric("Test accuracy", f"{m['test_accuracy']:.2%}")
+    cols[1].metric("Test loss", f"{m['test_loss']:.4f}")
+    cols[2].metric("Training time", f"{r['training_seconds']:.0f} s")
+    cols[3].metric("Epochs", f"{r['epochs_run']} of {r['config']['epochs']}")
+    if r.get("stopped_by"):
+        st.caption(f"Stopped early ({r['stopped_by'].replace('_', ' ')}); the best weights so far were kept.")
+    summary, per_class = st.columns([3, 2])
+    summary.dataframe(pd.DataFrame(r["summary"], columns=["layer", "type", "output shape", "parameters"]), hide_index=True)
+    per_class.bar_chart(pd.DataFrame({"accuracy": m["per_class_accuracy"]}), y_label="accuracy per digit", height=240)
+    a, b, _ = st.columns([1, 1, 2])
+    if a.button("Use it on the Draw page", key="train_make_default"):
+        store.set_default(name)
+        st.toast(f"{name} is now the default model")
+    if b.button("Open it in the gallery", key="train_open_gallery"):
+        st.session_state["gallery_model"] = name
+        st.switch_page("pages/gallery.py")
+
+
+# ---------------------------------------------------------------- any stored model's curves
+
+
+def compare_curves() -> None:
+    st.subheader("Compare runs")
+    trained = [m for m in store.list() if not m.broken and m.record.get("history")]
+    if not trained:
+        st.caption("Train a model to see its curves here.")
+        return
+    chosen = st.multiselect("Models", [m.name for m in trained], default=[trained[-1].name], key="train_compare")
+    metric = st.radio("Curve", ["val_accuracy", "val_loss", "accuracy", "loss"], horizontal=True, key="train_compare_metric")
+    rows = [
+        {"model": m.name, "epoch": epoch + 1, metric: value}
+        for m in trained
+        if m.name in chosen
+        for epoch, value in enumerate(m.record["history"].get(metric, []))
+    ]
+    if rows:
+        st.altair_chart(
+            alt.Chart(pd.DataFrame(rows), height=260).mark_line(point=True).encode(x="epoch:Q", y=f"{metric}:Q", color="model:N")
+        )
+    else:
+        st.caption(f"No {metric} recorded for these models (trained without validation?).")
+
+
+form()
+progress_panel()
+compare_curves()

@@ -6,6 +6,7 @@ Needs Debian's Chromium at /usr/bin/chromium (`apt-get install chromium`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import socket
@@ -50,7 +51,7 @@ def running_app(models_dir: Path, log: Path):
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
     port = free_port()
-    env = {**os.environ, "MNIST_LAB_MODELS": str(models_dir)}
+    env = {**os.environ, "MNIST_LAB_MODELS": str(models_dir), "MNIST_LAB_RUNS": str(models_dir.parent / "runs")}
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -74,11 +75,17 @@ def running_app(models_dir: Path, log: Path):
             process.kill()
 
 
+@dataclasses.dataclass
+class App:
+    url: str
+    models: Path  # the server's own store
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("app")
     with running_app(folder / "models", folder / "streamlit.log") as url:
-        yield url
+        yield App(url, folder / "models")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +101,7 @@ def browser():
 @pytest.fixture
 def page(browser, server):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(server)
+    page.goto(server.url)
     # Wait for the whole page: the model picker renders late and pushes the canvas down.
     page.wait_for_selector('[data-testid="stFileUploader"]', timeout=60_000)
     page.locator("canvas").last.wait_for()
@@ -210,16 +217,18 @@ def test_clicking_a_confusion_cell_shows_only_that_pair_and_clicking_again_clear
     assert 0 < pair < wrong
 
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
-    page.goto(f"{server}/gallery")
+    page.goto(f"{server.url}/gallery")
     page.wait_for_selector("text=25 random test images", timeout=60_000)
     shown = page.locator("text=/^[0-9,]+ images$/").first
     assert shown.inner_text() == f"{wrong} images"
     cell = page.locator('.vega-embed path[aria-label^="predicted: 4; true digit: 9;"]')
     cell.click()
     expect_text(page, f"{pair} images")
-    captions = [c.inner_text() for c in page.get_by_test_id("stImageCaption").all()]
-    tiles = [c for c in captions if c.startswith("#")]
-    assert len(tiles) == pair and all(": 9 → 4 (" in c for c in tiles)
+    # The rerun replaces the tiles: wait until the previous page's tiles are gone too.
+    tiles = """() => Array.from(document.querySelectorAll('[data-testid=stImageCaption]'))
+        .map(c => c.innerText).filter(t => t.startsWith('#'))"""
+    page.wait_for_function(f"n => ({tiles})().length === n", arg=pair, timeout=15_000)
+    assert all(": 9 → 4 (" in c for c in page.evaluate(tiles))
     cell.click()
     expect_text(page, f"{wrong} images")
     page.close()
@@ -227,3 +236,27 @@ def test_clicking_a_confusion_cell_shows_only_that_pair_and_clicking_again_clear
 
 def expect_text(page, text: str) -> None:
     page.wait_for_selector(f"text=/^{text}$/", timeout=15_000)
+
+
+def test_a_run_started_in_the_browser_shows_growing_curves_and_stops_with_its_model_stored(browser, server):
+    from model_store import ModelStore
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.goto(f"{server.url}/train")
+    page.wait_for_selector("text=No run yet", timeout=60_000)
+    page.get_by_test_id("stSelectbox").first.click()  # the recipe picker
+    page.get_by_role("option", name="seed-d").click()
+    # The recipe fills the form on a rerun: submitting before it lands would send the old values.
+    page.wait_for_function("() => document.querySelector('input[aria-label=\"Epochs\"]').value === '10'", timeout=15_000)
+    page.get_by_role("textbox", name="Model name").fill("browser-run")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_selector("text=/Epoch 2\\/10/", timeout=120_000)  # the worker imports TensorFlow first
+    curve_length = "() => Array.from(document.querySelectorAll('.vega-embed path[aria-roledescription=\"line mark\"]')).reduce((n, p) => n + (p.getAttribute('d') || '').length, 0)"
+    drawn = page.evaluate(curve_length)
+    page.wait_for_selector("text=/Epoch 4\\/10/", timeout=60_000)
+    page.wait_for_function(f"n => ({curve_length})() > n", arg=drawn, timeout=15_000)  # the curves grew
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.wait_for_selector("text=/Stopped early: browser-run/", timeout=30_000)
+    record = ModelStore(server.models).get("browser-run").record
+    assert record["stopped_by"] == "user" and record["epochs_run"] < 10
+    page.close()

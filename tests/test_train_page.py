@@ -1,0 +1,83 @@
+"""The Train page's form, headless (AppTest): presets fill it, bad values are refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from training.runs import active_run, latest_run, read_run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def submit(at: AppTest) -> AppTest:
+    at.button[[b.label for b in at.button].index("Train")].click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_preset_fills_the_whole_form(page):
+    assert page.selectbox(key="train_preset").value == "seed-c"
+    assert page.selectbox(key="train_arch").value == "cnn-small" and page.number_input(key="train_validation_split").value == 0.3
+    page.selectbox(key="train_preset").set_value("seed-a").run()
+    assert page.selectbox(key="train_arch").value == "dense-128-128"
+    assert page.selectbox(key="train_normalization").value == "l2" and page.selectbox(key="train_loss").value == "sparse"
+    assert page.number_input(key="train_epochs").value == 3
+    assert "No run yet" in page.info[0].value
+
+
+@pytest.mark.parametrize(
+    "key, widget, value, named",
+    [
+        ("train_learning_rate", "number_input", 0.0, "learning rate"),
+        ("train_validation_split", "number_input", 1.0, "validation split"),
+        ("train_batch_size", "number_input", 60000, "batch size"),
+        ("train_name", "text_input", "../escape", "invalid model name"),
+    ],
+)
+def test_bad_values_are_refused_at_the_form_naming_the_field(page, key, widget, value, named):
+    getattr(page, widget)(key=key).set_value(value)
+    submit(page)
+    assert page.error[0].value.startswith("Not started") and named in page.error[0].value
+    assert latest_run() is None
+
+
+def test_custom_layer_sizes_must_be_numbers(page):
+    page.selectbox(key="train_arch").set_value("custom-dense")
+    page.text_input(key="train_dense_units").set_value("128, lots")
+    submit(page)
+    assert "dense units" in page.error[0].value
+
+
+def test_a_valid_form_starts_a_run_that_every_view_then_shows(page):
+    page.number_input(key="train_train_limit").set_value(2000)
+    page.number_input(key="train_epochs").set_value(1)
+    page.text_input(key="train_name").set_value("from-the-form")
+    submit(page)
+    run_id = latest_run()
+    assert run_id is not None and read_run(run_id).config["name"] == "from-the-form"
+    assert page.subheader[0].value.startswith(("Training: from-the-form", "Finished: from-the-form"))
+    again = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60)  # a second tab
+    again.run()
+    assert any(s.value.endswith("from-the-form (cnn-small)") for s in again.subheader)
+    import time
+
+    deadline = time.monotonic() + 90
+    while active_run() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert read_run(run_id).status == "done"
