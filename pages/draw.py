@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from model_store import ImageError, ModelStore, Prediction, Predictor, StoredModel, decode_image, prepare
-from pages.common import predictor_of, probability_chart, through_app_frame
+from model_store import ImageError, Prediction, Predictor, StoredModel, decode_image, prepare
+from pages.common import model_picker, predictor_of, probability_chart, through_app_frame
 
 through_app_frame()
 
@@ -156,19 +156,7 @@ def uploads(predictor: Predictor) -> None:
 # ---------------------------------------------------------------- the page
 
 st.title("Draw a digit")
-store = ModelStore()
-entries = [m for m in store.list() if not m.broken]
-if not entries:
-    st.error(f"No usable model in {store.root}. Train one: `python -m training --preset seed-c`.")
-    st.stop()
-names = [m.name for m in entries]
-chosen = st.selectbox(
-    "Model",
-    names,
-    index=names.index(store.default().name),
-    key="draw_model",
-    format_func=lambda n: f"{n} ({entries[names.index(n)].record.get('metrics', {}).get('test_accuracy', 0):.2%} on MNIST)",
-)
-predictor = predictor_of(entries[names.index(chosen)])
+entry, entries = model_picker("draw_model")
+predictor = predictor_of(entry)
 drawing(predictor, entries)
 uploads(predictor)

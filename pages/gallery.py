@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ModelStore, StoredModel, load_mnist
-from pages.common import predictor_of, probability_chart, through_app_frame
+from pages.common import model_picker, predictor_of, probability_chart, through_app_frame
 from training.evaluation import compare, evaluate_probabilities, select
 
 through_app_frame()
@@ -187,13 +187,7 @@ def comparison(entry: StoredModel, probabilities: np.ndarray, others: list[Store
 
 # ---------------------------------------------------------------- the page
 
-store = ModelStore()
-entries = [m for m in store.list() if not m.broken]
-if not entries:
-    st.error(f"No usable model in {store.root}. Train one: `python -m training --preset seed-c`.")
-    st.stop()
-names = [m.name for m in entries]
-entry = entries[names.index(st.selectbox("Model", names, index=names.index(store.default().name), key="gallery_model"))]
+entry, entries = model_picker("gallery_model")
 probabilities = probabilities_of(entry)
 summary(probabilities)
 gallery(probabilities)

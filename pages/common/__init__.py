@@ -46,3 +46,22 @@ def probability_chart(probabilities: np.ndarray) -> alt.Chart:
             tooltip=["digit", alt.Tooltip("probability:Q", format=".1%")],
         )
     )
+
+
+def model_picker(key: str) -> tuple[StoredModel, list[StoredModel]]:
+    """A picker over the usable stored models, the default one first chosen; the chosen entry and
+    all of them. Without any model the page says how to get one and stops."""
+    store = ModelStore()
+    entries = [m for m in store.list() if not m.broken]
+    if not entries:
+        st.error(f"No usable model in {store.root}. Train one: `python -m training --preset seed-c`.")
+        st.stop()
+    names = [m.name for m in entries]
+    if st.session_state.get(key) not in names:  # first visit, or the chosen model is gone
+        st.session_state[key] = store.default().name
+
+    def label(name: str) -> str:
+        accuracy = entries[names.index(name)].record.get("metrics", {}).get("test_accuracy")
+        return f"{name} ({accuracy:.2%} on MNIST)" if accuracy is not None else name
+
+    return entries[names.index(st.selectbox("Model", names, key=key, format_func=label))], entries
