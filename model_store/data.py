@@ -17,11 +17,12 @@ import hashlib
 import importlib.util
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from model_store.files import write_atomic
 
 Split = tuple[np.ndarray, np.ndarray]
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -85,10 +86,7 @@ def _read_source(path: Path) -> dict[str, np.ndarray]:
 
 def _write_cache(arrays: dict[str, np.ndarray], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mnist-", suffix=".npz")
-    with os.fdopen(fd, "wb") as f:
-        np.savez(f, fingerprint=np.array(fingerprint_of(arrays)), **arrays)
-    os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half
+    write_atomic(path, lambda tmp: np.savez(tmp, fingerprint=np.array(fingerprint_of(arrays)), **arrays))
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray] | None:

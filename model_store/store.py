@@ -22,13 +22,14 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+
+from model_store.files import write_atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
@@ -92,21 +93,6 @@ class StoredModel:
     @property
     def normalization(self) -> str:
         return self.record.get("normalization", "scale")
-
-
-def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """Call `write(tmp)` for a temporary file beside `path`, flush it to disk, rename it over `path`."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 @contextlib.contextmanager
@@ -206,7 +192,7 @@ class ModelStore:
         if entry.broken:
             raise StoreError(f"model {name!r} is broken and cannot be the default: {entry.error}")
         self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.root / "default.txt", lambda p: p.write_text(name))
+        write_atomic(self.root / "default.txt", lambda p: p.write_text(name))
 
     # ------------------------------------------------------------ writing
 
@@ -233,14 +219,14 @@ class ModelStore:
         with _save_lock(self.root / f".{name}.lock", name):
             token = secrets.token_hex(4)
             files = {"model": f"{name}.{token}.keras"}
-            _write_atomic(self.root / files["model"], model.save)
+            write_atomic(self.root / files["model"], model.save)
             if test_probabilities is not None:
                 files["test_probabilities"] = f"{name}.{token}.npz"
                 probs = np.asarray(test_probabilities, np.float16)
-                _write_atomic(self.root / files["test_probabilities"], lambda p: np.savez_compressed(p, probabilities=probs))
+                write_atomic(self.root / files["test_probabilities"], lambda p: np.savez_compressed(p, probabilities=probs))
             record = {**record, "files": files, "model_sha256": sha256_of(self.root / files["model"])}
             old = self._files_of(record_path)
-            _write_atomic(record_path, lambda p: p.write_text(json.dumps(record, indent=1)))
+            write_atomic(record_path, lambda p: p.write_text(json.dumps(record, indent=1)))
             self._remove(old - set(files.values()))
         return self._entry(record_path, False)
 
@@ -259,7 +245,7 @@ class ModelStore:
             for key, file_name in files.items():
                 os.link(self.root / entry.record["files"][key], self.root / file_name)
             record = {**entry.record, "name": new_name, "files": files}
-            _write_atomic(self.root / f"{new_name}.json", lambda p: p.write_text(json.dumps(record, indent=1)))
+            write_atomic(self.root / f"{new_name}.json", lambda p: p.write_text(json.dumps(record, indent=1)))
             chosen = self.root / "default.txt"
             was_default = chosen.is_file() and chosen.read_text().strip() == name
             self.delete(name)

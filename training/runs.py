@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from model_store import ModelStore
+from model_store.files import write_atomic
 from model_store.store import PROJECT_ROOT
 from training.config import TrainConfig
 from training.engine import Progress
@@ -114,9 +115,7 @@ def start_run(config: TrainConfig, store: ModelStore) -> str:
     command = [sys.executable, "-m", "training.worker", str(run_dir), str(store.root), str(os.getpid())]
     with open(run_dir / "log.txt", "wb") as log:
         worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=PROJECT_ROOT)
-    tmp = root / "active.lock.tmp"
-    tmp.write_text(f"{run_id} {worker.pid}")
-    os.replace(tmp, lock)  # now the worker holds it; it removes the lock when it ends
+    write_atomic(lock, lambda tmp: tmp.write_text(f"{run_id} {worker.pid}"))  # now the worker holds it
     return run_id
 
 
@@ -160,9 +159,7 @@ def latest_run() -> str | None:
 
 
 def _write_status(run_dir: Path, status: str, **extra) -> None:
-    tmp = run_dir / "status.json.tmp"
-    tmp.write_text(json.dumps({"status": status, **extra}))
-    os.replace(tmp, run_dir / "status.json")
+    write_atomic(run_dir / "status.json", lambda tmp: tmp.write_text(json.dumps({"status": status, **extra})))
 
 
 class EventLog:
