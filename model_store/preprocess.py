@@ -25,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_SIDE = 560  # larger images are shrunk first: the digit ends up 20 px tall anyway
 MAX_PIXELS = 64_000_000  # a decoded image above this is refused (decompression bombs)
 MAX_FILE_BYTES = 20 * 1024 * 1024
+IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "webp", "gif")  # what decode_image is tested to read
 INK_LEVEL = 0.3  # ink above this counts when cropping
 MNIST_CENTRE = 14.0  # MNIST's mean centre of mass, measured on the training set
 

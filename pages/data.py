@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ImageError, decode_image, load_mnist, normalize, prepare
+from model_store.preprocess import IMAGE_TYPES
 from pages.common import through_app_frame
 
 through_app_frame()
@@ -85,9 +86,7 @@ def normalisations() -> None:
 def preparation() -> None:
     st.subheader("What the preparation pipeline does")
     st.caption("Any image becomes MNIST's form: ink found and cropped, fitted into 20x20, centred by its centre of mass.")
-    file = st.file_uploader(
-        "An image of a digit (or see the example)", type=["png", "jpg", "jpeg", "bmp", "webp", "gif"], key="data_upload"
-    )
+    file = st.file_uploader("An image of a digit (or see the example)", type=IMAGE_TYPES, key="data_upload")
     if file is None:  # the example: test image 0, small and off-centre on grey paper
         image = np.full((240, 320), 200, np.uint8)
         image[20:104, 200:284] = 200 - (np.kron(x_test[0], np.ones((3, 3), np.uint8)) * 0.7).astype(np.uint8)

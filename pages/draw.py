@@ -6,6 +6,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from model_store import ImageError, Prediction, Predictor, StoredModel, decode_image, prepare
+from model_store.preprocess import IMAGE_TYPES
 from pages.common import model_picker, predictor_of, probability_chart, through_app_frame
 
 through_app_frame()
@@ -13,7 +14,6 @@ through_app_frame()
 CANVAS_SIZE = 280
 BRUSH = 22  # on a 280-px canvas, a digit drawn ~200 px tall then has MNIST's stroke-to-size ratio
 UNSURE = 0.6  # below this top probability the page says it is unsure
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "webp", "gif"]
 
 
 # ---------------------------------------------------------------- pieces of the page
@@ -131,7 +131,7 @@ def uploads(predictor: Predictor) -> None:
     st.subheader("Read digits from image files")
     files = st.file_uploader(
         "Photos, scans or drawings of single digits, dark on light or light on dark",
-        type=UPLOAD_TYPES,
+        type=IMAGE_TYPES,
         accept_multiple_files=True,
         key="draw_upload",
     )
