@@ -6,12 +6,18 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore, Predictor, load_mnist
 from training.config import TrainConfig
 from training.engine import train
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -50,3 +56,17 @@ def digit_on_canvas(image28: np.ndarray, size: int = 280, box: tuple[int, int, i
     canvas = np.zeros((size, size), np.uint8)
     canvas[top : top + side, left : left + side] = cv2.resize(image28, (side, side), interpolation=cv2.INTER_LINEAR)
     return 255 - canvas if dark_on_light else canvas
+
+
+def open_page(name: str, timeout: int = 60) -> AppTest:
+    """One of the app's pages run headless, with fresh Streamlit caches; fails on any exception."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return run_clean(AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=timeout))
+
+
+def run_clean(at: AppTest) -> AppTest:
+    """Rerun the page after a widget change; fails on any exception, naming it."""
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

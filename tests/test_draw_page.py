@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import digit_on_canvas
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import digit_on_canvas, open_page, run_clean
 
 
 def png(array: np.ndarray) -> bytes:
@@ -25,17 +21,12 @@ def png(array: np.ndarray) -> bytes:
 @pytest.fixture
 def page(tiny_store, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "pages" / "draw.py"), default_timeout=60)
-    at.run()
-    assert not at.exception
-    return at
+    return open_page("draw")
 
 
 def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
-    at.file_uploader(key="draw_upload").set_value([(name, data, "image/png") for name, data in files]).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    at.file_uploader(key="draw_upload").set_value([(name, data, "image/png") for name, data in files])
+    return run_clean(at)
 
 
 def test_a_blank_canvas_shows_a_dash_and_an_invitation_not_a_guess(page):

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
+from tests.conftest import open_page, run_clean
 from training.evaluation import compare, select
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # Six images: labels and each image's probabilities (argmax is the prediction).
 LABELS = np.array([0, 1, 2, 1, 0, 2])
@@ -72,12 +69,7 @@ def test_the_occlusion_map_points_at_the_digit(tiny, mnist_test):
 @pytest.fixture
 def page(tiny_store, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "pages" / "gallery.py"), default_timeout=120)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("gallery", timeout=120)
 
 
 def count_shown(at: AppTest) -> int:
@@ -85,9 +77,9 @@ def count_shown(at: AppTest) -> int:
 
 
 def rerun(at: AppTest) -> float:
+    """Seconds one rerun takes: the gallery's redraw time."""
     started = time.perf_counter()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    run_clean(at)
     return time.perf_counter() - started
 
 

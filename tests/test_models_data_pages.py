@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import keras
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import open_page, run_clean
 
 
 @pytest.fixture
@@ -21,26 +18,11 @@ def own_store(tiny_store, tmp_path, monkeypatch) -> ModelStore:
     root = tmp_path / "models"
     shutil.copytree(tiny_store.root, root)
     monkeypatch.setenv("MNIST_LAB_MODELS", str(root))
-    st.cache_resource.clear()
-    st.cache_data.clear()
     return ModelStore(root)
 
 
-def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def test_the_table_lists_every_model_and_the_default_is_shown_first(own_store):
-    at = page("models")
+    at = open_page("models")
     table = at.dataframe[0].value
     assert table["name"].tolist() == ["lab-default", "tiny"] and table["default"].tolist() == [True, False]
     assert at.selectbox(key="models_pick").value == "lab-default"
@@ -49,43 +31,43 @@ def test_the_table_lists_every_model_and_the_default_is_shown_first(own_store):
 
 
 def test_make_default_then_rename_then_delete(own_store):
-    at = page("models")
+    at = open_page("models")
     at.selectbox(key="models_pick").set_value("tiny")
-    rerun(at).button(key="models_make_default").click()
-    rerun(at)
+    run_clean(at).button(key="models_make_default").click()
+    run_clean(at)
     assert own_store.default().name == "tiny"
     at.text_input(key="models_new_name").set_value("tiny-renamed")
     at.button[[b.label for b in at.button].index("Rename")].click()
-    rerun(at)
+    run_clean(at)
     assert [m.name for m in own_store.list()] == ["lab-default", "tiny-renamed"] and own_store.default().name == "tiny-renamed"
     assert at.selectbox(key="models_pick").value == "tiny-renamed"
     assert at.button(key="models_delete").disabled  # not before the confirmation
     at.checkbox(key="models_sure").check()
-    rerun(at).button(key="models_delete").click()
-    rerun(at)
+    run_clean(at).button(key="models_delete").click()
+    run_clean(at)
     assert [m.name for m in own_store.list()] == ["lab-default"]
 
 
 def test_a_rename_to_a_name_that_escapes_the_store_is_refused(own_store):
-    at = page("models")
+    at = open_page("models")
     at.selectbox(key="models_pick").set_value("tiny")
-    rerun(at).text_input(key="models_new_name").set_value("../../etc/evil")
+    run_clean(at).text_input(key="models_new_name").set_value("../../etc/evil")
     at.button[[b.label for b in at.button].index("Rename")].click()
-    rerun(at)
+    run_clean(at)
     assert "invalid model name" in at.error[0].value
     assert [m.name for m in own_store.list()] == ["lab-default", "tiny"]
 
 
 def test_a_broken_entry_is_marked_and_can_be_deleted(own_store):
     (own_store.root / "garbled.json").write_text("{ half a record")
-    at = page("models")
+    at = open_page("models")
     table = at.dataframe[0].value
     assert table.set_index("name").loc["garbled", "status"].startswith("broken")
     at.selectbox(key="models_pick").set_value("garbled")
-    rerun(at)
+    run_clean(at)
     assert at.error[0].value.startswith("garbled is broken")
     at.button(key="models_delete_broken").click()
-    rerun(at)
+    run_clean(at)
     assert "garbled" not in [m.name for m in own_store.list()]
 
 
@@ -93,7 +75,7 @@ def upload_model(at: AppTest, data: bytes, name: str) -> AppTest:
     at.file_uploader(key="models_file").set_value(("model.keras", data, "application/zip"))
     at.text_input(key="models_upload_name").set_value(name)
     at.button[[b.label for b in at.button].index("Add the model")].click()
-    return rerun(at)
+    return run_clean(at)
 
 
 def test_uploading_a_model_checks_it_and_adds_it(own_store, tmp_path):
@@ -101,7 +83,7 @@ def test_uploading_a_model_checks_it_and_adds_it(own_store, tmp_path):
     wrong = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
     for model, path in ((good, tmp_path / "good.keras"), (wrong, tmp_path / "wrong.keras")):
         model.save(path)
-    at = upload_model(page("models"), (tmp_path / "wrong.keras").read_bytes(), "wrong")
+    at = upload_model(open_page("models"), (tmp_path / "wrong.keras").read_bytes(), "wrong")
     assert "must take one 28x28 image" in at.error[0].value
     at = upload_model(at, (tmp_path / "good.keras").read_bytes(), "uploaded-one")
     assert at.success[0].value.startswith("Added uploaded-one")
@@ -109,7 +91,7 @@ def test_uploading_a_model_checks_it_and_adds_it(own_store, tmp_path):
 
 
 def test_the_data_page_shows_samples_pixels_counts_normalisation_and_preparation(own_store):
-    at = page("data")
+    at = open_page("data")
     assert [h.value for h in at.subheader] == [
         "Random samples",
         "One digit's raw pixels",
@@ -120,9 +102,9 @@ def test_the_data_page_shows_samples_pixels_counts_normalisation_and_preparation
     matrix = at.dataframe[0].value
     assert matrix.shape == (28, 28) and int(matrix.values.max()) == 255
     at.number_input(key="data_index").set_value(7)
-    assert int(rerun(at).dataframe[0].value.values.sum()) > 0
+    assert int(run_clean(at).dataframe[0].value.values.sum()) > 0
     assert at.select_slider(key="data_grid").value == 3
     at.select_slider(key="data_grid").set_value(5)
-    rerun(at).button(key="data_reshuffle").click()
-    rerun(at)
+    run_clean(at).button(key="data_reshuffle").click()
+    run_clean(at)
     assert not at.warning  # the example image is read

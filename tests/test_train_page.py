@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import open_page, run_clean
 from training.runs import active_run, latest_run, read_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,18 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def page(tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("train")
 
 
 def submit(at: AppTest) -> AppTest:
     at.button[[b.label for b in at.button].index("Train")].click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_clean(at)
 
 
 def test_a_preset_fills_the_whole_form(page):
@@ -72,8 +66,7 @@ def test_a_valid_form_starts_a_run_that_every_view_then_shows(page):
     run_id = latest_run()
     assert run_id is not None and read_run(run_id).config["name"] == "from-the-form"
     assert page.subheader[0].value.startswith(("Training: from-the-form", "Finished: from-the-form"))
-    again = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60)  # a second tab
-    again.run()
+    again = run_clean(AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60))  # a second tab
     assert any(s.value.endswith("from-the-form (cnn-small)") for s in again.subheader)
     import time
 
