@@ -84,10 +84,14 @@ def summary(probabilities: np.ndarray) -> None:
     with per_class:
         st.caption("Accuracy per digit")
         data = pd.DataFrame({"digit": [str(d) for d in range(10)], "accuracy": ev.per_class_accuracy})
+        low = min(0.9, np.floor((min(ev.per_class_accuracy) - 0.02) * 20) / 20)  # zoom in, but show every bar
         bars = (
             alt.Chart(data, height=300)
-            .mark_bar()
-            .encode(x=alt.X("digit:N", axis=alt.Axis(labelAngle=0)), y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0.9, 1])))
+            .mark_bar(clip=True)
+            .encode(
+                x=alt.X("digit:N", axis=alt.Axis(labelAngle=0)),
+                y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[max(0.0, low), 1]), axis=alt.Axis(format="%")),
+            )
         )
         st.altair_chart(bars)
 
