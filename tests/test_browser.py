@@ -1,91 +1,18 @@
-"""The app in real Chromium: start `streamlit run`, draw with the mouse, read the answer.
-
-Needs Debian's Chromium at /usr/bin/chromium (`apt-get install chromium`).
-"""
+"""The app in real Chromium: start `streamlit run`, draw with the mouse, read the answer."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import math
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ONE, SEVEN, ZERO, draw, running_app
+
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-# Strokes in canvas pixels (280x280), as a person draws them.
-ONE = [[(140, 40), (140, 240)]]
-SEVEN = [[(70, 50), (210, 50), (120, 240)]]
-ZERO = [[(140 + 70 * math.sin(t / 20 * 2 * math.pi), 140 - 100 * math.cos(t / 20 * 2 * math.pi)) for t in range(21)]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_app(models_dir: Path, log: Path):
-    """`streamlit run app.py` on a free port with its own store (empty: the bundled model serves)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    port = free_port()
-    env = {**os.environ, "MNIST_LAB_MODELS": str(models_dir), "MNIST_LAB_RUNS": str(models_dir.parent / "runs")}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("the app did not start: " + log.read_text()[-2000:])
-    try:
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-@dataclasses.dataclass
-class App:
-    url: str
-    models: Path  # the server's own store
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("app")
-    with running_app(folder / "models", folder / "streamlit.log") as url:
-        yield App(url, folder / "models")
+    with running_app(tmp_path_factory.mktemp("app")) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
@@ -107,18 +34,6 @@ def page(browser, server):
     page.locator("canvas").last.wait_for()
     yield page
     page.close()
-
-
-def draw(page, strokes, scale=1.0, offset=(0, 0)) -> None:
-    """Draw strokes on the canvas with the mouse: scaled down and shifted to draw small."""
-    box = page.locator("canvas").last.bounding_box()
-    for stroke in strokes:
-        points = [(box["x"] + offset[0] + x * scale, box["y"] + offset[1] + y * scale) for x, y in stroke]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for a, b in zip(points, points[1:]):
-            page.mouse.move(*b, steps=max(2, int(math.dist(a, b) / 8)))
-        page.mouse.up()
 
 
 def prediction(page) -> str:
@@ -193,9 +108,9 @@ def test_latency_from_mouse_up_to_the_prediction_on_screen(page):
 
 def test_a_fresh_server_opened_first_at_a_page_url_still_has_the_app_frame(browser, tmp_path):
     """Streamlit's old multipage mode would run pages/models.py alone, without app.py."""
-    with running_app(tmp_path / "models", tmp_path / "streamlit.log") as url:
+    with running_app(tmp_path) as app:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{url}/models")
+        page.goto(f"{app.url}/models")
         page.wait_for_selector('[data-testid="stFileUploader"]', timeout=60_000)
         links = [link.inner_text().split("\n")[-1] for link in page.get_by_test_id("stSidebarNavLink").all()]
         assert links == ["Draw", "Train", "Gallery", "Data", "Models"]

@@ -1,0 +1,100 @@
+"""What the browser tests share: the app served by `streamlit run`, Chromium's flags, and a
+person's strokes on the canvas. Needs Debian's Chromium at /usr/bin/chromium."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Strokes in canvas pixels (280x280), as a person draws them.
+ONE = [[(140, 40), (140, 240)]]
+SEVEN = [[(70, 50), (210, 50), (120, 240)]]
+ZERO = [[(140 + 70 * math.sin(t / 20 * 2 * math.pi), 140 - 100 * math.cos(t / 20 * 2 * math.pi)) for t in range(21)]]
+
+
+@dataclasses.dataclass
+class App:
+    url: str
+    models: Path  # the server's own store
+    pid: int  # the server's process, for its memory
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(folder: Path):
+    """`streamlit run app.py` on a free port with its own store, runs and log in `folder` (an empty
+    store: the bundled model serves)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    port = free_port()
+    models, log = folder / "models", folder / "streamlit.log"
+    env = {**os.environ, "MNIST_LAB_MODELS": str(models), "MNIST_LAB_RUNS": str(folder / "runs")}
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("the app did not start: " + log.read_text()[-2000:])
+    try:
+        yield App(url, models, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def mouse_path(box: dict, strokes, scale: float = 1.0, offset=(0, 0)) -> list[list[tuple[float, float, int]]]:
+    """Each stroke as page points (x, y, steps to reach it), scaled down and shifted to draw small."""
+    paths = []
+    for stroke in strokes:
+        points = [(box["x"] + offset[0] + x * scale, box["y"] + offset[1] + y * scale) for x, y in stroke]
+        steps = [1] + [max(2, int(math.dist(a, b) / 8)) for a, b in zip(points, points[1:])]
+        paths.append([(x, y, n) for (x, y), n in zip(points, steps)])
+    return paths
+
+
+def draw(page, strokes, scale=1.0, offset=(0, 0)) -> None:
+    """Draw strokes on the canvas with the mouse (Playwright's sync API)."""
+    for path in mouse_path(page.locator("canvas").last.bounding_box(), strokes, scale, offset):
+        page.mouse.move(*path[0][:2])
+        page.mouse.down()
+        for x, y, steps in path[1:]:
+            page.mouse.move(x, y, steps=steps)
+        page.mouse.up()

@@ -1,0 +1,262 @@
+"""A classroom at once: many browser sessions draw and upload against one server for minutes.
+
+Each session is its own Chromium context (its own Streamlit session). Three in four draw a
+1, a 7 or a 0 with the mouse, read the answer, press Clear and pause like a person; the
+fourth uploads a PNG of an MNIST test digit, reads the answer and removes the file. The time
+to a prediction is taken inside the page: from mouse-up (or the upload starting) to the
+answer on screen. The first phase runs alone; in the second a training run is in progress.
+
+    LOAD_SESSIONS=30 LOAD_SECONDS=120 python -m pytest tests/test_load.py -s
+
+Figures are printed and, with LOAD_REPORT=path, written as JSON; docs/reliability.md has them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ONE, SEVEN, ZERO, mouse_path, running_app
+from tests.conftest import digit_on_canvas
+
+pytestmark = [pytest.mark.browser, pytest.mark.load]
+
+SESSIONS = int(os.environ.get("LOAD_SESSIONS", 20))
+PHASE_SECONDS = float(os.environ.get("LOAD_SECONDS", 60))
+THINK = (1.0, 3.0)  # seconds a person pauses between two digits
+WAIT_MS = 60_000  # longer than this without an answer counts as an error
+DRAWN = [("1", ONE), ("7", SEVEN), ("0", ZERO)]
+
+# Times the answer inside the page: `which` is the metric to watch (0: the drawing's, 1: the
+# first uploaded file's), `up` the moment the input left the person.
+WATCH = """() => {
+  window.__lat = {};
+  window.addEventListener('mouseup', () => { if (window.__lat.which === 0) window.__lat.up = performance.now(); }, true);
+  new MutationObserver(() => {
+    const lat = window.__lat;
+    const el = document.querySelectorAll('[data-testid="stMetricValue"]')[lat.which];
+    if (lat.up && !lat.done && el && el.innerText.trim() !== '-') {
+      lat.done = performance.now();
+      lat.value = el.innerText.trim();
+    }
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+@dataclass
+class Stats:
+    latencies: list[tuple[str, str, float]] = field(default_factory=list)  # (phase, draw or upload, ms)
+    errors: list[str] = field(default_factory=list)
+    phase: str = "warm-up"  # only the phases "alone" and "training" are counted
+
+
+def rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def upload_files(count: int) -> list[tuple[str, bytes]]:
+    """PNGs of MNIST test digits that the bundled model reads right, named by their label."""
+    from model_store import ModelStore, load_mnist
+
+    store = ModelStore()
+    probs = store.test_probabilities(store.get("lab-default"))
+    _, (x, y) = load_mnist()
+    right = np.flatnonzero(probs.argmax(1) == y)[:count]
+    files = []
+    for i in right:
+        buf = io.BytesIO()
+        Image.fromarray(digit_on_canvas(x[i], dark_on_light=bool(i % 2))).save(buf, format="PNG")
+        files.append((f"test-{i}-is-{y[i]}.png", buf.getvalue()))
+    return files
+
+
+async def answer(page, stats: Stats, expected: str, label: str) -> None:
+    """Wait for the answer the watcher saw; record its latency, or an error naming what went wrong."""
+    try:
+        await page.wait_for_function("() => window.__lat.done", timeout=WAIT_MS)
+    except Exception:
+        stats.errors.append(f"{label}: no answer within {WAIT_MS / 1000:.0f} s")
+        return
+    done = await page.evaluate("() => window.__lat")
+    if done["value"] != expected:
+        stats.errors.append(f"{label}: read {done['value']}, expected {expected}")
+    elif await page.get_by_test_id("stException").count():
+        stats.errors.append(f"{label}: the page shows an exception")
+    elif stats.phase in ("alone", "training"):
+        stats.latencies.append((stats.phase, "upload" if done["which"] else "draw", done["done"] - done["up"]))
+
+
+async def draw_one(page, strokes, stats: Stats, expected: str, label: str) -> None:
+    await page.evaluate("() => Object.assign(window.__lat, {which: 0, up: null, done: null})")
+    for path in mouse_path(await page.locator("canvas").last.bounding_box(), strokes):
+        await page.mouse.move(*path[0][:2])
+        await page.mouse.down()
+        for x, y, steps in path[1:]:
+            await page.mouse.move(x, y, steps=steps)
+        await page.mouse.up()
+    await answer(page, stats, expected, label)
+    await page.get_by_role("button", name="Clear").click()
+    await page.wait_for_function(
+        "() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '-'", timeout=WAIT_MS
+    )
+
+
+async def upload_one(page, file: tuple[str, bytes], stats: Stats, label: str) -> None:
+    name, data = file
+    await page.evaluate("() => Object.assign(window.__lat, {which: 1, up: performance.now(), done: null})")
+    await page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        files=[{"name": name, "mimeType": "image/png", "buffer": data}]
+    )
+    await answer(page, stats, name.split("-is-")[1][0], label)
+    await page.get_by_test_id("stFileChipDeleteBtn").first.click()
+    await page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=stMetricValue]').length === 1", timeout=WAIT_MS
+    )
+
+
+async def session(browser, url: str, number: int, files, stats: Stats, until: list[float]) -> None:
+    """One person: open the Draw page, then draw (or upload) and read until the test says stop."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = await context.new_page()
+    page.on("pageerror", lambda err: stats.errors.append(f"session {number}: page error {err}"))
+    rng = random.Random(number)
+    try:
+        await page.goto(url, timeout=WAIT_MS)
+        await page.wait_for_selector('[data-testid="stFileUploader"]', timeout=WAIT_MS)
+        await page.locator("canvas").last.wait_for(timeout=WAIT_MS)
+        await page.evaluate(WATCH)
+        turn = number
+        while time.monotonic() < until[0]:
+            label = f"session {number}, turn {turn}, {stats.phase}"
+            if number % 4 == 3:
+                await upload_one(page, files[turn % len(files)], stats, label)
+            else:
+                digit, strokes = DRAWN[turn % len(DRAWN)]
+                await draw_one(page, strokes, stats, digit, label)
+            turn += 1
+            await asyncio.sleep(rng.uniform(*THINK))
+    except Exception as err:  # a timeout outside `answer`: the page stopped responding
+        stats.errors.append(f"session {number}: {type(err).__name__}: {str(err).splitlines()[0]}")
+    finally:
+        await context.close()
+
+
+def summary(latencies: list[tuple[str, str, float]], phase: str) -> dict:
+    """Predictions served in a phase and their latency: all of them, then drawings and uploads."""
+    report = {}
+    for kind in ("all", "draw", "upload"):
+        ms = np.array([t for p, k, t in latencies if p == phase and kind in ("all", k)])
+        report[kind] = {"predictions": len(ms)}
+        if len(ms):
+            report[kind] |= {
+                "median_ms": round(float(np.median(ms))),
+                "p95_ms": round(float(np.percentile(ms, 95))),
+                "max_ms": round(float(ms.max())),
+            }
+    return report
+
+
+async def classroom(app, sessions: int, seconds: float, start_training) -> dict:
+    from playwright.async_api import async_playwright
+
+    stats, memory = Stats(), []
+    until = [float("inf")]
+    files = upload_files(40)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        await warm_up(browser, app.url)
+        memory.append(("start", rss_mb(app.pid)))
+        tasks = [asyncio.create_task(session(browser, app.url, n, files, stats, until)) for n in range(sessions)]
+        await asyncio.sleep(15)  # every page open and drawing
+        memory.append(("all sessions open", rss_mb(app.pid)))
+        stats.phase = "alone"
+        await asyncio.sleep(seconds)
+        memory.append(("after the phase alone", rss_mb(app.pid)))
+        stats.phase = "starting training"
+        run = await asyncio.to_thread(start_training)
+        stats.phase = "training"
+        await asyncio.sleep(seconds)
+        until[0] = 0  # every session ends after its current digit
+        stats.phase = "ending"
+        await asyncio.gather(*tasks)
+        memory.append(("end", rss_mb(app.pid)))
+        await browser.close()
+    return {
+        "sessions": sessions,
+        "phase_seconds": seconds,
+        "alone": summary(stats.latencies, "alone"),
+        "training": summary(stats.latencies, "training"),
+        "errors": stats.errors,
+        "server_memory_mb": {k: round(v) for k, v in memory},
+        "run": run,
+    }
+
+
+async def warm_up(browser, url: str) -> None:
+    """One session first, so the model is loaded and traced before the clock starts."""
+    page = await browser.new_page()
+    await page.goto(url)
+    await page.wait_for_selector('[data-testid="stFileUploader"]', timeout=WAIT_MS)
+    await page.evaluate(WATCH)
+    stats = Stats()
+    await draw_one(page, ONE, stats, "1", "warm-up")
+    assert not stats.errors, stats.errors
+    await page.close()
+
+
+def test_a_classroom_draws_at_once_with_and_without_training(tmp_path, monkeypatch, capsys):
+    from model_store import ModelStore
+    from training.config import TrainConfig
+    from training.runs import read_run, request_stop, runs_root, start_run
+
+    with running_app(tmp_path) as app:
+        monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))  # the server's runs
+        store = ModelStore(app.models)
+
+        def start_training() -> str:
+            """Notebook C's network, as the Train page starts it; returns once it is training."""
+            config = TrainConfig(name="during-load", arch="cnn-small", epochs=50, batch_size=32, train_limit=20_000)
+            run_id = start_run(config, store)
+            deadline = time.monotonic() + 120
+            while not read_run(run_id).events and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert read_run(run_id).status == "running", (runs_root() / run_id / "log.txt").read_text()[-2000:]
+            return run_id
+
+        report = asyncio.run(classroom(app, SESSIONS, PHASE_SECONDS, start_training))
+        run_id = report["run"]
+        batches = len(read_run(run_id).events)
+        request_stop(run_id)
+        deadline = time.monotonic() + 60
+        while not read_run(run_id).finished and time.monotonic() < deadline:
+            time.sleep(0.5)
+        run = read_run(run_id)
+        report["run"] = {"status": run.status, "progress_reports": batches}
+        log = (tmp_path / "streamlit.log").read_text()
+
+    with capsys.disabled():
+        print("\n" + json.dumps(report, indent=2))
+    if os.environ.get("LOAD_REPORT"):
+        with open(os.environ["LOAD_REPORT"], "w") as f:
+            json.dump(report, f, indent=2)
+
+    assert report["errors"] == []
+    assert "Traceback" not in log, log[-3000:]
+    for phase in ("alone", "training"):
+        assert report[phase]["all"]["predictions"] >= SESSIONS * PHASE_SECONDS / 20  # every session kept going
+    memory = report["server_memory_mb"]
+    assert memory["end"] - memory["all sessions open"] < 150, memory  # flat while serving
+    assert memory["all sessions open"] - memory["start"] < 10 * SESSIONS, memory  # no model per session
+    assert run.status == "stopped" and "during-load" in [m.name for m in store.list() if not m.broken]
