@@ -95,6 +95,19 @@ class StoredModel:
         return self.record.get("normalization", "scale")
 
 
+def _own_files(name: str, record: dict[str, Any]) -> dict[str, str]:
+    """The record's files, each checked to be a plain file of this model beside the record.
+
+    A record is read from disk, so it is not trusted: a name like "../x" or "/etc/x", or another
+    model's file, would let loading, deleting or renaming reach outside the model.
+    """
+    files = record["files"]
+    for file_name in files.values():
+        if not (isinstance(file_name, str) and Path(file_name).name == file_name and file_name.startswith(f"{name}.")):
+            raise ValueError(f"the record names a file that is not this model's own: {file_name!r}")
+    return files
+
+
 @contextlib.contextmanager
 def _save_lock(lock: Path, name: str):
     """One save per name at a time: a second concurrent save is refused, never interleaved."""
@@ -124,7 +137,7 @@ class ModelStore:
         name = record_path.stem
         try:
             record = json.loads(record_path.read_text())
-            model_file = record_path.parent / record["files"]["model"]
+            model_file = record_path.parent / _own_files(name, record)["model"]
             if not model_file.is_file():
                 raise FileNotFoundError(f"model file {model_file.name} is missing")
             if record.get("model_sha256") and sha256_of(model_file) != record["model_sha256"]:
@@ -217,6 +230,7 @@ class ModelStore:
         record_path = self.root / f"{name}.json"
         self.root.mkdir(parents=True, exist_ok=True)
         with _save_lock(self.root / f".{name}.lock", name):
+            self.check_free(name, overwrite)  # again: a save that held the lock just before may have taken it
             token = secrets.token_hex(4)
             files = {"model": f"{name}.{token}.keras"}
             write_atomic(self.root / files["model"], model.save)
@@ -240,6 +254,7 @@ class ModelStore:
             raise StoreError(f"{name!r} is broken ({entry.error}); delete it instead")
         self.check_free(new_name)
         with _save_lock(self.root / f".{new_name}.lock", new_name):
+            self.check_free(new_name)
             # "old.3f2a.keras" -> "new.3f2a.keras": the token part stays.
             files = {key: new_name + file_name[len(name) :] for key, file_name in entry.record["files"].items()}
             for key, file_name in files.items():
@@ -284,8 +299,9 @@ class ModelStore:
         self._remove(files)
 
     def _files_of(self, record_path: Path) -> set[str]:
+        """The files a record owns; none when it is unreadable or names files not its own."""
         try:
-            return set(json.loads(record_path.read_text())["files"].values())
+            return set(_own_files(record_path.stem, json.loads(record_path.read_text())).values())
         except (OSError, ValueError, KeyError, TypeError):
             return set()
 

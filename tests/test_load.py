@@ -59,6 +59,12 @@ class Stats:
     phase: str = "warm-up"  # only the phases "alone" and "training" are counted
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -153,9 +159,11 @@ async def session(browser, url: str, number: int, files, stats: Stats, until: li
         await context.close()
 
 
-def summary(latencies: list[tuple[str, str, float]], phase: str) -> dict:
-    """Predictions served in a phase and their latency: all of them, then drawings and uploads."""
-    report = {}
+def summary(latencies: list[tuple[str, str, float]], phase: str, cpu: float) -> dict:
+    """Predictions served in a phase, their latency (all, then drawings and uploads) and the
+    server's CPU time per prediction (every rerun a prediction takes: stroke, Clear, upload...)."""
+    served = sum(p == phase for p, _, _ in latencies)
+    report = {"server_cpu_s": round(cpu, 1), "server_cpu_ms_per_prediction": round(1000 * cpu / max(served, 1))}
     for kind in ("all", "draw", "upload"):
         ms = np.array([t for p, k, t in latencies if p == phase and kind in ("all", k)])
         report[kind] = {"predictions": len(ms)}
@@ -181,14 +189,16 @@ async def classroom(app, sessions: int, seconds: float, start_training) -> dict:
         tasks = [asyncio.create_task(session(browser, app.url, n, files, stats, until)) for n in range(sessions)]
         await asyncio.sleep(15)  # every page open and drawing
         memory.append(("all sessions open", rss_mb(app.pid)))
-        stats.phase = "alone"
+        stats.phase, cpu = "alone", [cpu_seconds(app.pid)]
         await asyncio.sleep(seconds)
         memory.append(("after the phase alone", rss_mb(app.pid)))
         stats.phase = "starting training"
+        cpu.append(cpu_seconds(app.pid))
         run = await asyncio.to_thread(start_training)
-        stats.phase = "training"
+        stats.phase, cpu = "training", [*cpu, cpu_seconds(app.pid)]
         await asyncio.sleep(seconds)
         until[0] = 0  # every session ends after its current digit
+        cpu.append(cpu_seconds(app.pid))
         stats.phase = "ending"
         await asyncio.gather(*tasks)
         memory.append(("end", rss_mb(app.pid)))
@@ -196,8 +206,8 @@ async def classroom(app, sessions: int, seconds: float, start_training) -> dict:
     return {
         "sessions": sessions,
         "phase_seconds": seconds,
-        "alone": summary(stats.latencies, "alone"),
-        "training": summary(stats.latencies, "training"),
+        "alone": summary(stats.latencies, "alone", cpu[1] - cpu[0]),
+        "training": summary(stats.latencies, "training", cpu[3] - cpu[2]),
         "errors": stats.errors,
         "server_memory_mb": {k: round(v) for k, v in memory},
         "run": run,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import keras
 import numpy as np
@@ -168,6 +170,61 @@ def test_names_from_outside_never_become_paths_outside_the_store(store):
             store.get(name)
         with pytest.raises(StoreError):
             store.delete(name)
+
+
+@pytest.mark.parametrize("pointer", ["../outside.keras", "/ABS/outside.keras", "other.1234.keras"])
+def test_a_record_naming_a_file_not_its_own_is_broken_and_nothing_outside_is_read_or_deleted(store, tmp_path, pointer):
+    """A record is data on disk: one edited to point elsewhere must not reach that file."""
+    store.save(small_model(), record("m"))
+    store.save(small_model(), record("other"))
+    outside = tmp_path / "outside.keras"
+    small_model().save(outside)
+    pointer = pointer.replace("/ABS", str(tmp_path))
+    if pointer.startswith("other"):
+        pointer = json.loads((store.root / "other.json").read_text())["files"]["model"]  # another model's file
+    forged = json.loads((store.root / "m.json").read_text())
+    forged["files"]["model"] = pointer
+    forged.pop("model_sha256")
+    (store.root / "m.json").write_text(json.dumps(forged))
+    entry = store.get("m")
+    assert entry.broken and "not this model's own" in entry.error
+    with pytest.raises(StoreError, match="broken"):
+        store.load("m")
+    store.delete("m")
+    assert outside.exists() and not store.get("other").broken  # nothing outside m was deleted
+
+
+def test_many_saves_under_one_name_at_once_store_one_whole_model_and_refuse_the_rest(store):
+    """Four threads save four different models as "m" at the same moment (a slow disk widens
+    the race): exactly one is stored, whole and unmixed; each other one is told why not."""
+    models = [small_model(seed) for seed in range(4)]
+    for model in models:
+        save = model.save
+        model.save = lambda path, save=save: (time.sleep(0.2), save(path))
+    start = threading.Barrier(len(models))
+    outcome: dict[int, str] = {}
+
+    def save(i: int) -> None:
+        start.wait()
+        try:
+            store.save(models[i], record("m", seed=i))
+            outcome[i] = "stored"
+        except StoreError as err:
+            outcome[i] = str(err)
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(models))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for i, o in outcome.items() if o == "stored"]
+    assert len(winners) == 1, outcome
+    assert all("in progress" in o or "already exists" in o for i, o in outcome.items() if i != winners[0]), outcome
+    loaded, entry = store.load("m")
+    assert entry.record["seed"] == winners[0]
+    for mine, theirs in zip(loaded.get_weights(), models[winners[0]].get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert sorted(p.name for p in store.root.iterdir()) == sorted(["m.json", entry.record["files"]["model"]])
 
 
 def test_the_bundled_model_is_rebuilt_by_opening_the_store_on_its_own_directory(tmp_path):
