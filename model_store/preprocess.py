@@ -25,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_SIDE = 560  # larger images are shrunk first: the digit ends up 20 px tall anyway
 MAX_PIXELS = 64_000_000  # a decoded image above this is refused (decompression bombs)
 MAX_FILE_BYTES = 20 * 1024 * 1024
+MIN_SIDE, MAX_ASPECT = 8, 20  # a thinner image (1x10,000, say) cannot hold a readable digit
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "webp", "gif")  # what decode_image is tested to read
 INK_LEVEL = 0.3  # ink above this counts when cropping
 MNIST_CENTRE = 14.0  # MNIST's mean centre of mass, measured on the training set
@@ -58,6 +59,8 @@ def decode_image(data: bytes) -> np.ndarray:
             width, height = img.size
             if width * height > MAX_PIXELS:
                 raise ImageError(f"the image is {width}x{height} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels")
+            if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+                raise ImageError(f"the image is {width}x{height} pixels, too small or thin to hold a digit")
             img.seek(0)  # an animated GIF: its first frame
             img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # a JPEG decodes straight to a smaller size
             img = ImageOps.exif_transpose(img)  # phone photos carry their rotation in EXIF
@@ -172,17 +175,17 @@ def _digit_box(ink: np.ndarray) -> tuple[np.ndarray, str | None]:
     """The mask of the digit's strokes (specks dropped), or a reason there is no digit."""
     mask = (ink > INK_LEVEL).astype(np.uint8)
     if not mask.any():
-        return mask, "blank: nothing to read"
+        return mask, "nothing to read"
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = 1 + np.flatnonzero(areas >= 0.08 * areas.max())  # specks are tiny next to strokes
     mask = np.isin(labels, keep).astype(np.uint8)
     x, y, w, h = cv2.boundingRect(mask)
     if max(w, h) < 4:
-        return mask, "blank: the mark is too small to read"
+        return mask, "the mark is too small to read"
     small = max(w, h) < 0.15 * max(ink.shape)  # a low-resolution "0" is a round blob too, but fills its image
     if len(keep) == 1 and small and _is_round_blob(mask[y : y + h, x : x + w]):
-        return mask, "blank: just a dot or a blob, not a digit"
+        return mask, "just a dot or a blob, not a digit"
     return mask, None
 
 

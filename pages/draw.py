@@ -111,9 +111,12 @@ def drawing(predictor: Predictor, entries: list[StoredModel]) -> None:
     if not strokes:
         st.session_state["draw_clearing"] = False  # the canvas reported back empty
     fresh = bool(strokes) and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
-    prediction = predictor.predict(canvas.image_data) if fresh else Prediction(None, 0.0, None, None, "blank")
+    prediction = predictor.predict(canvas.image_data) if fresh else Prediction(None, 0.0, None, None, "nothing drawn")
     with right:
         show_prediction(prediction, "draw")
+        if prediction.blank and fresh:  # strokes, but nothing a digit could be made of
+            st.info(f"Nothing to read yet: {prediction.blank_reason}. Keep drawing.", icon=":material/draw:")
+            return
         if prediction.blank:
             st.info("Draw a digit on the black square: the model reads it as you draw.", icon=":material/draw:")
             return
@@ -137,14 +140,15 @@ def uploads(predictor: Predictor) -> None:
     )
     for i, file in enumerate(files or []):
         try:
-            prepared = prepare(decode_image(file.getvalue()))
+            image = decode_image(file.getvalue())  # shown decoded: already shrunk, and any bit depth displays
+            prepared = prepare(image)
         except ImageError as err:  # one bad file is reported; the others still work
             st.error(f"{file.name}: {err}", icon=":material/broken_image:")
             continue
         prediction = predictor.predict_prepared([prepared])[0]
         with st.container(border=True):
             original, seen, answer = st.columns([1, 1, 2])
-            original.image(file.getvalue(), caption=file.name, width=140)
+            original.image(image, caption=file.name, width=140, clamp=True)
             if prediction.blank:
                 answer.warning(f"{file.name}: {prediction.blank_reason}")
                 continue

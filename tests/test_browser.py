@@ -58,6 +58,12 @@ def test_a_drawn_digit_is_read(page, digit, strokes, size):
     assert prediction(page) == digit
 
 
+def test_a_single_dot_is_not_guessed_and_says_why(page):
+    draw(page, [[(140, 140), (142, 141)]])
+    page.wait_for_selector("text=Nothing to read yet: just a dot or a blob, not a digit. Keep drawing.", timeout=15_000)
+    assert prediction(page) == "-"
+
+
 def clear(page) -> None:
     """Press Clear and wait for the dash; then pause as a person does, moving back to the canvas
     (a stroke begun within ~50 ms of the click can land before the canvas has reloaded)."""

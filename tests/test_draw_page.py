@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -60,18 +61,44 @@ def test_an_ambiguous_image_gets_an_unsure_notice_naming_two_digits(page, mnist_
 
 
 def test_bad_files_get_their_own_error_and_the_good_ones_still_work(page, mnist_test):
-    x, _ = mnist_test
+    """Every bad file of the reliability list, uploaded at once with good ones in odd formats."""
+    x, y = mnist_test
+    dot = cv2.circle(np.zeros((280, 280), np.uint8), (140, 140), 10, 255, -1)
     upload(
         page,
         ("notes.png", b"this is a text file with a .png name"),
+        ("paper.png", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj"),
         ("empty.png", b""),
-        ("good.png", png(digit_on_canvas(x[1], dark_on_light=True))),
-        ("blank.png", png(np.full((100, 100), 255, np.uint8))),
+        ("bomb.png", encode(np.zeros((10_000, 10_000), bool))),  # 100 megapixels in a few kB
+        ("strip.png", encode(np.full((1, 10_000), 255, np.uint8))),
+        ("good.png", encode(digit_on_canvas(x[1], dark_on_light=True))),
+        ("deep.png", encode(digit_on_canvas(x[0]).astype(np.uint16) * 257)),  # 16-bit gray
+        ("print.jpg", encode(Image.fromarray(255 - digit_on_canvas(x[2])).convert("CMYK"), "JPEG")),
+        ("clear.png", encode(np.dstack([np.zeros((280, 280, 3), np.uint8), digit_on_canvas(x[3])]))),  # transparent
+        ("moving.gif", animated_gif(digit_on_canvas(x[4]), digit_on_canvas(x[5]))),
+        ("blank.png", encode(np.full((100, 100), 255, np.uint8))),
+        ("dot.png", encode(dot)),
     )
-    errors = [e.value for e in page.error]
-    assert errors == [
+    assert [e.value for e in page.error] == [
         "notes.png: not an image we can read (PNG, JPEG, BMP, WebP or GIF expected)",
+        "paper.png: not an image we can read (PNG, JPEG, BMP, WebP or GIF expected)",
         "empty.png: the file is empty",
+        "bomb.png: the image is 10000x10000 pixels; the limit is 64 megapixels",
+        "strip.png: the image is 10000x1 pixels, too small or thin to hold a digit",
     ]
-    assert page.metric[1].value == "2"  # the good file, read
-    assert "blank.png: blank" in page.warning[0].value
+    read = [m.value for m in page.metric[1:]]
+    assert read == [str(d) for d in y[[1, 0, 2, 3, 4]]]  # good, 16-bit, CMYK, transparent, the GIF's first frame
+    assert [w.value for w in page.warning] == ["blank.png: nothing to read", "dot.png: just a dot or a blob, not a digit"]
+
+
+def encode(image, fmt="PNG") -> bytes:
+    buf = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def animated_gif(*frames: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    first, *rest = [Image.fromarray(f) for f in frames]
+    first.save(buf, format="GIF", save_all=True, append_images=rest)
+    return buf.getvalue()

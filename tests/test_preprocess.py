@@ -149,6 +149,40 @@ def test_files_that_are_not_images_get_a_clear_message(data, message):
         decode_image(data)
 
 
+@pytest.mark.parametrize("height, width", [(1, 10_000), (10_000, 1), (20, 10_000), (7, 7)])
+def test_a_strip_too_thin_for_a_digit_is_refused(height, width):
+    strip = np.zeros((height, width), np.uint8)
+    strip[:, : width // 2] = 255
+    with pytest.raises(ImageError, match=f"{width}x{height} pixels, too small or thin to hold a digit"):
+        decode_image(png_bytes(strip))
+
+
+def sixteen_bit_png(canvas: np.ndarray) -> bytes:
+    return png_bytes(canvas.astype(np.uint16) * 257)
+
+
+def cmyk_jpeg(canvas: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(255 - canvas).convert("CMYK").save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def transparent_png(canvas: np.ndarray) -> bytes:
+    """Black strokes on a transparent background, as drawing programs export them."""
+    rgba = np.zeros((*canvas.shape, 4), np.uint8)
+    rgba[..., 3] = canvas
+    return png_bytes(rgba)
+
+
+@pytest.mark.parametrize("encode", [sixteen_bit_png, cmyk_jpeg, transparent_png])
+def test_unusual_image_files_read_as_the_same_digit(mnist_test, encode):
+    x, _ = mnist_test
+    canvas = digit_on_canvas(x[7])
+    decoded = decode_image(encode(canvas))
+    assert Image.open(io.BytesIO(encode(canvas))).mode in ("I;16", "I", "CMYK", "RGBA")
+    assert np.corrcoef(prepare(decoded).image.ravel(), prepare(canvas).image.ravel())[0, 1] > 0.95
+
+
 def test_a_truncated_png_is_reported_as_damaged(mnist_test):
     x, _ = mnist_test
     data = png_bytes(digit_on_canvas(x[0]))
