@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 import cv2
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from model_store import ModelStore
 from tests.conftest import digit_on_canvas, open_page, run_clean
 
 
@@ -102,3 +104,26 @@ def animated_gif(*frames: np.ndarray) -> bytes:
     first, *rest = [Image.fromarray(f) for f in frames]
     first.save(buf, format="GIF", save_all=True, append_images=rest)
     return buf.getvalue()
+
+
+def test_a_corrupted_model_is_left_out_and_the_page_falls_back_to_the_default(tiny_store, tmp_path, monkeypatch, mnist_test):
+    root = tmp_path / "models"
+    shutil.copytree(tiny_store.root, root)
+    store = ModelStore(root)
+    store.save(store.load("tiny")[0], {**store.get("tiny").record, "name": "spare"})
+    store.set_default("tiny")
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(root))
+    at = open_page("draw")
+    assert at.selectbox(key="draw_model").value == "tiny"
+    store.get("tiny").model_path.write_bytes(b"PK\x03\x04 garbage")  # corrupted on disk, the page still open
+
+    run_clean(at)
+    picker = at.selectbox(key="draw_model")
+    assert picker.value == "lab-default" and [o.split(" ")[0] for o in picker.options] == ["lab-default", "spare"]
+    assert any("Not offered, broken: tiny." in c.value for c in at.caption)
+    x, y = mnist_test
+    for name in ("lab-default", "spare"):  # every other model still reads digits
+        at.selectbox(key="draw_model").set_value(name)
+        upload(at, ("digit.png", encode(digit_on_canvas(x[0], dark_on_light=True))))
+        assert at.metric[1].value == str(y[0]), name
+    assert open_page("draw").selectbox(key="draw_model").value == "lab-default"  # a new visitor too

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from model_store import ModelStore
+from model_store.zoo import dense_128
+from tests.conftest import open_page
 from training.config import TrainConfig
 from training.runs import RunBusy, active_run, latest_run, read_run, request_stop, runs_root, start_run
 
@@ -55,14 +57,19 @@ def test_a_run_reports_progress_refuses_a_second_and_stops_with_its_model_stored
     assert wait_for(lambda: read_run(latest_run()).status == "done")
 
 
-def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_store(runs):
+def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_store(runs, monkeypatch):
+    runs.save(dense_128(), {"name": "keeper", "architecture": "dense-128", "normalization": "scale"})
     run_id = start_run(TrainConfig(name="doomed", epochs=200, **SMALL), runs)
     wait_for(lambda: any(e.phase == "epoch" for e in read_run(run_id).events))
+    wait_for(lambda: read_run(run_id).latest.phase == "batch")  # mid-way through the next epoch
     os.kill(worker_pid(), signal.SIGKILL)
     assert wait_for(lambda: read_run(run_id).status == "interrupted", 10)
     assert active_run() is None
     assert (runs_root() / run_id / "best.weights.h5").exists()  # the last best checkpoint is kept
-    assert all(not m.broken for m in runs.list()) and "doomed" not in [m.name for m in runs.list()]
+    assert [(m.name, m.broken) for m in runs.list()] == [("keeper", False)]
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(runs.root))
+    page = open_page("train")
+    assert "The run was interrupted" in page.warning[0].value
 
 
 def test_a_crashing_run_is_shown_as_failed_with_its_error(runs, tmp_path):

@@ -61,7 +61,10 @@ def model_picker(key: str) -> tuple[StoredModel, list[StoredModel]]:
     """A picker over the usable stored models, the default one first chosen; the chosen entry and
     all of them. Without any model the page says how to get one and stops."""
     store = ModelStore()
-    entries = [m for m in store.list() if not m.broken]
+    listed = store.list()
+    entries = [m for m in listed if not m.broken]
+    if broken := [m.name for m in listed if m.broken]:
+        st.caption(f":material/warning: Not offered, broken: {', '.join(broken)}. The Models page says why.")
     if not entries:
         st.error(f"No usable model in {store.root}. Train one: `python -m training --preset seed-c`.")
         st.stop()
