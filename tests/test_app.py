@@ -41,3 +41,27 @@ def test_the_models_page_lists_the_bundled_model_first_then_the_store(app):
     table = app.dataframe[0].value
     assert table["name"].tolist() == ["lab-default", "tiny"]
     assert table["architecture"].tolist() == ["cnn-lab", "dense-128"] and table["status"].tolist() == ["bundled", "ok"]
+
+
+def test_the_server_config_limits_uploads_as_the_code_does_and_keeps_xsrf_protection():
+    import tomllib
+
+    from model_store.preprocess import MAX_FILE_BYTES
+    from model_store.store import MAX_UPLOAD_BYTES
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 2**20 == MAX_FILE_BYTES == MAX_UPLOAD_BYTES
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["runner"]["postScriptGC"] is False  # a full GC after every rerun queued every session behind it
+
+
+def test_streamlit_no_longer_resets_keras_after_every_script_run():
+    """Streamlit calls keras.backend.clear_session() after each run; the pages switch it off
+    (see pages/common). A Streamlit upgrade that renames the hook would bring the cost back."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    import pages.common  # noqa: F401
+
+    assert script_runner._clean_problem_modules.__name__ == "<lambda>"
+    source = Path(script_runner.__file__).read_text()
+    assert "_log_if_error(_clean_problem_modules)" in source

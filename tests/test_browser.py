@@ -64,6 +64,24 @@ def test_a_single_dot_is_not_guessed_and_says_why(page):
     assert prediction(page) == "-"
 
 
+def test_uploads_over_20_mb_are_refused_and_the_server_demands_its_xsrf_token(page, server):
+    import urllib.error
+    import urllib.request
+
+    huge = b"\x89PNG\r\n\x1a\n" + bytes(21 * 2**20)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        files=[{"name": "huge.png", "mimeType": "image/png", "buffer": huge}]
+    )
+    message = page.get_by_text("File must be 20.0MB or smaller.")
+    message.wait_for(timeout=15_000)
+    assert page.get_by_test_id("stMetricValue").count() == 1  # nothing was read
+    # A request from another site carries no XSRF token: Streamlit refuses the upload.
+    forged = urllib.request.Request(f"{server.url}/_stcore/upload_file/session/file", data=b"x", method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    assert refused.value.code == 403
+
+
 def clear(page) -> None:
     """Press Clear and wait for the dash; then pause as a person does, moving back to the canvas
     (a stroke begun within ~50 ms of the click can land before the canvas has reloaded)."""
