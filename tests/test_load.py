@@ -65,6 +65,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every core added up."""
+    ticks = [int(t) for t in open("/proc/stat").readline().split()[1:9]]
+    total = sum(ticks)
+    return (total - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK"), total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -159,11 +166,17 @@ async def session(browser, url: str, number: int, files, stats: Stats, until: li
         await context.close()
 
 
-def summary(latencies: list[tuple[str, str, float]], phase: str, cpu: float) -> dict:
-    """Predictions served in a phase, their latency (all, then drawings and uploads) and the
-    server's CPU time per prediction (every rerun a prediction takes: stroke, Clear, upload...)."""
+def summary(latencies: list[tuple[str, str, float]], phase: str, cpu: tuple[float, float, float]) -> dict:
+    """Predictions served in a phase, their latency (all, then drawings and uploads), the server's
+    CPU time per prediction (every rerun it takes: stroke, Clear, upload...) and how busy the
+    whole machine was (its browsers run on the server's own cores)."""
     served = sum(p == phase for p, _, _ in latencies)
-    report = {"server_cpu_s": round(cpu, 1), "server_cpu_ms_per_prediction": round(1000 * cpu / max(served, 1))}
+    server, busy, total = cpu
+    report = {
+        "server_cpu_ms_per_prediction": round(1000 * server / max(served, 1)),
+        "server_cpu_percent_of_machine": round(100 * server / total),
+        "machine_cpu_busy_percent": round(100 * busy / total),
+    }
     for kind in ("all", "draw", "upload"):
         ms = np.array([t for p, k, t in latencies if p == phase and kind in ("all", k)])
         report[kind] = {"predictions": len(ms)}
@@ -189,16 +202,16 @@ async def classroom(app, sessions: int, seconds: float, start_training) -> dict:
         tasks = [asyncio.create_task(session(browser, app.url, n, files, stats, until)) for n in range(sessions)]
         await asyncio.sleep(15)  # every page open and drawing
         memory.append(("all sessions open", rss_mb(app.pid)))
-        stats.phase, cpu = "alone", [cpu_seconds(app.pid)]
+        stats.phase, before = "alone", cpu_now(app.pid)
         await asyncio.sleep(seconds)
+        alone = cpu_since(app.pid, before)
         memory.append(("after the phase alone", rss_mb(app.pid)))
         stats.phase = "starting training"
-        cpu.append(cpu_seconds(app.pid))
         run = await asyncio.to_thread(start_training)
-        stats.phase, cpu = "training", [*cpu, cpu_seconds(app.pid)]
+        stats.phase, before = "training", cpu_now(app.pid)
         await asyncio.sleep(seconds)
+        training = cpu_since(app.pid, before)
         until[0] = 0  # every session ends after its current digit
-        cpu.append(cpu_seconds(app.pid))
         stats.phase = "ending"
         await asyncio.gather(*tasks)
         memory.append(("end", rss_mb(app.pid)))
@@ -206,12 +219,21 @@ async def classroom(app, sessions: int, seconds: float, start_training) -> dict:
     return {
         "sessions": sessions,
         "phase_seconds": seconds,
-        "alone": summary(stats.latencies, "alone", cpu[1] - cpu[0]),
-        "training": summary(stats.latencies, "training", cpu[3] - cpu[2]),
+        "alone": summary(stats.latencies, "alone", alone),
+        "training": summary(stats.latencies, "training", training),
         "errors": stats.errors,
         "server_memory_mb": {k: round(v) for k, v in memory},
         "run": run,
     }
+
+
+def cpu_now(pid: int) -> tuple[float, float, float]:
+    return (cpu_seconds(pid), *machine_cpu())
+
+
+def cpu_since(pid: int, before: tuple[float, float, float]) -> tuple[float, float, float]:
+    """(server CPU, machine busy, machine total) seconds since `before`."""
+    return tuple(now - then for now, then in zip(cpu_now(pid), before))
 
 
 async def warm_up(browser, url: str) -> None:
