@@ -57,6 +57,7 @@ class Stats:
     latencies: list[tuple[str, str, float]] = field(default_factory=list)  # (phase, draw or upload, ms)
     errors: list[str] = field(default_factory=list)
     phase: str = "warm-up"  # only the phases "alone" and "training" are counted
+    ready: int = 0  # sessions with their page open
 
 
 def cpu_seconds(pid: int) -> float:
@@ -148,6 +149,7 @@ async def session(browser, url: str, number: int, files, stats: Stats, until: li
         await page.wait_for_selector('[data-testid="stFileUploader"]', timeout=WAIT_MS)
         await page.locator("canvas").last.wait_for(timeout=WAIT_MS)
         await page.evaluate(WATCH)
+        stats.ready += 1
         turn = number
         while time.monotonic() < until[0]:
             label = f"session {number}, turn {turn}, {stats.phase}"
@@ -197,8 +199,12 @@ async def classroom(app, sessions: int, seconds: float, start_training) -> dict:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         await warm_up(browser, app.url)
         memory.append(("start", rss_mb(app.pid)))
+        opening = time.monotonic()
         tasks = [asyncio.create_task(session(browser, app.url, n, files, stats, until)) for n in range(sessions)]
-        await asyncio.sleep(15)  # every page open and drawing
+        while stats.ready < sessions and time.monotonic() - opening < 300 and not stats.errors:
+            await asyncio.sleep(0.5)
+        opened = time.monotonic() - opening
+        await asyncio.sleep(5)  # every session under way
         memory.append(("all sessions open", rss_mb(app.pid)))
         stats.phase, before = "alone", cpu_now(app.pid)
         await asyncio.sleep(seconds)
@@ -216,6 +222,7 @@ async def classroom(app, sessions: int, seconds: float, start_training) -> dict:
         await browser.close()
     return {
         "sessions": sessions,
+        "seconds_to_open_them_all": round(opened, 1),
         "phase_seconds": seconds,
         "alone": summary(stats.latencies, "alone", alone),
         "training": summary(stats.latencies, "training", training),
