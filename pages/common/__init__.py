@@ -12,7 +12,7 @@ from model_store import ModelStore, Predictor, StoredModel
 # After every script run Streamlit calls `keras.backend.clear_session()` once Keras is imported
 # (`_clean_problem_modules`): a full garbage collection plus TensorFlow's kernel cache dropped,
 # 0.1-0.3 s of CPU under the one GIL that every session's script shares. With 8 people drawing
-# it made the median answer wait 3.4 s instead of 0.26 s. The server builds no models that the
+# it made the median answer wait 3.4 s instead of 0.24 s. The server builds no models that the
 # reset would tidy (training runs in its own process), so it is switched off. Its other duty,
 # closing matplotlib figures, does not apply: the app draws no matplotlib figures.
 script_runner._clean_problem_modules = lambda: None
