@@ -15,7 +15,7 @@ from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.preprocess import NORMALIZATIONS
 from pages.common import through_app_frame
 from training.config import CUSTOM_ARCHITECTURES, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
-from training.runs import RunBusy, active_run, latest_run, read_run, request_stop, start_run
+from training.runs import RunBusy, active_run, keep_checkpoint, latest_run, read_run, request_stop, runs_root, start_run
 
 through_app_frame()
 
@@ -222,12 +222,23 @@ def progress_panel() -> None:
         st.button("Stop", key="train_stop", icon=":material/stop:", on_click=request_stop, args=(run_id,))
     if run.status == "failed":
         st.error(f"The run failed: {run.error}")
-    elif run.status == "interrupted":
+    elif run.status == "interrupted" and not run.model:
         st.warning(
             "The run was interrupted (its worker is gone: the server restarted or it was killed). Its best checkpoint is kept in its run folder."
         )
+        if (runs_root() / run_id / "best.weights.h5").exists():
+            st.button(
+                "Keep its best checkpoint as a model", key="train_keep", icon=":material/save:", on_click=keep, args=(run_id,)
+            )
     elif run.finished and run.model:
         results(run.model)
+
+
+def keep(run_id: str) -> None:
+    try:
+        keep_checkpoint(run_id, store)
+    except (ValueError, StoreError) as err:  # kept already from another tab, or its name taken since
+        st.toast(f"Not kept: {err}", icon=":material/error:")
 
 
 def results(name: str) -> None:

@@ -11,9 +11,9 @@ import pytest
 
 from model_store import ModelStore
 from model_store.zoo import dense_128
-from tests.conftest import open_page
+from tests.conftest import open_page, run_clean
 from training.config import TrainConfig
-from training.runs import RunBusy, active_run, latest_run, read_run, request_stop, runs_root, start_run
+from training.runs import RunBusy, active_run, keep_checkpoint, latest_run, read_run, request_stop, runs_root, start_run
 
 SMALL = dict(arch="dense-128", train_limit=5000, batch_size=32, validation="split")
 
@@ -70,6 +70,14 @@ def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_st
     monkeypatch.setenv("MNIST_LAB_MODELS", str(runs.root))
     page = open_page("train")
     assert "The run was interrupted" in page.warning[0].value
+    page.button(key="train_keep").click()  # the finished epochs are not lost
+    run_clean(page)
+    record = runs.get("doomed").record
+    assert record["stopped_by"] == "interrupted" and record["metrics"]["test_accuracy"] > 0.8
+    assert len(record["history"]["val_accuracy"]) == record["epochs_run"] >= 1
+    assert read_run(run_id).model == "doomed" and page.metric[0].label == "Test accuracy"
+    with pytest.raises(ValueError, match="no checkpoint to keep"):
+        keep_checkpoint(run_id, runs)  # kept once only
 
 
 def test_a_crashing_run_is_shown_as_failed_with_its_error(runs, tmp_path):

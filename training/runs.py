@@ -5,9 +5,10 @@
       20261121-064512-ab12/
         config.json             the TrainConfig
         events.jsonl            one Progress per line, appended by the worker
-        status.json             running | stopped | done | failed (with the error) and the model
+        status.json             running | stopped | done | failed (with the error) | interrupted
+                                (written once its checkpoint is kept), and the model
         stop                    appears when someone asks the run to stop
-        best.weights.h5         the best epoch so far (kept if the worker dies)
+        best.weights.h5         the best epoch so far (kept if the worker dies; `keep_checkpoint`)
         log.txt                 the worker's own output
 
 A page never trains: it starts a worker, then only reads these files, so reloading, closing
@@ -26,11 +27,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from model_store import ModelStore
+from model_store import ModelStore, Predictor, StoredModel
 from model_store.files import write_atomic
 from model_store.store import PROJECT_ROOT
 from training.config import TrainConfig
-from training.engine import Progress
+from training.engine import Progress, build_model, make_record
+from training.evaluation import evaluate
 
 FINISHED = ("done", "stopped", "failed", "interrupted")
 
@@ -146,6 +148,26 @@ def read_run(run_id: str) -> Run:
     elif run.status == "running" and (run_dir / "stop").exists():
         run.status = "stopping"
     return run
+
+
+def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
+    """Store an interrupted run's best checkpoint as its model, evaluated like any trained one,
+    so the epochs it finished are not lost."""
+    run = read_run(run_id)
+    checkpoint = runs_root() / run_id / "best.weights.h5"
+    if run.status != "interrupted" or run.model or not checkpoint.exists():
+        raise ValueError(f"run {run_id} has no checkpoint to keep (it is {run.status})")
+    c = TrainConfig.from_dict(run.config)
+    model = build_model(c)
+    model.load_weights(checkpoint)
+    epochs = [e for e in run.events if e.phase == "epoch"]
+    history = {key: [getattr(e, key) for e in epochs] for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    history = {key: values for key, values in history.items() if None not in values}
+    evaluation = evaluate(Predictor(model, c.normalization))
+    record = make_record(c, model, history, evaluation, run.latest.elapsed if run.latest else 0.0, "interrupted")
+    entry = store.save(model, record, evaluation.probabilities)
+    _write_status(runs_root() / run_id, "interrupted", model=entry.name)
+    return entry
 
 
 def latest_run() -> str | None:
