@@ -15,7 +15,7 @@ from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.preprocess import NORMALIZATIONS
 from pages.common import through_app_frame
 from training.config import CUSTOM_ARCHITECTURES, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
-from training.runs import RunBusy, active_run, keep_checkpoint, latest_run, read_run, request_stop, runs_root, start_run
+from training.runs import RunBusy, active_run, keep_checkpoint, latest_run, read_run, request_stop, start_run
 
 through_app_frame()
 
@@ -226,7 +226,7 @@ def progress_panel() -> None:
         st.warning(
             "The run was interrupted (its worker is gone: the server restarted or it was killed). Its best checkpoint is kept in its run folder."
         )
-        if (runs_root() / run_id / "best.weights.h5").exists():
+        if run.checkpoint.exists():
             st.button(
                 "Keep its best checkpoint as a model", key="train_keep", icon=":material/save:", on_click=keep, args=(run_id,)
             )

@@ -35,6 +35,22 @@ SEVEN = [[(70, 50), (210, 50), (120, 240)]]
 ZERO = [[(140 + 70 * math.sin(t / 20 * 2 * math.pi), 140 - 100 * math.cos(t / 20 * 2 * math.pi)) for t in range(21)]]
 
 
+# Times the answer inside the page: `which` is the metric to watch (0: the drawing's, 1: the
+# first uploaded file's), `up` the moment the input left the person.
+WATCH = """() => {
+  window.__lat = {};
+  window.addEventListener('mouseup', () => { if (window.__lat.which === 0) window.__lat.up = performance.now(); }, true);
+  new MutationObserver(() => {
+    const lat = window.__lat;
+    const el = document.querySelectorAll('[data-testid="stMetricValue"]')[lat.which];
+    if (lat.up && !lat.done && el && el.innerText.trim() !== '-') {
+      lat.done = performance.now();
+      lat.value = el.innerText.trim();
+    }
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
 @dataclasses.dataclass
 class App:
     url: str

@@ -58,6 +58,42 @@ def digit_on_canvas(image28: np.ndarray, size: int = 280, box: tuple[int, int, i
     return 255 - canvas if dark_on_light else canvas
 
 
+def image_file(image, fmt: str = "PNG", **options) -> bytes:
+    """An array or a PIL image as the bytes of an image file."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def sixteen_bit_png(canvas: np.ndarray) -> bytes:
+    return image_file(canvas.astype(np.uint16) * 257)
+
+
+def cmyk_jpeg(canvas: np.ndarray) -> bytes:
+    """Dark strokes on light paper, as a print shop's JPEG."""
+    from PIL import Image
+
+    return image_file(Image.fromarray(255 - canvas).convert("CMYK"), "JPEG", quality=95)
+
+
+def transparent_png(canvas: np.ndarray) -> bytes:
+    """Black strokes on a transparent background, as drawing programs export them."""
+    rgba = np.zeros((*canvas.shape, 4), np.uint8)
+    rgba[..., 3] = canvas
+    return image_file(rgba)
+
+
+def animated_gif(*frames: np.ndarray) -> bytes:
+    from PIL import Image
+
+    first, *rest = [Image.fromarray(f) for f in frames]
+    return image_file(first, "GIF", save_all=True, append_images=rest)
+
+
 def open_page(name: str, timeout: int = 60) -> AppTest:
     """One of the app's pages run headless, with fresh Streamlit caches; fails on any exception."""
     st.cache_data.clear()

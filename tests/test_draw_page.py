@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
-from tests.conftest import digit_on_canvas, open_page, run_clean
-
-
-def png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
+from tests.conftest import (
+    animated_gif,
+    cmyk_jpeg,
+    digit_on_canvas,
+    image_file,
+    open_page,
+    run_clean,
+    sixteen_bit_png,
+    transparent_png,
+)
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_the_bundled_model_is_offered_first_and_is_the_default(page):
 
 def test_an_uploaded_digit_is_read_with_its_probabilities(page, mnist_test):
     x, y = mnist_test
-    upload(page, ("seven.png", png(digit_on_canvas(x[0], dark_on_light=True))))
+    upload(page, ("seven.png", image_file(digit_on_canvas(x[0], dark_on_light=True))))
     assert y[0] == 7
     answer = page.metric[1]
     assert answer.label == "Prediction" and answer.value == "7"
@@ -57,7 +58,7 @@ def test_an_uploaded_digit_is_read_with_its_probabilities(page, mnist_test):
 def test_an_ambiguous_image_gets_an_unsure_notice_naming_two_digits(page, mnist_test):
     x, _ = mnist_test
     blend = np.maximum(digit_on_canvas(x[0]), digit_on_canvas(x[1])).astype(np.uint8)  # a 7 over a 2
-    upload(page, ("blend.png", png(blend)))
+    upload(page, ("blend.png", image_file(blend)))
     warning = page.warning[0].value
     assert warning.startswith("Not sure: it could be a ") and " or a " in warning
 
@@ -71,15 +72,15 @@ def test_bad_files_get_their_own_error_and_the_good_ones_still_work(page, mnist_
         ("notes.png", b"this is a text file with a .png name"),
         ("paper.png", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj"),
         ("empty.png", b""),
-        ("bomb.png", encode(np.zeros((10_000, 10_000), bool))),  # 100 megapixels in a few kB
-        ("strip.png", encode(np.full((1, 10_000), 255, np.uint8))),
-        ("good.png", encode(digit_on_canvas(x[1], dark_on_light=True))),
-        ("deep.png", encode(digit_on_canvas(x[0]).astype(np.uint16) * 257)),  # 16-bit gray
-        ("print.jpg", encode(Image.fromarray(255 - digit_on_canvas(x[2])).convert("CMYK"), "JPEG")),
-        ("clear.png", encode(np.dstack([np.zeros((280, 280, 3), np.uint8), digit_on_canvas(x[3])]))),  # transparent
+        ("bomb.png", image_file(np.zeros((10_000, 10_000), bool))),  # 100 megapixels in a few kB
+        ("strip.png", image_file(np.full((1, 10_000), 255, np.uint8))),
+        ("good.png", image_file(digit_on_canvas(x[1], dark_on_light=True))),
+        ("deep.png", sixteen_bit_png(digit_on_canvas(x[0]))),
+        ("print.jpg", cmyk_jpeg(digit_on_canvas(x[2]))),
+        ("clear.png", transparent_png(digit_on_canvas(x[3]))),
         ("moving.gif", animated_gif(digit_on_canvas(x[4]), digit_on_canvas(x[5]))),
-        ("blank.png", encode(np.full((100, 100), 255, np.uint8))),
-        ("dot.png", encode(dot)),
+        ("blank.png", image_file(np.full((100, 100), 255, np.uint8))),
+        ("dot.png", image_file(dot)),
     )
     assert [e.value for e in page.error] == [
         "notes.png: not an image we can read (PNG, JPEG, BMP, WebP or GIF expected)",
@@ -91,19 +92,6 @@ def test_bad_files_get_their_own_error_and_the_good_ones_still_work(page, mnist_
     read = [m.value for m in page.metric[1:]]
     assert read == [str(d) for d in y[[1, 0, 2, 3, 4]]]  # good, 16-bit, CMYK, transparent, the GIF's first frame
     assert [w.value for w in page.warning] == ["blank.png: nothing to read", "dot.png: just a dot or a blob, not a digit"]
-
-
-def encode(image, fmt="PNG") -> bytes:
-    buf = io.BytesIO()
-    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buf, format=fmt)
-    return buf.getvalue()
-
-
-def animated_gif(*frames: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    first, *rest = [Image.fromarray(f) for f in frames]
-    first.save(buf, format="GIF", save_all=True, append_images=rest)
-    return buf.getvalue()
 
 
 def test_a_corrupted_model_is_left_out_and_the_page_falls_back_to_the_default(tiny_store, tmp_path, monkeypatch, mnist_test):
@@ -124,6 +112,6 @@ def test_a_corrupted_model_is_left_out_and_the_page_falls_back_to_the_default(ti
     x, y = mnist_test
     for name in ("lab-default", "spare"):  # every other model still reads digits
         at.selectbox(key="draw_model").set_value(name)
-        upload(at, ("digit.png", encode(digit_on_canvas(x[0], dark_on_light=True))))
+        upload(at, ("digit.png", image_file(digit_on_canvas(x[0], dark_on_light=True))))
         assert at.metric[1].value == str(y[0]), name
     assert open_page("draw").selectbox(key="draw_model").value == "lab-default"  # a new visitor too

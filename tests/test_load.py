@@ -14,7 +14,6 @@ Figures are printed and, with LOAD_REPORT=path, written as JSON; docs/reliabilit
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import random
@@ -23,10 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, ONE, SEVEN, ZERO, mouse_path, running_app
-from tests.conftest import digit_on_canvas
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ONE, SEVEN, WATCH, ZERO, mouse_path, running_app
+from tests.conftest import digit_on_canvas, image_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.load]
 
@@ -35,21 +33,6 @@ PHASE_SECONDS = float(os.environ.get("LOAD_SECONDS", 60))
 THINK = (1.0, 3.0)  # seconds a person pauses between two digits
 WAIT_MS = 60_000  # longer than this without an answer counts as an error
 DRAWN = [("1", ONE), ("7", SEVEN), ("0", ZERO)]
-
-# Times the answer inside the page: `which` is the metric to watch (0: the drawing's, 1: the
-# first uploaded file's), `up` the moment the input left the person.
-WATCH = """() => {
-  window.__lat = {};
-  window.addEventListener('mouseup', () => { if (window.__lat.which === 0) window.__lat.up = performance.now(); }, true);
-  new MutationObserver(() => {
-    const lat = window.__lat;
-    const el = document.querySelectorAll('[data-testid="stMetricValue"]')[lat.which];
-    if (lat.up && !lat.done && el && el.innerText.trim() !== '-') {
-      lat.done = performance.now();
-      lat.value = el.innerText.trim();
-    }
-  }).observe(document.body, {subtree: true, childList: true, characterData: true});
-}"""
 
 
 @dataclass
@@ -90,9 +73,7 @@ def upload_files(count: int) -> list[tuple[str, bytes]]:
     right = np.flatnonzero(probs.argmax(1) == y)[:count]
     files = []
     for i in right:
-        buf = io.BytesIO()
-        Image.fromarray(digit_on_canvas(x[i], dark_on_light=bool(i % 2))).save(buf, format="PNG")
-        files.append((f"test-{i}-is-{y[i]}.png", buf.getvalue()))
+        files.append((f"test-{i}-is-{y[i]}.png", image_file(digit_on_canvas(x[i], dark_on_light=bool(i % 2)))))
     return files
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from model_store.preprocess import ImageError, decode_image, naive_prepare, normalize, prepare
-from tests.conftest import digit_on_canvas
+from tests.conftest import animated_gif, cmyk_jpeg, digit_on_canvas, image_file, sixteen_bit_png, transparent_png
 
 
 def centre_of_mass(img: np.ndarray) -> tuple[float, float]:
@@ -21,12 +21,6 @@ def centre_of_mass(img: np.ndarray) -> tuple[float, float]:
 def box_of(img: np.ndarray, level=0.1) -> tuple[int, int]:
     ys, xs = np.nonzero(img > level)
     return ys.ptp() + 1, xs.ptp() + 1
-
-
-def png_bytes(array: np.ndarray, fmt="PNG", **kwargs) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format=fmt, **kwargs)
-    return buf.getvalue()
 
 
 def test_an_mnist_digit_comes_back_almost_unchanged(mnist_test):
@@ -115,23 +109,20 @@ def test_steps_are_kept_when_asked(mnist_test):
 def test_common_formats_decode_to_the_same_digit(mnist_test, fmt):
     x, _ = mnist_test
     canvas = digit_on_canvas(x[6], dark_on_light=True)
-    decoded = decode_image(png_bytes(canvas, fmt))
+    decoded = decode_image(image_file(canvas, fmt))
     assert np.corrcoef(prepare(decoded).image.ravel(), prepare(canvas).image.ravel())[0, 1] > 0.95
 
 
 def test_an_animated_gif_gives_its_first_frame(mnist_test):
     x, _ = mnist_test
-    frames = [Image.fromarray(digit_on_canvas(x[i])) for i in (0, 1)]
-    buf = io.BytesIO()
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
-    first = prepare(decode_image(buf.getvalue())).image
+    first = prepare(decode_image(animated_gif(digit_on_canvas(x[0]), digit_on_canvas(x[1])))).image
     assert np.corrcoef(first.ravel(), prepare(digit_on_canvas(x[0])).image.ravel())[0, 1] > 0.95
 
 
 def test_a_60_megapixel_photo_is_shrunk_on_decoding():
     big = np.full((6700, 9000), 230, np.uint8)
     cv2.putText(big, "7", (2500, 5500), cv2.FONT_HERSHEY_SIMPLEX, 140, 20, 350)
-    decoded = decode_image(png_bytes(big, "JPEG", quality=90))
+    decoded = decode_image(image_file(big, "JPEG", quality=90))
     assert max(decoded.shape[:2]) <= 560
     assert prepare(decoded).image is not None
 
@@ -154,24 +145,7 @@ def test_a_strip_too_thin_for_a_digit_is_refused(height, width):
     strip = np.zeros((height, width), np.uint8)
     strip[:, : width // 2] = 255
     with pytest.raises(ImageError, match=f"{width}x{height} pixels, too small or thin to hold a digit"):
-        decode_image(png_bytes(strip))
-
-
-def sixteen_bit_png(canvas: np.ndarray) -> bytes:
-    return png_bytes(canvas.astype(np.uint16) * 257)
-
-
-def cmyk_jpeg(canvas: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(255 - canvas).convert("CMYK").save(buf, format="JPEG", quality=95)
-    return buf.getvalue()
-
-
-def transparent_png(canvas: np.ndarray) -> bytes:
-    """Black strokes on a transparent background, as drawing programs export them."""
-    rgba = np.zeros((*canvas.shape, 4), np.uint8)
-    rgba[..., 3] = canvas
-    return png_bytes(rgba)
+        decode_image(image_file(strip))
 
 
 @pytest.mark.parametrize("encode", [sixteen_bit_png, cmyk_jpeg, transparent_png])
@@ -185,13 +159,13 @@ def test_unusual_image_files_read_as_the_same_digit(mnist_test, encode):
 
 def test_a_truncated_png_is_reported_as_damaged(mnist_test):
     x, _ = mnist_test
-    data = png_bytes(digit_on_canvas(x[0]))
+    data = image_file(digit_on_canvas(x[0]))
     with pytest.raises(ImageError, match="damaged|not an image"):
         decode_image(data[: len(data) // 2])
 
 
 def test_a_decompression_bomb_is_refused_before_decoding():
-    bomb = png_bytes(np.zeros((10_000, 10_000), bool))  # 100 megapixels in a few kB
+    bomb = image_file(np.zeros((10_000, 10_000), bool))  # 100 megapixels in a few kB
     assert len(bomb) < 200_000
     with pytest.raises(ImageError, match="megapixels"):
         decode_image(bomb)

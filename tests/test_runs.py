@@ -65,7 +65,7 @@ def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_st
     os.kill(worker_pid(), signal.SIGKILL)
     assert wait_for(lambda: read_run(run_id).status == "interrupted", 10)
     assert active_run() is None
-    assert (runs_root() / run_id / "best.weights.h5").exists()  # the last best checkpoint is kept
+    assert read_run(run_id).checkpoint.exists()  # the last best checkpoint is kept
     assert [(m.name, m.broken) for m in runs.list()] == [("keeper", False)]
     monkeypatch.setenv("MNIST_LAB_MODELS", str(runs.root))
     page = open_page("train")

@@ -30,6 +30,8 @@ from training.synthetic import printed_digits
 
 REPORT_EVERY = 50  # batches between progress reports
 
+CHECKPOINT = "best.weights.h5"  # the best epoch's weights, in the run folder while training
+
 
 class StopSignal(Protocol):
     def is_set(self) -> bool: ...
@@ -214,7 +216,7 @@ def train(
     val = None if data.x_val is None else _inputs(data.x_val, data.y_val, c, model)
 
     with tempfile.TemporaryDirectory() as tmp:
-        best_path = Path(run_dir or tmp) / "best.weights.h5"
+        best_path = Path(run_dir or tmp) / CHECKPOINT
         reporter = Reporter(c.epochs, batches, report, stop)
         callbacks: list[keras.callbacks.Callback] = [reporter]
         monitor = c.es_monitor if val is not None or not c.es_monitor.startswith("val_") else "loss"

@@ -31,7 +31,7 @@ from model_store import ModelStore, Predictor, StoredModel
 from model_store.files import write_atomic
 from model_store.store import PROJECT_ROOT
 from training.config import TrainConfig
-from training.engine import Progress, build_model, make_record
+from training.engine import CHECKPOINT, Progress, build_model, make_record
 from training.evaluation import evaluate
 
 FINISHED = ("done", "stopped", "failed", "interrupted")
@@ -61,6 +61,11 @@ class Run:
     @property
     def latest(self) -> Progress | None:
         return self.events[-1] if self.events else None
+
+    @property
+    def checkpoint(self) -> Path:
+        """The best epoch's weights, written by the worker as it trains."""
+        return runs_root() / self.id / CHECKPOINT
 
 
 def runs_root() -> Path:
@@ -154,12 +159,11 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
     """Store an interrupted run's best checkpoint as its model, evaluated like any trained one,
     so the epochs it finished are not lost."""
     run = read_run(run_id)
-    checkpoint = runs_root() / run_id / "best.weights.h5"
-    if run.status != "interrupted" or run.model or not checkpoint.exists():
+    if run.status != "interrupted" or run.model or not run.checkpoint.exists():
         raise ValueError(f"run {run_id} has no checkpoint to keep (it is {run.status})")
     c = TrainConfig.from_dict(run.config)
     model = build_model(c)
-    model.load_weights(checkpoint)
+    model.load_weights(run.checkpoint)
     epochs = [e for e in run.events if e.phase == "epoch"]
     history = {key: [getattr(e, key) for e in epochs] for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
     history = {key: values for key, values in history.items() if None not in values}
