@@ -6,6 +6,8 @@ import streamlit as st
 from model_store import ModelStore, StoredModel, StoreError
 from model_store.preprocess import NORMALIZATIONS
 from pages.common import through_app_frame
+from pages.common.curves import curve_charts
+from training.curves import record_curves
 from training.engine import import_model
 
 through_app_frame()
@@ -35,19 +37,6 @@ def overview(models: list[StoredModel], default: str | None) -> None:
     )
 
 
-def curves(history: dict) -> None:
-    """Loss and accuracy per epoch, training and validation, as the notebooks plot them."""
-    if not history:
-        st.caption("No training history (an uploaded model).")
-        return
-    epochs = pd.Index(range(1, len(history["loss"]) + 1), name="epoch")
-    loss, accuracy = st.columns(2)
-    loss.line_chart(pd.DataFrame({k: v for k, v in history.items() if k.endswith("loss")}, index=epochs), y_label="loss")
-    accuracy.line_chart(
-        pd.DataFrame({k: v for k, v in history.items() if k.endswith("accuracy")}, index=epochs), y_label="accuracy"
-    )
-
-
 def details(entry: StoredModel) -> None:
     r = entry.record
     metrics = r.get("metrics", {})
@@ -57,7 +46,7 @@ def details(entry: StoredModel) -> None:
     cols[2].metric("Parameters", f"{r.get('parameters', 0):,}")
     seconds = r.get("training_seconds")
     cols[3].metric("Training time", f"{seconds:.0f} s" if seconds is not None else "-")
-    curves(r.get("history") or {})
+    curve_charts(record_curves(r), "models_curve")
     summary, per_class = st.columns([3, 2])
     with summary:
         st.caption("Model summary")

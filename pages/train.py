@@ -4,17 +4,19 @@ The training runs in a worker process (training.runs); this page only starts it 
 progress, so navigating away, reloading or a second tab never stops it.
 """
 
+import contextlib
 import dataclasses
 import time
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.preprocess import NORMALIZATIONS
 from pages.common import through_app_frame
+from pages.common.curves import curve_chart, curve_charts
 from training.config import CUSTOM_ARCHITECTURES, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
+from training.curves import best_epoch, compare_curves, history_of, record_curves, reports_of, run_curves
 from training.runs import RunBusy, active_run, keep_checkpoint, latest_run, read_run, request_stop, start_run
 
 through_app_frame()
@@ -164,20 +166,15 @@ def start() -> None:
 # ---------------------------------------------------------------- the live run
 
 
-def curves(events) -> pd.DataFrame:
-    """Loss and accuracy, training (every ~50 batches) and validation (each epoch), by epoch."""
-    rows = []
-    for e in events:
-        x = e.epoch - 1 + e.batch / e.batches
-        for metric, value in (
-            ("loss", e.loss),
-            ("accuracy", e.accuracy),
-            ("val_loss", e.val_loss),
-            ("val_accuracy", e.val_accuracy),
-        ):
-            if value is not None:
-                rows.append({"epoch": x, "value": value, "series": metric})
-    return pd.DataFrame(rows, columns=["epoch", "value", "series"])
+def live_curves(run) -> pd.DataFrame:
+    """The run's curves; a finished run's from its stored record, which adds the test figures."""
+    if run.finished and run.model:
+        with contextlib.suppress(StoreError):
+            return record_curves(store.get(run.model).record)
+    config = TrainConfig.from_dict(run.config)
+    history = history_of(run.events)
+    best = best_epoch(history, config.monitor) if config.checkpoint_best else None
+    return run_curves(reports_of(run.events), history, best)
 
 
 def chart_data(run) -> pd.DataFrame:
@@ -186,15 +183,9 @@ def chart_data(run) -> pd.DataFrame:
     kept = st.session_state.get("train_chart_data")
     now = time.monotonic()
     if run.finished or kept is None or kept[0] != run.id or now - kept[1] >= 3:
-        kept = (run.id, now, curves(run.events))
+        kept = (run.id, now, live_curves(run))
         st.session_state["train_chart_data"] = kept
     return kept[2]
-
-
-def curve_chart(data: pd.DataFrame, kind: str) -> alt.Chart:
-    # Plain lines: the chart redraws every second while training shares these two cores.
-    part = data[data["series"].str.contains(kind)]
-    return alt.Chart(part, height=220).mark_line().encode(x="epoch:Q", y=alt.Y("value:Q", title=kind), color="series:N")
 
 
 @st.fragment(run_every=1.0)
@@ -214,10 +205,7 @@ def progress_panel() -> None:
         done = ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches)
         eta = f", about {p.eta:.0f} s left" if p.eta and not run.finished else ""
         st.progress(min(done, 1.0), text=f"Epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches}, {p.elapsed:.0f} s{eta}")
-        data = chart_data(run)
-        loss, accuracy = st.columns(2)
-        loss.altair_chart(curve_chart(data, "loss"), key="train_loss_curve")
-        accuracy.altair_chart(curve_chart(data, "accuracy"), key="train_accuracy_curve")
+        curve_charts(chart_data(run), "train_curve")
     if run.status in ("running",):
         st.button("Stop", key="train_stop", icon=":material/stop:", on_click=request_stop, args=(run_id,))
     if run.status == "failed":
@@ -270,7 +258,7 @@ def results(name: str) -> None:
 # ---------------------------------------------------------------- any stored model's curves
 
 
-def compare_curves() -> None:
+def compare_runs() -> None:
     st.subheader("Compare runs")
     trained = [m for m in store.list() if not m.broken and m.record.get("history")]
     if not trained:
@@ -278,20 +266,14 @@ def compare_curves() -> None:
         return
     chosen = st.multiselect("Models", [m.name for m in trained], default=[trained[-1].name], key="train_compare")
     metric = st.radio("Curve", ["val_accuracy", "val_loss", "accuracy", "loss"], horizontal=True, key="train_compare_metric")
-    rows = [
-        {"model": m.name, "epoch": epoch + 1, metric: value}
-        for m in trained
-        if m.name in chosen
-        for epoch, value in enumerate(m.record["history"].get(metric, []))
-    ]
-    if rows:
-        st.altair_chart(
-            alt.Chart(pd.DataFrame(rows), height=260).mark_line(point=True).encode(x="epoch:Q", y=f"{metric}:Q", color="model:N")
-        )
-    else:
+    curves = compare_curves([m.record for m in trained if m.name in chosen], metric)
+    if curves.empty:
         st.caption(f"No {metric} recorded for these models (trained without validation?).")
+        return
+    log = metric.endswith("loss") and st.toggle("Loss on a log scale", key="train_compare_log")
+    st.altair_chart(curve_chart(curves, metric.removeprefix("val_"), log, height=280), key="train_compare_chart")
 
 
 form()
 progress_panel()
-compare_curves()
+compare_runs()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from training.config import PRESETS, ConfigError, TrainConfig
+from training.curves import best_epoch
 from training.engine import REPORT_EVERY, build_model, train
 
 TINY = TrainConfig(arch="dense-128", epochs=2, batch_size=32, train_limit=2000, validation="split", validation_split=0.2)
@@ -87,6 +88,10 @@ def test_a_run_reports_progress_and_stores_the_full_record(store):
     assert all(p.eta is not None and p.eta >= 0 for p in reports if p.phase == "batch")
     r = result.entry.record
     assert r["epochs_run"] == 2 and len(r["history"]["val_loss"]) == 2 and r["stopped_by"] is None
+    # Keras' raw running means, for the curves: the last of each epoch is the epoch's mean.
+    assert [row[:3] for row in r["progress"]] == [[1, 50, 50], [1, 50, 50], [2, 50, 50], [2, 50, 50]]
+    assert [r["progress"][i][3] for i in (1, 3)] == pytest.approx(r["history"]["loss"], abs=1e-5)
+    assert r["best_epoch"] is None  # the final weights were kept, not a checkpoint's
     m = r["metrics"]
     assert 0.5 < m["test_accuracy"] < 1 and len(m["per_class_accuracy"]) == 10
     assert np.asarray(m["confusion_matrix"]).sum() == 10_000
@@ -116,6 +121,7 @@ def test_a_stop_request_ends_training_within_two_seconds_and_keeps_the_best_weig
     history = result.entry.record["history"]["val_accuracy"]
     assert len(history) <= 3  # it did not run on to 50 epochs
     assert result.entry.record["metrics"]["test_accuracy"] > 0.5
+    assert result.entry.record["best_epoch"] == best_epoch(result.entry.record["history"], "val_accuracy")
 
 
 def test_the_same_seed_gives_the_same_model(store):

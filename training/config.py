@@ -69,6 +69,12 @@ class TrainConfig:
     def train_size(self) -> int:
         return self.train_limit or TRAIN_SIZE
 
+    @property
+    def monitor(self) -> str:
+        """What early stopping and the best-only checkpoint watch: without validation data, the
+        training loss instead of a validation figure."""
+        return self.es_monitor if self.validation != "none" or not self.es_monitor.startswith("val_") else "loss"
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -25,6 +25,7 @@ from model_store import ModelStore, Predictor, StoredModel, data_fingerprint, ge
 from model_store.zoo import custom_cnn, custom_dense, summary_rows
 from training.augment import make_augmenter
 from training.config import TrainConfig
+from training.curves import Report, best_epoch
 from training.evaluation import Evaluation, evaluate
 from training.synthetic import printed_digits
 
@@ -142,6 +143,7 @@ class Reporter(keras.callbacks.Callback):
         self.epochs, self.batches = epochs, batches
         self.on_progress, self.stop = on_progress, stop
         self.epoch, self.started, self.stopped_by_user = 0, 0.0, False
+        self.reports: list[Report] = []  # Keras' raw running means, kept in the record
 
     def on_train_begin(self, logs=None):
         self.started = time.monotonic()
@@ -153,6 +155,7 @@ class Reporter(keras.callbacks.Callback):
         elapsed = time.monotonic() - self.started
         done = self.epoch * self.batches + batch
         eta = elapsed / done * (self.epochs * self.batches - done) if done else None
+        self.reports.append(Report(self.epoch + 1, batch, self.batches, *(_rounded(logs.get(k)) for k in ("loss", "accuracy"))))
         self.on_progress(
             Progress(
                 phase,
@@ -178,6 +181,10 @@ class Reporter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._report("epoch", self.batches, logs or {})
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
 
 
 # ---------------------------------------------------------------- the whole run
@@ -219,7 +226,7 @@ def train(
         best_path = Path(run_dir or tmp) / CHECKPOINT
         reporter = Reporter(c.epochs, batches, report, stop)
         callbacks: list[keras.callbacks.Callback] = [reporter]
-        monitor = c.es_monitor if val is not None or not c.es_monitor.startswith("val_") else "loss"
+        monitor = c.monitor
         callbacks.append(keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, save_best_only=True, save_weights_only=True))
         early = keras.callbacks.EarlyStopping(monitor=monitor, min_delta=c.es_min_delta, patience=c.es_patience)
         if c.early_stopping:
@@ -238,12 +245,14 @@ def train(
         seconds = time.monotonic() - started
         cut_short = len(history.get("loss", [])) < c.epochs  # EarlyStopping may fire on the last epoch
         stopped_by = "user" if reporter.stopped_by_user else ("early_stopping" if early.stopped_epoch and cut_short else None)
+        best = None
         if best_path.exists() and (c.checkpoint_best or stopped_by == "user"):
             model.load_weights(best_path)  # the best epoch, as notebook C reloads its checkpoint
+            best = best_epoch(history, monitor)
 
     report(Progress("evaluating", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
     evaluation = evaluate(Predictor(model, c.normalization))
-    record = make_record(c, model, history, evaluation, seconds, stopped_by)
+    record = make_record(c, model, history, evaluation, seconds, stopped_by, reporter.reports, best)
     report(Progress("saving", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
     entry = store.save(model, record, evaluation.probabilities)
     report(Progress("done", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
@@ -273,12 +282,25 @@ def _model_record(name: str, architecture: str, normalization: str, model: keras
     }
 
 
-def make_record(c: TrainConfig, model: keras.Model, history: dict, ev: Evaluation, seconds: float, stopped_by) -> dict:
+def make_record(
+    c: TrainConfig,
+    model: keras.Model,
+    history: dict,
+    ev: Evaluation,
+    seconds: float,
+    stopped_by: str | None,
+    progress: list[Report],
+    best: int | None,
+) -> dict:
+    """`history`: Keras' per-epoch figures; `progress`: its raw running means every REPORT_EVERY
+    batches (the curves' windows come from them); `best`: the epoch whose weights were kept."""
     epochs_run = len(history.get("loss", []))
     return {
         **_model_record(c.name, c.arch, c.normalization, model, ev),
         "config": c.to_dict(),
         "history": {k: [round(float(v), 6) for v in vals] for k, vals in history.items()},
+        "progress": [list(r) for r in progress],
+        "best_epoch": best,
         "epochs_run": epochs_run,
         "stopped_by": stopped_by,
         "training_seconds": round(seconds, 2),

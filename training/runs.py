@@ -31,6 +31,7 @@ from model_store import ModelStore, Predictor, StoredModel
 from model_store.files import write_atomic
 from model_store.store import PROJECT_ROOT
 from training.config import TrainConfig
+from training.curves import best_epoch, history_of, reports_of
 from training.engine import CHECKPOINT, Progress, build_model, make_record
 from training.evaluation import evaluate
 
@@ -164,11 +165,11 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
     c = TrainConfig.from_dict(run.config)
     model = build_model(c)
     model.load_weights(run.checkpoint)
-    epochs = [e for e in run.events if e.phase == "epoch"]
-    history = {key: [getattr(e, key) for e in epochs] for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
-    history = {key: values for key, values in history.items() if None not in values}
+    history = history_of(run.events)
     evaluation = evaluate(Predictor(model, c.normalization))
-    record = make_record(c, model, history, evaluation, run.latest.elapsed if run.latest else 0.0, "interrupted")
+    seconds = run.latest.elapsed if run.latest else 0.0
+    best = best_epoch(history, c.monitor)  # the checkpoint holds the best finished epoch
+    record = make_record(c, model, history, evaluation, seconds, "interrupted", reports_of(run.events), best)
     entry = store.save(model, record, evaluation.probabilities)
     _write_status(runs_root() / run_id, "interrupted", model=entry.name)
     return entry
