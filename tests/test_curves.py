@@ -83,9 +83,15 @@ def test_a_record_draws_windows_validation_points_the_best_epoch_and_the_test_fi
 
 
 def test_an_old_record_without_raw_reports_still_draws_its_epoch_means_mid_epoch():
-    curves = record_curves(record("old", 0.96, progress=False))
+    old = record("old", 0.96, progress=False)
+    del old["best_epoch"]
+    curves = record_curves(old)
     training = curves[(curves.metric == "loss") & (curves.series == "training")]
     assert list(training.epoch) == [0.5, 1.5, 2.5] and list(training.value) == [0.5, 0.2, 0.1]
+    assert not curves.best.any()
+    # Trained with a best-only checkpoint: the kept epoch is worked out from its history.
+    old["config"] = {"checkpoint_best": True, "es_monitor": "val_accuracy", "validation": "split"}
+    assert list(record_curves(old).query("best").epoch) == [2, 2]  # on the loss and accuracy charts
 
 
 def test_compare_names_each_model_with_its_test_accuracy():

@@ -20,6 +20,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from training.config import TrainConfig
+
 TRAINING = "training"
 VALIDATION = "validation"
 COLUMNS = ["epoch", "value", "metric", "series", "point", "best"]
@@ -104,8 +106,13 @@ def run_curves(
 
 
 def record_curves(record: dict) -> pd.DataFrame:
-    """A stored model's curves, from its record (new records carry their raw reports)."""
-    return run_curves(record.get("progress"), record.get("history") or {}, record.get("best_epoch"), record.get("metrics"))
+    """A stored model's curves, from its record (new records carry their raw reports and the
+    kept epoch; for an older one trained with a best-only checkpoint, the epoch is worked out)."""
+    history, config = record.get("history") or {}, record.get("config") or {}
+    best = record.get("best_epoch")
+    if "best_epoch" not in record and config.get("checkpoint_best"):
+        best = best_epoch(history, TrainConfig.from_dict(config).monitor)
+    return run_curves(record.get("progress"), history, best, record.get("metrics"))
 
 
 def compare_curves(records: Sequence[dict], metric: str) -> pd.DataFrame:

@@ -5,7 +5,16 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from training.curves import value_range
+from training.curves import TRAINING, VALIDATION, value_range
+
+# One run's series keep their colours on every chart; the test figure is drawn in black.
+RUN_COLOURS = {TRAINING: "#4c78a8", VALIDATION: "#e45756"}
+
+
+def _colours(series: list[str]) -> alt.Scale:
+    if not set(series) & set(RUN_COLOURS):  # several models compared: Vega's own palette
+        return alt.Scale()
+    return alt.Scale(domain=series, range=[RUN_COLOURS.get(s, "#222222") for s in series])
 
 
 def curve_chart(curves: pd.DataFrame, metric: str, log: bool = False, height: int = 240) -> alt.Chart:
@@ -17,18 +26,23 @@ def curve_chart(curves: pd.DataFrame, metric: str, log: bool = False, height: in
     else:
         scale = alt.Scale(domain=list(value_range(curves, metric) or (0, 1)), zero=False)
     axis = alt.Axis(format=".1%" if metric == "accuracy" else "~g")
+    series = sorted(part["series"].unique(), key=lambda s: (s not in RUN_COLOURS, s))
     base = alt.Chart(part, height=height).encode(
-        x=alt.X("epoch:Q", title="epoch", scale=alt.Scale(domainMin=0, nice=False)),
+        # A little room past the last epoch, so its points and ring are not cut in half.
+        x=alt.X("epoch:Q", title="epoch", scale=alt.Scale(domainMin=0, nice=False, padding=10)),
         y=alt.Y("value:Q", title=metric, scale=scale, axis=axis),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=320)),
+        color=alt.Color(
+            "series:N", title=None, scale=_colours(series), sort=series, legend=alt.Legend(orient="bottom", labelLimit=320)
+        ),
         tooltip=["series", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")],
     )
-    # Plain lines: the live chart redraws while training shares the machine's cores.
+    # Plain lines: the live chart redraws while training shares the machine's cores. Lines are
+    # clipped (a run's first windows may start below the zoomed axis); points always fit.
     lines = base.mark_line(clip=True)
-    points = base.transform_filter("datum.point").mark_point(filled=True, size=45, clip=True)
+    points = base.transform_filter("datum.point").mark_point(filled=True, size=45)
     best = (
         base.transform_filter("datum.best")
-        .mark_point(size=260, strokeWidth=2, color="black", clip=True)
+        .mark_point(size=260, strokeWidth=2, color="black")
         .encode(tooltip=[alt.Tooltip("epoch:Q", title="best epoch, kept"), alt.Tooltip("value:Q", format=".4f")])
     )
     return lines + points + best
