@@ -4,9 +4,12 @@ The frame only: page config, navigation. Every page draws; the logic lives in
 `model_store` and `training`, which never import Streamlit.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
+# A local icon: a ":material/...:" page icon makes the browser fetch it from a font server.
+st.set_page_config(page_title="MNIST Lab", page_icon=Path(__file__).parent / "pages/common/icon.png", layout="wide")
 
 pages = [
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", default=True),  # served at the root URL

@@ -3,15 +3,23 @@
 Never imports Streamlit: the pages, the training engine and the command line all use it.
 """
 
-import os
+import importlib
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, not errors
+from model_store.data import MnistNotFound, data_fingerprint, load_mnist
+from model_store.preprocess import ImageError, Prepared, decode_image, normalize, prepare
+from model_store.store import ModelStore, StoredModel, StoreError, validate_name
+from model_store.zoo import ARCHITECTURES, Architecture, get_architecture
 
-from model_store.data import MnistNotFound, data_fingerprint, load_mnist  # noqa: E402
-from model_store.predict import Prediction, Predictor  # noqa: E402
-from model_store.preprocess import ImageError, Prepared, decode_image, normalize, prepare  # noqa: E402
-from model_store.store import ModelStore, StoredModel, StoreError, validate_name  # noqa: E402
-from model_store.zoo import ARCHITECTURES, Architecture, get_architecture  # noqa: E402
+# Prediction needs TensorFlow (~5 s to load): imported on first use, so that listing models or
+# asking for --help answers at once.
+_LAZY = {"Prediction": "model_store.predict", "Predictor": "model_store.predict"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'model_store' has no attribute {name!r}")
+
 
 __all__ = [
     "ARCHITECTURES",

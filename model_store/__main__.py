@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from model_store import ImageError, ModelStore, Predictor, StoreError, decode_image, prepare
+from model_store import ImageError, ModelStore, StoreError, decode_image, prepare
+from model_store.backend import VERBOSE
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -47,8 +49,11 @@ def cmd_list(store: ModelStore, args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_predictor(store: ModelStore, name: str | None) -> tuple[Predictor, str]:
-    model, entry = store.load(name)
+def _load_predictor(store: ModelStore, name: str | None):
+    """The model as a Predictor and its name. TensorFlow is loaded here, not for `list`."""
+    model, entry = store.load(name)  # a wrong name is answered before TensorFlow loads
+    from model_store import Predictor
+
     return Predictor(model, entry.normalization), entry.name
 
 
@@ -60,7 +65,7 @@ def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
             prepared = prepare(decode_image(Path(path).read_bytes()))
             result = predictor.predict_prepared([prepared])[0]
             if result.blank:
-                raise ImageError(result.blank_reason)
+                raise ImageError(f"nothing to read: {result.blank_reason}")
         except (OSError, ImageError) as err:  # one bad file is reported, the rest go on
             failures += 1
             message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
@@ -92,6 +97,7 @@ def cmd_evaluate(store: ModelStore, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_store", description=__doc__.split("\n")[0])
     parser.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
+    parser.add_argument("--verbose", action="store_true", help=f"show TensorFlow's own start-up logs (or set {VERBOSE}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the stored models as a table")
     p = sub.add_parser("predict", help="read the digit in each image file")
@@ -102,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--model", help="a stored model's name (default: the default model)")
     e.add_argument("--json", action="store_true", help="one JSON object")
     args = parser.parse_args(argv)
+    if args.verbose:
+        os.environ[VERBOSE] = "1"
     store = ModelStore(args.store)
     command = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate}[args.command]
     try:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from model_store.backend import keras, tf
 from model_store.preprocess import Prepared, normalize, prepare
 
 BATCH_SIZE = 512

@@ -18,7 +18,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import cv2
-import keras
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -175,7 +174,7 @@ def _digit_box(ink: np.ndarray) -> tuple[np.ndarray, str | None]:
     """The mask of the digit's strokes (specks dropped), or a reason there is no digit."""
     mask = (ink > INK_LEVEL).astype(np.uint8)
     if not mask.any():
-        return mask, "nothing to read"
+        return mask, "no ink found (the image is one even shade)"
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = 1 + np.flatnonzero(areas >= 0.08 * areas.max())  # specks are tiny next to strokes
@@ -265,5 +264,8 @@ def normalize(x: np.ndarray, method: str) -> np.ndarray:
     if method == "scale":
         return np.asarray(x, np.float32)
     if method == "l2":
-        return keras.utils.normalize(np.asarray(x, np.float32), axis=1).astype(np.float32)
+        x = np.asarray(x, np.float32)
+        norm = np.linalg.norm(x, 2, axis=1)  # as keras.utils.normalize does it for arrays
+        norm[norm == 0] = 1
+        return (x / np.expand_dims(norm, 1)).astype(np.float32)
     raise ValueError(f"unknown normalization {method!r}; choose one of {NORMALIZATIONS}")

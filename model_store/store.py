@@ -24,12 +24,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
 from model_store.files import write_atomic
+
+if TYPE_CHECKING:
+    import keras
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
@@ -162,13 +164,22 @@ class ModelStore:
         for directory, bundled in ((self.bundled_dir, True), (self.root, False)):
             if directory is not None and (directory / f"{name}.json").is_file():
                 return self._entry(directory / f"{name}.json", bundled)
-        raise StoreError(f"no model named {name!r} in {self.root}")
+        raise StoreError(f"no model named {name!r}; {self._where()}")
+
+    def _where(self) -> str:
+        """Where models were looked for, and the names found: for a person who mistyped one."""
+        places = [f"{self.bundled_dir} (the bundled model)"] if self.bundled_dir is not None else []
+        places.append(f"{self.root}" + ("" if self.root.is_dir() else " (does not exist yet)"))
+        names = [m.name for m in self.list()]
+        return f"looked in {' and '.join(places)}; the models are: {', '.join(names) if names else 'none'}"
 
     def load(self, name: str | None = None) -> tuple[keras.Model, StoredModel]:
         """The Keras model and its entry, loaded in safe mode (no arbitrary code from the file)."""
         entry = self.get(name) if name else self.default()
         if entry.broken:
             raise StoreError(f"model {entry.name!r} is broken: {entry.error}")
+        from model_store.backend import keras  # TensorFlow only once a model is loaded
+
         try:
             model = keras.saving.load_model(entry.model_path, compile=False, safe_mode=True)
         except Exception as err:
@@ -270,6 +281,8 @@ class ModelStore:
 
     def read_upload(self, data: bytes) -> keras.Model:
         """A `.keras` file from outside, loaded in safe mode and checked to read 28x28 digits."""
+        from model_store.backend import keras
+
         if len(data) > MAX_UPLOAD_BYTES:
             raise StoreError(f"the file is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
         if not data.startswith(b"PK"):

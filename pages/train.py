@@ -15,7 +15,7 @@ from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.preprocess import NORMALIZATIONS
 from pages.common import through_app_frame
 from pages.common.curves import curve_chart, curve_charts
-from training.config import CUSTOM_ARCHITECTURES, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
+from training.config import CUSTOM_ARCHITECTURES, HELP, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
 from training.curves import best_epoch, compare_curves, history_of, record_curves, reports_of, run_curves
 from training.runs import RunBusy, active_run, keep_checkpoint, latest_run, read_run, request_stop, start_run
 
@@ -59,48 +59,36 @@ def form() -> None:
     with st.form("train_form"):
         st.markdown("**Model**")
         a, b, c = st.columns(3)
-        a.selectbox(
-            "Architecture", ARCH_CHOICES, key="train_arch", help="a notebook's network, the default CNN, or your own stack"
-        )
-        b.text_input("Dense layer sizes (custom)", key="train_dense_units", help="e.g. 256, 128: one dense layer each")
-        c.text_input("Conv filters (custom CNN)", key="train_conv_filters", help="e.g. 32, 64: one conv + pool block each")
-        a.number_input("Dropout (custom)", 0.0, 0.9, step=0.05, key="train_dropout", help="after each dense layer")
+        a.selectbox("Architecture", ARCH_CHOICES, key="train_arch", help=HELP["arch"])
+        b.text_input("Dense layer sizes (custom)", key="train_dense_units", help=HELP["dense_units"])
+        c.text_input("Conv filters (custom CNN)", key="train_conv_filters", help=HELP["conv_filters"])
+        a.number_input("Dropout (custom)", 0.0, 0.9, step=0.05, key="train_dropout", help=HELP["dropout"])
         st.markdown("**Optimisation**")
         a, b, c = st.columns(3)
-        a.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", help="how the weights move: Adam suits most cases")
+        a.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", help=HELP["optimizer"])
         b.number_input(
             "Learning rate",
             min_value=0.0,
             format="%.5f",
             step=0.0005,
             key="train_learning_rate",
-            help="the step size (the peak with a schedule)",
+            help=HELP["learning_rate"],
         )
-        c.selectbox("Schedule", SCHEDULES, key="train_schedule", help="one-cycle warms up then decays: fast training")
-        a.selectbox(
-            "Loss", ["sparse", "categorical"], key="train_loss", help="integer labels or one-hot labels: the same cross-entropy"
-        )
-        b.number_input(
-            "Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing", help="categorical loss only: softer targets"
-        )
-        c.selectbox(
-            "Input scaling", NORMALIZATIONS, key="train_normalization", help="scale: pixels / 255; l2: notebook A's per-column L2"
-        )
+        c.selectbox("Schedule", SCHEDULES, key="train_schedule", help=HELP["schedule"])
+        a.selectbox("Loss", ["sparse", "categorical"], key="train_loss", help=HELP["loss"])
+        b.number_input("Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing", help=HELP["label_smoothing"])
+        c.selectbox("Input scaling", NORMALIZATIONS, key="train_normalization", help=HELP["normalization"])
         st.markdown("**Data**")
         a, b, c = st.columns(3)
-        a.number_input(
-            "Batch size", 1, 60000, key="train_batch_size", help="images per step: larger is faster per epoch, noisier when small"
-        )
-        b.number_input("Epochs", 1, 1000, key="train_epochs", help="passes over the training images")
-        c.number_input(
-            "Training images", 0, 60000, step=1000, key="train_train_limit", help="0 means all 60,000; fewer for a quick look"
-        )
+        a.number_input("Batch size", 1, 60000, key="train_batch_size", help=HELP["batch_size"])
+        b.number_input("Epochs", 1, 1000, key="train_epochs", help=HELP["epochs"])
+        c.number_input("Training images", 0, 60000, step=1000, key="train_train_limit", help=HELP["train_limit"])
         a.radio(
             "Validate on",
             ["split", "test", "none"],
             key="train_validation",
             horizontal=True,
-            help="a slice of the training set, the test set (notebooks B, D), or nothing",
+            help=HELP["validation"],
         )
         b.number_input(
             "Validation fraction",
@@ -108,24 +96,22 @@ def form() -> None:
             1.0,
             step=0.05,
             key="train_validation_split",
-            help="the last part of the training set, as Keras takes it",
+            help=HELP["validation_split"],
         )
-        c.number_input("Seed", 0, 2**31 - 1, key="train_seed", help="the same seed gives the same model")
-        a.checkbox(
-            "Augment (shift, rotate, zoom, stroke)", key="train_augment", help="random distortions so it reads real handwriting"
-        )
+        c.number_input("Seed", 0, 2**31 - 1, key="train_seed", help=HELP["seed"])
+        a.checkbox("Augment (shift, rotate, zoom, stroke)", key="train_augment", help=HELP["augment"])
         b.number_input(
             "Synthetic printed digits",
             0,
             100000,
             step=1000,
             key="train_printed_digits",
-            help="Hershey-font digits added to training",
+            help=HELP["printed_digits"],
         )
         st.markdown("**Stopping**")
         a, b, c, d = st.columns(4)
-        a.checkbox("Early stopping", key="train_early_stopping", help="stop when the monitored value stops improving")
-        b.selectbox("Monitor", MONITORS, key="train_es_monitor")
+        a.checkbox("Early stopping", key="train_early_stopping", help=HELP["early_stopping"])
+        b.selectbox("Monitor", MONITORS, key="train_es_monitor", help=HELP["es_monitor"])
         c.number_input(
             "Min delta",
             0.0,
@@ -133,13 +119,11 @@ def form() -> None:
             step=0.001,
             format="%.3f",
             key="train_es_min_delta",
-            help="the least change that counts as better",
+            help=HELP["es_min_delta"],
         )
-        d.number_input("Patience", 0, 100, key="train_es_patience", help="epochs without improvement before stopping")
-        a.checkbox(
-            "Keep the best epoch", key="train_checkpoint_best", help="end with the best checkpoint's weights, as notebook C does"
-        )
-        st.text_input("Model name", key="train_name", help="letters, digits, '.', '_' and '-'; empty gives a dated name")
+        d.number_input("Patience", 0, 100, key="train_es_patience", help=HELP["es_patience"])
+        a.checkbox("Keep the best epoch", key="train_checkpoint_best", help=HELP["checkpoint_best"])
+        st.text_input("Model name", key="train_name", help=HELP["name"])
         submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
     if submitted:
         start()
@@ -265,7 +249,12 @@ def compare_runs() -> None:
         st.caption("Train a model to see its curves here.")
         return
     chosen = st.multiselect("Models", [m.name for m in trained], default=[trained[-1].name], key="train_compare")
-    metric = st.radio("Curve", ["val_accuracy", "val_loss", "accuracy", "loss"], horizontal=True, key="train_compare_metric")
+    metric = st.radio(
+        "Curve",
+        ["val_accuracy", "val_loss", "accuracy", "loss"],
+        horizontal=True,
+        key="train_compare_metric",
+    )
     curves = compare_curves([m.record for m in trained if m.name in chosen], metric)
     if curves.empty:
         st.caption(f"No {metric} recorded for these models (trained without validation?).")

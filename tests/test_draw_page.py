@@ -91,7 +91,10 @@ def test_bad_files_get_their_own_error_and_the_good_ones_still_work(page, mnist_
     ]
     read = [m.value for m in page.metric[1:]]
     assert read == [str(d) for d in y[[1, 0, 2, 3, 4]]]  # good, 16-bit, CMYK, transparent, the GIF's first frame
-    assert [w.value for w in page.warning] == ["blank.png: nothing to read", "dot.png: just a dot or a blob, not a digit"]
+    assert [w.value for w in page.warning] == [
+        "blank.png: no ink found (the image is one even shade)",
+        "dot.png: just a dot or a blob, not a digit",
+    ]
 
 
 def test_a_corrupted_model_is_left_out_and_the_page_falls_back_to_the_default(tiny_store, tmp_path, monkeypatch, mnist_test):

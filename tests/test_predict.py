@@ -41,7 +41,7 @@ def test_a_blank_image_gives_no_digit_and_says_why(tiny):
     _, _, predictor = tiny
     result = predictor.predict(np.zeros((280, 280, 4), np.uint8))
     assert result.blank and result.digit is None and result.probabilities is None
-    assert result.blank_reason == "nothing to read"
+    assert result.blank_reason == "no ink found (the image is one even shade)"
 
 
 def test_many_images_with_blanks_among_them_keep_their_order(tiny, mnist_test):

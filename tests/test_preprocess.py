@@ -80,8 +80,8 @@ def test_a_shadowed_photo_of_paper_loses_its_shadow(mnist_test):
 @pytest.mark.parametrize(
     "image, reason",
     [
-        (np.zeros((280, 280), np.uint8), "nothing"),
-        (np.full((280, 280, 4), 255, np.uint8), "nothing"),  # a white, opaque canvas
+        (np.zeros((280, 280), np.uint8), "no ink found"),
+        (np.full((280, 280, 4), 255, np.uint8), "no ink found"),  # a white, opaque canvas
         (cv2.circle(np.zeros((280, 280), np.uint8), (100, 100), 9, 255, -1), "dot"),
         (cv2.circle(np.zeros((280, 280), np.uint8), (100, 100), 1, 255, -1), "too small"),
     ],

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from model_store import ModelStore
-from model_store.zoo import dense_128
+from model_store.networks import dense_128
 from tests.conftest import open_page, run_clean
 from training.config import TrainConfig
 from training.runs import RunBusy, active_run, keep_checkpoint, latest_run, read_run, request_stop, runs_root, start_run

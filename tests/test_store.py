@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from model_store import ModelStore, Predictor, StoreError, validate_name
-from model_store.zoo import dense_128
+from model_store.networks import dense_128
 
 
 def small_model(seed=0) -> keras.Model:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_store.zoo import ARCHITECTURES, custom_cnn, custom_dense, get_architecture, summary_rows
+from model_store.networks import custom_cnn, custom_dense, summary_rows
+from model_store.zoo import ARCHITECTURES, get_architecture
 
 EXPECTED = {
     # name: (parameters, layer types, input shape, normalization, labels)
@@ -33,11 +34,17 @@ def test_notebook_architectures_have_their_exact_layers_and_parameter_counts(nam
     params, layer_types, input_shape, normalization, labels = EXPECTED[name]
     arch = ARCHITECTURES[name]
     model = arch.build()
-    assert model.count_params() == params
+    assert model.count_params() == params == arch.parameters  # --list-archs prints the catalogue's figure
     assert [type(layer).__name__ for layer in model.layers] == layer_types
     assert model.input_shape[1:] == input_shape
     assert model.output_shape[1:] == (10,)
     assert (arch.normalization, arch.labels) == (normalization, labels)
+
+
+def test_every_catalogued_parameter_count_is_the_built_models():
+    assert {name: arch.build().count_params() for name, arch in ARCHITECTURES.items()} == {
+        name: arch.parameters for name, arch in ARCHITECTURES.items()
+    }
 
 
 def test_the_small_cnn_has_34826_trainable_parameters():

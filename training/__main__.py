@@ -11,42 +11,57 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
 import threading
 
-import keras
-
 from model_store import ARCHITECTURES, ModelStore, StoreError
-from training.config import PRESETS, ConfigError, TrainConfig
-from training.engine import Progress, build_model, train
+from model_store.backend import VERBOSE
+from training.config import HELP, PRESETS, ConfigError, TrainConfig
+
+# TensorFlow (~5 s to load) is imported only once training starts: --help and --list-archs
+# answer at once.
 
 
 def list_archs() -> None:
     for name, arch in ARCHITECTURES.items():
-        print(f"{name:24} {arch.build().count_params():>9,} params  {arch.description}")
+        print(f"{name:24} {arch.parameters:>9,} params  {arch.description}")
     print(f"{'custom-dense':24} {'':>16}  a dense stack: --dense-units 256 128 [--dropout 0.2]")
     print(f"{'custom-cnn':24} {'':>16}  conv blocks: --conv-filters 32 64 [--dense-units 128]")
 
 
+def shown(default) -> str:
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, tuple):
+        return " ".join(map(str, default))
+    return "unset" if default in (None, "") else str(default)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
-    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a notebook's recipe or the default model's")
+    p = argparse.ArgumentParser(
+        prog="python -m training",
+        description=__doc__.split("\n")[0] + " Each option below overrides the preset's (or the default recipe's) value.",
+    )
+    p.add_argument(
+        "--preset", choices=sorted(PRESETS), help="start from a notebook's recipe (seed-a..d), the default model's or quick"
+    )
     p.add_argument("--list-archs", action="store_true", help="describe every architecture and exit")
     p.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
+    p.add_argument("--verbose", action="store_true", help=f"show TensorFlow's own start-up logs (or set {VERBOSE}=1)")
     # One option per config field; only the ones given override the preset.
     for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default
+        flag, default = "--" + f.name.replace("_", "-"), f.default
+        text = f"{HELP[f.name]} (default: {shown(default)})"
+        metavar = f.name.split("_")[-1].upper()
         if isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=f"default: {default}")
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
         elif isinstance(default, tuple):
-            p.add_argument(flag, type=int, nargs="+", default=argparse.SUPPRESS, help=f"default: {' '.join(map(str, default))}")
+            p.add_argument(flag, type=int, nargs="+", default=argparse.SUPPRESS, help=text, metavar="N")
         else:
             kind = type(default) if default is not None else str
-            p.add_argument(
-                flag, type=kind, default=argparse.SUPPRESS, help=f"default: {default if default != '' else 'automatic'}"
-            )
+            p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text, metavar=metavar)
     return p
 
 
@@ -59,7 +74,9 @@ class ProgressBar:
     def __init__(self):
         self.bar, self.epoch = None, 0
 
-    def __call__(self, p: Progress) -> None:
+    def __call__(self, p) -> None:
+        from model_store.backend import keras
+
         if p.phase in ("batch", "epoch"):
             if p.epoch != self.epoch:
                 print(f"Epoch {p.epoch}/{p.epochs}")
@@ -72,6 +89,8 @@ class ProgressBar:
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(parser().parse_args(argv))
+    if args.pop("verbose"):
+        os.environ[VERBOSE] = "1"
     if args.pop("list_archs"):
         list_archs()
         return 0
@@ -83,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    from training.engine import build_model, train
+
     params = build_model(config).count_params()
     print(f"Training {config.arch} ({params:,} params) for {config.epochs} epochs, batch {config.batch_size}")
 

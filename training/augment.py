@@ -7,9 +7,9 @@ stroke's thickness (a thick marker or a thin pen).
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
-from keras import layers
+from model_store.backend import keras, tf
+
+layers = keras.layers
 
 
 def make_augmenter(seed: int):

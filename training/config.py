@@ -18,6 +18,36 @@ MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")
 TRAIN_SIZE = 60_000
 
 
+# What each option does and what it takes: the command line's --help and the Train page's "?".
+HELP = {
+    "name": "the stored model's name: letters, digits, '.', '_' and '-', at most 64; empty gives ARCH-DATE-TIME",
+    "arch": f"the network: {', '.join(ARCHITECTURES)} (the notebooks' and the default CNN), "
+    "or your own stack: custom-dense, custom-cnn",
+    "dense_units": "custom stacks: the width of each dense layer, 1-4096 each (e.g. 256 128)",
+    "conv_filters": "custom-cnn: the filters of each conv + pool block, 1-4096 each (e.g. 32 64)",
+    "dropout": "custom stacks: the fraction dropped after each dense layer, 0 to below 1",
+    "optimizer": f"how the weights move: {', '.join(OPTIMIZERS)}; adam suits most cases",
+    "learning_rate": "the step size, above 0 up to 10 (the peak with a schedule)",
+    "schedule": "the learning rate over time: constant; cosine (decays to ~0); one-cycle (warms up, then decays: fast)",
+    "loss": "cross-entropy on sparse (integer) or categorical (one-hot) labels; unset: what the architecture's notebook used",
+    "label_smoothing": "softer targets, 0 to below 1; categorical loss only",
+    "normalization": "input scaling: scale (pixels / 255) or l2 (notebook A's L2 along axis 1); unset: the architecture's own",
+    "batch_size": "images per step, 1 to the number of training rows: larger is faster per epoch, small is noisier",
+    "epochs": "passes over the training images, 1-1000",
+    "validation": "validate on: split (the last part of the training set), test (the test set, as notebooks B and D), none",
+    "validation_split": "with validation split: the fraction held back, above 0 and below 1, taken from the end as Keras does",
+    "early_stopping": "stop when the monitored figure stops improving",
+    "es_monitor": f"what early stopping and the best-epoch checkpoint watch: {', '.join(MONITORS)}",
+    "es_min_delta": "the least change that counts as better, 0 or more",
+    "es_patience": "epochs without improvement before stopping, 0-1000",
+    "checkpoint_best": "end with the best epoch's weights (by the monitored figure), as notebook C does",
+    "augment": "random shifts, rotations, zoom and stroke thickness, so it reads real handwriting (scale input only)",
+    "printed_digits": "add this many synthetic printed digits (Hershey fonts) to training, 0-100000",
+    "seed": "the random seed: the same seed gives the same model",
+    "train_limit": "train on the first N of the 60,000 training images, 0-60000; 0 means all",
+}
+
+
 class ConfigError(ValueError):
     """An option out of range; `field` names it, the message says what is allowed."""
 

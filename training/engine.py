@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from model_store import ModelStore, Predictor, StoredModel, data_fingerprint, get_architecture, load_mnist, normalize
-from model_store.zoo import custom_cnn, custom_dense, summary_rows
+from model_store.backend import keras, tf
+from model_store.networks import custom_cnn, custom_dense, summary_rows
 from training.augment import make_augmenter
 from training.config import TrainConfig
 from training.curves import Report, best_epoch
