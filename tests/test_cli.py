@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,14 +14,24 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import digit_on_canvas
+from model_store.backend import VERBOSE
+from tests.conftest import digit_on_canvas, image_file
+from training.config import HELP, MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args: str, store) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MNIST_LAB_MODELS": str(store.root), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+def run(*args: str, store, **extra_env) -> subprocess.CompletedProcess:
+    """A command as a person types it: no log settings of our own in its environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", VERBOSE)}
+    env["MNIST_LAB_MODELS"] = str(store.root)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env={**env, **extra_env}, capture_output=True, text=True, timeout=300
+    )
+
+
+# TensorFlow's start-up lines: absl's, the oneDNN and CPU notes, the CUDA probe on a machine without a GPU.
+TF_LOGS = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|cuda|oneDNN|cpu_feature_guard|rebuild TensorFlow", re.M | re.I)
 
 
 @pytest.fixture(scope="module")
@@ -93,48 +105,71 @@ def test_an_unknown_model_is_a_clear_error(tiny_store, image_files):
     _, files = image_files
     result = run("-m", "model_store", "predict", "--model", "nope", str(next(iter(files))), store=tiny_store)
     assert result.returncode == 2 and "no model named 'nope'" in result.stderr
+    # Where it looked, and the names it could have been.
+    assert str(tiny_store.root) in result.stderr and "bundled" in result.stderr
+    assert result.stderr.strip().endswith("the models are: lab-default, tiny")
 
 
-def test_training_cli_lists_architectures_with_parameter_counts():
-    result = subprocess.run(
-        [sys.executable, "-m", "training", "--list-archs"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0
-    assert "cnn-small" in result.stdout and "34,826" in result.stdout and "118,282" in result.stdout
+def test_a_blank_or_dot_image_says_why_there_is_nothing_to_read(tiny_store, tmp_path):
+    import cv2
 
-
-def test_training_cli_refuses_bad_options_naming_the_field(store):
-    result = run("-m", "training", "--epochs", "0", "--store", str(store.root), store=store)
-    assert result.returncode == 2 and "epochs:" in result.stderr
-
-
-def test_ctrl_c_stops_training_and_stores_the_model(store):
-    import signal
-
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-    args = [
-        "--arch",
-        "dense-128",
-        "--epochs",
-        "500",
-        "--train-limit",
-        "3000",
-        "--name",
-        "interrupted",
-        "--store",
-        str(store.root),
+    (tmp_path / "white.png").write_bytes(image_file(np.full((100, 100), 255, np.uint8)))
+    (tmp_path / "dot.png").write_bytes(image_file(255 - cv2.circle(np.zeros((280, 280), np.uint8), (90, 90), 9, 255, -1)))
+    result = run("-m", "model_store", "predict", str(tmp_path / "white.png"), str(tmp_path / "dot.png"), store=tiny_store)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{tmp_path / 'white.png'}: error: nothing to read: no ink found (the image is one even shade)",
+        f"{tmp_path / 'dot.png'}: error: nothing to read: just a dot or a blob, not a digit",
     ]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "training", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+
+
+def test_no_command_shows_tensorflow_start_up_logs_unless_asked(tiny_store, image_files, tmp_path):
+    _, files = image_files
+    digit = str(next(iter(files)))
+    tiny_run = ["--arch", "dense-128", "--epochs", "1", "--train-limit", "640", "--validation", "none"]
+    commands = [
+        ["-m", "model_store", "list"],
+        ["-m", "model_store", "predict", "--model", "tiny", digit],
+        ["-m", "training", "--list-archs"],
+        ["-m", "training", *tiny_run, "--name", "quiet", "--store", str(tmp_path)],
+    ]
+    for command in commands:
+        result = run(*command, store=tiny_store)
+        assert result.returncode == 0, result.stderr
+        assert not TF_LOGS.search(result.stdout + result.stderr), (command, result.stderr)
+    # The detail comes back when asked for, so the check above can fail.
+    loud = run("-m", "model_store", "--verbose", "predict", "--model", "tiny", digit, store=tiny_store)
+    assert TF_LOGS.search(loud.stderr) and loud.returncode == 0
+    assert TF_LOGS.search(run("-m", "model_store", "predict", digit, store=tiny_store, **{VERBOSE: "1"}).stderr)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["training", "--help"],
+        ["training", "--list-archs"],
+        ["model_store", "list"],
+        ["model_store", "predict", "--model", "nosuch", "x.png"],
+    ],
+)
+def test_help_and_listings_answer_without_loading_tensorflow(tiny_store, command):
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = {command!r}\n"
+        "try:\n    runpy.run_module(sys.argv[0], run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('TENSORFLOW', 'tensorflow' in sys.modules)"
     )
-    output = []
-    for line in process.stdout:  # wait until it is training
-        output.append(line)
-        if line.startswith("Epoch 2/"):
-            process.send_signal(signal.SIGINT)
-            break
-    rest, _ = process.communicate(timeout=120)
-    text = "".join(output) + rest
-    assert process.returncode == 0, text
-    assert "stopped by user" in text and "Stored as 'interrupted'" in text
-    assert store.get("interrupted").record["stopped_by"] == "user"
+    result = run("-c", probe, store=tiny_store)
+    assert result.stdout.strip().splitlines()[-1] == "TENSORFLOW False", result.stdout + result.stderr
+
+
+def test_training_help_explains_every_option_with_its_values_and_default():
+    result = subprocess.run([sys.executable, "-m", "training", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    text = re.sub(r"\s+", "", result.stdout)  # argparse wraps lines, even inside words like "one-hot"
+    for field in dataclasses.fields(TrainConfig):
+        flag, help_text = "--" + field.name.replace("_", "-"), re.sub(r"\s+", "", HELP[field.name])
+        assert flag in text and help_text + "(default:" in text, flag
+    for choices in (OPTIMIZERS, SCHEDULES, MONITORS, ("sparse", "categorical"), ("scale", "l2"), ("split", "test", "none")):
+        assert all(choice in text for choice in choices)
+    assert "--lossLOSScross-entropyonsparse(integer)orcategorical(one-hot)labels" in text
+    assert "(default:constant)" in text and "(default:unset)" in text and "(default:off)" in text
