@@ -89,10 +89,25 @@ def clear_canvas() -> None:
     st.session_state["draw_clearing"] = True
 
 
+# On a narrow screen (a phone, a tablet upright) the columns stack and the answer would sit below
+# the canvas, out of sight while drawing: there a one-line answer shows above the canvas instead.
+NARROW_SCREEN_CSS = """<style>
+.st-key-draw_answer_top { display: none; }
+@media (max-width: 640px) { .st-key-draw_answer_top { display: block; } }
+</style>"""
+
+
+def short_answer(prediction: Prediction) -> str:
+    if prediction.blank:
+        return "**Prediction: -** · draw a digit below"
+    return f"**Prediction: {prediction.digit}** · {prediction.confidence:.0%} sure"
+
+
 @st.fragment
 def drawing(predictor: Predictor, entries: list[StoredModel]) -> None:
     """Only this part reruns after each stroke."""
     version = st.session_state.setdefault("draw_canvas_version", 0)
+    top = st.container(key="draw_answer_top")  # filled once the drawing is read, below
     left, right = st.columns([1, 1.3], gap="large")
     with left:
         brush = st.slider("Brush width", 6, 48, BRUSH, key="draw_brush", help="the default draws strokes like MNIST's")
@@ -112,6 +127,7 @@ def drawing(predictor: Predictor, entries: list[StoredModel]) -> None:
         st.session_state["draw_clearing"] = False  # the canvas reported back empty
     fresh = bool(strokes) and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
     prediction = predictor.predict(canvas.image_data) if fresh else Prediction(None, 0.0, None, None, "nothing drawn")
+    top.markdown(short_answer(prediction))
     with right:
         show_prediction(prediction, "draw")
         if prediction.blank and fresh:  # strokes, but nothing a digit could be made of
@@ -160,6 +176,7 @@ def uploads(predictor: Predictor) -> None:
 # ---------------------------------------------------------------- the page
 
 st.title("Draw a digit")
+st.html(NARROW_SCREEN_CSS)
 entry, entries = model_picker("draw_model")
 predictor = predictor_of(entry)
 drawing(predictor, entries)

@@ -114,3 +114,18 @@ def draw(page, strokes, scale=1.0, offset=(0, 0)) -> None:
         for x, y, steps in path[1:]:
             page.mouse.move(x, y, steps=steps)
         page.mouse.up()
+
+
+def touch_draw(page, strokes, scale=1.0, offset=(0, 0)) -> None:
+    """Draw strokes with a finger: Chrome DevTools Protocol touch events (the page's context needs
+    `has_touch=True`), as a tablet or phone sends them."""
+    cdp = page.context.new_cdp_session(page)
+    for path in mouse_path(page.locator("canvas").last.bounding_box(), strokes, scale, offset):
+        (x, y, _), *rest = path
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        for (x0, y0, _), (x1, y1, steps) in zip(path, rest):
+            for i in range(1, steps + 1):
+                point = {"x": x0 + (x1 - x0) * i / steps, "y": y0 + (y1 - y0) * i / steps}
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, ONE, SEVEN, WATCH, ZERO, draw, running_app
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ONE, SEVEN, WATCH, ZERO, draw, running_app, touch_draw
+from tests.test_cli import TF_LOGS
 
 pytestmark = pytest.mark.browser
 
@@ -56,6 +57,52 @@ def test_a_drawn_digit_is_read(page, digit, strokes, size):
         "d => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === d", arg=digit, timeout=15_000
     )
     assert prediction(page) == digit
+
+
+def test_on_a_phone_a_finger_draws_and_the_answer_shows_above_the_canvas_without_scrolling(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    phone = context.new_page()
+    phone.goto(server.url)
+    canvas = phone.locator("canvas").last
+    canvas.wait_for(timeout=60_000)
+    answer = phone.locator(".st-key-draw_answer_top")
+    answer.get_by_text("Prediction: -").wait_for(timeout=30_000)
+    touch_draw(phone, SEVEN)
+    answer.get_by_text("Prediction: 7").wait_for(timeout=15_000)
+    for box in (answer.bounding_box(), canvas.bounding_box()):  # both on screen as drawn: nothing scrolled
+        assert 0 <= box["y"] and box["y"] + box["height"] <= 844
+    assert answer.bounding_box()["y"] < canvas.bounding_box()["y"]
+    context.close()
+
+
+def test_on_a_wide_screen_the_answer_beside_the_canvas_is_the_only_one(page):
+    draw(page, SEVEN)
+    page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '7'", timeout=15_000)
+    assert page.locator(".st-key-draw_answer_top").is_hidden()
+
+
+def test_no_page_sends_a_request_off_the_machine_and_the_server_log_is_quiet(browser, server):
+    """Offline, every request of every page goes to the app itself (the tab's icon included)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    requests = []
+    context.on("request", lambda request: requests.append(request.url))
+    page = context.new_page()
+    for path, heading in [
+        ("", "Draw a digit"),
+        ("/train", "Train"),
+        ("/gallery", "Gallery"),
+        ("/data", "Data"),
+        ("/models", "Models"),
+    ]:
+        page.goto(server.url + path)
+        page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
+        page.wait_for_timeout(2_000)  # images, charts and the icon load after the heading
+    context.close()
+    assert any(url.endswith(".png") or "/media/" in url for url in requests)  # the recorder saw the icon's kind
+    outside = [url for url in requests if not url.startswith((server.url, "data:", "blob:", "about:"))]
+    assert outside == []
+    log = (server.models.parent / "streamlit.log").read_text()
+    assert "Did not auto detect external IP" not in log and not TF_LOGS.search(log), log[-2000:]
 
 
 def test_a_single_dot_is_not_guessed_and_says_why(page):

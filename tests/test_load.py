@@ -8,7 +8,7 @@ answer on screen. The first phase runs alone; in the second a training run is in
 
     LOAD_SESSIONS=30 LOAD_SECONDS=120 python -m pytest tests/test_load.py -s
 
-Figures are printed and, with LOAD_REPORT=path, written as JSON; docs/reliability.md has them.
+Figures are printed (seen with `pytest -s`) and, with LOAD_REPORT=path, written as JSON; docs/reliability.md has them.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ async def warm_up(browser, url: str) -> None:
     await page.close()
 
 
-def test_a_classroom_draws_at_once_with_and_without_training(tmp_path, monkeypatch, capsys):
+def test_a_classroom_draws_at_once_with_and_without_training(tmp_path, monkeypatch):
     from model_store import ModelStore
     from training.config import TrainConfig
     from training.runs import read_run, request_stop, runs_root, start_run
@@ -264,8 +264,7 @@ def test_a_classroom_draws_at_once_with_and_without_training(tmp_path, monkeypat
         report["run"] = {"status": run.status, "progress_reports": batches}
         log = (tmp_path / "streamlit.log").read_text()
 
-    with capsys.disabled():
-        print("\n" + json.dumps(report, indent=2))
+    print("\n" + json.dumps(report, indent=2))  # shown with -s, and with a failure
     if os.environ.get("LOAD_REPORT"):
         with open(os.environ["LOAD_REPORT"], "w") as f:
             json.dump(report, f, indent=2)
