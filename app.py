@@ -14,6 +14,7 @@ st.set_page_config(page_title="MNIST Lab", page_icon=Path(__file__).parent / "pa
 pages = [
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", default=True),  # served at the root URL
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/experiments.py", title="Experiments", icon=":material/science:", url_path="experiments"),
     st.Page("pages/gallery.py", title="Gallery", icon=":material/grid_view:", url_path="gallery"),
     st.Page("pages/data.py", title="Data", icon=":material/dataset:", url_path="data"),
     st.Page("pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),

@@ -231,12 +231,13 @@ class ModelStore:
 
     def save(
         self,
-        model: keras.Model,
+        model: keras.Model | bytes,
         record: dict[str, Any],
         test_probabilities: np.ndarray | None = None,
         overwrite: bool = False,
     ) -> StoredModel:
-        """Store `model` under `record["name"]`; atomic, so an earlier version survives any crash."""
+        """Store `model` (a Keras model, or a `.keras` file's bytes as a training run sends them
+        back) under `record["name"]`; atomic, so an earlier version survives any crash."""
         name = self.check_free(record["name"], overwrite)
         record_path = self.root / f"{name}.json"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -244,7 +245,7 @@ class ModelStore:
             self.check_free(name, overwrite)  # again: a save that held the lock just before may have taken it
             token = secrets.token_hex(4)
             files = {"model": f"{name}.{token}.keras"}
-            write_atomic(self.root / files["model"], model.save)
+            write_atomic(self.root / files["model"], (lambda p: p.write_bytes(model)) if isinstance(model, bytes) else model.save)
             if test_probabilities is not None:
                 files["test_probabilities"] = f"{name}.{token}.npz"
                 probs = np.asarray(test_probabilities, np.float16)

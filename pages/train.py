@@ -1,7 +1,7 @@
-"""Train a model in the browser: pick a recipe, press Train, watch the curves, stop any time.
+"""Train a model in the browser: pick a recipe, press Train, watch the queue and the curves.
 
-The training runs in a worker process (training.runs); this page only starts it and reads its
-progress, so navigating away, reloading or a second tab never stops it.
+Runs are queued on Ray (training.runs): any number of people may press Train; this page only
+submits and reads the runs' folders, so navigating away, reloading or a second tab never stops one.
 """
 
 import contextlib
@@ -13,11 +13,12 @@ import streamlit as st
 
 from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.preprocess import NORMALIZATIONS
-from pages.common import through_app_frame
+from pages.common import session_id, through_app_frame, who_am_i
 from pages.common.curves import curve_chart, curve_charts
+from training.cluster import ClusterUnavailable, problem
 from training.config import CUSTOM_ARCHITECTURES, HELP, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
 from training.curves import best_epoch, compare_curves, history_of, record_curves, reports_of, run_curves
-from training.runs import RunBusy, active_run, keep_checkpoint, latest_run, read_run, request_stop, start_run
+from training.runs import QueueFull, keep_checkpoint, list_runs, queue_places, request_stop, submit_run, warm_up
 
 through_app_frame()
 
@@ -138,13 +139,16 @@ def config_from_form() -> TrainConfig:
 
 def start() -> None:
     try:
-        run_id = start_run(config_from_form(), store)
+        with st.spinner("Queueing (the first run starts the training engine, Ray: ~5 s)..."):
+            run_id = submit_run(config_from_form(), store, owner=who_am_i(), session=session_id())
     except ConfigError as err:
         st.error(f"Not started. {err.field.replace('_', ' ')}: {str(err).split(': ', 1)[1]}", icon=":material/error:")
-    except (StoreError, RunBusy) as err:
+    except (StoreError, QueueFull) as err:
         st.error(f"Not started: {err}", icon=":material/error:")
+    except ClusterUnavailable as err:
+        st.error(str(err), icon=":material/cloud_off:")
     else:
-        st.session_state["train_run"] = run_id
+        st.session_state["train_watch"] = run_id
 
 
 # ---------------------------------------------------------------- the live run
@@ -172,38 +176,98 @@ def chart_data(run) -> pd.DataFrame:
     return kept[2]
 
 
+STATUS = {"running": "Training", "stopping": "Stopping", "done": "Finished", "stopped": "Stopped early"}
+
+
+def mine(run) -> bool:
+    """Started from this browser session, or under this person's name."""
+    return run.config.get("session") == session_id() or run.owner == who_am_i()
+
+
+def queue_table(runs, places) -> None:
+    rows = []
+    for r in runs:
+        p = r.latest
+        place, wait = places.get(r.id, (None, None))
+        when = f"#{place}" + (f", in ~{wait:.0f} s" if wait is not None else "") if place else ""
+        rows.append(
+            {
+                "who": r.owner,
+                "model": r.config.get("name"),
+                "recipe": f"{r.config.get('arch')}, {r.config.get('epochs')} epochs, batch {r.config.get('batch_size')}",
+                "status": r.status,
+                "progress": ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches) if p and p.batches else 0.0,
+                "queue place": when,
+            }
+        )
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={"progress": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)},
+    )
+
+
 @st.fragment(run_every=1.0)
-def progress_panel() -> None:
-    """Every second: the run every page view shares, read from its folder."""
-    run_id = active_run() or latest_run()
-    if run_id is None:
+def queue_panel() -> None:
+    """Every second: everyone's runs, read from their folders; one of them watched closely."""
+    if problem():
+        st.error(problem(), icon=":material/cloud_off:")
+    runs = list_runs()
+    if not runs:
         st.info("No run yet: choose a recipe and press Train.")
         return
-    run = read_run(run_id)
+    active = [r for r in runs if not r.finished]
+    st.subheader("The queue")
+    if active:
+        queue_table(active, queue_places(runs))
+    else:
+        st.caption("Nothing is running or waiting.")
+    ids = [r.id for r in reversed(runs)]  # newest first
+    if st.session_state.get("train_watch") not in ids:
+        own = [r.id for r in reversed(runs) if mine(r)]
+        st.session_state["train_watch"] = own[0] if own else ids[0]
+    by_id = {r.id: r for r in runs}
+    label = lambda i: f"{by_id[i].config.get('name')} ({by_id[i].owner}, {by_id[i].status})"  # noqa: E731
+    watched = by_id[st.selectbox("Watch a run", ids, key="train_watch", format_func=label)]
+    run_view(watched, queue_places(runs).get(watched.id))
+
+
+def run_view(run, place) -> None:
     p = run.latest
-    label = {"running": "Training", "stopping": "Stopping", "done": "Finished", "stopped": "Stopped early"}.get(
-        run.status, run.status.capitalize()
-    )
+    label = STATUS.get(run.status, run.status.capitalize())
     st.subheader(f"{label}: {run.config.get('name')} ({run.config.get('arch')})")
+    if run.status == "waiting":
+        wait = f", starting in about {place[1]:.0f} s" if place and place[1] is not None else ""
+        st.info(f"Waiting for a free CPU: place {place[0] if place else '?'} in the queue{wait}.", icon=":material/schedule:")
     if p is not None:
         done = ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches)
         eta = f", about {p.eta:.0f} s left" if p.eta and not run.finished else ""
         st.progress(min(done, 1.0), text=f"Epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches}, {p.elapsed:.0f} s{eta}")
         curve_charts(chart_data(run), "train_curve")
-    if run.status in ("running",):
-        st.button("Stop", key="train_stop", icon=":material/stop:", on_click=request_stop, args=(run_id,))
+    if run.status in ("waiting", "running") and mine(run):
+        name, icon = ("Cancel", ":material/cancel:") if run.status == "waiting" else ("Stop", ":material/stop:")
+        st.button(name, key="train_stop", icon=icon, on_click=stop, args=(run.id,))
     if run.status == "failed":
         st.error(f"The run failed: {run.error}")
+    elif run.status == "cancelled":
+        st.caption("Cancelled before it started.")
     elif run.status == "interrupted" and not run.model:
         st.warning(
-            "The run was interrupted (its worker is gone: the server restarted or it was killed). Its best checkpoint is kept in its run folder."
+            f"The run was interrupted ({run.error or 'its worker is gone'}). Its best checkpoint is kept in its run folder."
         )
         if run.checkpoint.exists():
             st.button(
-                "Keep its best checkpoint as a model", key="train_keep", icon=":material/save:", on_click=keep, args=(run_id,)
+                "Keep its best checkpoint as a model", key="train_keep", icon=":material/save:", on_click=keep, args=(run.id,)
             )
     elif run.finished and run.model:
         results(run.model)
+
+
+def stop(run_id: str) -> None:
+    try:
+        request_stop(run_id)
+    except ClusterUnavailable as err:
+        st.toast(str(err), icon=":material/cloud_off:")
 
 
 def keep(run_id: str) -> None:
@@ -263,6 +327,8 @@ def compare_runs() -> None:
     st.altair_chart(curve_chart(curves, metric.removeprefix("val_"), log, height=280), key="train_compare_chart")
 
 
+who_am_i(sidebar=True)
+warm_up()
 form()
-progress_panel()
+queue_panel()
 compare_runs()

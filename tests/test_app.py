@@ -9,12 +9,13 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["pages/draw.py", "pages/train.py", "pages/gallery.py", "pages/data.py", "pages/models.py"]
+PAGES = ["pages/draw.py", "pages/train.py", "pages/experiments.py", "pages/gallery.py", "pages/data.py", "pages/models.py"]
 
 
 @pytest.fixture
-def app(tiny_store, monkeypatch):
+def app(tiny_store, monkeypatch, tmp_path):
     monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
     st.cache_resource.clear()
     st.cache_data.clear()
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

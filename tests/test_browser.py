@@ -90,6 +90,7 @@ def test_no_page_sends_a_request_off_the_machine_and_the_server_log_is_quiet(bro
     for path, heading in [
         ("", "Draw a digit"),
         ("/train", "Train"),
+        ("/experiments", "Experiments"),
         ("/gallery", "Gallery"),
         ("/data", "Data"),
         ("/models", "Models"),
@@ -175,7 +176,7 @@ def test_a_fresh_server_opened_first_at_a_page_url_still_has_the_app_frame(brows
         page.goto(f"{app.url}/models")
         page.wait_for_selector('[data-testid="stFileUploader"]', timeout=60_000)
         links = [link.inner_text().split("\n")[-1] for link in page.get_by_test_id("stSidebarNavLink").all()]
-        assert links == ["Draw", "Train", "Gallery", "Data", "Models"]
+        assert links == ["Draw", "Train", "Experiments", "Gallery", "Data", "Models"]
         assert page.get_by_role("heading", name="Models").first.is_visible() and page.url.endswith("/models")
         page.close()
 

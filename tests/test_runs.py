@@ -1,30 +1,44 @@
-"""Training runs in a worker process: one at a time, stoppable, and nothing lost when they die."""
+"""Training runs queued on Ray: many at once, first come first served, cancelled, stopped, killed,
+crashed and recovered after a restart, with nothing lost. One local Ray serves the whole module."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from model_store import ModelStore
 from model_store.networks import dense_128
 from tests.conftest import open_page, run_clean
-from training.config import TrainConfig
-from training.runs import RunBusy, active_run, keep_checkpoint, latest_run, read_run, request_stop, runs_root, start_run
+from training import runs as runs_module
+from training.config import ConfigError, TrainConfig
+from training.runs import (
+    MAX_WAITING_PER_SESSION,
+    QueueFull,
+    keep_checkpoint,
+    list_runs,
+    queue_places,
+    read_run,
+    recover,
+    request_stop,
+    runs_root,
+    submit_run,
+)
 
-SMALL = dict(arch="dense-128", train_limit=5000, batch_size=32, validation="split")
+SMALL = dict(arch="dense-128", train_limit=3000, batch_size=32, validation="split")
+LONG = dict(SMALL, epochs=300)  # stopped or killed long before it ends
 
 
 @pytest.fixture
-def runs(tmp_path, monkeypatch) -> ModelStore:
+def store(tmp_path, monkeypatch) -> ModelStore:
     monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
     return ModelStore(tmp_path / "models", bundled_dir=None)
 
 
-def wait_for(condition, seconds=90.0):
+def wait_for(condition, seconds=120.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = condition()
@@ -34,86 +48,135 @@ def wait_for(condition, seconds=90.0):
     raise AssertionError("timed out")
 
 
-def worker_pid() -> int:
-    return int((runs_root() / "active.lock").read_text().split()[1])
+def status(run_id: str) -> str:
+    return read_run(run_id).status
 
 
-def test_a_run_reports_progress_refuses_a_second_and_stops_with_its_model_stored(runs):
-    run_id = start_run(TrainConfig(name="live", epochs=200, **SMALL), runs)
-    assert active_run() == run_id == latest_run()
-    with pytest.raises(RunBusy, match="in progress"):
-        start_run(TrainConfig(name="second", epochs=1, **SMALL), runs)
-    wait_for(lambda: any(e.phase == "epoch" and e.epoch >= 2 for e in read_run(run_id).events))
+def finished(run_id: str):
     run = read_run(run_id)
-    assert run.status == "running"
-    assert all(e.val_accuracy is not None for e in run.events if e.phase == "epoch")
-    request_stop(run_id)
-    assert read_run(run_id).status == "stopping"
-    finished = wait_for(lambda: read_run(run_id) if read_run(run_id).finished else None, 30)
-    assert finished.status == "stopped" and finished.model == "live"
-    assert runs.get("live").record["stopped_by"] == "user"
-    assert active_run() is None  # the next run may start
-    start_run(TrainConfig(name="next", epochs=1, **SMALL), runs)
-    assert wait_for(lambda: read_run(latest_run()).status == "done")
+    return run if run.finished and (run.model or run.status not in ("done", "stopped")) else None
 
 
-def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_store(runs, monkeypatch):
-    runs.save(dense_128(), {"name": "keeper", "architecture": "dense-128", "normalization": "scale"})
-    run_id = start_run(TrainConfig(name="doomed", epochs=200, **SMALL), runs)
+@pytest.fixture
+def idle():
+    """Whatever a test leaves running is stopped before the next one starts."""
+    yield
+    for run in list_runs():
+        if not run.finished:
+            request_stop(run.id)
+    wait_for(lambda: all(r.finished for r in list_runs()), 60)
+
+
+def test_three_sessions_press_train_at_once_and_every_model_is_stored(store, idle):
+    ids = [
+        submit_run(TrainConfig(name=f"run-{i}", epochs=1, **SMALL), store, owner=f"student-{i}", session=f"s{i}")
+        for i in range(3)
+    ]
+    runs = [wait_for(lambda i=i: finished(i)) for i in ids]
+    assert [r.status for r in runs] == ["done"] * 3
+    assert sorted(m.name for m in store.list()) == ["run-0", "run-1", "run-2"]
+    record = store.get("run-1").record
+    assert record["config"]["epochs"] == 1 and record["metrics"]["test_accuracy"] > 0.7 and len(record["progress"]) >= 1
+    assert [r.owner for r in runs] == ["student-0", "student-1", "student-2"]
+    assert all(r.node for r in runs)  # each tells the Ray node it ran on
+    # First come, first served: the run submitted last started last.
+    started = [json.loads((runs_root() / i / "status.json").read_text())["started"] for i in ids]
+    assert started[2] >= max(started[:2])
+
+
+def test_a_waiting_run_is_cancelled_and_a_running_one_stops_with_its_best_weights(store, idle):
+    cpus = int(__import__("ray").cluster_resources()["CPU"])
+    running = [submit_run(TrainConfig(name=f"busy-{i}", **LONG), store, owner="a", session="a") for i in range(cpus)]
+    waiting = submit_run(TrainConfig(name="patient", **LONG), store, owner="b", session="b")
+    wait_for(lambda: all(status(i) == "running" for i in running))
+    assert status(waiting) == "waiting"
+    assert queue_places(list_runs())[waiting][0] == 1
+    request_stop(waiting)
+    assert wait_for(lambda: status(waiting) == "cancelled")
+    wait_for(lambda: any(e.phase == "epoch" and e.epoch >= 2 for e in read_run(running[0]).events))
+    request_stop(running[0])
+    run = wait_for(lambda: finished(running[0]), 30)
+    assert run.status == "stopped" and run.model == "busy-0"
+    assert store.get("busy-0").record["stopped_by"] == "user"
+    time.sleep(2)
+    assert status(waiting) == "cancelled" and "patient" not in [m.name for m in store.list()]  # it never ran
+
+
+def test_a_session_may_keep_only_a_few_runs_waiting(store, idle):
+    for i in range(MAX_WAITING_PER_SESSION):
+        submit_run(TrainConfig(name=f"queued-{i}", **LONG), store, owner="eager", session="eager")
+    # Submitted together, none has started yet: the next one is refused, another session's is not.
+    waiting = [r for r in list_runs() if r.status == "waiting"]
+    if len(waiting) == MAX_WAITING_PER_SESSION:
+        with pytest.raises(QueueFull, match=f"at most {MAX_WAITING_PER_SESSION}"):
+            submit_run(TrainConfig(name="one-too-many", **LONG), store, owner="eager", session="eager")
+    submit_run(TrainConfig(name="someone-else", **LONG), store, owner="calm", session="calm")
+
+
+def test_bad_options_and_taken_names_are_refused_before_anything_is_queued(store):
+    with pytest.raises(ConfigError, match="epochs"):
+        submit_run(TrainConfig(name="bad", epochs=0, **SMALL), store, owner="x", session="x")
+    store.save(dense_128(), {"name": "taken", "architecture": "dense-128", "normalization": "scale"})
+    with pytest.raises(Exception, match="already exists"):
+        submit_run(TrainConfig(name="taken", epochs=1, **SMALL), store, owner="x", session="x")
+    assert list_runs() == []
+
+
+def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_store(store, idle, monkeypatch):
+    store.save(dense_128(), {"name": "keeper", "architecture": "dense-128", "normalization": "scale"})
+    run_id = submit_run(TrainConfig(name="doomed", **LONG), store, owner="x", session="x")
     wait_for(lambda: any(e.phase == "epoch" for e in read_run(run_id).events))
-    wait_for(lambda: read_run(run_id).latest.phase == "batch")  # mid-way through the next epoch
-    os.kill(worker_pid(), signal.SIGKILL)
-    assert wait_for(lambda: read_run(run_id).status == "interrupted", 10)
-    assert active_run() is None
-    assert read_run(run_id).checkpoint.exists()  # the last best checkpoint is kept
-    assert [(m.name, m.broken) for m in runs.list()] == [("keeper", False)]
-    monkeypatch.setenv("MNIST_LAB_MODELS", str(runs.root))
+    wait_for(lambda: read_run(run_id).latest.phase == "batch" and read_run(run_id).checkpoint.exists())
+    os.kill(read_run(run_id).pid, signal.SIGKILL)  # the Ray worker training it
+    run = wait_for(lambda: finished(run_id), 30)
+    assert run.status == "interrupted" and run.checkpoint.exists()  # the last best checkpoint is kept
+    assert [(m.name, m.broken) for m in store.list()] == [("keeper", False)]
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
     page = open_page("train")
     assert "The run was interrupted" in page.warning[0].value
     page.button(key="train_keep").click()  # the finished epochs are not lost
     run_clean(page)
-    record = runs.get("doomed").record
+    record = store.get("doomed").record
     assert record["stopped_by"] == "interrupted" and record["metrics"]["test_accuracy"] > 0.8
     assert len(record["history"]["val_accuracy"]) == record["epochs_run"] >= 1
-    assert read_run(run_id).model == "doomed" and page.metric[0].label == "Test accuracy"
+    assert read_run(run_id).model == "doomed"
     with pytest.raises(ValueError, match="no checkpoint to keep"):
-        keep_checkpoint(run_id, runs)  # kept once only
+        keep_checkpoint(run_id, store)  # kept once only
 
 
-def test_a_crashing_run_is_shown_as_failed_with_its_error(runs, tmp_path):
+def test_a_run_whose_model_cannot_be_stored_is_shown_as_failed_with_the_reason(store, idle, tmp_path):
     not_a_folder = tmp_path / "models-file"
     not_a_folder.write_text("a file where the store should be")
-    run_id = start_run(TrainConfig(name="crash", epochs=1, **SMALL), ModelStore(not_a_folder, bundled_dir=None))
-    run = wait_for(lambda: read_run(run_id) if read_run(run_id).finished else None)
-    assert run.status == "failed" and "Error" in run.error
-    assert active_run() is None
+    run_id = submit_run(TrainConfig(name="crash", epochs=1, **SMALL), ModelStore(not_a_folder, bundled_dir=None), "x", "x")
+    run = wait_for(lambda: finished(run_id))
+    assert run.status == "failed" and run.error.startswith("not stored:") and "models-file" in run.error
 
 
-def test_bad_options_and_taken_names_are_refused_before_any_worker_starts(runs):
-    from training.config import ConfigError
+def test_after_a_restart_a_running_run_is_interrupted_and_a_waiting_one_runs(store, idle):
+    """A restarted app's Ray has never heard of the runs on disk: they are recovered, not lost."""
+    for run_id, state in [("20260101-000000-aaaaaa", "running"), ("20260101-000001-bbbbbb", "waiting")]:
+        folder = runs_root() / run_id
+        folder.mkdir(parents=True)
+        config = {**TrainConfig(name=f"left-{state}", epochs=1, **SMALL).resolved().to_dict(), "owner": "x", "session": "x"}
+        (folder / "config.json").write_text(json.dumps({**config, "store": str(store.root)}))
+        (folder / "status.json").write_text(json.dumps({"status": state}))
+    recover()
+    assert status("20260101-000000-aaaaaa") == "interrupted"
+    assert "restarted" in read_run("20260101-000000-aaaaaa").error
+    assert wait_for(lambda: finished("20260101-000001-bbbbbb")).model == "left-waiting"
 
-    with pytest.raises(ConfigError, match="epochs"):
-        start_run(TrainConfig(name="bad", epochs=0, **SMALL), runs)
-    assert active_run() is None and latest_run() is None
 
-
-def test_a_run_whose_server_dies_ends_as_interrupted_instead_of_running_on(runs, tmp_path):
-    import subprocess
-    import sys
-    import textwrap
-
-    # A stand-in server: starts a run, then dies at once, as a restarted server does.
-    script = textwrap.dedent(
-        f"""
-        from model_store import ModelStore
-        from training.config import TrainConfig
-        from training.runs import start_run
-        print(start_run(TrainConfig(name="orphan", epochs=200, **{SMALL!r}), ModelStore({str(runs.root)!r}, bundled_dir=None)))
-        """
-    )
-    run_id = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent
-    ).stdout.strip()
-    run_id = run_id.splitlines()[-1]
-    assert wait_for(lambda: read_run(run_id).status == "interrupted", 60)
-    assert active_run() is None and "orphan" not in [m.name for m in runs.list()]
+def test_the_train_page_queues_a_run_and_shows_the_queue(store, idle, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
+    page = open_page("train")
+    assert "No run yet" in page.info[0].value
+    page.number_input(key="train_train_limit").set_value(2000)
+    page.number_input(key="train_epochs").set_value(1)
+    page.text_input(key="train_name").set_value("from-the-form")
+    page.button[[b.label for b in page.button].index("Train")].click()
+    run_clean(page)
+    (run,) = list_runs()
+    assert run.config["name"] == "from-the-form" and run.owner.startswith("guest-")
+    assert any(s.value == "The queue" for s in page.subheader)
+    assert wait_for(lambda: finished(run.id)).status == "done"
+    assert runs_module.SYNC_SECONDS <= 1  # the page's copy of the board is at most a second old

@@ -1,4 +1,5 @@
-"""The Train page's form, headless (AppTest): presets fill it, bad values are refused by name."""
+"""The Train page's form, headless (AppTest): presets fill it, bad values are refused by name.
+(Queueing a run from the form: tests/test_runs.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import open_page, run_clean
-from training.runs import active_run, latest_run, read_run
+from training.runs import list_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +49,7 @@ def test_bad_values_are_refused_at_the_form_naming_the_field(page, key, widget, 
     getattr(page, widget)(key=key).set_value(value)
     submit(page)
     assert page.error[0].value.startswith("Not started") and named in page.error[0].value
-    assert latest_run() is None
+    assert list_runs() == []
 
 
 def test_custom_layer_sizes_must_be_numbers(page):
@@ -56,21 +57,3 @@ def test_custom_layer_sizes_must_be_numbers(page):
     page.text_input(key="train_dense_units").set_value("128, lots")
     submit(page)
     assert "dense units" in page.error[0].value
-
-
-def test_a_valid_form_starts_a_run_that_every_view_then_shows(page):
-    page.number_input(key="train_train_limit").set_value(2000)
-    page.number_input(key="train_epochs").set_value(1)
-    page.text_input(key="train_name").set_value("from-the-form")
-    submit(page)
-    run_id = latest_run()
-    assert run_id is not None and read_run(run_id).config["name"] == "from-the-form"
-    assert page.subheader[0].value.startswith(("Training: from-the-form", "Finished: from-the-form"))
-    again = run_clean(AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60))  # a second tab
-    assert any(s.value.endswith("from-the-form (cnn-small)") for s in again.subheader)
-    import time
-
-    deadline = time.monotonic() + 90
-    while active_run() and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert read_run(run_id).status == "done"

@@ -1,19 +1,28 @@
-"""Training runs outside the browser: a worker process per run, and its folder as the record.
+"""Training runs from the browser, queued on Ray: everyone's runs, many at a time, on this machine
+or a cluster (`training.cluster`).
+
+    submit_run(config, store, owner, session)   queue a run; returns its id
+    request_stop(run_id)                        cancel it while it waits, stop it while it runs
+    read_run(run_id), list_runs()               what the pages show
+    keep_checkpoint(run_id, store)              an interrupted run's best epoch, as a model
+
+Each run is a Ray task asking for CPUS_PER_RUN CPU; Ray starts what fits and keeps the rest
+waiting, first come first served. The task tells the board (`training.board`) its progress, best
+checkpoint and result; a thread in each app process copies what changed to the app's own disk
+and stores finished models in the app's store. The task never touches the app's disk, so a
+worker machine needs none of it, and the pages only read the disk:
 
     runs/                       $MNIST_LAB_RUNS, default `runs/` beside app.py (ignored by git)
-      active.lock               the running run's id and worker pid: one run at a time per server
-      20261121-064512-ab12/
-        config.json             the TrainConfig
-        events.jsonl            one Progress per line, appended by the worker
-        status.json             running | stopped | done | failed (with the error) | interrupted
-                                (written once its checkpoint is kept), and the model
-        stop                    appears when someone asks the run to stop
-        best.weights.h5         the best epoch so far (kept if the worker dies; `keep_checkpoint`)
-        log.txt                 the worker's own output
+      20261121-064512-ab12/     run ids sort in the order the runs were submitted
+        config.json             the TrainConfig, plus who started it, from which session
+        status.json             waiting | running | stopping | done | stopped | failed | cancelled
+                                | interrupted; the stored model, the error, the node
+        events.jsonl            its progress, one event a line
+        best.weights.h5         the best epoch so far
 
-A page never trains: it starts a worker, then only reads these files, so reloading, closing
-the tab or opening a second one changes nothing. A status still "running" whose worker is gone
-reads as "interrupted".
+When the app restarts, a run the board no longer knows is recovered from this folder: a waiting
+one is queued again (it keeps its place), a running one reads as interrupted and its best
+checkpoint is offered.
 """
 
 from __future__ import annotations
@@ -21,39 +30,42 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
-import sys
+import tempfile
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from model_store import ModelStore, Predictor, StoredModel
+import ray
+
+from model_store import ModelStore, StoredModel
 from model_store.files import write_atomic
-from model_store.store import PROJECT_ROOT
+from model_store.store import PROJECT_ROOT, StoreError
+from training import cluster
 from training.config import TrainConfig
-from training.curves import best_epoch, history_of, reports_of
-from training.engine import CHECKPOINT, Progress, build_model, make_record
-from training.evaluation import evaluate
+from training.engine import CHECKPOINT, Progress
 
-FINISHED = ("done", "stopped", "failed", "interrupted")
+CPUS_PER_RUN = 1
+MAX_WAITING_PER_SESSION = 3
+SYNC_SECONDS = 0.5
+FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")
 
 
-class RunBusy(RuntimeError):
-    """Another run is in progress; its id is in `run_id`."""
-
-    def __init__(self, run_id: str):
-        super().__init__(f"a training run is in progress ({run_id}); watch it or stop it first")
-        self.run_id = run_id
+class QueueFull(RuntimeError):
+    """This session already has as many runs waiting as it may."""
 
 
 @dataclass
 class Run:
     id: str
-    status: str  # running, stopping, done, stopped, failed, interrupted
+    status: str
     config: dict
     events: list[Progress] = field(default_factory=list)
     model: str | None = None  # the stored model's name, once saved
     error: str | None = None
+    node: str | None = None  # the Ray node it ran on
+    pid: int | None = None  # its worker process there
 
     @property
     def finished(self) -> bool:
@@ -64,8 +76,12 @@ class Run:
         return self.events[-1] if self.events else None
 
     @property
+    def owner(self) -> str:
+        return self.config.get("owner", "?")
+
+    @property
     def checkpoint(self) -> Path:
-        """The best epoch's weights, written by the worker as it trains."""
+        """The best epoch's weights, copied to the app's disk as the run goes."""
         return runs_root() / self.id / CHECKPOINT
 
 
@@ -73,62 +89,48 @@ def runs_root() -> Path:
     return Path(os.environ.get("MNIST_LAB_RUNS") or PROJECT_ROOT / "runs")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A finished child we started ourselves lingers as a zombie until reaped: that is not alive.
-    try:
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
-        return True
+# ---------------------------------------------------------------- the app's side
 
 
-def active_run() -> str | None:
-    """The id of the run in progress, or None. A lock left by a dead worker is cleared."""
-    lock = runs_root() / "active.lock"
-    try:
-        run_id, pid = lock.read_text().split()
-    except (OSError, ValueError):
-        return None
-    if _alive(int(pid)):
-        return run_id
-    lock.unlink(missing_ok=True)
-    return None
-
-
-def start_run(config: TrainConfig, store: ModelStore) -> str:
-    """Check the config and the name, take the one-run lock, start the worker; returns the run id."""
+def submit_run(config: TrainConfig, store: ModelStore, owner: str, session: str, experiment: dict | None = None) -> str:
+    """Check the config and the name, then queue the run; its id. Raises ConfigError, StoreError,
+    QueueFull, or cluster.ClusterUnavailable (with the reason in one line)."""
     c = config.resolved()
-    c.name = c.name or f"{c.arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    c.name = c.name or f"{c.arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(1)}"
     store.check_free(c.name)
-    root = runs_root()
-    root.mkdir(parents=True, exist_ok=True)
-    run_id = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    lock = root / "active.lock"
-    active_run()  # clears a stale lock
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        raise RunBusy(active_run() or "?") from None
-    os.write(fd, f"{run_id} {os.getpid()}".encode())  # held by this process until the worker runs
-    os.close(fd)
-    run_dir = root / run_id
-    run_dir.mkdir()
-    (run_dir / "config.json").write_text(json.dumps(c.to_dict()))
-    _write_status(run_dir, "running")
-    command = [sys.executable, "-m", "training.worker", str(run_dir), str(store.root), str(os.getpid())]
-    with open(run_dir / "log.txt", "wb") as log:
-        worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=PROJECT_ROOT)
-    write_atomic(lock, lambda tmp: tmp.write_text(f"{run_id} {worker.pid}"))  # now the worker holds it
+    if any(r.config.get("name") == c.name and not r.finished for r in list_runs()):
+        raise StoreError(f"a queued run will store a model named {c.name!r}; choose another name")
+    waiting = {
+        r.config.get("experiment", {}).get("name") or r.id
+        for r in list_runs()
+        if r.status == "waiting" and r.config.get("session") == session
+    }
+    group = (experiment or {}).get("name")
+    if len(waiting) >= MAX_WAITING_PER_SESSION and group not in waiting:
+        raise QueueFull(
+            f"you already have {len(waiting)} runs waiting (at most {MAX_WAITING_PER_SESSION}): cancel one, or wait for one to start"
+        )
+    start_sync()  # connects to Ray first: ClusterUnavailable before anything is written
+    run_id = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    run_dir = runs_root() / run_id
+    run_dir.mkdir(parents=True)
+    record = {**c.to_dict(), "owner": owner, "session": session, "experiment": experiment or {}, "store": str(store.root)}
+    (run_dir / "config.json").write_text(json.dumps(record))
+    _write_status(run_dir, {"status": "waiting"})
+    _queue(run_id, record)
     return run_id
 
 
+def _queue(run_id: str, record: dict) -> None:
+    board = cluster.board()
+    ray.get(board.add.remote(run_id))
+    train_task.remote(run_id, record, board)
+
+
 def request_stop(run_id: str) -> None:
-    (runs_root() / run_id / "stop").touch()
+    """Cancel a waiting run, or stop a running one after its batch (its best weights are kept)."""
+    ray.get(cluster.board().stop.remote(run_id))
+    sync()
 
 
 def read_run(run_id: str) -> Run:
@@ -141,24 +143,46 @@ def read_run(run_id: str) -> Run:
                 events.append(Progress(**json.loads(line)))
             except (ValueError, TypeError):
                 pass  # a line being written right now
-    run = Run(
-        run_id,
-        status["status"],
-        json.loads((run_dir / "config.json").read_text()),
-        events,
-        status.get("model"),
-        status.get("error"),
+    config = json.loads((run_dir / "config.json").read_text())
+    return Run(
+        run_id, status["status"], config, events, status.get("model"), status.get("error"), status.get("node"), status.get("pid")
     )
-    if run.status == "running" and active_run() != run_id:
-        run.status = "interrupted"  # its worker is gone: killed, or the server restarted
-    elif run.status == "running" and (run_dir / "stop").exists():
-        run.status = "stopping"
-    return run
+
+
+def list_runs() -> list[Run]:
+    """Every run on record, oldest first: the order they were submitted."""
+    root = runs_root()
+    ids = sorted(p.name for p in root.iterdir() if (p / "status.json").exists()) if root.is_dir() else []
+    runs = []
+    for run_id in ids:
+        try:
+            runs.append(read_run(run_id))
+        except (OSError, ValueError, KeyError):
+            continue  # a folder being written, or broken by hand: the others still show
+    return runs
+
+
+def latest_run() -> str | None:
+    runs = list_runs()
+    return runs[-1].id if runs else None
+
+
+def queue_places(runs: list[Run]) -> dict[str, tuple[int, float | None]]:
+    """Each waiting run's place in the queue (1 = next) and a rough wait in seconds: the n-th
+    waiting run starts about when the n-th of the running runs ends (unknown past them)."""
+    remaining = sorted((r.latest.eta or 0.0) if r.latest else 0.0 for r in runs if r.status in ("running", "stopping"))
+    waiting = [r for r in runs if r.status == "waiting"]
+    return {r.id: (i + 1, remaining[i] if i < len(remaining) else None) for i, r in enumerate(waiting)}
 
 
 def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
     """Store an interrupted run's best checkpoint as its model, evaluated like any trained one,
     so the epochs it finished are not lost."""
+    from model_store import Predictor
+    from training.curves import best_epoch, history_of, reports_of
+    from training.engine import build_model, make_record
+    from training.evaluation import evaluate
+
     run = read_run(run_id)
     if run.status != "interrupted" or run.model or not run.checkpoint.exists():
         raise ValueError(f"run {run_id} has no checkpoint to keep (it is {run.status})")
@@ -171,47 +195,180 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
     best = best_epoch(history, c.monitor)  # the checkpoint holds the best finished epoch
     record = make_record(c, model, history, evaluation, seconds, "interrupted", reports_of(run.events), best)
     entry = store.save(model, record, evaluation.probabilities)
-    _write_status(runs_root() / run_id, "interrupted", model=entry.name)
+    _write_status(runs_root() / run_id, {**_status_of(run_id), "model": entry.name})
     return entry
 
 
-def latest_run() -> str | None:
-    """The newest run's id: the one every page view shows."""
-    root = runs_root()
-    runs = sorted(p.name for p in root.iterdir() if (p / "status.json").exists()) if root.is_dir() else []
-    return runs[-1] if runs else None
+# ---------------------------------------------------------------- copying the board to the disk
 
 
-# ---------------------------------------------------------------- used by the worker
+_sync = {"thread": None, "ready": threading.Event(), "versions": {}, "checkpoints": {}, "lock": threading.Lock()}
 
 
-def _write_status(run_dir: Path, status: str, **extra) -> None:
-    write_atomic(run_dir / "status.json", lambda tmp: tmp.write_text(json.dumps({"status": status, **extra})))
+def warm_up() -> None:
+    """Start Ray in the background as soon as someone opens the Train page: the first start takes
+    seconds, better spent before they press Train. A failure waits in `cluster.problem()`."""
+    with _sync["lock"]:
+        if _sync["thread"] is None:
+            _sync["thread"] = threading.Thread(target=_engine, name="runs-engine", daemon=True)
+            _sync["thread"].start()
 
 
-class EventLog:
-    """Progress reports appended to events.jsonl, one JSON object a line."""
+def start_sync(timeout: float = 180) -> None:
+    """Ray up, what a restart left recovered, and this process's copy of the board kept fresh;
+    raises ClusterUnavailable with the reason when Ray cannot be started or joined."""
+    warm_up()
+    if not _sync["ready"].wait(timeout):
+        raise cluster.ClusterUnavailable(f"Training is unavailable: Ray did not start within {timeout:.0f} s.")
+    if cluster.problem():
+        raise cluster.ClusterUnavailable(cluster.problem())
 
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / "events.jsonl"
 
-    def __call__(self, p: Progress) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(asdict(p)) + "\n")
+def _engine() -> None:
+    """Connects to Ray, then copies the board every SYNC_SECONDS for as long as the process runs.
 
-
-class StopFile:
-    """The stop signal: the run's `stop` file exists (checked after every batch, a stat call).
-
-    If the server that started the worker is gone, the run ends at once, unsaved: it then reads
-    as interrupted, its best checkpoint kept, and no orphan keeps the CPU busy.
+    Ray is started from this thread because it lives as long as the app: Ray ties the processes
+    it starts to the life of the *thread* that started them (Linux' parent-death signal), so a
+    Ray started from a page's short-lived script thread dies a moment after it starts.
     """
+    try:
+        cluster.connect()
+        recover()
+    except cluster.ClusterUnavailable:
+        return  # the reason is in cluster.problem()
+    finally:
+        _sync["ready"].set()
+    while ray.is_initialized():  # until the process shuts Ray down at exit
+        try:
+            sync()
+        except Exception:  # a passing Ray hiccup must not end the copying for good
+            pass
+        time.sleep(SYNC_SECONDS)
 
-    def __init__(self, run_dir: Path, server_pid: int):
-        self.path = run_dir / "stop"
-        self.server = server_pid  # passed in: the server may be gone before the worker looks
+
+def sync() -> None:
+    """Copy every change on the board to the runs folder; store finished models."""
+    board = cluster.board()
+    with _sync["lock"]:
+        changes = ray.get(board.changes.remote(_sync["versions"]))
+        for run_id, state in changes.items():
+            run_dir = runs_root() / run_id
+            _sync["versions"][run_id] = state["version"]
+            if not run_dir.is_dir():
+                continue  # another app's run, with another runs folder
+            if state["checkpoint"] != _sync["checkpoints"].get(run_id):
+                weights = ray.get(board.checkpoint_of.remote(run_id))
+                if weights:
+                    write_atomic(run_dir / CHECKPOINT, lambda p, w=weights: p.write_bytes(w))
+                _sync["checkpoints"][run_id] = state["checkpoint"]
+            events = "".join(json.dumps(e) + "\n" for e in state["events"])
+            write_atomic(run_dir / "events.jsonl", lambda p, text=events: p.write_text(text))
+            fields = ("status", "error", "node", "pid", "model", "started", "finished")
+            _write_status(run_dir, {**_status_of(run_id), **{k: state[k] for k in fields if state.get(k) is not None}})
+            if state.get("has_result") and not state.get("model"):
+                _store_result(board, run_id)
+
+
+def _store_result(board, run_id: str) -> None:
+    result = ray.get(board.take_result.remote(run_id))
+    if result is None:
+        return  # another app process took it
+    config = json.loads((runs_root() / run_id / "config.json").read_text())
+    store = ModelStore(config.get("store"))
+    try:
+        entry = store.save(result["model"], result["record"], result["probabilities"])
+    except (StoreError, OSError) as err:  # a name taken since, a full disk, a store that is not a folder
+        ray.get(board.stored.remote(run_id, None, f"not stored: {err}"))
+    else:
+        ray.get(board.stored.remote(run_id, entry.name))
+
+
+def recover() -> None:
+    """Runs on disk that the board does not know: left by an app that stopped. A waiting one is
+    queued again, a running one is interrupted (its best checkpoint, if any, is on disk)."""
+    unfinished = [r for r in list_runs() if not r.finished]
+    if not unfinished:
+        return
+    board = cluster.board()
+    known = set(ray.get(board.knows.remote([r.id for r in unfinished])))
+    for run in unfinished:
+        if run.id in known:
+            continue  # alive in the cluster, watched by another app process
+        if run.status == "waiting":
+            _queue(run.id, run.config)
+        else:
+            error = "the app restarted while it ran"
+            _write_status(runs_root() / run.id, {**_status_of(run.id), "status": "interrupted", "error": error})
+
+
+def _status_of(run_id: str) -> dict:
+    try:
+        return json.loads((runs_root() / run_id / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_status(run_dir: Path, status: dict) -> None:
+    write_atomic(run_dir / "status.json", lambda tmp: tmp.write_text(json.dumps(status)))
+
+
+# ---------------------------------------------------------------- the task, on a Ray worker
+
+
+class BoardStop:
+    """The stop signal: a thread asks the board twice a second (a heartbeat too) and sets it."""
+
+    def __init__(self, board, run_id: str):
+        self.event, self.done = threading.Event(), threading.Event()
+        self.board, self.run_id = board, run_id
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(SYNC_SECONDS):
+            if ray.get(self.board.beat.remote(self.run_id)):
+                self.event.set()
 
     def is_set(self) -> bool:
-        if os.getppid() != self.server:
-            raise SystemExit("the server that started this run is gone")
-        return self.path.exists()
+        return self.event.is_set()
+
+
+class BoardReport:
+    """Progress to the board; the best checkpoint too, whenever the training wrote a better one."""
+
+    def __init__(self, board, run_id: str, checkpoint: Path):
+        self.board, self.run_id, self.checkpoint, self.shipped = board, run_id, checkpoint, 0.0
+
+    def __call__(self, p: Progress) -> None:
+        if self.checkpoint.exists() and self.checkpoint.stat().st_mtime != self.shipped:
+            self.shipped = self.checkpoint.stat().st_mtime
+            self.board.save_checkpoint.remote(self.run_id, self.checkpoint.read_bytes())
+        self.board.report.remote(self.run_id, asdict(p))
+
+
+@ray.remote(num_cpus=CPUS_PER_RUN, max_retries=0)
+def train_task(run_id: str, record: dict, board) -> None:
+    """Train one run on whichever worker Ray chose; TensorFlow and MNIST stay loaded in the worker
+    for the next run. The model comes back through the board, never through a shared disk."""
+    from model_store.backend import keras  # loaded once per worker, before the run counts as started
+    from training.engine import train
+
+    if not ray.get(board.start.remote(run_id, ray.get_runtime_context().get_node_id(), os.getpid())):
+        return  # cancelled while it waited
+    stop = BoardStop(board, run_id)
+    try:
+        keras.backend.clear_session()  # a reused worker: nothing left of the previous run's models
+        with tempfile.TemporaryDirectory() as tmp:
+            store = ModelStore(Path(tmp) / "models", bundled_dir=None)
+            report = BoardReport(board, run_id, Path(tmp) / CHECKPOINT)
+            result = train(TrainConfig.from_dict(record), store, on_progress=report, stop=stop, run_dir=Path(tmp))
+            entry = result.entry
+            files = {
+                "model": entry.model_path.read_bytes(),
+                "record": {k: v for k, v in entry.record.items() if k not in ("files", "model_sha256")},
+                "probabilities": store.test_probabilities(entry),
+            }
+        ray.get(board.finish.remote(run_id, "stopped" if result.stopped_by == "user" else "done", files))
+    except Exception as err:  # shown on the page as a failed run, with its error
+        ray.get(board.finish.remote(run_id, "failed", error=f"{type(err).__name__}: {err}"))
+    finally:
+        stop.done.set()

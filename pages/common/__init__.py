@@ -1,5 +1,7 @@
 """What every page shares. A subfolder, so Streamlit never lists it as a page."""
 
+import secrets
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -77,3 +79,25 @@ def model_picker(key: str) -> tuple[StoredModel, list[StoredModel]]:
         return f"{name} ({accuracy:.2%} on MNIST)" if accuracy is not None else name
 
     return entries[names.index(st.selectbox("Model", names, key=key, format_func=label))], entries
+
+
+def session_id() -> str:
+    """This browser session's id: the runs it queues count against its waiting limit."""
+    return st.session_state.setdefault("session_id", secrets.token_hex(4))
+
+
+def _take_name() -> None:
+    name = " ".join(st.session_state["who_field"].split())[:40]
+    st.session_state["who_name"] = name or st.session_state["who_name"]
+
+
+def who_am_i(sidebar: bool = False) -> str:
+    """The display name runs (and drawings) carry: picked once, kept in the page's address so a
+    reload keeps it; "guest-" and a short id until then. `sidebar` draws the field to change it."""
+    name = st.session_state.setdefault("who_name", st.query_params.get("who") or f"guest-{secrets.token_hex(2)}")
+    if sidebar:
+        st.session_state["who_field"] = name
+        st.sidebar.text_input("Your name", key="who_field", max_chars=40, on_change=_take_name, help="shown beside your runs")
+    if st.query_params.get("who") != name:
+        st.query_params["who"] = name
+    return name

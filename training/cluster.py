@@ -1,0 +1,160 @@
+"""Ray, where every training run started from the browser goes: the app's own local Ray by
+default, or the cluster that RAY_ADDRESS names (Ray's own convention).
+
+    connect()       once per process, on first use: joins or starts Ray; ClusterUnavailable says why not
+    board()         the one named actor that every app process and run shares (training.board)
+
+A local Ray started here is the app's to clean up. Ray's shutdown at exit leaves some of its
+agents running (its dashboard and runtime-env agents outlive a stopped Streamlit server), and
+nothing runs at all when the server is killed. So a small guard process watches the app's pid
+and, once the app is gone, ends every process of that Ray session: `python -m training.cluster
+guard APP_PID SESSION_DIR`. With RAY_ADDRESS the app starts nothing and stops nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+NAMESPACE = "mnist-lab"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# What a worker gets of the project: its code (Ray packs and ships it, so a worker machine needs
+# no copy of its own), not the environment, the stores or the run records.
+# (.git and .venv Ray leaves out by itself.)
+WORKING_DIR_EXCLUDES = ["models", "runs", "docs", "tests", "benchmarks", "__pycache__", ".*_cache", "*.log"]
+
+_lock = threading.Lock()
+_connected: dict = {}
+
+
+class ClusterUnavailable(RuntimeError):
+    """Ray could not be started or joined; the message says why, in one line."""
+
+
+def address() -> str | None:
+    return os.environ.get("RAY_ADDRESS") or None
+
+
+def connect() -> None:
+    """Join the cluster RAY_ADDRESS names, or start a local Ray sized to this machine. Once per
+    process; later calls return at once (or raise the first failure's reason again)."""
+    with _lock:
+        if _connected.get("error"):
+            raise ClusterUnavailable(_connected["error"])
+        if _connected:
+            return
+        # Never a Ray started behind our back: without this, a call after ray.shutdown() (at exit)
+        # starts a fresh local Ray that nobody stops.
+        os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
+        import ray
+
+        runtime_env = {"working_dir": str(PROJECT_ROOT), "excludes": WORKING_DIR_EXCLUDES}
+        # Ray's notes (starting, packing the code, its token) stay off the app's terminal; errors do not.
+        options = dict(namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
+        try:
+            if address():
+                ray.init(address=address(), **options)
+            else:
+                # "local": a Ray of our own, even when another was started on this machine by `ray start`.
+                ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **options)
+                _start_guard(ray.get_runtime_context().gcs_address, _session_dir())
+        except Exception as err:  # a port taken, too little memory, a cluster that is not there
+            where = f"the Ray cluster at {address()}" if address() else "a local Ray"
+            reason = " ".join(str(err).split())[:300] or type(err).__name__
+            _connected["error"] = f"Training is unavailable: {where} could not be reached or started ({reason})."
+            raise ClusterUnavailable(_connected["error"]) from None
+        _connected["ok"] = True
+
+
+def problem() -> str | None:
+    """Why Ray is unavailable, once a connection failed; None otherwise."""
+    return _connected.get("error")
+
+
+def _session_dir() -> str:
+    import ray
+
+    return ray._private.worker._global_node.get_session_dir_path()
+
+
+def board():
+    """The shared board actor, created by whichever process asks first."""
+    from training.board import Board
+
+    connect()
+    if "board" not in _connected:
+        _connected["board"] = Board.options(name="board", namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote()
+    return _connected["board"]
+
+
+# ---------------------------------------------------------------- cleaning up a local Ray
+
+
+def _start_guard(gcs_address: str, session_dir: str) -> None:
+    command = [sys.executable, "-m", "training.cluster", "guard", str(os.getpid()), session_dir]
+    subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def session_processes(session_dir: str) -> list:
+    """Every process of one Ray session: those naming the session's folder on their command line
+    (its GCS server, raylets and monitors) and everything under them (workers and agents rename
+    themselves, "ray::IDLE", and name no folder)."""
+    import psutil
+
+    name = Path(session_dir).name
+    found = {}
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            if process.pid != os.getpid() and any(name in part for part in process.info["cmdline"] or []):
+                found[process.pid] = process
+                found.update((child.pid, child) for child in process.children(recursive=True) if child.pid != os.getpid())
+    return list(found.values())
+
+
+def end_processes(processes: list) -> None:
+    """SIGTERM, five seconds' grace, then SIGKILL."""
+    import psutil
+
+    for process in processes:
+        try:
+            process.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=5)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def end_session(session_dir: str) -> None:
+    end_processes(session_processes(session_dir))
+
+
+def guard(app_pid: int, session_dir: str) -> None:
+    """While the app runs, note every Ray process under it; once it ends, however it ends, end
+    them all (psutil checks each is still the process noted, not a new one with a reused pid)."""
+    import psutil
+
+    app, ray_processes = psutil.Process(app_pid), {}
+    with contextlib.suppress(psutil.NoSuchProcess):
+        while app.is_running() and app.status() != psutil.STATUS_ZOMBIE:
+            for child in app.children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    if child.pid != os.getpid() and "ray" in " ".join(child.cmdline()):
+                        ray_processes[child.pid] = child
+            time.sleep(1)
+    left = [p for p in ray_processes.values() if p.is_running()]
+    end_processes(left + [p for p in session_processes(session_dir) if p.pid not in ray_processes])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["guard"]:
+        guard(int(sys.argv[2]), sys.argv[3])

@@ -1,0 +1,166 @@
+"""Experiments: one recipe, one option varied over a few values, one queued run per value.
+
+Notebook B asks a class to try batch size 32 against 10,000, more or fewer layers, more or fewer
+nodes, and to see what happens to the time and the accuracy; `READY_MADE` holds its questions.
+Each run carries `experiment: {name, variable, value}` in its config, and the board groups runs
+by it (`results`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from model_store.store import validate_name
+from training.config import OPTIMIZERS, PRESETS, ConfigError, TrainConfig
+
+MAX_VALUES = 8
+# The dense zoo networks as custom stacks (widths, dropout), so their layers can be varied.
+DENSE_STACKS = {"dense-128": ((128,), 0.0), "dense-128-128": ((128, 128), 0.0), "dense-512-512-dropout": ((512, 512), 0.2)}
+
+
+def _dense(c: TrainConfig, field: str) -> tuple[tuple[int, ...], float]:
+    """The base network's dense layer widths and dropout; only dense networks have layers to vary."""
+    if c.arch == "custom-dense":
+        return tuple(c.dense_units), c.dropout
+    if c.arch in DENSE_STACKS:
+        return DENSE_STACKS[c.arch]
+    raise ConfigError(field, f"{c.arch} is not a dense network: start from seed-a, seed-b, seed-d or a custom dense stack")
+
+
+def _stack(c: TrainConfig, units: tuple[int, ...], dropout: float) -> TrainConfig:
+    return dataclasses.replace(c, arch="custom-dense", dense_units=units, dropout=dropout)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.split(r"[\s,]+", text.strip()) if part)
+
+
+def _on_off(text: str) -> bool:
+    if text.strip().lower() not in ("on", "off", "yes", "no", "true", "false"):
+        raise ValueError("write on or off")
+    return text.strip().lower() in ("on", "yes", "true")
+
+
+@dataclass(frozen=True)
+class Variable:
+    label: str
+    example: str  # values a person might try, one per line
+    apply: Callable[[TrainConfig, str], TrainConfig]
+
+
+def _set(field: str, parse) -> Callable[[TrainConfig, str], TrainConfig]:
+    return lambda c, text: dataclasses.replace(c, **{field: parse(text)})
+
+
+def _layers(c: TrainConfig, text: str) -> TrainConfig:
+    units, dropout = _dense(c, "dense_units")
+    return _stack(c, (units[0],) * int(text), dropout)
+
+
+def _nodes(c: TrainConfig, text: str) -> TrainConfig:
+    units, dropout = _dense(c, "dense_units")
+    return _stack(c, (int(text),) * len(units), dropout)
+
+
+def _sizes(c: TrainConfig, text: str) -> TrainConfig:
+    _, dropout = _dense(c, "dense_units")
+    return _stack(c, _ints(text), dropout)
+
+
+def _dropout(c: TrainConfig, text: str) -> TrainConfig:
+    units, _ = _dense(c, "dropout")
+    return _stack(c, units, float(text))
+
+
+VARIABLES = {
+    v.label: v
+    for v in [
+        Variable("batch size", "32\n128\n1024\n10000", _set("batch_size", int)),
+        Variable("number of layers", "1\n2\n3", _layers),
+        Variable("nodes per layer", "32\n128\n512", _nodes),
+        Variable("layer sizes", "128\n256, 128\n512, 256, 128", _sizes),
+        Variable("dropout", "0\n0.2\n0.5", _dropout),
+        Variable("optimizer", "\n".join(OPTIMIZERS[:4]), _set("optimizer", str.strip)),
+        Variable("learning rate", "0.0001\n0.001\n0.01", _set("learning_rate", float)),
+        Variable("epochs", "1\n3\n10", _set("epochs", int)),
+        Variable("augmentation", "off\non", _set("augment", _on_off)),
+        Variable("training images", "1000\n10000\n60000", _set("train_limit", int)),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class ReadyMade:
+    title: str
+    name: str
+    preset: str
+    variable: str
+    values: tuple[str, ...]
+
+
+READY_MADE = [
+    ReadyMade(
+        "Notebook B: batch size 32, 128, 1,024 or 10,000?", "nb-batch", "seed-b", "batch size", ("32", "128", "1024", "10000")
+    ),
+    ReadyMade("Notebook B: 1, 2 or 3 hidden layers?", "nb-layers", "seed-b", "number of layers", ("1", "2", "3")),
+    ReadyMade("Notebook B: 32, 128 or 512 nodes a layer?", "nb-nodes", "seed-b", "nodes per layer", ("32", "128", "512")),
+]
+
+
+def plan(name: str, preset: str, variable: str, values: list[str]) -> list[tuple[str, TrainConfig]]:
+    """One (value, config) per value: the recipe with the option set, checked, each named
+    NAME-VALUE. Raises ConfigError naming what is wrong, before anything is queued."""
+    validate_name(name)
+    values = [v.strip() for v in values if v.strip()]
+    if not values:
+        raise ConfigError("values", "give at least one value, one a line")
+    if len(values) > MAX_VALUES:
+        raise ConfigError("values", f"at most {MAX_VALUES} values in one experiment (got {len(values)})")
+    if len(set(values)) < len(values):
+        raise ConfigError("values", "each value once")
+    runs = []
+    for value in values:
+        try:
+            config = VARIABLES[variable].apply(PRESETS[preset], value)
+        except ConfigError:
+            raise
+        except (ValueError, TypeError):
+            raise ConfigError(
+                variable, f"{value!r} is not a value for {variable} (e.g. {VARIABLES[variable].example.split()[0]})"
+            ) from None
+        config.name = f"{name}-{re.sub(r'[^A-Za-z0-9.]+', '-', value).strip('-')}"
+        runs.append((value, config.resolved()))
+    return runs
+
+
+def results(runs, records: dict[str, dict]) -> pd.DataFrame:
+    """The board's table: one row per run of an experiment, with its stored model's figures once
+    it is done. `records` maps model names to their stored records."""
+    rows = []
+    for run in runs:
+        experiment = run.config.get("experiment") or {}
+        if not experiment:
+            continue
+        record = records.get(run.model or "", {})
+        metrics = record.get("metrics", {})
+        rows.append(
+            {
+                "experiment": experiment["name"],
+                "varied": experiment["variable"],
+                "value": experiment["value"],
+                "who": run.owner,
+                "status": run.status,
+                "test accuracy": metrics.get("test_accuracy"),
+                "test loss": metrics.get("test_loss"),
+                "training s": record.get("training_seconds"),
+                "epochs": record.get("epochs_run"),
+                "parameters": record.get("parameters"),
+                "model": run.model,
+            }
+        )
+    return pd.DataFrame(rows)
