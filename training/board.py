@@ -47,14 +47,20 @@ class Board:
             self._change(run_id, status="stopping")
         return state["status"]
 
-    def changes(self, known: dict[str, int]) -> dict[str, dict]:
-        """Every run whose version differs from `known` (run id: version), without the bytes."""
+    def changes(self, known: dict[str, tuple[int, int]]) -> dict[str, dict]:
+        """Every run whose version differs from `known` (run id: (version, events already had)),
+        with only the events that are new to the caller, and without the bytes."""
         now = time.time()
         for run_id, state in self.runs.items():
             quiet = now - state.get("heartbeat", now)
             if state["status"] in ("running", "stopping") and quiet > HEARTBEAT_TIMEOUT:
                 self._change(run_id, status="interrupted", error="its worker stopped answering (killed, or its machine left)")
-        return {run_id: dict(state) for run_id, state in self.runs.items() if known.get(run_id) != state["version"]}
+        changed = {}
+        for run_id, state in self.runs.items():
+            version, had = known.get(run_id, (None, 0))
+            if version != state["version"]:
+                changed[run_id] = {**state, "events": state["events"][had:]}
+        return changed
 
     def checkpoint_of(self, run_id: str) -> bytes | None:
         return self.checkpoints.get(run_id)

@@ -54,7 +54,13 @@ def connect() -> None:
         os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
         import ray
 
-        runtime_env = {"working_dir": str(PROJECT_ROOT), "excludes": WORKING_DIR_EXCLUDES}
+        runtime_env = {
+            "working_dir": str(PROJECT_ROOT),
+            "excludes": WORKING_DIR_EXCLUDES,
+            # Each worker loads TensorFlow and MNIST as it starts, before any run is handed to it:
+            # Ray hands a queued run to any idle worker, and a cold one would spend seconds importing.
+            "worker_process_setup_hook": "training.runs.warm_worker",
+        }
         # Ray's notes (starting, packing the code, its token) stay off the app's terminal; errors do not.
         options = dict(namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
         try:
@@ -62,7 +68,10 @@ def connect() -> None:
                 ray.init(address=address(), **options)
             else:
                 # "local": a Ray of our own, even when another was started on this machine by `ray start`.
-                ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **options)
+                # Idle workers stay (Ray would end those past one per CPU within a second): each
+                # holds TensorFlow and MNIST loaded, and a cold one costs the next run seconds.
+                keep_warm = {"idle_worker_killing_time_threshold_ms": 3_600_000}
+                ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, _system_config=keep_warm, **options)
                 _start_guard(ray.get_runtime_context().gcs_address, _session_dir())
         except Exception as err:  # a port taken, too little memory, a cluster that is not there
             where = f"the Ray cluster at {address()}" if address() else "a local Ray"

@@ -202,7 +202,8 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
 # ---------------------------------------------------------------- copying the board to the disk
 
 
-_sync = {"thread": None, "ready": threading.Event(), "versions": {}, "checkpoints": {}, "lock": threading.Lock()}
+# This process's copy of the board: each run's version and progress lines, the checkpoints fetched.
+_sync = {"thread": None, "ready": threading.Event(), "versions": {}, "lines": {}, "checkpoints": {}, "lock": threading.Lock()}
 
 
 def warm_up() -> None:
@@ -250,10 +251,12 @@ def sync() -> None:
     """Copy every change on the board to the runs folder; store finished models."""
     board = cluster.board()
     with _sync["lock"]:
-        changes = ray.get(board.changes.remote(_sync["versions"]))
-        for run_id, state in changes.items():
+        known = {run_id: (version, len(_sync["lines"].get(run_id, []))) for run_id, version in _sync["versions"].items()}
+        for run_id, state in ray.get(board.changes.remote(known)).items():
             run_dir = runs_root() / run_id
             _sync["versions"][run_id] = state["version"]
+            lines = _sync["lines"].setdefault(run_id, [])
+            lines.extend(json.dumps(e) + "\n" for e in state["events"])  # only the new ones come
             if not run_dir.is_dir():
                 continue  # another app's run, with another runs folder
             if state["checkpoint"] != _sync["checkpoints"].get(run_id):
@@ -261,8 +264,7 @@ def sync() -> None:
                 if weights:
                     write_atomic(run_dir / CHECKPOINT, lambda p, w=weights: p.write_bytes(w))
                 _sync["checkpoints"][run_id] = state["checkpoint"]
-            events = "".join(json.dumps(e) + "\n" for e in state["events"])
-            write_atomic(run_dir / "events.jsonl", lambda p, text=events: p.write_text(text))
+            write_atomic(run_dir / "events.jsonl", lambda p, text="".join(lines): p.write_text(text))
             fields = ("status", "error", "node", "pid", "model", "started", "finished")
             _write_status(run_dir, {**_status_of(run_id), **{k: state[k] for k in fields if state.get(k) is not None}})
             if state.get("has_result") and not state.get("model"):
@@ -343,6 +345,14 @@ class BoardReport:
             self.shipped = self.checkpoint.stat().st_mtime
             self.board.save_checkpoint.remote(self.run_id, self.checkpoint.read_bytes())
         self.board.report.remote(self.run_id, asdict(p))
+
+
+def warm_worker() -> None:
+    """Run by Ray in every worker as it starts (`cluster.connect`): what each run needs, loaded once."""
+    from model_store import load_mnist
+    from training import engine  # noqa: F401  (TensorFlow and Keras)
+
+    load_mnist()
 
 
 @ray.remote(num_cpus=CPUS_PER_RUN, max_retries=0)
