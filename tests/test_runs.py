@@ -180,3 +180,52 @@ def test_the_train_page_queues_a_run_and_shows_the_queue(store, idle, monkeypatc
     assert any(s.value == "The queue" for s in page.subheader)
     assert wait_for(lambda: finished(run.id)).status == "done"
     assert runs_module.SYNC_SECONDS <= 1  # the page's copy of the board is at most a second old
+
+
+UNREACHABLE = """
+import json, os, time
+from streamlit.testing.v1 import AppTest
+from training import cluster
+
+train = AppTest.from_file(os.path.abspath("pages/train.py"), default_timeout=60).run()
+deadline = time.monotonic() + 30
+while not cluster.problem() and time.monotonic() < deadline:
+    time.sleep(0.2)
+train.run()
+shown = [e.value for e in train.error]
+train.number_input(key="train_epochs").set_value(1)
+train.button[[b.label for b in train.button].index("Train")].click().run()
+draw = AppTest.from_file(os.path.abspath("pages/draw.py"), default_timeout=60).run()
+print(json.dumps({
+    "shown": shown,
+    "after_train": [e.value for e in train.error],
+    "exceptions": [str(e.value) for e in [*train.exception, *draw.exception]],
+    "draw": [m.label for m in draw.metric],
+}))
+"""
+
+
+def test_an_unreachable_cluster_is_named_on_the_train_page_and_drawing_still_works(tmp_path):
+    """In a process of its own: this one's Ray is already up."""
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    env = {
+        **os.environ,
+        "RAY_ADDRESS": address,
+        "MNIST_LAB_RUNS": str(tmp_path / "runs"),
+        "MNIST_LAB_MODELS": str(tmp_path / "m"),
+    }
+    result = subprocess.run([sys.executable, "-c", UNREACHABLE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    message = f"Training is unavailable: the Ray cluster at {address} could not be reached"
+    assert [m for m in report["shown"] if m.startswith(message)], report
+    assert [m for m in report["after_train"] if m.startswith(message)], report
+    assert report["exceptions"] == [] and report["draw"] == ["Prediction"]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing half-queued

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -65,6 +66,7 @@ def connect() -> None:
         options = dict(namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
         try:
             if address():
+                _reachable(address())  # Ray itself would wait minutes for an address that never answers
                 ray.init(address=address(), **options)
             else:
                 # "local": a Ray of our own, even when another was started on this machine by `ray start`.
@@ -79,6 +81,15 @@ def connect() -> None:
             _connected["error"] = f"Training is unavailable: {where} could not be reached or started ({reason})."
             raise ClusterUnavailable(_connected["error"]) from None
         _connected["ok"] = True
+
+
+def _reachable(where: str, seconds: float = 5.0) -> None:
+    """Raise ConnectionError unless something listens at HOST:PORT (a Ray head's GCS port)."""
+    host, _, port = where.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=seconds).close()
+    except (OSError, ValueError) as err:
+        raise ConnectionError(f"nothing answers at {where}: {err}") from None
 
 
 def problem() -> str | None:
