@@ -229,3 +229,28 @@ def test_an_unreachable_cluster_is_named_on_the_train_page_and_drawing_still_wor
     assert [m for m in report["after_train"] if m.startswith(message)], report
     assert report["exceptions"] == [] and report["draw"] == ["Prediction"]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing half-queued
+
+
+def test_an_experiment_from_the_page_queues_a_run_per_value_and_the_board_fills_in(store, idle, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
+    page = open_page("experiments")
+    page.text_input(key="exp_name").set_value("sizes")
+    page.selectbox(key="exp_preset").set_value("seed-d")
+    page.selectbox(key="exp_variable").set_value("training images")
+    run_clean(page)  # the new option fills in its example values
+    assert page.text_area(key="exp_values").value == "1000\n10000\n60000"
+    page.text_area(key="exp_values").set_value("1000\n2000")
+    page.button(key="exp_start").click()
+    run_clean(page)
+    assert "Queued 2 runs of sizes" in page.success[0].value
+    runs = list_runs()
+    assert [r.config["experiment"]["value"] for r in runs] == ["1000", "2000"]
+    assert [r.config["train_limit"] for r in runs] == [1000, 2000] and [r.config["name"] for r in runs] == [
+        "sizes-1000",
+        "sizes-2000",
+    ]
+    wait_for(lambda: all(finished(r.id) for r in runs))
+    run_clean(page)
+    table = page.dataframe[0].value
+    assert table["value"].tolist() == ["1000", "2000"] and table["test accuracy"].notna().all()
+    assert table["test accuracy"].iloc[1] > table["test accuracy"].iloc[0] - 0.05  # more images, no worse
