@@ -126,7 +126,7 @@ def charts(done: pd.DataFrame, variable: str, finished: list[dict]) -> None:
         .encode(
             x=alt.X("training s:Q", title="training seconds"),
             y=accuracy,
-            color=alt.Color("value:N", title=variable),
+            color=alt.Color("value:N", title=variable, sort=done["value"].tolist()),
             tooltip=tooltip,
         )
     )

@@ -254,3 +254,23 @@ def test_an_experiment_from_the_page_queues_a_run_per_value_and_the_board_fills_
     table = page.dataframe[0].value
     assert table["value"].tolist() == ["1000", "2000"] and table["test accuracy"].notna().all()
     assert table["test accuracy"].iloc[1] > table["test accuracy"].iloc[0] - 0.05  # more images, no worse
+
+
+def test_queue_places_count_from_the_front_and_estimate_only_from_known_etas():
+    from training.engine import Progress
+
+    def run(i, status, eta=None):
+        events = [Progress("batch", 1, 2, 50, 100, eta=eta)] if eta is not None else []
+        return runs_module.Run(str(i), status, {}, events)
+
+    runs = [
+        run(1, "running", eta=30.0),
+        run(2, "running"),
+        run(3, "done"),
+        run(4, "waiting"),
+        run(5, "waiting"),
+        run(6, "waiting"),
+    ]
+    # The first waiting run starts when the first running one ends (30 s); the second when the run
+    # with no estimate yet ends (unknown); the third after both: unknown.
+    assert queue_places(runs) == {"4": (1, 30.0), "5": (2, None), "6": (3, None)}

@@ -170,7 +170,10 @@ def latest_run() -> str | None:
 def queue_places(runs: list[Run]) -> dict[str, tuple[int, float | None]]:
     """Each waiting run's place in the queue (1 = next) and a rough wait in seconds: the n-th
     waiting run starts about when the n-th of the running runs ends (unknown past them)."""
-    remaining = sorted((r.latest.eta or 0.0) if r.latest else 0.0 for r in runs if r.status in ("running", "stopping"))
+    running = [r for r in runs if r.status in ("running", "stopping")]
+    known = [r.latest.eta for r in running if r.latest and r.latest.eta is not None]
+    # A run still starting (no estimate yet) ends after every run that has one.
+    remaining = sorted(known) + [None] * (len(running) - len(known))
     waiting = [r for r in runs if r.status == "waiting"]
     return {r.id: (i + 1, remaining[i] if i < len(remaining) else None) for i, r in enumerate(waiting)}
 
