@@ -5,14 +5,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from model_store import ModelStore, StoreError
-from pages.common import session_id, through_app_frame, who_am_i
+from model_store import ModelStore
+from pages.common import queue_or_explain, session_id, through_app_frame, who_am_i
 from pages.common.curves import curve_chart
-from training.cluster import ClusterUnavailable, problem
-from training.config import PRESETS, ConfigError
+from training.cluster import problem
+from training.config import PRESETS
 from training.curves import compare_curves
 from training.experiments import READY_MADE, VARIABLES, plan, results
-from training.runs import QueueFull, list_runs, submit_run, warm_up
+from training.runs import list_runs, submit_run, warm_up
 
 through_app_frame()
 
@@ -37,20 +37,17 @@ def fill_example() -> None:
 
 
 def start(name: str, preset: str, variable: str, values: list[str]) -> None:
-    try:
-        runs = plan(name, preset, variable, values)
-        with st.spinner("Queueing..."):
-            for value, config in runs:
-                experiment = {"name": name, "variable": variable, "value": value}
-                submit_run(config, store, owner=who_am_i(), session=session_id(), experiment=experiment)
-    except ConfigError as err:
-        st.error(f"Not started. {err}", icon=":material/error:")
-    except (StoreError, QueueFull) as err:
-        st.error(f"Not started (or only in part): {err}", icon=":material/error:")
-    except ClusterUnavailable as err:
-        st.error(str(err), icon=":material/cloud_off:")
-    else:
-        st.success(f"Queued {len(runs)} runs of {name}.", icon=":material/schedule:")
+    def submit() -> int:
+        runs = plan(name, preset, variable, values)  # every value checked before any is queued
+        for value, config in runs:
+            experiment = {"name": name, "variable": variable, "value": value}
+            submit_run(config, store, owner=who_am_i(), session=session_id(), experiment=experiment)
+        return len(runs)
+
+    with st.spinner("Queueing..."):
+        queued = queue_or_explain(submit)
+    if queued:
+        st.success(f"Queued {queued} runs of {name}.", icon=":material/schedule:")
         st.session_state["exp_show"] = name
 
 

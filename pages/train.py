@@ -13,12 +13,12 @@ import streamlit as st
 
 from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.preprocess import NORMALIZATIONS
-from pages.common import session_id, through_app_frame, who_am_i
+from pages.common import queue_or_explain, session_id, through_app_frame, who_am_i
 from pages.common.curves import curve_chart, curve_charts
 from training.cluster import ClusterUnavailable, problem
 from training.config import CUSTOM_ARCHITECTURES, HELP, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
 from training.curves import best_epoch, compare_curves, history_of, record_curves, reports_of, run_curves
-from training.runs import QueueFull, keep_checkpoint, list_runs, queue_places, request_stop, submit_run, warm_up
+from training.runs import keep_checkpoint, list_runs, queue_places, request_stop, submit_run, warm_up
 
 through_app_frame()
 
@@ -138,16 +138,9 @@ def config_from_form() -> TrainConfig:
 
 
 def start() -> None:
-    try:
-        with st.spinner("Queueing (the first run starts the training engine, Ray: ~5 s)..."):
-            run_id = submit_run(config_from_form(), store, owner=who_am_i(), session=session_id())
-    except ConfigError as err:
-        st.error(f"Not started. {err.field.replace('_', ' ')}: {str(err).split(': ', 1)[1]}", icon=":material/error:")
-    except (StoreError, QueueFull) as err:
-        st.error(f"Not started: {err}", icon=":material/error:")
-    except ClusterUnavailable as err:
-        st.error(str(err), icon=":material/cloud_off:")
-    else:
+    with st.spinner("Queueing (the first run starts the training engine, Ray: ~5 s)..."):
+        run_id = queue_or_explain(lambda: submit_run(config_from_form(), store, owner=who_am_i(), session=session_id()))
+    if run_id:
         st.session_state["train_watch"] = run_id
 
 

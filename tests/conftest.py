@@ -94,6 +94,19 @@ def animated_gif(*frames: np.ndarray) -> bytes:
     return image_file(first, "GIF", save_all=True, append_images=rest)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
 def open_page(name: str, timeout: int = 60) -> AppTest:
     """One of the app's pages run headless, with fresh Streamlit caches; fails on any exception."""
     st.cache_data.clear()

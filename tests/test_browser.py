@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, ONE, SEVEN, WATCH, ZERO, draw, running_app, touch_draw
+from tests.browser import ONE, SEVEN, WATCH, ZERO, draw, running_app, touch_draw
 from tests.test_cli import TF_LOGS
 
 pytestmark = pytest.mark.browser
@@ -14,16 +14,6 @@ pytestmark = pytest.mark.browser
 def server(tmp_path_factory):
     with running_app(tmp_path_factory.mktemp("app")) as app:
         yield app
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -14,21 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, running_app
+from tests.browser import free_port, running_app
 from training.cluster import end_session
 
 pytestmark = pytest.mark.browser
 TOKEN = {"RAY_AUTH_MODE": "token"}  # the token itself: ~/.ray/auth_token, made by the first Ray started here
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def wait_for(condition, seconds: float):

@@ -1,6 +1,8 @@
 """What every page shares. A subfolder, so Streamlit never lists it as a page."""
 
 import secrets
+from collections.abc import Callable
+from typing import TypeVar
 
 import altair as alt
 import numpy as np
@@ -9,7 +11,9 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
 
-from model_store import ModelStore, Predictor, StoredModel
+from model_store import ModelStore, Predictor, StoredModel, StoreError
+
+T = TypeVar("T")
 
 # After every script run Streamlit calls `keras.backend.clear_session()` once Keras is imported
 # (`_clean_problem_modules`): a full garbage collection plus TensorFlow's kernel cache dropped,
@@ -79,6 +83,23 @@ def model_picker(key: str) -> tuple[StoredModel, list[StoredModel]]:
         return f"{name} ({accuracy:.2%} on MNIST)" if accuracy is not None else name
 
     return entries[names.index(st.selectbox("Model", names, key=key, format_func=label))], entries
+
+
+def queue_or_explain(submit: Callable[[], T]) -> T | None:
+    """Queue runs with `submit`; what it refuses is shown in one line, naming the reason. None then."""
+    from training.cluster import ClusterUnavailable
+    from training.config import ConfigError
+    from training.runs import QueueFull
+
+    try:
+        return submit()
+    except ConfigError as err:
+        st.error(f"Not started. {err.field.replace('_', ' ')}: {str(err).split(': ', 1)[1]}", icon=":material/error:")
+    except (StoreError, QueueFull) as err:
+        st.error(f"Not started: {err}", icon=":material/error:")
+    except ClusterUnavailable as err:
+        st.error(str(err), icon=":material/cloud_off:")
+    return None
 
 
 def session_id() -> str:
