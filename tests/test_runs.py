@@ -79,9 +79,12 @@ def test_three_sessions_press_train_at_once_and_every_model_is_stored(store, idl
     assert record["config"]["epochs"] == 1 and record["metrics"]["test_accuracy"] > 0.7 and len(record["progress"]) >= 1
     assert [r.owner for r in runs] == ["student-0", "student-1", "student-2"]
     assert all(r.node for r in runs)  # each tells the Ray node it ran on
-    # First come, first served: the run submitted last started last.
-    started = [json.loads((runs_root() / i / "status.json").read_text())["started"] for i in ids]
-    assert started[2] >= max(started[:2])
+    # First come, first served: the run submitted last started last, once a CPU was free; never
+    # more runs training at once than there are CPUs.
+    times = [json.loads((runs_root() / i / "status.json").read_text()) for i in ids]
+    assert times[2]["started"] >= min(t["finished"] for t in times[:2])
+    cpus = int(__import__("ray").cluster_resources()["CPU"])
+    assert all(sum(t["started"] <= s["started"] < t["finished"] for t in times) <= cpus for s in times)
 
 
 def test_a_waiting_run_is_cancelled_and_a_running_one_stops_with_its_best_weights(store, idle):

@@ -13,7 +13,7 @@ and stores finished models in the app's store. The task never touches the app's 
 worker machine needs none of it, and the pages only read the disk:
 
     runs/                       $MNIST_LAB_RUNS, default `runs/` beside app.py (ignored by git)
-      20261121-064512-ab12/     run ids sort in the order the runs were submitted
+      20261121-064512-123456-ab12/  run ids sort in the order the runs were submitted
         config.json             the TrainConfig, plus who started it, from which session
         status.json             waiting | running | stopping | done | stopped | failed | cancelled
                                 | interrupted; the stored model, the error, the node
@@ -98,11 +98,13 @@ def submit_run(config: TrainConfig, store: ModelStore, owner: str, session: str,
     c = config.resolved()
     c.name = c.name or f"{c.arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(1)}"
     store.check_free(c.name)
-    if any(r.config.get("name") == c.name and not r.finished for r in list_runs()):
+    runs = list_runs()
+    if any(r.config.get("name") == c.name and not r.finished for r in runs):
         raise StoreError(f"a queued run will store a model named {c.name!r}; choose another name")
+    # An experiment's runs count as one: it is one press of a button.
     waiting = {
         r.config.get("experiment", {}).get("name") or r.id
-        for r in list_runs()
+        for r in runs
         if r.status == "waiting" and r.config.get("session") == session
     }
     group = (experiment or {}).get("name")
@@ -111,7 +113,8 @@ def submit_run(config: TrainConfig, store: ModelStore, owner: str, session: str,
             f"you already have {len(waiting)} runs waiting (at most {MAX_WAITING_PER_SESSION}): cancel one, or wait for one to start"
         )
     start_sync()  # connects to Ray first: ClusterUnavailable before anything is written
-    run_id = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    now = datetime.now()
+    run_id = f"{now:%Y%m%d-%H%M%S}-{now.microsecond:06d}-{secrets.token_hex(2)}"  # sorts in the order submitted
     run_dir = runs_root() / run_id
     run_dir.mkdir(parents=True)
     record = {**c.to_dict(), "owner": owner, "session": session, "experiment": experiment or {}, "store": str(store.root)}
@@ -237,6 +240,11 @@ def _engine() -> None:
     """
     try:
         cluster.connect()
+        if not cluster.address():
+            # One warm worker for each CPU and one more, loading TensorFlow now: when a run ends,
+            # the next one starts on a worker that is ready, not on one still importing.
+            for _ in range(int(ray.cluster_resources().get("CPU", 1)) + 1):
+                _warm_up_worker.remote()
         recover()
     except cluster.ClusterUnavailable:
         return  # the reason is in cluster.problem()
@@ -364,6 +372,31 @@ def warm_worker() -> None:
     load_mnist()
 
 
+def _get(ref):
+    """`ray.get` from a helper thread. A task whose main thread blocks in `ray.get` lends its CPU
+    to the next queued run while it waits (Ray's guard against deadlock), and that run would then
+    train beside it: three runs on two CPUs. Ray lends nothing for other threads."""
+    box = {}
+
+    def fetch() -> None:
+        try:
+            box["value"] = ray.get(ref)
+        except Exception as err:  # raised again in the task's own thread
+            box["error"] = err
+
+    helper = threading.Thread(target=fetch)
+    helper.start()
+    helper.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+@ray.remote(num_cpus=0)
+def _warm_up_worker() -> None:
+    time.sleep(2)  # long enough that each of these lands on a worker of its own
+
+
 @ray.remote(num_cpus=CPUS_PER_RUN, max_retries=0)
 def train_task(run_id: str, record: dict, board) -> None:
     """Train one run on whichever worker Ray chose; TensorFlow and MNIST stay loaded in the worker
@@ -371,7 +404,7 @@ def train_task(run_id: str, record: dict, board) -> None:
     from model_store.backend import keras  # loaded once per worker, before the run counts as started
     from training.engine import train
 
-    if not ray.get(board.start.remote(run_id, ray.get_runtime_context().get_node_id(), os.getpid())):
+    if not _get(board.start.remote(run_id, ray.get_runtime_context().get_node_id(), os.getpid())):
         return  # cancelled while it waited
     stop = BoardStop(board, run_id)
     try:
@@ -386,8 +419,8 @@ def train_task(run_id: str, record: dict, board) -> None:
                 "record": {k: v for k, v in entry.record.items() if k not in ("files", "model_sha256")},
                 "probabilities": store.test_probabilities(entry),
             }
-        ray.get(board.finish.remote(run_id, "stopped" if result.stopped_by == "user" else "done", files))
+        _get(board.finish.remote(run_id, "stopped" if result.stopped_by == "user" else "done", files))
     except Exception as err:  # shown on the page as a failed run, with its error
-        ray.get(board.finish.remote(run_id, "failed", error=f"{type(err).__name__}: {err}"))
+        _get(board.finish.remote(run_id, "failed", error=f"{type(err).__name__}: {err}"))
     finally:
         stop.done.set()
