@@ -74,7 +74,7 @@ def connect() -> None:
                 # holds TensorFlow and MNIST loaded, and a cold one costs the next run seconds.
                 keep_warm = {"idle_worker_killing_time_threshold_ms": 3_600_000}
                 ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, _system_config=keep_warm, **options)
-                _start_guard(ray.get_runtime_context().gcs_address, _session_dir())
+                _start_guard(_session_dir())
         except Exception as err:  # a port taken, too little memory, a cluster that is not there
             where = f"the Ray cluster at {address()}" if address() else "a local Ray"
             reason = " ".join(str(err).split())[:300] or type(err).__name__
@@ -116,7 +116,7 @@ def board():
 # ---------------------------------------------------------------- cleaning up a local Ray
 
 
-def _start_guard(gcs_address: str, session_dir: str) -> None:
+def _start_guard(session_dir: str) -> None:
     command = [sys.executable, "-m", "training.cluster", "guard", str(os.getpid()), session_dir]
     subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
