@@ -86,7 +86,7 @@ def six_runs(store: ModelStore) -> None:
 
 
 def memory() -> None:
-    processes = cluster.session_processes(cluster._session_dir())
+    processes = cluster.session_processes(cluster.session_dir())
     total = sum(p.memory_info().rss for p in processes) / 2**20
     workers = [p for p in processes if "ray::" in " ".join(p.cmdline()) or "default_worker" in " ".join(p.cmdline())]
     worker_rss = sorted(round(p.memory_info().rss / 2**20) for p in workers)

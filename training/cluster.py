@@ -74,7 +74,7 @@ def connect() -> None:
                 # holds TensorFlow and MNIST loaded, and a cold one costs the next run seconds.
                 keep_warm = {"idle_worker_killing_time_threshold_ms": 3_600_000}
                 ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, _system_config=keep_warm, **options)
-                _start_guard(_session_dir())
+                _start_guard(session_dir())
         except Exception as err:  # a port taken, too little memory, a cluster that is not there
             where = f"the Ray cluster at {address()}" if address() else "a local Ray"
             reason = " ".join(str(err).split())[:300] or type(err).__name__
@@ -97,7 +97,8 @@ def problem() -> str | None:
     return _connected.get("error")
 
 
-def _session_dir() -> str:
+def session_dir() -> str:
+    """The folder of the Ray session this process is connected to (/tmp/ray/session_...)."""
     import ray
 
     return ray._private.worker._global_node.get_session_dir_path()
