@@ -27,6 +27,7 @@ checkpoint is offered.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -209,7 +210,15 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
 
 
 # This process's copy of the board: each run's version and progress lines, the checkpoints fetched.
-_sync = {"thread": None, "ready": threading.Event(), "versions": {}, "lines": {}, "checkpoints": {}, "lock": threading.Lock()}
+_sync = {
+    "thread": None,
+    "ready": threading.Event(),
+    "stop": threading.Event(),
+    "versions": {},
+    "lines": {},
+    "checkpoints": {},
+    "lock": threading.Lock(),
+}
 
 
 def warm_up() -> None:
@@ -250,12 +259,19 @@ def _engine() -> None:
         return  # the reason is in cluster.problem()
     finally:
         _sync["ready"].set()
-    while ray.is_initialized():  # until the process shuts Ray down at exit
+    atexit.register(_stop_engine)  # runs before Ray's own shutdown, registered earlier
+    while not _sync["stop"].is_set():
         try:
             sync()
         except Exception:  # a passing Ray hiccup must not end the copying for good
             pass
-        time.sleep(SYNC_SECONDS)
+        _sync["stop"].wait(SYNC_SECONDS)
+
+
+def _stop_engine() -> None:
+    """At exit: no copying while Ray shuts down (it would touch a Ray already gone)."""
+    _sync["stop"].set()
+    _sync["thread"].join(timeout=5)
 
 
 def sync() -> None:
