@@ -209,10 +209,10 @@ def queue_panel() -> None:
     if not runs:
         st.info("No run yet: choose a recipe and press Train.")
         return
-    active = [r for r in runs if not r.finished]
+    active, places = [r for r in runs if not r.finished], queue_places(runs)
     st.subheader("The queue")
     if active:
-        queue_table(active, queue_places(runs))
+        queue_table(active, places)
     else:
         st.caption("Nothing is running or waiting.")
     ids = [r.id for r in reversed(runs)]  # newest first
@@ -222,7 +222,7 @@ def queue_panel() -> None:
     by_id = {r.id: r for r in runs}
     label = lambda i: f"{by_id[i].config.get('name')} ({by_id[i].owner}, {by_id[i].status})"  # noqa: E731
     watched = by_id[st.selectbox("Watch a run", ids, key="train_watch", format_func=label)]
-    run_view(watched, queue_places(runs).get(watched.id))
+    run_view(watched, places.get(watched.id))
 
 
 def run_view(run, place) -> None:

@@ -166,11 +166,6 @@ def list_runs() -> list[Run]:
     return runs
 
 
-def latest_run() -> str | None:
-    runs = list_runs()
-    return runs[-1].id if runs else None
-
-
 def queue_places(runs: list[Run]) -> dict[str, tuple[int, float | None]]:
     """Each waiting run's place in the queue (1 = next) and a rough wait in seconds: the n-th
     waiting run starts about when the n-th of the running runs ends (unknown past them)."""
