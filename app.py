@@ -1,12 +1,15 @@
 """MNIST Lab: the entry point. `streamlit run app.py`
 
-The frame only: page config, navigation. Every page draws; the logic lives in
-`model_store` and `training`, which never import Streamlit.
+The frame only: page config, navigation, and who is at the browser (name and role, in the
+sidebar). Every page draws; the logic lives in `model_store` and `training`, which never import
+Streamlit.
 """
 
 from pathlib import Path
 
 import streamlit as st
+
+from pages.common.people import sidebar
 
 # A local icon: a ":material/...:" page icon makes the browser fetch it from a font server.
 st.set_page_config(page_title="MNIST Lab", page_icon=Path(__file__).parent / "pages/common/icon.png", layout="wide")
@@ -18,5 +21,8 @@ pages = [
     st.Page("pages/gallery.py", title="Gallery", icon=":material/grid_view:", url_path="gallery"),
     st.Page("pages/data.py", title="Data", icon=":material/dataset:", url_path="data"),
     st.Page("pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
+    st.Page("pages/classroom.py", title="Class", icon=":material/groups:", url_path="class"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+sidebar()  # the person's name and role, on every page
+page.run()

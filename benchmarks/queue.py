@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MNIST_LAB_RUNS", tempfile.mkdtemp(prefix="queue-runs-"))
 
 from model_store import ModelStore  # noqa: E402
+from model_store.roles import Person  # noqa: E402
 from training import cluster  # noqa: E402
 from training.config import PRESETS, TrainConfig  # noqa: E402
 from training.runs import list_runs, read_run, runs_root, start_sync, submit_run  # noqa: E402
@@ -51,7 +52,7 @@ def seed_d(store: ModelStore) -> None:
     cli_wall = time.perf_counter() - started
     cli = store.get("d-cli").record["training_seconds"]
     started = time.perf_counter()
-    run_id = submit_run(PRESETS["seed-d"], store, owner="bench", session="bench")
+    run_id = submit_run(PRESETS["seed-d"], store, Person("bench", "bench"))
     wait([run_id])
     queued = store.get(read_run(run_id).model).record["training_seconds"]
     print(
@@ -63,7 +64,7 @@ def seed_d(store: ModelStore) -> None:
 def gap(store: ModelStore) -> None:
     """Fill every CPU, plus one run that has to wait: it starts when the first one ends."""
     cpus = int(__import__("ray").cluster_resources()["CPU"])
-    ids = [submit_run(TrainConfig(name=f"gap-{i}", **SHORT), store, owner="bench", session=f"gap{i}") for i in range(cpus + 1)]
+    ids = [submit_run(TrainConfig(name=f"gap-{i}", **SHORT), store, Person("bench", f"gap{i}")) for i in range(cpus + 1)]
     wait(ids)
     first_end = min(status(i)["finished"] for i in ids[:cpus])
     print(f"From a run ending to the waiting one starting: {status(ids[-1])['started'] - first_end:.2f} s")
@@ -75,7 +76,7 @@ def six_runs(store: ModelStore) -> None:
     for round_ in range(2):
         for session in ("ada", "bob", "cy"):
             config = TrainConfig(name=f"six-{session}-{round_}", **SHORT)
-            ids.append(submit_run(config, store, owner=session, session=session))
+            ids.append(submit_run(config, store, Person(session, session)))
     wait(ids)
     order = sorted(ids, key=lambda i: status(i)["started"])
     print(f"Six runs from three sessions: {time.time() - started:.1f} s in all; started in this order:")

@@ -1,4 +1,5 @@
-"""Writing a file so that readers see the old version or the new one, never half of either."""
+"""Where the class's own files live, and writing a file so that readers see the old version or the
+new one, never half of either."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_root() -> Path:
+    """The class's own files (its limits, its drawings): $MNIST_LAB_DATA, default `data/` beside
+    app.py. Every app process of one class uses the same folder."""
+    return Path(os.environ.get("MNIST_LAB_DATA") or PROJECT_ROOT / "data")
 
 
 def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:

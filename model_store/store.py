@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model_store.files import write_atomic
+from model_store.files import PROJECT_ROOT, write_atomic
+from model_store.roles import Person, require
 
 if TYPE_CHECKING:
     import keras
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME_LENGTH = 64
@@ -211,7 +211,9 @@ class ModelStore:
             raise StoreError(f"no usable model: train one with `python -m training` (store: {self.root})")
         return whole[0]
 
-    def set_default(self, name: str) -> None:
+    def set_default(self, name: str, by: Person) -> None:
+        """The model the Draw page and the gallery start with, for everyone: the teacher's choice."""
+        require(by, "set_default")
         entry = self.get(name)
         if entry.broken:
             raise StoreError(f"model {name!r} is broken and cannot be the default: {entry.error}")
@@ -256,9 +258,10 @@ class ModelStore:
             self._remove(old - set(files.values()))
         return self._entry(record_path, False)
 
-    def rename(self, name: str, new_name: str) -> StoredModel:
+    def rename(self, name: str, new_name: str, by: Person) -> StoredModel:
         """Give a model a new name; the default follows it. Crash-safe: the files are linked under
         the new name and the new record written before the old one goes."""
+        require(by, "rename_model")
         entry = self.get(name)
         if entry.bundled:
             raise StoreError(f"{name!r} is the bundled model; it cannot be renamed")
@@ -275,13 +278,14 @@ class ModelStore:
             write_atomic(self.root / f"{new_name}.json", lambda p: p.write_text(json.dumps(record, indent=1)))
             chosen = self.root / "default.txt"
             was_default = chosen.is_file() and chosen.read_text().strip() == name
-            self.delete(name)
+            self.delete(name, by)
             if was_default:
-                self.set_default(new_name)
+                self.set_default(new_name, by)
         return self.get(new_name)
 
-    def read_upload(self, data: bytes) -> keras.Model:
+    def read_upload(self, data: bytes, by: Person) -> keras.Model:
         """A `.keras` file from outside, loaded in safe mode and checked to read 28x28 digits."""
+        require(by, "upload_model")
         from model_store.backend import keras
 
         if len(data) > MAX_UPLOAD_BYTES:
@@ -303,7 +307,8 @@ class ModelStore:
             raise StoreError(f"the model gives output {model.output_shape}; it must give 10 values, one per digit")
         return model
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, by: Person) -> None:
+        require(by, "delete_model")
         entry = self.get(name)
         if entry.bundled:
             raise StoreError(f"{name!r} is the bundled model; it cannot be deleted")

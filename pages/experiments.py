@@ -6,13 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ModelStore
-from pages.common import queue_or_explain, session_id, through_app_frame, who_am_i
+from pages.common import queue_or_explain, through_app_frame
 from pages.common.curves import curve_chart
+from pages.common.people import me
 from training.cluster import problem
 from training.config import PRESETS
 from training.curves import compare_curves
-from training.experiments import READY_MADE, VARIABLES, plan, results
-from training.runs import list_runs, submit_run, warm_up
+from training.experiments import READY_MADE, VARIABLES, results, submit_experiment
+from training.runs import list_runs, warm_up
 
 through_app_frame()
 
@@ -37,15 +38,8 @@ def fill_example() -> None:
 
 
 def start(name: str, preset: str, variable: str, values: list[str]) -> None:
-    def submit() -> int:
-        runs = plan(name, preset, variable, values)  # every value checked before any is queued
-        for value, config in runs:
-            experiment = {"name": name, "variable": variable, "value": value}
-            submit_run(config, store, owner=who_am_i(), session=session_id(), experiment=experiment)
-        return len(runs)
-
     with st.spinner("Queueing..."):
-        queued = queue_or_explain(submit)
+        queued = queue_or_explain(lambda: submit_experiment(name, preset, variable, values, store, me()))
     if queued:
         st.success(f"Queued {queued} runs of {name}.", icon=":material/schedule:")
         st.session_state["exp_show"] = name
@@ -134,7 +128,6 @@ def charts(done: pd.DataFrame, variable: str, finished: list[dict]) -> None:
         st.altair_chart(curve_chart(curves, metric.removeprefix("val_"), height=280), key="exp_curves")
 
 
-who_am_i(sidebar=True)
 warm_up()
 form()
 board()

@@ -5,8 +5,10 @@ import streamlit as st
 
 from model_store import ModelStore, StoredModel, StoreError
 from model_store.preprocess import NORMALIZATIONS
-from pages.common import through_app_frame
+from model_store.roles import NotAllowed, Person
+from pages.common import attempt, through_app_frame
 from pages.common.curves import curve_charts
+from pages.common.people import me
 from training.curves import record_curves
 from training.engine import import_model
 
@@ -59,11 +61,16 @@ def details(entry: StoredModel) -> None:
         st.json({k: v for k, v in r.items() if k not in ("summary", "history")}, expanded=False)
 
 
-def actions(entry: StoredModel, default: str | None) -> None:
+TEACHERS_NOTE = ":material/lock: Choosing the default, renaming, deleting and adding models are the teacher's: sign in as teacher in the sidebar."
+
+
+def actions(entry: StoredModel, default: str | None, person: Person) -> None:
+    """The student sees the teacher's buttons, disabled; pressed anyway, the store refuses them."""
+    student = not person.teacher
     make_default, download, _ = st.columns([1, 1, 2])
-    if make_default.button("Make it the default", key="models_make_default", disabled=entry.name == default):
-        store.set_default(entry.name)
-        st.rerun()
+    if make_default.button("Make it the default", key="models_make_default", disabled=entry.name == default or student):
+        if attempt(lambda: store.set_default(entry.name, person)):
+            st.rerun()
     download.download_button(
         "Download .keras",
         entry.model_path.read_bytes(),
@@ -71,30 +78,30 @@ def actions(entry: StoredModel, default: str | None) -> None:
         mime="application/zip",
         key="models_download",
     )
+    if student:
+        st.caption(TEACHERS_NOTE)
     if entry.bundled:
         st.caption("The bundled model ships with the app: it cannot be renamed or deleted.")
         return
     rename_col, delete_col = st.columns(2)
     with rename_col.form("models_rename_form"):
-        new_name = st.text_input("New name", value=entry.name, key="models_new_name")
-        if st.form_submit_button("Rename"):
-            try:
-                store.rename(entry.name, new_name)
-            except StoreError as err:
-                st.error(str(err))
-            else:
-                st.session_state["models_next_pick"] = new_name  # the picker exists already this run
-                st.rerun()
-    with delete_col:
-        sure = st.checkbox(f"Yes, delete {entry.name} for good", key="models_sure")
-        if st.button("Delete", key="models_delete", type="primary", disabled=not sure):
-            store.delete(entry.name)
-            st.session_state["models_next_pick"] = None
+        new_name = st.text_input("New name", value=entry.name, key="models_new_name", disabled=student)
+        if st.form_submit_button("Rename", disabled=student) and attempt(lambda: store.rename(entry.name, new_name, person)):
+            st.session_state["models_next_pick"] = new_name  # the picker exists already this run
             st.rerun()
+    with delete_col:
+        sure = st.checkbox(f"Yes, delete {entry.name} for good", key="models_sure", disabled=student)
+        if st.button("Delete", key="models_delete", type="primary", disabled=not sure or student):
+            if attempt(lambda: store.delete(entry.name, person)):
+                st.session_state["models_next_pick"] = None
+                st.rerun()
 
 
-def upload() -> None:
+def upload(person: Person) -> None:
     st.subheader("Add a model from a .keras file")
+    if not person.teacher:
+        st.caption(TEACHERS_NOTE)
+        return
     with st.form("models_upload_form", clear_on_submit=True):
         file = st.file_uploader("A Keras model that takes a 28x28 image and gives 10 outputs", type=["keras"], key="models_file")
         name = st.text_input("Name it", key="models_upload_name")
@@ -107,15 +114,16 @@ def upload() -> None:
         st.error("Choose a .keras file first.")
         return
     try:
-        model = store.read_upload(file.getvalue())
+        model = store.read_upload(file.getvalue(), person)
         with st.spinner("Evaluating it on the 10,000 test images..."):
-            entry = import_model(model, name, normalization, store)
-    except StoreError as err:
+            entry = import_model(model, name, normalization, store, person)
+    except (StoreError, NotAllowed) as err:
         st.error(f"{file.name}: {err}")
         return
     st.success(f"Added {entry.name}: {entry.record['metrics']['test_accuracy']:.2%} on the MNIST test set.")
 
 
+person = me()
 models = store.list()
 if not models:
     st.info(f"No models yet in `{store.root}`. Train one: `python -m training --preset seed-c`.")
@@ -130,10 +138,10 @@ else:
     chosen = models[names.index(st.selectbox("Look at", names, key="models_pick"))]
     if chosen.broken:
         st.error(f"{chosen.name} is broken: {chosen.error}")
-        if not chosen.bundled and st.button("Delete the broken entry", key="models_delete_broken"):
-            store.delete(chosen.name)
-            st.rerun()
+        if not chosen.bundled and st.button("Delete the broken entry", key="models_delete_broken", disabled=not person.teacher):
+            if attempt(lambda: store.delete(chosen.name, person)):
+                st.rerun()
     else:
         details(chosen)
-        actions(chosen, default)
-upload()
+        actions(chosen, default, person)
+upload(person)

@@ -13,12 +13,15 @@ import streamlit as st
 
 from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.preprocess import NORMALIZATIONS
-from pages.common import queue_or_explain, session_id, through_app_frame, who_am_i
+from model_store.roles import NotAllowed
+from pages.common import attempt, queue_or_explain, through_app_frame
 from pages.common.curves import curve_chart, curve_charts
+from pages.common.people import me
 from training.cluster import ClusterUnavailable, problem
 from training.config import CUSTOM_ARCHITECTURES, HELP, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
 from training.curves import best_epoch, compare_curves, history_of, record_curves, reports_of, run_curves
-from training.runs import keep_checkpoint, list_runs, queue_places, request_stop, submit_run, warm_up
+from training.limits import read_limits
+from training.runs import clear_queue, keep_checkpoint, list_runs, queue_places, request_stop, submit_run, warm_up
 
 through_app_frame()
 
@@ -46,7 +49,22 @@ def sizes(text: str, field: str) -> tuple[int, ...]:
         raise ConfigError(field, f"write whole numbers separated by commas (got {text!r})") from None
 
 
+def limits_note() -> None:
+    """The class limits this person's runs must keep (the Class page sets them)."""
+    limits, teacher = read_limits(), me().teacher
+    run = [
+        f"{limits.epochs} epochs" if limits.epochs else "",
+        f"{limits.train_images:,} training images" if limits.train_images else "",
+    ]
+    run = " and ".join(part for part in run if part and not teacher)
+    st.caption(
+        f":material/rule: Class limits: {f'at most {run} a run, ' if run else ''}{limits.waiting} runs waiting at a time"
+        " (the teacher sets them on the Class page)."
+    )
+
+
 def form() -> None:
+    limits_note()
     if "train_arch" not in st.session_state:
         st.session_state["train_preset"] = "seed-c"
         fill_from_preset()
@@ -139,7 +157,7 @@ def config_from_form() -> TrainConfig:
 
 def start() -> None:
     with st.spinner("Queueing (the first run starts the training engine, Ray: ~5 s)..."):
-        run_id = queue_or_explain(lambda: submit_run(config_from_form(), store, owner=who_am_i(), session=session_id()))
+        run_id = queue_or_explain(lambda: submit_run(config_from_form(), store, me()))
     if run_id:
         st.session_state["train_watch"] = run_id
 
@@ -173,8 +191,8 @@ STATUS = {"running": "Training", "stopping": "Stopping", "done": "Finished", "st
 
 
 def mine(run) -> bool:
-    """Started from this browser session, or under this person's name."""
-    return run.config.get("session") == session_id() or run.owner == who_am_i()
+    """Queued from this browser (any tab, before or after a reload)."""
+    return run.config.get("session") == me().session
 
 
 def queue_table(runs, places) -> None:
@@ -213,6 +231,8 @@ def queue_panel() -> None:
     st.subheader("The queue")
     if active:
         queue_table(active, places)
+        if me().teacher and places:
+            clear_button(len(places))
     else:
         st.caption("Nothing is running or waiting.")
     ids = [r.id for r in reversed(runs)]  # newest first
@@ -237,9 +257,10 @@ def run_view(run, place) -> None:
         eta = f", about {p.eta:.0f} s left" if p.eta and not run.finished else ""
         st.progress(min(done, 1.0), text=f"Epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches}, {p.elapsed:.0f} s{eta}")
         curve_charts(chart_data(run), "train_curve")
-    if run.status in ("waiting", "running") and mine(run):
+    if run.status in ("waiting", "running") and (mine(run) or me().teacher):
         name, icon = ("Cancel", ":material/cancel:") if run.status == "waiting" else ("Stop", ":material/stop:")
-        st.button(name, key="train_stop", icon=icon, on_click=stop, args=(run.id,))
+        whose = "" if mine(run) else f" {run.owner}'s run"
+        st.button(name + whose, key="train_stop", icon=icon, on_click=stop, args=(run.id,))
     if run.status == "failed":
         st.error(f"The run failed: {run.error}")
     elif run.status == "cancelled":
@@ -258,9 +279,22 @@ def run_view(run, place) -> None:
 
 def stop(run_id: str) -> None:
     try:
-        request_stop(run_id)
+        request_stop(run_id, me())
     except ClusterUnavailable as err:
         st.toast(str(err), icon=":material/cloud_off:")
+    except NotAllowed as err:
+        st.toast(str(err), icon=":material/lock:")
+
+
+def clear_button(waiting: int) -> None:
+    """The teacher's: cancel every waiting run at once (the running ones go on)."""
+    sure, press, _ = st.columns([2, 1, 2])
+    sure = sure.checkbox(f"Yes, cancel all {waiting} waiting runs", key="train_clear_sure")
+    if press.button("Clear the queue", key="train_clear", icon=":material/clear_all:", disabled=not sure):
+        try:
+            st.toast(f"Cancelled {clear_queue(me())} waiting runs", icon=":material/clear_all:")
+        except (ClusterUnavailable, NotAllowed) as err:
+            st.toast(str(err), icon=":material/error:")
 
 
 def keep(run_id: str) -> None:
@@ -289,11 +323,21 @@ def results(name: str) -> None:
     per_class.bar_chart(pd.DataFrame({"accuracy": m["per_class_accuracy"]}), y_label="accuracy per digit", height=240)
     a, b, _ = st.columns([1, 1, 2])
     if a.button("Use it on the Draw page", key="train_make_default"):
-        store.set_default(name)
-        st.toast(f"{name} is now the default model")
+        use_it(name)
     if b.button("Open it in the gallery", key="train_open_gallery"):
         st.session_state["gallery_model"] = name
         st.switch_page("pages/gallery.py")
+
+
+def use_it(name: str) -> None:
+    """The teacher makes it everyone's default; a student, the model of their own Draw page."""
+    person = me()
+    if person.teacher:
+        if attempt(lambda: store.set_default(name, person)):
+            st.toast(f"{name} is now the default model, for everyone")
+    else:
+        st.session_state["draw_model"] = name
+        st.toast(f"Your Draw page now reads with {name}; the class's default stays {store.default().name}")
 
 
 # ---------------------------------------------------------------- any stored model's curves
@@ -320,7 +364,6 @@ def compare_runs() -> None:
     st.altair_chart(curve_chart(curves, metric.removeprefix("val_"), log, height=280), key="train_compare_chart")
 
 
-who_am_i(sidebar=True)
 warm_up()
 form()
 queue_panel()

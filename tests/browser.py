@@ -66,13 +66,19 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(folder: Path, **env):
-    """`streamlit run app.py` on a free port with its own store, runs and log in `folder` (an empty
+    """`streamlit run app.py` on a free port with its own store, runs, class data and log in `folder` (an empty
     store: the bundled model serves); `env` adds to its environment (e.g. RAY_ADDRESS)."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
     port = free_port()
     models, log = folder / "models", folder / "streamlit.log"
-    env = {**os.environ, "MNIST_LAB_MODELS": str(models), "MNIST_LAB_RUNS": str(folder / "runs"), **env}
+    env = {
+        **os.environ,
+        "MNIST_LAB_MODELS": str(models),
+        "MNIST_LAB_RUNS": str(folder / "runs"),
+        "MNIST_LAB_DATA": str(folder / "data"),
+        **env,
+    }
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -20,6 +20,13 @@ from training.engine import train
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def class_folder(tmp_path, monkeypatch):
+    """Every test its own class data folder (limits, drawings), and no teacher password unless it sets one."""
+    monkeypatch.setenv("MNIST_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("MNIST_LAB_TEACHER_PASSWORD", raising=False)
+
+
 @pytest.fixture
 def store(tmp_path) -> ModelStore:
     """An empty store in a temporary directory, with no bundled model beside it."""

@@ -9,7 +9,15 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["pages/draw.py", "pages/train.py", "pages/experiments.py", "pages/gallery.py", "pages/data.py", "pages/models.py"]
+PAGES = [
+    "pages/draw.py",
+    "pages/train.py",
+    "pages/experiments.py",
+    "pages/gallery.py",
+    "pages/data.py",
+    "pages/models.py",
+    "pages/classroom.py",
+]
 
 
 @pytest.fixture

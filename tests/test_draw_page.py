@@ -20,6 +20,7 @@ from tests.conftest import (
     sixteen_bit_png,
     transparent_png,
 )
+from tests.people import TEACHER
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def test_a_corrupted_model_is_left_out_and_the_page_falls_back_to_the_default(ti
     shutil.copytree(tiny_store.root, root)
     store = ModelStore(root)
     store.save(store.load("tiny")[0], {**store.get("tiny").record, "name": "spare"})
-    store.set_default("tiny")
+    store.set_default("tiny", TEACHER)
     monkeypatch.setenv("MNIST_LAB_MODELS", str(root))
     at = open_page("draw")
     assert at.selectbox(key="draw_model").value == "tiny"

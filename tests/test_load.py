@@ -236,6 +236,7 @@ async def warm_up(browser, url: str) -> None:
 
 def test_a_classroom_draws_at_once_with_and_without_training(tmp_path, monkeypatch):
     from model_store import ModelStore
+    from model_store.roles import Person
     from training.config import TrainConfig
     from training.runs import read_run, request_stop, submit_run
 
@@ -246,7 +247,7 @@ def test_a_classroom_draws_at_once_with_and_without_training(tmp_path, monkeypat
         def start_training() -> str:
             """Notebook C's network, queued on Ray as the Train page queues it; returns once it trains."""
             config = TrainConfig(name="during-load", arch="cnn-small", epochs=50, batch_size=32, train_limit=20_000)
-            run_id = submit_run(config, store, owner="load-test", session="load-test")
+            run_id = submit_run(config, store, Person("load-test", "load-test"))
             deadline = time.monotonic() + 120
             while not read_run(run_id).events and time.monotonic() < deadline:
                 time.sleep(0.5)
@@ -256,7 +257,7 @@ def test_a_classroom_draws_at_once_with_and_without_training(tmp_path, monkeypat
         report = asyncio.run(classroom(app, SESSIONS, PHASE_SECONDS, start_training))
         run_id = report["run"]
         batches = len(read_run(run_id).events)
-        request_stop(run_id)
+        request_stop(run_id, Person("load-test", "load-test"))
         deadline = time.monotonic() + 60
         while not read_run(run_id).finished and time.monotonic() < deadline:
             time.sleep(0.5)

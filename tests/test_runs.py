@@ -12,12 +12,14 @@ import pytest
 
 from model_store import ModelStore
 from model_store.networks import dense_128
+from model_store.roles import NotAllowed, Person
 from tests.conftest import open_page, run_clean
+from tests.people import TEACHER
 from training import runs as runs_module
 from training.config import ConfigError, TrainConfig
+from training.limits import Limits, OverLimit, save_limits
 from training.runs import (
-    MAX_WAITING_PER_SESSION,
-    QueueFull,
+    clear_queue,
     keep_checkpoint,
     list_runs,
     queue_places,
@@ -63,15 +65,12 @@ def idle():
     yield
     for run in list_runs():
         if not run.finished:
-            request_stop(run.id)
+            request_stop(run.id, TEACHER)
     wait_for(lambda: all(r.finished for r in list_runs()), 60)
 
 
 def test_three_sessions_press_train_at_once_and_every_model_is_stored(store, idle):
-    ids = [
-        submit_run(TrainConfig(name=f"run-{i}", epochs=1, **SMALL), store, owner=f"student-{i}", session=f"s{i}")
-        for i in range(3)
-    ]
+    ids = [submit_run(TrainConfig(name=f"run-{i}", epochs=1, **SMALL), store, Person(f"student-{i}", f"s{i}")) for i in range(3)]
     runs = [wait_for(lambda i=i: finished(i)) for i in ids]
     assert [r.status for r in runs] == ["done"] * 3
     assert sorted(m.name for m in store.list()) == ["run-0", "run-1", "run-2"]
@@ -89,15 +88,15 @@ def test_three_sessions_press_train_at_once_and_every_model_is_stored(store, idl
 
 def test_a_waiting_run_is_cancelled_and_a_running_one_stops_with_its_best_weights(store, idle):
     cpus = int(__import__("ray").cluster_resources()["CPU"])
-    running = [submit_run(TrainConfig(name=f"busy-{i}", **LONG), store, owner="a", session="a") for i in range(cpus)]
-    waiting = submit_run(TrainConfig(name="patient", **LONG), store, owner="b", session="b")
+    running = [submit_run(TrainConfig(name=f"busy-{i}", **LONG), store, Person("a", "a")) for i in range(cpus)]
+    waiting = submit_run(TrainConfig(name="patient", **LONG), store, Person("b", "b"))
     wait_for(lambda: all(status(i) == "running" for i in running))
     assert status(waiting) == "waiting"
     assert queue_places(list_runs())[waiting][0] == 1
-    request_stop(waiting)
+    request_stop(waiting, Person("b", "b"))  # its own
     assert wait_for(lambda: status(waiting) == "cancelled")
     wait_for(lambda: any(e.phase == "epoch" and e.epoch >= 2 for e in read_run(running[0]).events))
-    request_stop(running[0])
+    request_stop(running[0], TEACHER)  # anyone's
     run = wait_for(lambda: finished(running[0]), 30)
     assert run.status == "stopped" and run.model == "busy-0"
     assert store.get("busy-0").record["stopped_by"] == "user"
@@ -105,29 +104,44 @@ def test_a_waiting_run_is_cancelled_and_a_running_one_stops_with_its_best_weight
     assert status(waiting) == "cancelled" and "patient" not in [m.name for m in store.list()]  # it never ran
 
 
-def test_a_session_may_keep_only_a_few_runs_waiting(store, idle):
-    for i in range(MAX_WAITING_PER_SESSION):
-        submit_run(TrainConfig(name=f"queued-{i}", **LONG), store, owner="eager", session="eager")
-    # Submitted together, none has started yet: the next one is refused, another session's is not.
-    waiting = [r for r in list_runs() if r.status == "waiting"]
-    if len(waiting) == MAX_WAITING_PER_SESSION:
-        with pytest.raises(QueueFull, match=f"at most {MAX_WAITING_PER_SESSION}"):
-            submit_run(TrainConfig(name="one-too-many", **LONG), store, owner="eager", session="eager")
-    submit_run(TrainConfig(name="someone-else", **LONG), store, owner="calm", session="calm")
+def test_class_limits_hold_and_only_the_teacher_stops_others_or_clears_the_queue(store, idle):
+    save_limits(Limits(epochs=400, waiting=2), TEACHER)
+    eager, calm, dan = Person("eager", "eager"), Person("calm", "calm"), Person("dan", "dan")
+    with pytest.raises(OverLimit, match="the class limit is 400 epochs"):
+        submit_run(TrainConfig(name="greedy", **dict(LONG, epochs=500)), store, eager)
+    submit_run(TrainConfig(name="greedy", **dict(LONG, epochs=500)), store, TEACHER)  # the teacher's runs may
+    for i in range(2):
+        submit_run(TrainConfig(name=f"queued-{i}", **LONG), store, eager)
+    # Submitted together, not both have started: the next one is refused, another browser's is not.
+    if len([r for r in list_runs() if r.status == "waiting" and r.owner == "eager"]) == 2:
+        with pytest.raises(OverLimit, match="the class limit is 2"):
+            submit_run(TrainConfig(name="one-too-many", **LONG), store, eager)
+    others = [submit_run(TrainConfig(name=f"{p.name}-{i}", **LONG), store, p) for p in (calm, dan) for i in range(2)]
+    with pytest.raises(NotAllowed, match="Only the teacher may stop or cancel another person's run .calm's calm-0."):
+        request_stop(others[0], eager)
+    with pytest.raises(NotAllowed, match="Only the teacher may clear the training queue"):
+        clear_queue(dan)
+    time.sleep(1)
+    assert status(others[0]) in ("waiting", "running")
+    waiting = {r.id for r in list_runs() if r.status == "waiting"}
+    assert len(waiting) >= 3  # seven runs, two CPUs
+    assert clear_queue(TEACHER) >= len(waiting) - 1  # one may have started meanwhile
+    wait_for(lambda: all(status(i) in ("cancelled", "running", "stopping") for i in waiting), 30)
+    assert len([r for r in list_runs() if r.status == "cancelled"]) >= len(waiting) - 1
 
 
 def test_bad_options_and_taken_names_are_refused_before_anything_is_queued(store):
     with pytest.raises(ConfigError, match="epochs"):
-        submit_run(TrainConfig(name="bad", epochs=0, **SMALL), store, owner="x", session="x")
+        submit_run(TrainConfig(name="bad", epochs=0, **SMALL), store, Person("x", "x"))
     store.save(dense_128(), {"name": "taken", "architecture": "dense-128", "normalization": "scale"})
     with pytest.raises(Exception, match="already exists"):
-        submit_run(TrainConfig(name="taken", epochs=1, **SMALL), store, owner="x", session="x")
+        submit_run(TrainConfig(name="taken", epochs=1, **SMALL), store, Person("x", "x"))
     assert list_runs() == []
 
 
 def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_store(store, idle, monkeypatch):
     store.save(dense_128(), {"name": "keeper", "architecture": "dense-128", "normalization": "scale"})
-    run_id = submit_run(TrainConfig(name="doomed", **LONG), store, owner="x", session="x")
+    run_id = submit_run(TrainConfig(name="doomed", **LONG), store, Person("x", "x"))
     wait_for(lambda: any(e.phase == "epoch" for e in read_run(run_id).events))
     wait_for(lambda: read_run(run_id).latest.phase == "batch" and read_run(run_id).checkpoint.exists())
     os.kill(read_run(run_id).pid, signal.SIGKILL)  # the Ray worker training it
@@ -150,7 +164,9 @@ def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_st
 def test_a_run_whose_model_cannot_be_stored_is_shown_as_failed_with_the_reason(store, idle, tmp_path):
     not_a_folder = tmp_path / "models-file"
     not_a_folder.write_text("a file where the store should be")
-    run_id = submit_run(TrainConfig(name="crash", epochs=1, **SMALL), ModelStore(not_a_folder, bundled_dir=None), "x", "x")
+    run_id = submit_run(
+        TrainConfig(name="crash", epochs=1, **SMALL), ModelStore(not_a_folder, bundled_dir=None), Person("x", "x")
+    )
     run = wait_for(lambda: finished(run_id))
     assert run.status == "failed" and run.error.startswith("not stored:") and "models-file" in run.error
 

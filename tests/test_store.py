@@ -12,6 +12,7 @@ import pytest
 
 from model_store import ModelStore, Predictor, StoreError, validate_name
 from model_store.networks import dense_128
+from tests.people import TEACHER
 
 
 def small_model(seed=0) -> keras.Model:
@@ -127,9 +128,9 @@ def test_the_default_model_can_be_chosen_and_falls_back_when_it_goes(store):
     store.save(small_model(), record("a"))
     store.save(small_model(), record("b"))
     assert store.default().name == "a"
-    store.set_default("b")
+    store.set_default("b", TEACHER)
     assert store.default().name == "b"
-    store.delete("b")
+    store.delete("b", TEACHER)
     assert store.default().name == "a"
     assert sorted(p.name for p in store.root.iterdir()) == sorted(
         ["default.txt", "a.json", *json.loads((store.root / "a.json").read_text())["files"].values()]
@@ -150,7 +151,7 @@ def test_the_bundled_model_is_listed_first_and_cannot_be_deleted_or_shadowed(tmp
     assert [(m.name, m.bundled) for m in models] == [("lab-default", True), ("mine", False)]
     assert store.default().name == "lab-default"
     with pytest.raises(StoreError, match="cannot be deleted"):
-        store.delete("lab-default")
+        store.delete("lab-default", TEACHER)
     with pytest.raises(StoreError, match="bundled"):
         store.save(small_model(), record("lab-default"))
     store.load("lab-default")
@@ -169,7 +170,7 @@ def test_names_from_outside_never_become_paths_outside_the_store(store):
         with pytest.raises(StoreError):
             store.get(name)
         with pytest.raises(StoreError):
-            store.delete(name)
+            store.delete(name, TEACHER)
 
 
 @pytest.mark.parametrize("pointer", ["../outside.keras", "/ABS/outside.keras", "other.1234.keras"])
@@ -190,7 +191,7 @@ def test_a_record_naming_a_file_not_its_own_is_broken_and_nothing_outside_is_rea
     assert entry.broken and "not this model's own" in entry.error
     with pytest.raises(StoreError, match="broken"):
         store.load("m")
-    store.delete("m")
+    store.delete("m", TEACHER)
     assert outside.exists() and not store.get("other").broken  # nothing outside m was deleted
 
 
@@ -246,8 +247,8 @@ def test_rename_moves_the_files_keeps_predictions_and_the_default_follows(store,
     model = small_model(3)
     store.save(model, record("old"))
     store.save(small_model(), record("other"))
-    store.set_default("old")
-    renamed = store.rename("old", "new")
+    store.set_default("old", TEACHER)
+    renamed = store.rename("old", "new", TEACHER)
     assert [m.name for m in store.list()] == ["new", "other"] and store.default().name == "new"
     assert all(name.startswith("new.") for name in renamed.record["files"].values())
     assert not list(store.root.glob("old.*"))
@@ -262,7 +263,7 @@ def test_rename_refuses_taken_and_bad_names(store, new_name, message):
     store.save(small_model(), record("mine"))
     store.save(small_model(), record("other"))
     with pytest.raises(StoreError, match=message):
-        store.rename("mine", new_name)
+        store.rename("mine", new_name, TEACHER)
     assert store.get("mine").record["name"] == "mine"
 
 
@@ -270,33 +271,33 @@ def test_the_bundled_model_cannot_be_renamed(tmp_path):
     ModelStore(tmp_path / "bundled", bundled_dir=None).save(small_model(), record("lab-default"))
     store = ModelStore(tmp_path / "models", bundled_dir=tmp_path / "bundled")
     with pytest.raises(StoreError, match="cannot be renamed"):
-        store.rename("lab-default", "mine")
+        store.rename("lab-default", "mine", TEACHER)
 
 
 def test_an_uploaded_model_is_loaded_safely_and_checked(store, tmp_path):
-    model = store.read_upload(keras_bytes(small_model(), tmp_path))
+    model = store.read_upload(keras_bytes(small_model(), tmp_path), TEACHER)
     assert model.count_params() == 101_770
 
 
 def test_an_uploaded_model_with_the_wrong_input_or_output_is_refused(store, tmp_path):
     wrong_input = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
     with pytest.raises(StoreError, match=r"must take one 28x28 image"):
-        store.read_upload(keras_bytes(wrong_input, tmp_path))
+        store.read_upload(keras_bytes(wrong_input, tmp_path), TEACHER)
     wrong_output = keras.Sequential([keras.Input((784,)), keras.layers.Dense(5)])
     with pytest.raises(StoreError, match="must give 10 values"):
-        store.read_upload(keras_bytes(wrong_output, tmp_path))
+        store.read_upload(keras_bytes(wrong_output, tmp_path), TEACHER)
 
 
 def test_a_corrupt_or_unsafe_upload_is_refused(store, tmp_path):
     data = keras_bytes(small_model(), tmp_path)
     with pytest.raises(StoreError, match="cannot be loaded safely"):
-        store.read_upload(data[: len(data) // 2])
+        store.read_upload(data[: len(data) // 2], TEACHER)
     with pytest.raises(StoreError, match="not a .keras model file"):
-        store.read_upload(b"%PDF-1.4 not a model")
+        store.read_upload(b"%PDF-1.4 not a model", TEACHER)
     inputs = keras.Input((784,))
     sneaky = keras.Model(inputs, keras.layers.Lambda(lambda t: t[:, :10])(inputs))
     with pytest.raises(StoreError, match="cannot be loaded safely"):
-        store.read_upload(keras_bytes(sneaky, tmp_path))
+        store.read_upload(keras_bytes(sneaky, tmp_path), TEACHER)
     assert not list(store.root.glob(".upload-*"))  # no temporary file is left behind
 
 
@@ -304,15 +305,15 @@ def test_an_upload_over_the_size_limit_is_refused_before_reading(store):
     from model_store.store import MAX_UPLOAD_BYTES
 
     with pytest.raises(StoreError, match="the limit is 20 MB"):
-        store.read_upload(b"PK" + bytes(MAX_UPLOAD_BYTES))
+        store.read_upload(b"PK" + bytes(MAX_UPLOAD_BYTES), TEACHER)
 
 
 def test_an_imported_model_is_evaluated_and_stored_with_its_record(store, tmp_path):
     from training.engine import import_model
 
-    model = store.read_upload(keras_bytes(small_model(), tmp_path))
-    entry = import_model(model, "imported", "scale", store)
+    model = store.read_upload(keras_bytes(small_model(), tmp_path), TEACHER)
+    entry = import_model(model, "imported", "scale", store, TEACHER)
     assert entry.record["architecture"] == "uploaded" and entry.record["parameters"] == 101_770
     assert store.test_probabilities(entry).shape == (10_000, 10)
     with pytest.raises(StoreError, match="already exists"):
-        import_model(model, "imported", "scale", store)
+        import_model(model, "imported", "scale", store, TEACHER)

@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 
 NAMESPACE = "mnist-lab"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # not imported: the guard process stays light
 # What a worker gets of the project: its code (Ray packs and ships it, so a worker machine needs
 # no copy of its own), not the environment, the stores or the run records.
 # (.git and .venv Ray leaves out by itself.)
-WORKING_DIR_EXCLUDES = ["models", "runs", "docs", "tests", "benchmarks", "__pycache__", ".*_cache", "*.log"]
+WORKING_DIR_EXCLUDES = ["models", "runs", "/data", "docs", "tests", "benchmarks", "__pycache__", ".*_cache", "*.log"]
 
 _lock = threading.Lock()
 _connected: dict = {}

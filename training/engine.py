@@ -22,6 +22,7 @@ import numpy as np
 from model_store import ModelStore, Predictor, StoredModel, data_fingerprint, get_architecture, load_mnist, normalize
 from model_store.backend import keras, tf
 from model_store.networks import custom_cnn, custom_dense, summary_rows
+from model_store.roles import Person, require
 from training.augment import make_augmenter
 from training.config import TrainConfig
 from training.curves import Report, best_epoch
@@ -258,8 +259,9 @@ def train(
     return TrainResult(entry, evaluation, stopped_by)
 
 
-def import_model(model: keras.Model, name: str, normalization: str, store: ModelStore) -> StoredModel:
+def import_model(model: keras.Model, name: str, normalization: str, store: ModelStore, by: Person) -> StoredModel:
     """Store a model made elsewhere (an uploaded .keras), evaluated once like a trained one."""
+    require(by, "upload_model")
     store.check_free(name)
     evaluation = evaluate(Predictor(model, normalization))
     record = {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None}

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from model_store.store import validate_name
+from model_store.roles import Person
+from model_store.store import ModelStore, validate_name
 from training.config import OPTIMIZERS, PRESETS, ConfigError, TrainConfig
+from training.limits import check_run, read_limits
 
 MAX_VALUES = 8
 # The dense zoo networks as custom stacks (widths, dropout), so their layers can be varied.
@@ -164,3 +166,17 @@ def results(runs, records: dict[str, dict]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def submit_experiment(name: str, preset: str, variable: str, values: list[str], store: ModelStore, by: Person) -> int:
+    """Queue one run per value; every run is checked against the class limits first, so a refused
+    value queues none of them. How many were queued."""
+    from training.runs import submit_run  # Ray, only once an experiment is queued
+
+    runs = plan(name, preset, variable, values)
+    limits = read_limits()
+    for _, config in runs:
+        check_run(config, by, 0, limits)  # the waiting limit: submit_run counts the whole experiment as one
+    for value, config in runs:
+        submit_run(config, store, by, experiment={"name": name, "variable": variable, "value": value})
+    return len(runs)

@@ -1,8 +1,9 @@
 """Training runs from the browser, queued on Ray: everyone's runs, many at a time, on this machine
 or a cluster (`training.cluster`).
 
-    submit_run(config, store, owner, session)   queue a run; returns its id
-    request_stop(run_id)                        cancel it while it waits, stop it while it runs
+    submit_run(config, store, by)               queue a run (within the class limits); returns its id
+    request_stop(run_id, by)                    cancel it while it waits, stop it while it runs
+    clear_queue(by)                             the teacher cancels every waiting run
     read_run(run_id), list_runs()               what the pages show
     keep_checkpoint(run_id, store)              an interrupted run's best epoch, as a model
 
@@ -41,20 +42,17 @@ from pathlib import Path
 import ray
 
 from model_store import ModelStore, StoredModel
-from model_store.files import write_atomic
-from model_store.store import PROJECT_ROOT, StoreError
+from model_store.files import PROJECT_ROOT, write_atomic
+from model_store.roles import Person, require
+from model_store.store import StoreError
 from training import cluster
 from training.config import TrainConfig
 from training.engine import CHECKPOINT, Progress
+from training.limits import check_run, read_limits
 
 CPUS_PER_RUN = 1
-MAX_WAITING_PER_SESSION = 3
 SYNC_SECONDS = 0.5
 FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")
-
-
-class QueueFull(RuntimeError):
-    """This session already has as many runs waiting as it may."""
 
 
 @dataclass
@@ -93,9 +91,9 @@ def runs_root() -> Path:
 # ---------------------------------------------------------------- the app's side
 
 
-def submit_run(config: TrainConfig, store: ModelStore, owner: str, session: str, experiment: dict | None = None) -> str:
-    """Check the config and the name, then queue the run; its id. Raises ConfigError, StoreError,
-    QueueFull, or cluster.ClusterUnavailable (with the reason in one line)."""
+def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: dict | None = None) -> str:
+    """Check the config, the name and the class limits, then queue the run; its id. Raises
+    ConfigError, StoreError, OverLimit, or cluster.ClusterUnavailable (with the reason in one line)."""
     c = config.resolved()
     c.name = c.name or f"{c.arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(1)}"
     store.check_free(c.name)
@@ -106,19 +104,16 @@ def submit_run(config: TrainConfig, store: ModelStore, owner: str, session: str,
     waiting = {
         r.config.get("experiment", {}).get("name") or r.id
         for r in runs
-        if r.status == "waiting" and r.config.get("session") == session
+        if r.status == "waiting" and r.config.get("session") == by.session
     }
     group = (experiment or {}).get("name")
-    if len(waiting) >= MAX_WAITING_PER_SESSION and group not in waiting:
-        raise QueueFull(
-            f"you already have {len(waiting)} runs waiting (at most {MAX_WAITING_PER_SESSION}): cancel one, or wait for one to start"
-        )
+    check_run(c, by, 0 if group in waiting else len(waiting), read_limits())
     start_sync()  # connects to Ray first: ClusterUnavailable before anything is written
     now = datetime.now()
     run_id = f"{now:%Y%m%d-%H%M%S}-{now.microsecond:06d}-{secrets.token_hex(2)}"  # sorts in the order submitted
     run_dir = runs_root() / run_id
     run_dir.mkdir(parents=True)
-    record = {**c.to_dict(), "owner": owner, "session": session, "experiment": experiment or {}, "store": str(store.root)}
+    record = {**c.to_dict(), "owner": by.name, "session": by.session, "experiment": experiment or {}, "store": str(store.root)}
     (run_dir / "config.json").write_text(json.dumps(record))
     _write_status(run_dir, {"status": "waiting"})
     _queue(run_id, record)
@@ -131,10 +126,24 @@ def _queue(run_id: str, record: dict) -> None:
     train_task.remote(run_id, record, board)
 
 
-def request_stop(run_id: str) -> None:
-    """Cancel a waiting run, or stop a running one after its batch (its best weights are kept)."""
+def request_stop(run_id: str, by: Person) -> None:
+    """Cancel a waiting run, or stop a running one after its batch (its best weights are kept).
+    A person's own runs are those queued from their browser; anyone's, for the teacher."""
+    run = read_run(run_id)
+    if run.config.get("session") != by.session:
+        require(by, "stop_any_run", f" ({run.owner}'s {run.config.get('name')})")
     ray.get(cluster.board().stop.remote(run_id))
     sync()
+
+
+def clear_queue(by: Person) -> int:
+    """Cancel every waiting run (the running ones go on); how many were cancelled."""
+    require(by, "clear_queue")
+    waiting = [r.id for r in list_runs() if r.status == "waiting"]
+    board = cluster.board()
+    ray.get([board.stop.remote(run_id) for run_id in waiting])
+    sync()
+    return len(waiting)
 
 
 def read_run(run_id: str) -> Run:

@@ -1,6 +1,5 @@
 """What every page shares. A subfolder, so Streamlit never lists it as a page."""
 
-import secrets
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -12,6 +11,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
 
 from model_store import ModelStore, Predictor, StoredModel, StoreError
+from model_store.roles import NotAllowed
 
 T = TypeVar("T")
 
@@ -85,40 +85,32 @@ def model_picker(key: str) -> tuple[StoredModel, list[StoredModel]]:
     return entries[names.index(st.selectbox("Model", names, key=key, format_func=label))], entries
 
 
+def attempt(action: Callable[[], object]) -> bool:
+    """Do `action`, a change to what the class shares; what it refuses (a student pressing a
+    teacher's button, a name taken) is shown in one line. True when it was done."""
+    try:
+        action()
+    except NotAllowed as err:
+        st.error(str(err), icon=":material/lock:")
+    except StoreError as err:
+        st.error(str(err), icon=":material/error:")
+    else:
+        return True
+    return False
+
+
 def queue_or_explain(submit: Callable[[], T]) -> T | None:
     """Queue runs with `submit`; what it refuses is shown in one line, naming the reason. None then."""
     from training.cluster import ClusterUnavailable
     from training.config import ConfigError
-    from training.runs import QueueFull
+    from training.limits import OverLimit
 
     try:
         return submit()
     except ConfigError as err:
         st.error(f"Not started. {err.field.replace('_', ' ')}: {str(err).split(': ', 1)[1]}", icon=":material/error:")
-    except (StoreError, QueueFull) as err:
+    except (StoreError, OverLimit) as err:
         st.error(f"Not started: {err}", icon=":material/error:")
     except ClusterUnavailable as err:
         st.error(str(err), icon=":material/cloud_off:")
     return None
-
-
-def session_id() -> str:
-    """This browser session's id: the runs it queues count against its waiting limit."""
-    return st.session_state.setdefault("session_id", secrets.token_hex(4))
-
-
-def _take_name() -> None:
-    name = " ".join(st.session_state["who_field"].split())[:40]
-    st.session_state["who_name"] = name or st.session_state["who_name"]
-
-
-def who_am_i(sidebar: bool = False) -> str:
-    """The display name runs (and drawings) carry: picked once, kept in the page's address so a
-    reload keeps it; "guest-" and a short id until then. `sidebar` draws the field to change it."""
-    name = st.session_state.setdefault("who_name", st.query_params.get("who") or f"guest-{secrets.token_hex(2)}")
-    if sidebar:
-        st.session_state["who_field"] = name
-        st.sidebar.text_input("Your name", key="who_field", max_chars=40, on_change=_take_name, help="shown beside your runs")
-    if st.query_params.get("who") != name:
-        st.query_params["who"] = name
-    return name

@@ -1,0 +1,340 @@
+"""Teacher and students: who may change what, checked where each change happens, the sign-in,
+its wait after wrong passwords, the idle sign-out, and the class limits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from model_store import ModelStore
+from model_store.networks import dense_128
+from model_store.roles import MAX_TRIES, WAIT_SECONDS, NotAllowed, Person, SignIns, TooManyTries, password_matches
+from tests.browser import running_app
+from tests.conftest import ROOT, run_clean
+from tests.people import OTHER_STUDENT, STUDENT, TEACHER
+from training.config import TrainConfig
+from training.limits import Limits, OverLimit, check_run, limits_path, limits_problem, read_limits, save_limits
+
+PASSWORD = "Zebra-42-ünïcode"
+
+
+# ---------------------------------------------------------------- the rules, where the changes happen
+
+
+def snapshot(root) -> dict[str, str]:
+    """Every file of the store and a hash of its bytes: unchanged means nothing was touched."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.iterdir())}
+
+
+def keras_file(tmp_path) -> bytes:
+    path = tmp_path / "upload.keras"
+    dense_128().save(path)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def two_models(store) -> ModelStore:
+    for name in ("first", "second"):
+        store.save(dense_128(), {"name": name, "architecture": "dense-128", "normalization": "scale"})
+    store.set_default("first", TEACHER)
+    return store
+
+
+def test_a_student_can_change_nothing_the_class_shares_in_the_store(two_models, tmp_path):
+    from training.engine import import_model
+
+    store, before = two_models, snapshot(two_models.root)
+    attempts = {
+        "choose the class's default model": lambda: store.set_default("second", STUDENT),
+        "rename models": lambda: store.rename("second", "mine", STUDENT),
+        "delete models": lambda: store.delete("second", STUDENT),
+        "add models from a file": lambda: store.read_upload(keras_file(tmp_path), STUDENT),
+    }
+    attempts["add models from a file, past the check"] = lambda: import_model(dense_128(), "sneaky", "scale", store, STUDENT)
+    for what, attempt in attempts.items():
+        with pytest.raises(NotAllowed) as refused:
+            attempt()
+        message = str(refused.value)
+        assert f"Only the teacher may {what.split(',')[0]}" in message, message
+        assert "signs in from the sidebar with the teacher password" in message  # what it needs, how to get it
+        assert snapshot(store.root) == before, what
+    assert store.default().name == "first"
+
+
+def test_the_teacher_can_do_each_of_them(two_models, tmp_path):
+    from training.engine import import_model
+
+    store = two_models
+    store.set_default("second", TEACHER)
+    assert store.default().name == "second"
+    store.rename("second", "renamed", TEACHER)
+    store.delete("first", TEACHER)
+    model = store.read_upload(keras_file(tmp_path), TEACHER)
+    import_model(model, "uploaded", "scale", store, TEACHER)
+    assert [m.name for m in store.list()] == ["renamed", "uploaded"] and store.default().name == "renamed"
+
+
+def hand_made_run(tmp_path, monkeypatch, owner: Person, status="waiting") -> str:
+    """A run folder as the queue writes it, without Ray: the refusals come before Ray is asked."""
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    run_dir = tmp_path / "runs" / "20261122-090000-000000-abcd"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"name": "ada-net", "owner": owner.name, "session": owner.session}))
+    (run_dir / "status.json").write_text(json.dumps({"status": status}))
+    return run_dir.name
+
+
+def test_a_student_cannot_stop_another_persons_run_nor_clear_the_queue(tmp_path, monkeypatch):
+    from training.runs import clear_queue, read_run, request_stop
+
+    run_id = hand_made_run(tmp_path, monkeypatch, STUDENT)
+    with pytest.raises(NotAllowed, match="Only the teacher may stop or cancel another person's run .ada's ada-net."):
+        request_stop(run_id, OTHER_STUDENT)
+    with pytest.raises(NotAllowed, match="Only the teacher may clear the training queue"):
+        clear_queue(STUDENT)
+    # Same name, another browser: a name can be typed by anyone, the browser's id cannot.
+    with pytest.raises(NotAllowed):
+        request_stop(run_id, Person("ada", "someone-elses-browser"))
+    assert read_run(run_id).status == "waiting"
+
+
+# ---------------------------------------------------------------- the class limits
+
+
+def test_only_the_teacher_sets_the_limits_and_they_are_kept_on_disk():
+    assert read_limits() == Limits(epochs=0, train_images=0, waiting=3)  # the defaults: no limit but 3 waiting
+    with pytest.raises(NotAllowed, match="Only the teacher may change the class limits"):
+        save_limits(Limits(epochs=50), STUDENT)
+    assert not limits_path().exists()
+    save_limits(Limits(epochs=5, train_images=10_000, waiting=2), TEACHER)
+    assert json.loads(limits_path().read_text()) == {"epochs": 5, "train_images": 10_000, "waiting": 2}
+    assert read_limits() == Limits(5, 10_000, 2)
+    for bad in (Limits(epochs=-1), Limits(waiting=0), Limits(waiting=21), Limits(train_images=10**6)):
+        with pytest.raises(OverLimit, match="must be a whole number"):
+            save_limits(bad, TEACHER)
+    assert read_limits() == Limits(5, 10_000, 2)
+
+
+def test_a_student_run_over_a_limit_is_refused_naming_the_limit():
+    limits = Limits(epochs=5, train_images=10_000, waiting=2)
+    small = TrainConfig(epochs=5, train_limit=10_000)
+    check_run(small, STUDENT, 1, limits)  # at the limits: allowed
+    with pytest.raises(OverLimit, match="the class limit is 5 epochs for a student run .this one asks for 6."):
+        check_run(TrainConfig(epochs=6, train_limit=10_000), STUDENT, 0, limits)
+    with pytest.raises(OverLimit, match="the class limit is 10,000 training images .* asks for 60,000"):
+        check_run(TrainConfig(epochs=1), STUDENT, 0, limits)  # 0: all 60,000
+    with pytest.raises(OverLimit, match="asks for 12,000"):
+        check_run(TrainConfig(epochs=1, train_limit=10_000, printed_digits=2_000), STUDENT, 0, limits)
+    with pytest.raises(OverLimit, match="you already have 2 runs waiting .the class limit is 2."):
+        check_run(small, STUDENT, 2, limits)
+    check_run(TrainConfig(epochs=500), TEACHER, 1, limits)  # the teacher's own runs are not limited...
+    with pytest.raises(OverLimit, match="the class limit is 2"):
+        check_run(small, TEACHER, 2, limits)  # ...but nobody fills the queue
+
+
+def test_an_experiment_over_a_limit_queues_none_of_its_runs(store):
+    from training.experiments import submit_experiment
+
+    save_limits(Limits(epochs=3), TEACHER)
+    with pytest.raises(OverLimit, match="3 epochs for a student run .this one asks for 4."):
+        submit_experiment("epochs-test", "seed-b", "epochs", ["2", "3", "4"], store, STUDENT)
+    # Nothing was queued: the refusal came before Ray or the runs folder was touched.
+    from training.runs import list_runs
+
+    assert list_runs() == []
+
+
+def test_a_broken_limits_file_means_the_defaults_and_the_teacher_is_told():
+    limits_path().parent.mkdir(parents=True)
+    limits_path().write_text('{"epochs": "lots"')
+    assert read_limits() == Limits()
+    assert "cannot be read" in limits_problem() and "the default limits apply" in limits_problem()
+
+
+# ---------------------------------------------------------------- the sign-in
+
+
+def test_five_wrong_passwords_mean_a_wait_and_the_right_one_clears_the_count():
+    sign_ins, now = SignIns(), 1000.0
+    for i in range(MAX_TRIES):
+        assert sign_ins.tries_left("browser") == MAX_TRIES - i
+        assert not sign_ins.attempt("browser", f"guess-{i}", PASSWORD, now + i)
+    last = now + MAX_TRIES - 1
+    with pytest.raises(TooManyTries, match="wait 59 s"):
+        sign_ins.attempt("browser", PASSWORD, PASSWORD, last + 1)  # even the right one waits
+    assert sign_ins.wait_left("other-browser", last + 1) == 0  # another browser is not held up
+    assert sign_ins.wait_left("browser", last + 30) == WAIT_SECONDS - 30
+    assert not sign_ins.attempt("browser", "guess-again", PASSWORD, last + WAIT_SECONDS)  # the wait is over...
+    with pytest.raises(TooManyTries):  # ...and one more wrong one waits again at once
+        sign_ins.attempt("browser", PASSWORD, PASSWORD, last + WAIT_SECONDS + 1)
+    assert sign_ins.attempt("browser", PASSWORD, PASSWORD, last + 2 * WAIT_SECONDS + 1)
+    assert sign_ins.tries_left("browser") == MAX_TRIES
+
+
+def test_passwords_are_compared_whole():
+    assert password_matches(PASSWORD, PASSWORD)
+    assert not password_matches(PASSWORD[:-1], PASSWORD) and not password_matches(PASSWORD + " ", PASSWORD)
+    assert not password_matches("", PASSWORD)
+
+
+@pytest.fixture
+def app(tiny_store, tmp_path, monkeypatch):
+    """The whole app headless, with a teacher password, on a copy of a store holding 'tiny'."""
+    root = tmp_path / "models"
+    shutil.copytree(tiny_store.root, root)
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(root))
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", PASSWORD)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    return run_clean(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
+
+
+def models_page(at: AppTest, pick: str = "tiny") -> AppTest:
+    run_clean(at.switch_page("pages/models.py"))
+    at.selectbox(key="models_pick").set_value(pick)
+    return run_clean(at)
+
+
+def sign_in(at: AppTest, password: str) -> AppTest:
+    at.sidebar.text_input(key="who_password").set_value(password)
+    return run_clean(at)
+
+
+def test_with_a_password_everyone_starts_as_a_student_and_sees_the_teachers_buttons_disabled(app):
+    assert "Student. Teacher? Sign in" in [e.label for e in app.sidebar.expander]
+    at = models_page(app)
+    for key in ("models_make_default", "models_delete"):
+        assert at.button(key=key).disabled, key
+    assert at.checkbox(key="models_sure").disabled and at.text_input(key="models_new_name").disabled
+    assert any("the teacher's: sign in as teacher" in c.value for c in at.caption)
+    assert not at.get("file_uploader")  # no upload form at all
+    run_clean(at.switch_page("pages/classroom.py"))
+    assert at.number_input(key="class_epochs").disabled and "a student" in at.info[0].value
+
+
+def page_as_teacher(name: str) -> AppTest:
+    """One page on its own, in a session signed in as teacher a moment ago. (AppTest loses a
+    button press inside a page run through app.py's navigation; a page on its own keeps it.)"""
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+    at.session_state["who_teacher_active"] = time.time()
+    return run_clean(at)
+
+
+def test_the_teacher_signs_in_and_out_and_the_password_is_not_kept(app):
+    at = sign_in(app, PASSWORD)
+    assert [s.value for s in at.sidebar.success] == ["Signed in as teacher"]
+    assert "who_teacher_active" in repr(at.session_state) and PASSWORD not in repr(at.session_state)  # never kept
+    at = models_page(at)
+    assert not at.button(key="models_make_default").disabled and not at.checkbox(key="models_sure").disabled
+    assert at.get("file_uploader")
+    at.sidebar.button(key="who_sign_out").click()
+    run_clean(at)
+    assert "Student. Teacher? Sign in" in [e.label for e in at.sidebar.expander]
+    assert at.button(key="models_make_default").disabled
+
+
+def test_the_teachers_buttons_work_for_the_teacher(app):
+    at = page_as_teacher("models")
+    at.selectbox(key="models_pick").set_value("tiny")
+    run_clean(at).button(key="models_make_default").click()
+    run_clean(at)
+    assert ModelStore().default().name == "tiny"
+    at.checkbox(key="models_sure").check()
+    run_clean(at).button(key="models_delete").click()
+    run_clean(at)
+    assert [m.name for m in ModelStore().list()] == ["lab-default"]
+
+
+def test_the_teacher_sets_the_limits_on_the_class_page_and_a_student_run_over_them_is_refused(app):
+    at = page_as_teacher("classroom")
+    at.number_input(key="class_epochs").set_value(2)
+    at.number_input(key="class_images").set_value(5000)
+    at.button[[b.label for b in at.button].index("Save the limits")].click()
+    run_clean(at)
+    assert read_limits() == Limits(2, 5000, 3)
+    student = run_clean(AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60))
+    assert any("at most 2 epochs and 5,000 training images a run, 3 runs waiting" in c.value for c in student.caption)
+    student.number_input(key="train_epochs").set_value(3)
+    student.number_input(key="train_train_limit").set_value(5000)
+    student.button[[b.label for b in student.button].index("Train")].click()
+    run_clean(student)
+    assert "Not started: the class limit is 2 epochs for a student run (this one asks for 3)" in student.error[0].value
+
+
+def test_five_wrong_passwords_disable_the_field_and_say_how_long_to_wait(app):
+    at = app
+    for i in range(MAX_TRIES):
+        assert not at.sidebar.text_input(key="who_password").disabled
+        sign_in(at, f"guess-{i}")
+    assert at.sidebar.text_input(key="who_password").disabled
+    assert "Too many wrong passwords: the next try at" in at.sidebar.error[0].value and "(in 60 s)" in at.sidebar.error[0].value
+    assert not at.sidebar.success  # still a student
+
+
+def test_a_teacher_idle_for_an_hour_is_a_student_again(app):
+    at = sign_in(app, PASSWORD)
+    at.session_state["who_teacher_active"] = time.time() - 3601
+    run_clean(at)
+    assert not at.sidebar.success
+    assert "Signed out as teacher after 60 minutes without activity." in [c.value for c in at.sidebar.caption]
+
+
+def test_without_a_password_everyone_may_change_everything_and_the_sidebar_says_how_to_set_one(app, monkeypatch):
+    monkeypatch.delenv("MNIST_LAB_TEACHER_PASSWORD")
+    at = run_clean(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
+    assert "No teacher password is set, so everyone may change everything" in at.sidebar.caption[0].value
+    at = models_page(at)
+    assert not at.button(key="models_make_default").disabled and at.get("file_uploader")
+
+
+def test_the_password_can_come_from_streamlits_secrets(app, monkeypatch):
+    monkeypatch.delenv("MNIST_LAB_TEACHER_PASSWORD")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets["teacher_password"] = "from-secrets"
+    run_clean(at)
+    assert "Student. Teacher? Sign in" in [e.label for e in at.sidebar.expander]
+    assert [s.value for s in sign_in(at, "from-secrets").sidebar.success] == ["Signed in as teacher"]
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+@pytest.mark.browser
+def test_in_chromium_a_student_cannot_delete_and_the_teacher_signed_in_can(browser, tiny_store, tmp_path):
+    shutil.copytree(tiny_store.root, tmp_path / "models")
+    with running_app(tmp_path, MNIST_LAB_TEACHER_PASSWORD=PASSWORD) as app:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(f"{app.url}/models")
+        page.get_by_text("Student. Teacher? Sign in").wait_for(timeout=60_000)
+        page.get_by_test_id("stSelectbox").first.click()  # look at 'tiny'
+        page.get_by_role("option", name="tiny").click()
+        delete = page.get_by_role("button", name="Delete")
+        delete.wait_for()
+        assert delete.is_disabled() and page.get_by_role("button", name="Make it the default").is_disabled()
+        assert page.get_by_text("Add a model from a .keras file").is_visible()
+        assert page.get_by_test_id("stFileUploader").count() == 0
+        assert (app.models / "tiny.json").exists()
+        page.get_by_text("Student. Teacher? Sign in").click()
+        field = page.get_by_label("Teacher password")
+        field.fill("wrong")
+        field.press("Enter")
+        page.get_by_text("Wrong password: 4 more tries before a wait.").wait_for()
+        page.get_by_text("Student. Teacher? Sign in").click()
+        field.fill(PASSWORD)
+        field.press("Enter")
+        page.get_by_text("Signed in as teacher").wait_for()
+        page.get_by_text("Yes, delete tiny for good").click()
+        page.get_by_role("button", name="Delete").click()
+        deadline = time.monotonic() + 30
+        while (app.models / "tiny.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not (app.models / "tiny.json").exists()
+        page.close()

@@ -1,0 +1,101 @@
+"""The class limits: how much training a student's run may ask for, and how many runs one browser
+may keep waiting. Set by the teacher on the Class page, kept in `class-limits.json` in the class's
+data folder (`model_store.files.data_root`), so every app process reads the same ones.
+
+The waiting limit holds for everyone (one browser cannot fill the queue); the others for students.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from model_store.files import data_root, write_atomic
+from model_store.roles import Person, require
+from training.config import TRAIN_SIZE, TrainConfig
+
+MOST_WAITING = 20  # the highest waiting limit the teacher may set
+FILE = "class-limits.json"
+
+
+class OverLimit(ValueError):
+    """A run asks for more than the class limits allow; the message names the limit."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    epochs: int = 0  # the most epochs of a student run; 0: no limit
+    train_images: int = 0  # the most training images of a student run (MNIST and printed); 0: no limit
+    waiting: int = 3  # the most runs one browser may have waiting
+
+    def check(self) -> Limits:
+        """Itself when every figure is allowed; OverLimit naming the wrong one otherwise."""
+        for name, low, high in (("epochs", 0, 1000), ("train_images", 0, TRAIN_SIZE + 100_000), ("waiting", 1, MOST_WAITING)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise OverLimit(f"{name.replace('_', ' ')} must be a whole number from {low} to {high} (got {value!r})")
+        return self
+
+
+def limits_path() -> Path:
+    return data_root() / FILE
+
+
+def read_limits() -> Limits:
+    """The class limits; the defaults when none were set, or when the file is unreadable (the
+    Class page says so: `limits_problem`)."""
+    try:
+        return _from_file()
+    except (OSError, ValueError, TypeError):
+        return Limits()
+
+
+def limits_problem() -> str | None:
+    """Why the limits file cannot be read, for the teacher; None when it can (or does not exist)."""
+    try:
+        _from_file()
+    except (OSError, ValueError, TypeError) as err:
+        return f"{limits_path()} cannot be read ({err}); the default limits apply until they are saved again"
+    return None
+
+
+def _from_file() -> Limits:
+    path = limits_path()
+    if not path.exists():
+        return Limits()
+    saved = json.loads(path.read_text())
+    return Limits(**{f.name: saved[f.name] for f in fields(Limits) if f.name in saved}).check()
+
+
+def save_limits(limits: Limits, by: Person) -> None:
+    require(by, "set_limits")
+    limits.check()
+    path = limits_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda p: p.write_text(json.dumps(asdict(limits))))
+
+
+def training_images(config: TrainConfig) -> int:
+    """How many images one epoch of the run trains on: MNIST's (all or the first N) and the printed."""
+    return (config.train_limit or TRAIN_SIZE) + config.printed_digits
+
+
+def check_run(config: TrainConfig, by: Person, waiting: int, limits: Limits) -> None:
+    """Refuse with OverLimit a run over the class limits; `waiting`: the browser's runs waiting now."""
+    if waiting >= limits.waiting:
+        raise OverLimit(
+            f"you already have {waiting} runs waiting (the class limit is {limits.waiting}): cancel one, or wait for one to start"
+        )
+    if by.teacher:
+        return
+    if limits.epochs and config.epochs > limits.epochs:
+        raise OverLimit(
+            f"the class limit is {limits.epochs} epochs for a student run (this one asks for {config.epochs}); "
+            "ask your teacher to raise it"
+        )
+    if limits.train_images and training_images(config) > limits.train_images:
+        raise OverLimit(
+            f"the class limit is {limits.train_images:,} training images for a student run "
+            f"(this one asks for {training_images(config):,}: set Training images lower); ask your teacher to raise it"
+        )
