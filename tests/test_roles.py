@@ -3,6 +3,7 @@ its wait after wrong passwords, the idle sign-out, and the class limits."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -304,6 +305,29 @@ def test_the_password_can_come_from_streamlits_secrets(app, monkeypatch):
     assert [s.value for s in sign_in(at, "from-secrets").sidebar.success] == ["Signed in as teacher"]
 
 
+def test_a_secrets_file_that_cannot_be_read_leaves_nobody_teacher(tmp_path, monkeypatch):
+    from streamlit import config
+    from streamlit.errors import StreamlitSecretNotFoundError
+    from streamlit.runtime.secrets import Secrets
+
+    from pages.common.people import teacher_password
+
+    def secrets_from(path) -> Secrets:
+        config.set_option("secrets.files", [str(path)])
+        return Secrets()
+
+    # A copy of the option is changed; the test's end puts the original back.
+    monkeypatch.setitem(config._config_options, "secrets.files", copy.deepcopy(config._config_options["secrets.files"]))
+
+    monkeypatch.setattr(st, "secrets", secrets_from(tmp_path / "missing.toml"))
+    assert teacher_password() == ""  # no file: one person on their own computer
+    broken = tmp_path / "secrets.toml"
+    broken.write_text('teacher_password = "a typo\n')
+    monkeypatch.setattr(st, "secrets", secrets_from(broken))
+    with pytest.raises(StreamlitSecretNotFoundError, match="Error parsing secrets file"):
+        teacher_password()  # me() then makes everyone a student, and the sidebar shows this error
+
+
 # ---------------------------------------------------------------- in a real browser
 
 
@@ -338,3 +362,4 @@ def test_in_chromium_a_student_cannot_delete_and_the_teacher_signed_in_can(brows
             time.sleep(0.2)
         assert not (app.models / "tiny.json").exists()
         page.close()
+    assert PASSWORD not in (tmp_path / "streamlit.log").read_text()
