@@ -1,6 +1,5 @@
 """The class: who may change what, and the limits of a student's training runs (the teacher's)."""
 
-import pandas as pd
 import streamlit as st
 
 from model_store.roles import TEACHER_ONLY, NotAllowed
@@ -24,8 +23,8 @@ def roles() -> None:
         st.success(f"You are {person.name}, signed in as teacher: you may do everything below.", icon=":material/school:")
     else:
         st.info(f"You are {person.name}, a student. The teacher signs in from the sidebar.", icon=":material/person:")
-    rows = [{"who": "everyone", "may": STUDENTS_MAY}, {"who": "the teacher only", "may": ", ".join(TEACHER_ONLY.values())}]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.markdown(f"**Everyone** may {STUDENTS_MAY}.")
+    st.markdown(f"**Only the teacher** may {', '.join(TEACHER_ONLY.values())}.")
 
 
 def limits_form() -> None:

@@ -102,7 +102,7 @@ def sign_ins() -> SignIns:
 
 
 def _sign_in() -> None:
-    given = st.session_state.pop("who_password", "")  # the password is never kept
+    given, st.session_state["who_password"] = st.session_state["who_password"], ""  # never kept, the field emptied
     if not given:
         return
     try:
