@@ -3,6 +3,7 @@
 python -m model_store list
 python -m model_store predict [--model NAME] [--json] FILE...
 python -m model_store evaluate [--model NAME] [--json]
+python -m model_store drawings list | export FILE.npz [--by NAME] | import FILE.npz [--by NAME]
 """
 
 from __future__ import annotations
@@ -94,6 +95,43 @@ def cmd_evaluate(store: ModelStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drawings(store: ModelStore, args: argparse.Namespace) -> int:
+    """The class drawings: counts, or the prepared images to and from an .npz file."""
+    from model_store.drawings import Drawings, DrawingsError
+
+    drawings = Drawings(args.db)
+    try:
+        if args.action == "list":
+            return _list_drawings(drawings)
+        if args.action == "export":
+            n = drawings.export_npz(Path(args.file), args.by)
+            print(f"exported {n} drawings to {args.file}: x uint8 ({n}, 28, 28), y uint8 ({n},)")
+            return 0
+        n = drawings.import_npz(Path(args.file), args.by or "import")
+        print(f"imported {n} drawings from {args.file} as {args.by or 'import'}; the class has {drawings.count()}")
+        return 0
+    except (DrawingsError, ValueError, OSError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        print(f"error: {args.file + ': ' if args.action != 'list' else ''}{reason}", file=sys.stderr)
+        return 2
+
+
+def _list_drawings(drawings) -> int:
+    counts = drawings.counts()
+    if not counts:
+        print(f"no class drawings yet in {drawings.path}")
+        return 0
+    table: dict[str, list[int]] = {}
+    for writer, label, n in counts:
+        table.setdefault(writer, [0] * 10)[label] = n
+    totals = [sum(row[d] for row in table.values()) for d in range(10)]
+    rows = [["WRITER", *map(str, range(10)), "ALL"]]
+    rows += [[w, *map(str, row), str(sum(row))] for w, row in table.items()]
+    rows.append(["all", *map(str, totals), str(sum(totals))])
+    print(_table(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_store", description=__doc__.split("\n")[0])
     parser.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
@@ -107,11 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("evaluate", help="test loss, accuracy and per-class accuracy on MNIST")
     e.add_argument("--model", help="a stored model's name (default: the default model)")
     e.add_argument("--json", action="store_true", help="one JSON object")
+    d = sub.add_parser("drawings", help="the class drawings: counts per digit and person, export, import")
+    d.add_argument("action", choices=["list", "export", "import"], help="list: counts; export/import: FILE.npz")
+    d.add_argument("file", nargs="?", metavar="FILE.npz", help="x: uint8 images (n, h, w); y: labels 0-9 (n,)")
+    d.add_argument("--by", help="export: only this person's drawings; import: the name they are saved under")
+    d.add_argument("--db", help="the drawings database (default: $MNIST_LAB_DB or data/drawings.sqlite3)")
     args = parser.parse_args(argv)
+    if args.command == "drawings" and args.action != "list" and not args.file:
+        parser.error(f"drawings {args.action} needs a FILE.npz")
     if args.verbose:
         os.environ[VERBOSE] = "1"
     store = ModelStore(args.store)
-    command = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate}[args.command]
+    command = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "drawings": cmd_drawings}[args.command]
     try:
         return command(store, args)
     except StoreError as err:

@@ -1,13 +1,16 @@
 """Draw a digit and watch the model read it as you draw; read digits from image files."""
 
+import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from model_store import ImageError, Prediction, Predictor, StoredModel, decode_image, prepare
+from model_store.drawings import Drawings, DrawingsError
 from model_store.preprocess import IMAGE_TYPES
 from pages.common import model_picker, predictor_of, probability_chart, through_app_frame
+from pages.common.people import who_am_i
 
 through_app_frame()
 
@@ -76,6 +79,79 @@ def show_comparison(entries: list[StoredModel], prepared: np.ndarray) -> None:
     )
 
 
+# ---------------------------------------------------------------- keeping a drawing for the class
+
+
+def png_of(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA) if image.ndim == 3 and image.shape[2] == 4 else image)[
+        1
+    ].tobytes()
+
+
+def save(prediction: Prediction, label: int, source: str, original: np.ndarray, model: str) -> None:
+    """Keep the drawing with its writer's label. When the database fails, it is kept in the
+    session (`draw_unsaved`) and "Save again" tries once more: nothing drawn is lost."""
+    drawing = dict(
+        image=prediction.prepared,
+        label=int(label),
+        writer=who_am_i(),
+        source=source,
+        original=png_of(original),
+        model=model,
+        probabilities=prediction.probabilities,
+    )
+    st.session_state.setdefault("draw_unsaved", []).append(drawing)
+    if save_waiting() and source == "canvas":
+        clear_canvas()  # saved: ready for the next digit
+
+
+def save_waiting() -> bool:
+    """Save every drawing the session still holds; True when none is left."""
+    waiting = st.session_state.get("draw_unsaved", [])
+    try:
+        while waiting:
+            Drawings().add(**waiting[0])
+            saved = waiting.pop(0)
+            st.toast(f"Saved as a {saved['label']}. Thank you!", icon=":material/check:")
+        st.session_state.pop("draw_save_error", None)
+        return True
+    except DrawingsError as err:
+        st.session_state["draw_save_error"] = str(err)
+        return False
+
+
+def save_wrong(key: str, prediction: Prediction, source: str, original: np.ndarray, model: str) -> None:
+    label = st.session_state[key]
+    st.session_state[key] = None  # the choice is spent: the next drawing starts with none picked
+    if label is not None:
+        save(prediction, label, source, original, model)
+
+
+def keep_controls(prediction: Prediction, key: str, source: str, original: np.ndarray, model: str) -> None:
+    """ "Right" keeps the drawing with the model's answer as its label; "No, it is a ..." with the
+    writer's. The counts say how many the writer and the class have kept."""
+    args = (prediction, prediction.digit, source, original, model)
+    right, wrong = st.columns([1, 3], vertical_alignment="bottom")
+    right.button(f"Right: a {prediction.digit}", key=f"{key}_right", icon=":material/check:", on_click=save, args=args)
+    others = [d for d in range(10) if d != prediction.digit]
+    wrong.pills("No, it is a", others, key=f"{key}_label", on_change=save_wrong, args=(f"{key}_label", *args[:1], *args[2:]))
+    saved_counts(key)
+
+
+def saved_counts(key: str) -> None:
+    if error := st.session_state.get("draw_save_error"):
+        waiting = len(st.session_state.get("draw_unsaved", []))
+        st.error(f"{waiting} drawing{'s' if waiting > 1 else ''} not saved yet: {error}. Kept here until it works.")
+        st.button("Save again", key=f"{key}_save_again", icon=":material/refresh:", on_click=save_waiting)
+        return
+    try:
+        mine, everyone = Drawings().tally(who_am_i())
+    except DrawingsError as err:
+        st.caption(f":material/warning: {err}")
+        return
+    st.caption(f"Saved with your name ({who_am_i()}) for the class to study: {mine} by you, {everyone} by the class.")
+
+
 # ---------------------------------------------------------------- the canvas
 
 
@@ -104,7 +180,7 @@ def short_answer(prediction: Prediction) -> str:
 
 
 @st.fragment
-def drawing(predictor: Predictor, entries: list[StoredModel]) -> None:
+def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]) -> None:
     """Only this part reruns after each stroke."""
     version = st.session_state.setdefault("draw_canvas_version", 0)
     top = st.container(key="draw_answer_top")  # filled once the drawing is read, below
@@ -131,11 +207,17 @@ def drawing(predictor: Predictor, entries: list[StoredModel]) -> None:
     with right:
         show_prediction(prediction, "draw")
         if prediction.blank and fresh:  # strokes, but nothing a digit could be made of
-            st.info(f"Nothing to read yet: {prediction.blank_reason}. Keep drawing.", icon=":material/draw:")
+            st.info(
+                f"Nothing to read yet: {prediction.blank_reason}. Keep drawing (only a digit can be saved).",
+                icon=":material/draw:",
+            )
+            saved_counts("draw_keep")
             return
         if prediction.blank:
             st.info("Draw a digit on the black square: the model reads it as you draw.", icon=":material/draw:")
+            saved_counts("draw_keep")
             return
+        keep_controls(prediction, "draw_keep", "canvas", canvas.image_data, entry.name)
         st.image(pixel_view(prediction.prepared), caption="What the model sees: the 28x28 input", width=224, clamp=True)
     if st.toggle("Inside the network: each layer's activations", key="draw_inside"):
         show_inside(predictor, prediction.prepared)
@@ -146,7 +228,7 @@ def drawing(predictor: Predictor, entries: list[StoredModel]) -> None:
 # ---------------------------------------------------------------- image files
 
 
-def uploads(predictor: Predictor) -> None:
+def uploads(predictor: Predictor, entry: StoredModel) -> None:
     st.subheader("Read digits from image files")
     files = st.file_uploader(
         "Photos, scans or drawings of single digits, dark on light or light on dark",
@@ -171,6 +253,7 @@ def uploads(predictor: Predictor) -> None:
             seen.image(pixel_view(prediction.prepared, 5), caption="What the model sees", width=140, clamp=True)
             with answer:
                 show_prediction(prediction, f"upload_{i}")
+                keep_controls(prediction, f"draw_keep_upload_{i}", "upload", image, entry.name)
 
 
 # ---------------------------------------------------------------- the page
@@ -179,5 +262,5 @@ st.title("Draw a digit")
 st.html(NARROW_SCREEN_CSS)
 entry, entries = model_picker("draw_model")
 predictor = predictor_of(entry)
-drawing(predictor, entries)
-uploads(predictor)
+drawing(predictor, entry, entries)
+uploads(predictor, entry)

@@ -1,0 +1,230 @@
+"""The class drawings: the SQLite database, its command line, saving from the Draw page (AppTest),
+and what a locked or damaged database does."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import threading
+
+import cv2
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from model_store import drawings as drawings_module
+from model_store.drawings import Drawings, DrawingsError, default_path
+from model_store.roles import NotAllowed
+from tests.conftest import digit_on_canvas, image_file, open_page, run_clean
+from tests.people import STUDENT, TEACHER
+from tests.test_cli import run
+
+
+@pytest.fixture
+def db(tmp_path) -> Drawings:
+    return Drawings(tmp_path / "drawings.sqlite3")
+
+
+def npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_a_drawing_keeps_every_field_and_the_file_is_wal_with_its_schema_version(db):
+    image = np.random.default_rng(0).random((28, 28)).astype(np.float32)
+    probabilities = np.linspace(0, 1, 10) / 4.5
+    new_id = db.add(image, 7, "ada", "canvas", b"\x89PNG...", "lab-default", probabilities)
+    kept = db.get(new_id)
+    assert (kept.label, kept.writer, kept.source, kept.model, kept.original) == (7, "ada", "canvas", "lab-default", b"\x89PNG...")
+    assert kept.image.dtype == np.uint8 and np.abs(kept.image / 255 - image).max() <= 0.5 / 255 + 1e-6
+    assert np.allclose(kept.probabilities, probabilities, atol=1e-6) and kept.created.endswith("+00:00")
+    with sqlite3.connect(db.path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == drawings_module.SCHEMA_VERSION
+    for label in (-1, 10, 3.5, "7"):
+        with pytest.raises(ValueError, match="a label is a digit from 0 to 9"):
+            db.add(image, label, "ada")
+    assert db.count() == 1
+
+
+def test_twenty_sessions_saving_fifty_each_at_once_lose_and_mix_nothing(db):
+    errors = []
+
+    def session(s: int) -> None:
+        for i in range(50):
+            try:  # each drawing's pixels say whose it is and which one: mixed rows would show
+                db.add(np.full((28, 28), i * 5, np.uint8), (s + i) % 10, f"student-{s}", model=f"m{s}")
+            except Exception as err:
+                errors.append(err)
+
+    threads = [threading.Thread(target=session, args=(s,)) for s in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and db.count() == 1000 and db.version() == (1000, 1000)
+    for s in range(20):
+        ids, images, labels = db.arrays(f"student-{s}")
+        assert sorted(images[:, 0, 0].tolist()) == [i * 5 for i in range(50)]
+        assert sorted(labels.tolist()) == sorted((s + i) % 10 for i in range(50))
+        assert {db.get(int(i)).model for i in ids[:3]} == {f"m{s}"}
+    assert sum(n for _, _, n in db.counts()) == 1000 and len(db.writers()) == 20
+
+
+def test_export_gives_mnists_shapes_and_import_prepares_any_images_both_ways_round(db, mnist_test, tmp_path):
+    x, y = mnist_test
+    big = np.stack([digit_on_canvas(img, size=112, box=(20, 30, 60)) for img in x[:6]])  # light ink, 112x112
+    assert db.import_npz(npz(x=big, y=y[:6]), "scanner") == 6
+    assert db.import_npz(npz(x=255 - x[6:10], y=y[6:10].astype(np.int64)), "paper") == 4  # dark ink on light
+    assert db.export_npz(tmp_path / "out.npz") == 10
+    with np.load(tmp_path / "out.npz") as f:
+        assert f["x"].shape == (10, 28, 28) and f["x"].dtype == np.uint8 and f["y"].dtype == np.uint8
+        assert f["y"].tolist() == y[:10].tolist()
+        # The prepared images are MNIST-like: white ink on black, centred; close to the originals.
+        assert all(f["x"][i][0].max() == 0 and f["x"][i].max() > 200 for i in range(10))
+        assert np.corrcoef(f["x"][7].ravel(), x[7].ravel())[0, 1] > 0.8
+    assert db.export_npz(tmp_path / "paper.npz", "paper") == 4
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"hello", "not an .npz file"),
+        (npz(a=np.zeros(3)), "must hold arrays named x and y .it holds: a."),
+        (npz(x=np.zeros((2, 28, 28)), y=np.array([1, 2])), "x must be uint8 images"),
+        (npz(x=np.zeros((2, 28, 28), np.uint8), y=np.array([1])), "one label per image"),
+        (npz(x=np.zeros((2, 4, 4), np.uint8), y=np.array([1, 2])), "too small"),
+        (npz(x=np.full((2, 28, 28), 9, np.uint8), y=np.array([1, 12])), "labels from 0 to 9 .found 12."),
+        (npz(x=np.zeros((2, 28, 28), np.uint8), y=np.array([1.5, 2])), "whole-number labels"),
+        (npz(x=np.zeros((0, 28, 28), np.uint8), y=np.zeros(0, np.uint8)), "no images"),
+    ],
+)
+def test_a_bad_file_is_refused_with_its_reason_and_nothing_is_imported(db, data, reason):
+    with pytest.raises(ValueError, match=reason):
+        db.import_npz(data, "x")
+    assert db.count() == 0
+
+
+def test_one_blank_image_refuses_the_whole_file(db, mnist_test):
+    x, y = mnist_test
+    with pytest.raises(ValueError, match="image 2 .labelled 1. has no digit to read"):
+        db.import_npz(npz(x=np.concatenate([x[:2], np.zeros((1, 28, 28), np.uint8)]), y=y[:3]), "x")
+    assert db.count() == 0  # not the two good ones either
+
+
+def test_only_the_teacher_deletes_drawings(db):
+    ids = [db.add(np.zeros((28, 28), np.uint8), d, w) for d, w in ((1, "ada"), (2, "ada"), (3, "bob"))]
+    for attempt in (lambda: db.delete(ids[0], STUDENT), lambda: db.delete_all(STUDENT)):
+        with pytest.raises(NotAllowed, match="Only the teacher may delete class drawings"):
+            attempt()
+    assert db.count() == 3
+    db.delete(ids[0], TEACHER)
+    assert db.delete_all(TEACHER, writer="bob") == 1 and db.writers() == ["ada"]
+    assert db.delete_all(TEACHER) == 1 and db.count() == 0
+
+
+def test_a_locked_damaged_or_newer_database_is_named_with_the_reason(db, monkeypatch, tmp_path):
+    db.add(np.zeros((28, 28), np.uint8), 1, "ada")
+    monkeypatch.setattr(drawings_module, "BUSY_SECONDS", 0.2)
+    holder = sqlite3.connect(db.path)
+    holder.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(DrawingsError, match="is busy .another program holds a lock"):
+        db.add(np.zeros((28, 28), np.uint8), 2, "ada")
+    holder.rollback()
+    holder.close()
+    assert db.add(np.zeros((28, 28), np.uint8), 2, "ada") and db.count() == 2  # free again: it works
+    damaged = Drawings(tmp_path / "damaged.sqlite3")
+    damaged.path.write_bytes(b"this is not a database at all, just text" * 100)
+    with pytest.raises(DrawingsError, match="is damaged .not a readable SQLite database."):
+        damaged.count()
+    with sqlite3.connect(db.path) as raw:
+        raw.execute("PRAGMA user_version = 99")
+    with pytest.raises(DrawingsError, match="is from a newer release .schema 99."):
+        db.count()
+
+
+def test_the_database_lives_in_the_data_folder_unless_mnist_lab_db_names_another(tmp_path, monkeypatch):
+    assert default_path() == tmp_path / "data" / "drawings.sqlite3"  # conftest's MNIST_LAB_DATA
+    monkeypatch.setenv("MNIST_LAB_DB", str(tmp_path / "elsewhere.db"))
+    assert default_path() == tmp_path / "elsewhere.db"
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_the_command_line_lists_exports_and_imports(tiny_store, tmp_path, mnist_test):
+    x, y = mnist_test
+    env = {"MNIST_LAB_DB": str(tmp_path / "cli.sqlite3")}
+    (tmp_path / "in.npz").write_bytes(npz(x=x[:12], y=y[:12]))
+    done = run("-m", "model_store", "drawings", "import", str(tmp_path / "in.npz"), "--by", "ada", store=tiny_store, **env)
+    assert done.returncode == 0 and "imported 12 drawings" in done.stdout, done.stderr
+    listed = run("-m", "model_store", "drawings", "list", store=tiny_store, **env)
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["WRITER", *map(str, range(10)), "ALL"]
+    assert lines[1].split()[0] == "ada" and lines[1].split()[-1] == "12" and lines[-1].split()[-1] == "12"
+    assert lines[1].split()[1 + 7] == str(int((y[:12] == 7).sum()))
+    out = run("-m", "model_store", "drawings", "export", str(tmp_path / "out.npz"), store=tiny_store, **env)
+    assert out.returncode == 0 and "exported 12 drawings" in out.stdout
+    (tmp_path / "bad.npz").write_bytes(npz(x=x[:2], y=np.array([3, 10])))
+    bad = run("-m", "model_store", "drawings", "import", str(tmp_path / "bad.npz"), store=tiny_store, **env)
+    assert bad.returncode == 2 and "labels from 0 to 9 (found 10)" in bad.stderr
+    assert "12 drawings" not in bad.stdout and Drawings(tmp_path / "cli.sqlite3").count() == 12
+
+
+# ---------------------------------------------------------------- saving from the Draw page
+
+
+@pytest.fixture
+def page(tiny_store, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
+    at = open_page("draw")
+    at.session_state["who_name"] = "ada"
+    return run_clean(at)
+
+
+def upload_seven(at: AppTest, mnist_test) -> AppTest:
+    x, _ = mnist_test
+    png = image_file(digit_on_canvas(x[0], dark_on_light=True))
+    at.file_uploader(key="draw_upload").set_value([("seven.png", png, "image/png")])
+    return run_clean(at)
+
+
+def test_right_saves_an_upload_with_the_models_answer_and_the_counts_grow(page, mnist_test):
+    at = upload_seven(page, mnist_test)
+    assert any("0 by you, 0 by the class" in c.value for c in at.caption)
+    at.button(key="draw_keep_upload_0_right").click()
+    run_clean(at)
+    _, images, labels = Drawings().arrays()
+    kept = Drawings().get(1)
+    assert labels.tolist() == [7] and (kept.writer, kept.source, kept.model) == ("ada", "upload", "lab-default")
+    assert len(kept.probabilities) == 10 and int(np.argmax(kept.probabilities)) == 7
+    assert cv2.imdecode(np.frombuffer(kept.original, np.uint8), cv2.IMREAD_UNCHANGED).shape[:2] == (280, 280)
+    assert images.shape == (1, 28, 28) and images.max() > 200
+    assert any("1 by you, 1 by the class" in c.value for c in at.caption)
+
+
+def test_no_it_is_a_saves_the_writers_label(page, mnist_test):
+    at = upload_seven(page, mnist_test)
+    assert at.button_group(key="draw_keep_upload_0_label").options == [str(d) for d in range(10) if d != 7]
+    at.button_group(key="draw_keep_upload_0_label").set_value(1)
+    run_clean(at)
+    assert Drawings().arrays()[2].tolist() == [1]
+    assert at.button_group(key="draw_keep_upload_0_label").value is None  # ready for the next one
+
+
+def test_a_locked_database_keeps_the_drawing_in_the_session_and_save_again_saves_it(page, mnist_test, monkeypatch):
+    Drawings().count()  # the file exists
+    monkeypatch.setattr(drawings_module, "BUSY_SECONDS", 0.2)
+    holder = sqlite3.connect(default_path())
+    holder.execute("BEGIN EXCLUSIVE")
+    at = upload_seven(page, mnist_test)
+    at.button(key="draw_keep_upload_0_right").click()
+    run_clean(at)
+    assert "1 drawing not saved yet: the class drawings database" in at.error[0].value and "is busy" in at.error[0].value
+    assert at.metric[1].value == "7"  # the page still reads digits
+    holder.rollback()
+    holder.close()
+    at.button(key="draw_keep_upload_0_save_again").click()
+    run_clean(at)
+    assert Drawings().arrays()[2].tolist() == [7] and not at.error
