@@ -197,14 +197,19 @@ class Drawings:
 
     def arrays(self, writer: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, images uint8 (n, 28, 28), labels uint8 (n,)), oldest first; one writer's, or all."""
-        query, args = "SELECT id, image, label FROM drawings", ()
+        ids, images, labels, _ = self.rows(writer)
+        return ids, images, labels
+
+    def rows(self, writer: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """As `arrays`, and who drew each."""
+        query, args = "SELECT id, image, label, writer FROM drawings", ()
         if writer is not None:
             query, args = query + " WHERE writer = ?", (writer,)
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY id", args).fetchall()
         ids = np.array([r[0] for r in rows], np.int64)
         images = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(-1, 28, 28)
-        return ids, images, np.array([r[2] for r in rows], np.uint8)
+        return ids, images, np.array([r[2] for r in rows], np.uint8), [r[3] for r in rows]
 
     def get(self, drawing_id: int) -> Drawing:
         with self._connect() as db:

@@ -1,4 +1,7 @@
-"""Explore what a model gets right and wrong on the 10,000 test images."""
+"""Explore what a model gets right and wrong: on MNIST's 10,000 test images, or on the class's own
+drawings (everyone's, or one person's), with the same instruments."""
+
+from dataclasses import dataclass
 
 import altair as alt
 import cv2
@@ -7,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ModelStore, StoredModel, load_mnist
+from model_store.drawings import Drawings, DrawingsError
 from pages.common import model_picker, predictor_of, probability_chart, through_app_frame
 from training.evaluation import compare, evaluate_probabilities, select
 
@@ -17,25 +21,77 @@ COLUMNS = 8
 ANY = "any"
 
 st.title("Gallery")
-_, (x_test, y_test) = load_mnist()
+EVERYONE = "everyone"
 
 
-@st.cache_data(show_spinner="Evaluating the model on the 10,000 test images...", max_entries=20)
-def test_probabilities(name: str, model_sha256: str) -> np.ndarray:
-    """The stored predictions, or, for a model without them, one batched evaluation."""
+@dataclass
+class ImageSet:
+    """The images the instruments look at, with their true labels."""
+
+    key: str  # "mnist", or the drawings' writer and version: a cache key
+    title: str  # "MNIST test", "class drawings", "ada's drawings"
+    images: np.ndarray  # (n, 28, 28) uint8
+    labels: np.ndarray  # (n,)
+    names: list[str]  # each image's caption prefix: "#123", or "ada #17"
+    item: str  # what one image is called: "MNIST test image", "Drawing"
+
+
+@st.cache_data(max_entries=1)
+def mnist_test() -> ImageSet:
+    _, (x, y) = load_mnist()
+    return ImageSet("mnist", "MNIST test", x, y, [f"#{i}" for i in range(len(y))], "MNIST test image")
+
+
+@st.cache_data(max_entries=20)
+def class_drawings(writer: str | None, version: tuple[int, int]) -> ImageSet:
+    """The drawings as they are at `version` (a new drawing or a deletion makes another key)."""
+    ids, x, y, writers = Drawings().rows(writer)
+    title = f"{writer}'s drawings" if writer else "class drawings"
+    return ImageSet(f"class:{writer}:{version}", title, x, y, [f"{w} #{i}" for w, i in zip(writers, ids)], "Drawing")
+
+
+@st.cache_data(show_spinner="Reading the images with the model...", max_entries=40)
+def set_probabilities(name: str, model_sha256: str, set_key: str, _images: np.ndarray) -> np.ndarray:
+    """MNIST's from the model's stored predictions when it has them; else one batched evaluation."""
     store = ModelStore()
-    stored = store.test_probabilities(store.get(name))
-    return stored if stored is not None else predictor_of(store.get(name)).probabilities(x_test / 255.0)
+    stored = store.test_probabilities(store.get(name)) if set_key == "mnist" else None
+    return stored if stored is not None else predictor_of(store.get(name)).probabilities(_images / 255.0)
 
 
-@st.cache_data
-def tiles() -> list[bytes]:
-    """Every test image as a small PNG, built once: a page of tiles only picks from this list."""
-    return [cv2.imencode(".png", cv2.resize(img, (84, 84), interpolation=cv2.INTER_NEAREST))[1].tobytes() for img in x_test]
+@st.cache_data(max_entries=20)
+def set_tiles(set_key: str, _images: np.ndarray) -> list[bytes]:
+    """Every image of the set as a small PNG, built once: a page of tiles only picks from this list."""
+    return [cv2.imencode(".png", cv2.resize(img, (84, 84), interpolation=cv2.INTER_NEAREST))[1].tobytes() for img in _images]
 
 
-def probabilities_of(entry: StoredModel) -> np.ndarray:
-    return test_probabilities(entry.name, entry.record.get("model_sha256", ""))
+def probabilities_of(entry: StoredModel, images: ImageSet) -> np.ndarray:
+    return set_probabilities(entry.name, entry.record.get("model_sha256", ""), images.key, images.images)
+
+
+def tiles(images: ImageSet) -> list[bytes]:
+    return set_tiles(images.key, images.images)
+
+
+def choose_images() -> ImageSet | None:
+    """MNIST test, or the class drawings (everyone's or one person's); None when there are none."""
+    st.session_state.setdefault("gallery_set", "MNIST test")
+    left, right = st.columns(2)
+    if (
+        left.segmented_control("Images", ["MNIST test", "Class drawings"], key="gallery_set", on_change=_new_set)
+        != "Class drawings"
+    ):
+        return mnist_test()
+    try:
+        drawings = Drawings()
+        version, writers = drawings.version(), drawings.writers()
+    except DrawingsError as err:
+        st.error(str(err), icon=":material/error:")
+        return None
+    if not version[0]:
+        st.info('No class drawings yet: on the Draw page, "Right" or "No, it is a ..." saves a drawing.', icon=":material/draw:")
+        return None
+    whose = right.selectbox("Whose", [EVERYONE, *writers], key="gallery_writer", on_change=_new_set)
+    return class_drawings(None if whose == EVERYONE else whose, version)
 
 
 # ---------------------------------------------------------------- summary and confusion matrix
@@ -71,12 +127,12 @@ def apply_cell_click(event) -> None:
     st.session_state["gallery_page"] = 1
 
 
-def summary(probabilities: np.ndarray) -> None:
-    ev = evaluate_probabilities(probabilities, y_test)
+def summary(probabilities: np.ndarray, images: ImageSet) -> None:
+    ev = evaluate_probabilities(probabilities, images.labels)
     cols = st.columns(3)
-    cols[0].metric("Test accuracy", f"{ev.accuracy:.2%}")
-    cols[1].metric("Test loss", f"{ev.loss:.4f}")
-    cols[2].metric("Wrong", f"{int(ev.confusion.sum() - np.trace(ev.confusion)):,} of 10,000")
+    cols[0].metric(f"Accuracy on {images.title}", f"{ev.accuracy:.2%}")
+    cols[1].metric("Loss", f"{ev.loss:.4f}")
+    cols[2].metric("Wrong", f"{int(ev.confusion.sum() - np.trace(ev.confusion)):,} of {len(images.labels):,}")
     matrix, per_class = st.columns([3, 2])
     with matrix:
         st.caption("Confusion matrix: click a cell to see those images, click it again to clear")
@@ -99,7 +155,7 @@ def summary(probabilities: np.ndarray) -> None:
 # ---------------------------------------------------------------- the gallery and one image
 
 
-def gallery(probabilities: np.ndarray) -> None:
+def gallery(probabilities: np.ndarray, images: ImageSet) -> None:
     st.subheader("The images")
     st.session_state.setdefault("gallery_kind", "Wrong")
     kind, true, pred, order = st.columns([2, 1, 1, 2])
@@ -113,7 +169,7 @@ def gallery(probabilities: np.ndarray) -> None:
     )
     chosen = select(
         probabilities,
-        y_test,
+        images.labels,
         correct=shown != "Wrong",
         true=None if true_digit == ANY else true_digit,
         predicted=None if pred_digit == ANY else pred_digit,
@@ -128,7 +184,8 @@ def gallery(probabilities: np.ndarray) -> None:
     guesses = probabilities.argmax(axis=1)
     for start in range(0, len(on_page), COLUMNS):
         for col, i in zip(st.columns(COLUMNS), on_page[start : start + COLUMNS]):
-            col.image(tiles()[i], caption=f"#{i}: {y_test[i]} → {guesses[i]} ({probabilities[i].max():.0%})")
+            caption = f"{images.names[i]}: {images.labels[i]} → {guesses[i]} ({probabilities[i].max():.0%})"
+            col.image(tiles(images)[i], caption=caption)
             col.button("Inspect", key=f"gallery_inspect_{i}", on_click=_inspect, args=(int(i),))
 
 
@@ -136,45 +193,68 @@ def _reset_page() -> None:
     st.session_state["gallery_page"] = 1
 
 
+def _new_set() -> None:
+    """Other images: the page, the image inspected and the confusion filter belonged to the old ones."""
+    _reset_page()
+    st.session_state.update(gallery_detail=None, gallery_cell=None, gallery_true=ANY, gallery_pred=ANY)
+
+
 def _inspect(index: int) -> None:
     st.session_state["gallery_detail"] = index
 
 
-def detail(entry: StoredModel, probabilities: np.ndarray) -> None:
+def detail(entry: StoredModel, probabilities: np.ndarray, images: ImageSet) -> None:
     index = st.session_state.get("gallery_detail")
-    if index is None:
+    if index is None or index >= len(images.labels):
         return
-    st.subheader(f"Test image #{index}: a {y_test[index]}, read as {probabilities[index].argmax()}")
+    x = images.images[index]
+    st.subheader(f"{images.item} {images.names[index]}: a {images.labels[index]}, read as {probabilities[index].argmax()}")
     image, chart, heat = st.columns([1, 2, 1])
-    image.image(x_test[index], caption="the image", width=168)
+    image.image(x, caption="the image", width=168)
     with chart:
         st.altair_chart(probability_chart(probabilities[index]), key="gallery_detail_chart")
-    looked = predictor_of(entry).occlusion(x_test[index] / 255.0, int(probabilities[index].argmax()))
+    looked = predictor_of(entry).occlusion(x / 255.0, int(probabilities[index].argmax()))
     overlay = cv2.applyColorMap((looked * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
-    overlay = (0.55 * overlay + 0.45 * x_test[index][..., None]).astype(np.uint8)
+    overlay = (0.55 * overlay + 0.45 * x[..., None]).astype(np.uint8)
     heat.image(overlay, caption="where it looked: hiding the bright parts hurts the answer most", width=168)
 
 
 # ---------------------------------------------------------------- notebook D's grid and two models
 
 
-def random_grid(probabilities: np.ndarray) -> None:
-    st.subheader("25 random test images, as notebook D shows them")
+def random_grid(probabilities: np.ndarray, images: ImageSet) -> None:
+    n = min(25, len(images.labels))
+    st.subheader(f"{n} random images of the {images.title}, as notebook D shows them")
     if st.button("Reshuffle", key="gallery_reshuffle", icon=":material/shuffle:"):
         st.session_state["gallery_seed"] = st.session_state.get("gallery_seed", 0) + 1
-    picks = np.random.default_rng(st.session_state.get("gallery_seed", 0)).choice(len(x_test), 25, replace=False)
+    picks = np.random.default_rng(st.session_state.get("gallery_seed", 0)).choice(len(images.labels), n, replace=False)
     guesses = probabilities.argmax(axis=1)
-    st.image([tiles()[i] for i in picks], caption=[f"test {i} = {guesses[i]}" for i in picks], width=84)
+    st.image([tiles(images)[i] for i in picks], caption=[f"{images.names[i]} = {guesses[i]}" for i in picks], width=84)
 
 
-def comparison(entry: StoredModel, probabilities: np.ndarray, others: list[StoredModel]) -> None:
+def every_model(entries: list[StoredModel], images: ImageSet) -> None:
+    """How each stored model reads the class's handwriting, beside its MNIST test accuracy."""
+    st.subheader(f"Every model on the {images.title}")
+    rows = [
+        {
+            "model": m.name,
+            f"{images.title} ({len(images.labels)})": float((probabilities_of(m, images).argmax(axis=1) == images.labels).mean()),
+            "MNIST test": m.record.get("metrics", {}).get("test_accuracy"),
+        }
+        for m in entries
+    ]
+    percent = st.column_config.NumberColumn(format="percent")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={c: percent for c in rows[0] if c != "model"})
+
+
+def comparison(entry: StoredModel, probabilities: np.ndarray, others: list[StoredModel], images: ImageSet) -> None:
     st.subheader("Compare with another model")
     if not others:
         st.caption("Train or upload a second model to compare.")
         return
     names = [m.name for m in others]
     other = others[names.index(st.selectbox("Other model", names, key="gallery_other"))]
-    c = compare(probabilities, probabilities_of(other), y_test)
+    c = compare(probabilities, probabilities_of(other, images), images.labels)
     cols = st.columns(4)
     cols[0].metric("Both right", f"{len(c.both_right):,}")
     cols[1].metric(f"Only {entry.name} right", f"{len(c.only_a):,}")
@@ -186,15 +266,22 @@ def comparison(entry: StoredModel, probabilities: np.ndarray, others: list[Store
     ):
         if len(indices):
             st.caption(f"{title} (first {min(16, len(indices))} of {len(indices)})")
-            st.image([tiles()[i] for i in indices[:16]], caption=[f"#{i}: a {y_test[i]}" for i in indices[:16]], width=84)
+            shown = indices[:16]
+            st.image(
+                [tiles(images)[i] for i in shown], caption=[f"{images.names[i]}: a {images.labels[i]}" for i in shown], width=84
+            )
 
 
 # ---------------------------------------------------------------- the page
 
 entry, entries = model_picker("gallery_model")
-probabilities = probabilities_of(entry)
-summary(probabilities)
-gallery(probabilities)
-detail(entry, probabilities)
-random_grid(probabilities)
-comparison(entry, probabilities, [m for m in entries if m.name != entry.name])
+images = choose_images()
+if images is not None:
+    probabilities = probabilities_of(entry, images)
+    summary(probabilities, images)
+    if images.key != "mnist":
+        every_model(entries, images)
+    gallery(probabilities, images)
+    detail(entry, probabilities, images)
+    random_grid(probabilities, images)
+    comparison(entry, probabilities, [m for m in entries if m.name != entry.name], images)

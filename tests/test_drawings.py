@@ -228,3 +228,39 @@ def test_a_locked_database_keeps_the_drawing_in_the_session_and_save_again_saves
     at.button(key="draw_keep_upload_0_save_again").click()
     run_clean(at)
     assert Drawings().arrays()[2].tolist() == [7] and not at.error
+
+
+# ---------------------------------------------------------------- the gallery on the class's drawings
+
+
+def test_the_gallery_reads_the_class_drawings_with_the_same_instruments(tiny_store, monkeypatch, mnist_test):
+    from model_store import ModelStore, Predictor
+
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
+    x, y = mnist_test
+    at = open_page("gallery", timeout=120)
+    at.segmented_control(key="gallery_set").set_value("Class drawings")
+    run_clean(at)
+    assert "No class drawings yet" in at.info[0].value
+    Drawings().import_npz(npz(x=x[:40], y=y[:40]), "ada")
+    Drawings().import_npz(npz(x=x[40:60], y=y[40:60]), "bob")
+    run_clean(at)
+    model, entry = ModelStore().load("lab-default")
+    _, images, labels = Drawings().arrays()
+    right = Predictor(model, entry.normalization).probabilities(images / 255).argmax(axis=1) == labels
+    assert at.metric[0].label == "Accuracy on class drawings" and at.metric[0].value == f"{right.mean():.2%}"
+    assert at.metric[2].value == f"{(~right).sum()} of 60"
+    table = at.dataframe[0].value.set_index("model")
+    assert list(table.index) == ["lab-default", "tiny"] and list(table.columns) == ["class drawings (60)", "MNIST test"]
+    assert table.loc["lab-default", "class drawings (60)"] == pytest.approx(right.mean())
+    assert table.loc["tiny", "MNIST test"] == tiny_store.get("tiny").record["metrics"]["test_accuracy"]
+    at.selectbox(key="gallery_writer").set_value("bob")
+    run_clean(at)
+    assert at.metric[0].label == "Accuracy on bob's drawings" and at.metric[2].value.endswith("of 20")
+    at.segmented_control(key="gallery_kind").set_value("Right")
+    run_clean(at)
+    assert any(c.value == f"{right[40:].sum()} images" for c in at.caption)
+    first = next(b for b in at.button if b.key and b.key.startswith("gallery_inspect_"))
+    first.click()
+    run_clean(at)
+    assert any(h.value.startswith("Drawing bob #") for h in at.subheader)

@@ -107,7 +107,7 @@ def test_inspecting_a_tile_shows_its_detail(page):
     index = int(first.key.rsplit("_", 1)[1])
     first.click()
     rerun(page)
-    assert any(h.value.startswith(f"Test image #{index}:") for h in page.subheader)
+    assert any(h.value.startswith(f"MNIST test image #{index}:") for h in page.subheader)
 
 
 def test_comparing_with_another_model_counts_both_ways(page):
