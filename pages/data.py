@@ -1,4 +1,5 @@
-"""Look at MNIST: samples, raw pixels, class counts, mean digits, normalisation, preparation."""
+"""Look at MNIST (samples, raw pixels, class counts, mean digits, normalisation, preparation) and at
+the class's own drawings (by digit and person, any one large; the teacher deletes)."""
 
 import altair as alt
 import numpy as np
@@ -6,8 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ImageError, decode_image, load_mnist, normalize, prepare
+from model_store.drawings import Drawings, DrawingsError
 from model_store.preprocess import IMAGE_TYPES
+from model_store.roles import NotAllowed
 from pages.common import through_app_frame
+from pages.common.people import me
 
 through_app_frame()
 
@@ -113,8 +117,82 @@ def preparation() -> None:
         st.warning(f"Nothing to read: {prepared.blank_reason}")
 
 
+def drawings_table(counts: list[tuple[str, int, int]]) -> None:
+    """Drawings per person and digit, with the totals."""
+    table = pd.DataFrame(counts, columns=["writer", "digit", "n"]).pivot(index="writer", columns="digit", values="n")
+    table = table.reindex(columns=range(10)).fillna(0).astype(int)
+    table.loc["the class"] = table.sum()
+    table["all"] = table.sum(axis=1)
+    st.dataframe(table.rename(columns=str), column_config={"writer": st.column_config.TextColumn("who")})
+
+
+def class_drawings() -> None:
+    st.subheader("The class's drawings")
+    st.caption("Saved from the Draw page, each labelled by whoever drew it (or imported: `python -m model_store drawings`).")
+    db = Drawings()
+    try:
+        counts, writers = db.counts(), db.writers()
+    except DrawingsError as err:
+        st.error(str(err), icon=":material/error:")
+        return
+    if not counts:
+        st.info('None yet: on the Draw page, "Right" or "No, it is a ..." saves a drawing here.', icon=":material/draw:")
+        return
+    drawings_table(counts)
+    whose_col, digit_col, pick_col = st.columns(3)
+    whose = whose_col.selectbox("Whose", ["everyone", *writers], key="data_class_writer")
+    digit = digit_col.selectbox("Digit", ["any", *range(10)], key="data_class_digit")
+    ids, _, labels, names = db.rows(None if whose == "everyone" else whose)
+    shown = [i for i, label in zip(range(len(ids)), labels) if digit == "any" or label == digit]
+    if not shown:
+        st.caption("No drawing of that digit here.")
+        return
+    by_id = {int(ids[i]): (names[i], int(labels[i])) for i in shown}
+    chosen = pick_col.selectbox(
+        "Drawing", list(by_id), key="data_class_id", format_func=lambda i: f"#{i}: a {by_id[i][1]} by {by_id[i][0]}"
+    )
+    one_drawing(db, chosen)
+    teachers_deletes(db, chosen, whose, len(ids))
+
+
+def one_drawing(db: Drawings, drawing_id: int) -> None:
+    d = db.get(drawing_id)
+    original, prepared, about = st.columns([1, 1, 1])
+    if d.original:
+        original.image(d.original, caption=f"as drawn ({d.source})", width=224)
+    prepared.image(np.kron(d.image, np.ones((8, 8), np.uint8)), caption="prepared: the 28x28 a model reads", width=224)
+    answer = (
+        f"{d.model} read it as a {int(np.argmax(d.probabilities))} ({max(d.probabilities):.0%})"
+        if d.probabilities
+        else "no model's answer kept"
+    )
+    about.markdown(f"**A {d.label}**, by {d.writer}  \n{d.created[:16].replace('T', ' ')} UTC  \n{answer}")
+
+
+def teachers_deletes(db: Drawings, drawing_id: int, whose: str, n: int) -> None:
+    person = me()
+    if not person.teacher:
+        st.caption(":material/lock: Only the teacher may delete class drawings: sign in as teacher in the sidebar.")
+        return
+    one, sure, every = st.columns([1, 2, 1], vertical_alignment="bottom")
+    everyone = whose == "everyone"
+    try:
+        if one.button("Delete this drawing", key="data_class_delete", icon=":material/delete:"):
+            db.delete(drawing_id, person)
+            st.rerun()
+        label = f"Yes, delete all {n} drawings" + ("" if everyone else f" by {whose}")
+        if every.button(
+            "Delete all", key="data_class_delete_all", type="primary", disabled=not sure.checkbox(label, key="data_class_sure")
+        ):
+            st.toast(f"Deleted {db.delete_all(person, None if everyone else whose)} drawings")
+            st.rerun()
+    except (DrawingsError, NotAllowed, KeyError) as err:
+        st.error(str(err), icon=":material/error:")
+
+
 samples()
 pixel_matrix()
 counts_and_means()
 normalisations()
 preparation()
+class_drawings()

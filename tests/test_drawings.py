@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from model_store import drawings as drawings_module
 from model_store.drawings import Drawings, DrawingsError, default_path
 from model_store.roles import NotAllowed
-from tests.conftest import digit_on_canvas, image_file, open_page, run_clean
+from tests.conftest import ROOT, digit_on_canvas, image_file, open_page, run_clean
 from tests.people import STUDENT, TEACHER
 from tests.test_cli import run
 
@@ -264,3 +264,49 @@ def test_the_gallery_reads_the_class_drawings_with_the_same_instruments(tiny_sto
     first.click()
     run_clean(at)
     assert any(h.value.startswith("Drawing bob #") for h in at.subheader)
+
+
+# ---------------------------------------------------------------- the Data page
+
+
+def data_page(teacher: bool, monkeypatch) -> AppTest:
+    import time
+
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", "secret")
+    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60)
+    if teacher:
+        at.session_state["who_teacher_active"] = time.time()
+    return run_clean(at)
+
+
+def test_the_data_page_counts_the_drawings_and_shows_one_large(tiny_store, monkeypatch, mnist_test):
+    x, y = mnist_test
+    Drawings().import_npz(npz(x=x[:30], y=y[:30]), "ada")
+    Drawings().add(
+        np.zeros((28, 28), np.uint8), 3, "bob", "canvas", image_file(np.zeros((280, 280), np.uint8)), "tiny", np.eye(10)[3]
+    )
+    at = data_page(False, monkeypatch)
+    table = at.dataframe[-1].value
+    assert table.loc["ada", "all"] == 30 and table.loc["bob", "3"] == 1 and table.loc["the class", "all"] == 31
+    assert table.loc["the class", "7"] == int((y[:30] == 7).sum())
+    at.selectbox(key="data_class_writer").set_value("bob")
+    run_clean(at)
+    assert at.selectbox(key="data_class_id").value == 31
+    assert "**A 3**, by bob" in at.markdown[-1].value and "tiny read it as a 3 (100%)" in at.markdown[-1].value
+    assert any("Only the teacher may delete class drawings" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key and b.key.startswith("data_class_delete")]
+
+
+def test_the_teacher_deletes_one_drawing_then_all_of_one_persons(tiny_store, monkeypatch, mnist_test):
+    x, y = mnist_test
+    Drawings().import_npz(npz(x=x[:5], y=y[:5]), "ada")
+    Drawings().import_npz(npz(x=x[5:8], y=y[5:8]), "bob")
+    at = data_page(True, monkeypatch)
+    at.button(key="data_class_delete").click()
+    run_clean(at)
+    assert Drawings().count() == 7 and 1 not in Drawings().arrays()[0]
+    at.selectbox(key="data_class_writer").set_value("ada")
+    run_clean(at).checkbox(key="data_class_sure").check()
+    run_clean(at).button(key="data_class_delete_all").click()
+    run_clean(at)
+    assert Drawings().writers() == ["bob"] and Drawings().count() == 3

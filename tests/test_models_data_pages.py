@@ -98,6 +98,7 @@ def test_the_data_page_shows_samples_pixels_counts_normalisation_and_preparation
         "How many of each digit, and the average one",
         "What normalisation does",
         "What the preparation pipeline does",
+        "The class's drawings",
     ]
     matrix = at.dataframe[0].value
     assert matrix.shape == (28, 28) and int(matrix.values.max()) == 255
