@@ -36,13 +36,14 @@ class ImageSet:
     item: str  # what one image is called: "MNIST test image", "Drawing"
 
 
-@st.cache_data(max_entries=1)
+# Resources, not data: an ImageSet is never changed, and a page's own class cannot be pickled.
+@st.cache_resource(max_entries=1)
 def mnist_test() -> ImageSet:
     _, (x, y) = load_mnist()
     return ImageSet("mnist", "MNIST test", x, y, [f"#{i}" for i in range(len(y))], "MNIST test image")
 
 
-@st.cache_data(max_entries=20)
+@st.cache_resource(max_entries=20)
 def class_drawings(writer: str | None, version: tuple[int, int]) -> ImageSet:
     """The drawings as they are at `version` (a new drawing or a deletion makes another key)."""
     ids, x, y, writers = Drawings().rows(writer)

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ARCHITECTURES, ModelStore, StoreError
+from model_store.drawings import Drawings, DrawingsError
 from model_store.preprocess import NORMALIZATIONS
 from model_store.roles import NotAllowed
 from pages.common import attempt, queue_or_explain, through_app_frame
@@ -22,6 +23,7 @@ from training.config import CUSTOM_ARCHITECTURES, HELP, MONITORS, OPTIMIZERS, PR
 from training.curves import best_epoch, compare_curves, history_of, record_curves, reports_of, run_curves
 from training.limits import read_limits
 from training.runs import clear_queue, keep_checkpoint, list_runs, queue_places, request_stop, submit_run, warm_up
+from training.teach import MIN_DRAWINGS, split
 
 through_app_frame()
 
@@ -64,7 +66,6 @@ def limits_note() -> None:
 
 
 def form() -> None:
-    limits_note()
     if "train_arch" not in st.session_state:
         st.session_state["train_preset"] = "seed-c"
         fill_from_preset()
@@ -148,6 +149,45 @@ def form() -> None:
         start()
 
 
+def teach_form() -> None:
+    """Fine-tune a stored model on the class drawings: a queued run like any other (training.teach)."""
+    try:
+        _, labels = Drawings().arrays()[1:]
+    except DrawingsError as err:
+        st.error(str(err), icon=":material/error:")
+        return
+    whole = [m.name for m in store.list() if not m.broken]
+    st.caption(
+        "The class drawings are split per digit into a teaching part and a held-back part; the teaching part is mixed "
+        "with MNIST training images so the model does not forget MNIST. The result is stored as a new model."
+    )
+    if len(labels) < MIN_DRAWINGS:
+        st.info(f"Teaching needs at least {MIN_DRAWINGS} class drawings; there are {len(labels)}. Save some on the Draw page.")
+        return
+    recipe = PRESETS["teach"]
+    with st.form("train_teach_form"):
+        a, b, c = st.columns(3)
+        base = a.selectbox("Model to teach", whole, index=whole.index(store.default().name), key="train_teach_base")
+        name = b.text_input("New model's name", key="train_teach_name", help=HELP["name"])
+        epochs = c.number_input("Epochs", 1, 50, recipe.epochs, key="train_teach_epochs", help=HELP["epochs"])
+        held_back = a.number_input(
+            "Held back", 0.05, 0.5, recipe.held_back, step=0.05, key="train_teach_held", help=HELP["held_back"]
+        )
+        images = b.number_input("MNIST images mixed in", 1000, 60000, recipe.train_limit, step=1000, key="train_teach_mnist")
+        rate = c.number_input("Learning rate", 0.00001, 0.01, recipe.learning_rate, format="%.5f", key="train_teach_lr")
+        teach, held = split(labels, held_back, recipe.seed)
+        st.caption(f"{len(labels)} class drawings: {len(teach)} teach it, {len(held)} are held back to measure it.")
+        pressed = st.form_submit_button("Teach", type="primary", icon=":material/school:")
+    if pressed:
+        config = dataclasses.replace(
+            recipe, teach=base, name=name, epochs=int(epochs), held_back=held_back, train_limit=int(images), learning_rate=rate
+        )
+        with st.spinner("Queueing..."):
+            run_id = queue_or_explain(lambda: submit_run(config, store, me()))
+        if run_id:
+            st.session_state["train_watch"] = run_id
+
+
 def config_from_form() -> TrainConfig:
     values = {name: st.session_state[f"train_{name}"] for name in FIELDS}
     values["dense_units"] = sizes(values["dense_units"], "dense_units")
@@ -195,6 +235,11 @@ def mine(run) -> bool:
     return run.config.get("session") == me().session
 
 
+def recipe(config: dict) -> str:
+    what = f"teach {config['teach']}" if config.get("teach") else config.get("arch")
+    return f"{what}, {config.get('epochs')} epochs, batch {config.get('batch_size')}"
+
+
 def queue_table(runs, places) -> None:
     rows = []
     for r in runs:
@@ -205,7 +250,7 @@ def queue_table(runs, places) -> None:
             {
                 "who": r.owner,
                 "model": r.config.get("name"),
-                "recipe": f"{r.config.get('arch')}, {r.config.get('epochs')} epochs, batch {r.config.get('batch_size')}",
+                "recipe": recipe(r.config),
                 "status": r.status,
                 "progress": ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches) if p and p.batches else 0.0,
                 "queue place": when,
@@ -318,6 +363,8 @@ def results(name: str) -> None:
     cols[3].metric("Epochs", f"{r['epochs_run']} of {r['config']['epochs']}")
     if r.get("stopped_by"):
         st.caption(f"Stopped early ({r['stopped_by'].replace('_', ' ')}); the best weights so far were kept.")
+    if r.get("teach"):
+        teaching_results(r["teach"])
     summary, per_class = st.columns([3, 2])
     summary.dataframe(pd.DataFrame(r["summary"], columns=["layer", "type", "output shape", "parameters"]), hide_index=True)
     per_class.bar_chart(pd.DataFrame({"accuracy": m["per_class_accuracy"]}), y_label="accuracy per digit", height=240)
@@ -327,6 +374,24 @@ def results(name: str) -> None:
     if b.button("Open it in the gallery", key="train_open_gallery"):
         st.session_state["gallery_model"] = name
         st.switch_page("pages/gallery.py")
+
+
+def teaching_results(t: dict) -> None:
+    """What teaching did: the held-back class drawings and MNIST's test set, before and after."""
+    st.markdown(
+        f"**Taught {t['base']}** with {t['drawings_taught']} class drawings and {t['mnist_images']:,} MNIST images; "
+        f"{t['drawings_held_back']} drawings were held back to measure it."
+    )
+    held, mnist = st.columns(2)
+    for col, label, before, after in (
+        (held, "Held-back class drawings", t["held_back_accuracy_before"], t["held_back_accuracy_after"]),
+        (mnist, "MNIST test", t["mnist_accuracy_before"], t["mnist_accuracy_after"]),
+    ):
+        if after is None:
+            col.metric(label, "-", help="no drawing was held back (each digit needs two to hold one back)")
+            continue
+        delta = f"{(after - before) * 100:+.1f} points from {before:.1%}" if before is not None else None
+        col.metric(label, f"{after:.1%}", delta)
 
 
 def use_it(name: str) -> None:
@@ -365,6 +430,12 @@ def compare_runs() -> None:
 
 
 warm_up()
-form()
+limits_note()
+TEACH = "Teach a model the class's handwriting"
+st.session_state.setdefault("train_mode", "Train a new model")
+if st.segmented_control("What to do", ["Train a new model", TEACH], key="train_mode", label_visibility="collapsed") == TEACH:
+    teach_form()
+else:
+    form()
 queue_panel()
 compare_runs()

@@ -8,6 +8,7 @@ import os
 import signal
 import time
 
+import numpy as np
 import pytest
 
 from model_store import ModelStore
@@ -293,3 +294,24 @@ def test_queue_places_count_from_the_front_and_estimate_only_from_known_etas():
     # The first waiting run starts when the first running one ends (30 s); the second when the run
     # with no estimate yet ends (unknown); the third after both: unknown.
     assert queue_places(runs) == {"4": (1, 30.0), "5": (2, None), "6": (3, None)}
+
+
+def test_a_teaching_run_is_queued_like_any_other_and_its_record_says_what_it_did(store, idle, tiny_store, mnist_test):
+    import io
+
+    from model_store.drawings import Drawings
+    from training.config import PRESETS
+
+    x, y = mnist_test
+    store.save(tiny_store.load("tiny")[0], {**tiny_store.get("tiny").record, "name": "tiny"})
+    buffer = io.BytesIO()
+    np.savez(buffer, x=x[:60], y=y[:60])
+    Drawings().import_npz(buffer.getvalue(), "ada")
+    config = TrainConfig(**{**PRESETS["teach"].to_dict(), "teach": "tiny", "name": "taught", "epochs": 1, "train_limit": 2000})
+    run_id = submit_run(config, store, Person("ada", "ada"))
+    assert (runs_root() / run_id / "teaching.npz").exists()  # a restart can queue it again
+    run = wait_for(lambda: finished(run_id), 180)
+    assert run.status == "done" and run.model == "taught"
+    teach = store.get("taught").record["teach"]
+    assert teach["base"] == "tiny" and teach["drawings_taught"] + teach["drawings_held_back"] == 60
+    assert teach["held_back_accuracy_after"] is not None and teach["mnist_images"] == 2000

@@ -3,6 +3,7 @@
     python -m training --preset seed-c
     python -m training --arch cnn-small --epochs 3 --batch-size 64 --optimizer adam --name my-cnn
     python -m training --list-archs
+    python -m training --teach lab-default --name lab-class   (fine-tune on the class drawings)
 
 Ctrl-C stops after the current batch and stores the best weights so far.
 """
@@ -18,7 +19,9 @@ import threading
 
 from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.backend import VERBOSE
+from model_store.drawings import DrawingsError
 from training.config import HELP, PRESETS, ConfigError, TrainConfig
+from training.teach import teaching_of
 
 # TensorFlow (~5 s to load) is imported only once training starts: --help and --list-archs
 # answer at once.
@@ -45,7 +48,9 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n")[0] + " Each option below overrides the preset's (or the default recipe's) value.",
     )
     p.add_argument(
-        "--preset", choices=sorted(PRESETS), help="start from a notebook's recipe (seed-a..d), the default model's or quick"
+        "--preset",
+        choices=sorted(PRESETS),
+        help="start from a notebook's recipe (seed-a..d), the default model's, quick, or teach (for --teach)",
     )
     p.add_argument("--list-archs", action="store_true", help="describe every architecture and exit")
     p.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
@@ -87,6 +92,19 @@ class ProgressBar:
             print(f"{p.phase}...")
 
 
+def teaching_summary(t: dict) -> str:
+    """What the teaching did, before and after, as the Train page shows it."""
+
+    def pct(value):
+        return "-" if value is None else f"{value:.2%}"
+
+    return (
+        f"Taught by {t['drawings_taught']} class drawings ({t['drawings_held_back']} held back) and {t['mnist_images']:,} MNIST images\n"
+        f"  held-back class drawings: {pct(t['held_back_accuracy_before'])} -> {pct(t['held_back_accuracy_after'])}\n"
+        f"  MNIST test:               {pct(t['mnist_accuracy_before'])} -> {pct(t['mnist_accuracy_after'])}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = vars(parser().parse_args(argv))
     if args.pop("verbose"):
@@ -95,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         list_archs()
         return 0
     preset, store_dir = args.pop("preset"), args.pop("store")
-    base = PRESETS[preset] if preset else TrainConfig()
+    # --teach alone starts from the teaching recipe (a few gentle epochs), not from a new model's.
+    base = PRESETS[preset] if preset else (PRESETS["teach"] if args.get("teach") else TrainConfig())
     config = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
     try:
         config = config.resolved()
@@ -104,8 +123,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from training.engine import build_model, train
 
-    params = build_model(config).count_params()
-    print(f"Training {config.arch} ({params:,} params) for {config.epochs} epochs, batch {config.batch_size}")
+    store, teaching = ModelStore(store_dir), None
+    if config.teach:
+        try:
+            config, teaching = teaching_of(config, store)
+        except (StoreError, ConfigError, DrawingsError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(
+            f"Teaching {config.teach} the class drawings ({len(teaching.y)}) for {config.epochs} epochs, batch {config.batch_size}"
+        )
+    else:
+        params = build_model(config).count_params()
+        print(f"Training {config.arch} ({params:,} params) for {config.epochs} epochs, batch {config.batch_size}")
 
     stop = threading.Event()
 
@@ -117,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_interrupt)
     try:
-        result = train(config, ModelStore(store_dir), on_progress=ProgressBar(), stop=stop)
+        result = train(config, store, on_progress=ProgressBar(), stop=stop, teaching=teaching)
     except StoreError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -128,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         + (f", stopped by {result.stopped_by}" if result.stopped_by else "")
     )
     print(f"Stored as {result.entry.name!r} in {result.entry.directory}")
+    if teaching is not None:
+        print(teaching_summary(r["teach"]))
     return 0
 
 

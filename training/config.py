@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from model_store.preprocess import NORMALIZATIONS
+from model_store.store import NAME_PATTERN
 from model_store.zoo import ARCHITECTURES
 
 CUSTOM_ARCHITECTURES = ("custom-dense", "custom-cnn")
@@ -45,6 +46,9 @@ HELP = {
     "printed_digits": "add this many synthetic printed digits (Hershey fonts) to training, 0-100000",
     "seed": "the random seed: the same seed gives the same model",
     "train_limit": "train on the first N of the 60,000 training images, 0-60000; 0 means all",
+    "teach": "teach this stored model the class drawings instead of training a new one: it is fine-tuned on them, "
+    "mixed with the first --train-limit MNIST images, and measured on the held-back ones",
+    "held_back": "teaching: the fraction of the class drawings held back to measure it, per digit, 0.05-0.5",
 }
 
 
@@ -82,6 +86,8 @@ class TrainConfig:
     printed_digits: int = 0  # add this many synthetic printed digits to the training set
     seed: int = 42
     train_limit: int = 0  # train on the first N images only; 0 means all 60,000
+    teach: str = ""  # a stored model to teach the class drawings (training.teach); "" trains a new one
+    held_back: float = 0.2  # teaching: the fraction of the drawings kept back to measure it
 
     def resolved(self) -> TrainConfig:
         """A copy with the architecture's defaults filled in, checked."""
@@ -152,6 +158,9 @@ def validate(c: TrainConfig) -> None:
     _between("es_min_delta", c.es_min_delta, 0, 1e9)
     _between("es_patience", c.es_patience, 0, 1000)
     _between("printed_digits", c.printed_digits, 0, 100_000)
+    _between("held_back", c.held_back, 0.05, 0.5)
+    if c.teach and not NAME_PATTERN.fullmatch(c.teach):
+        raise ConfigError("teach", f"{c.teach!r} is not a model name")
     if c.label_smoothing and c.loss != "categorical":
         raise ConfigError("label_smoothing", "needs the categorical loss (Keras' sparse loss has no smoothing)")
     if c.augment and c.normalization != "scale":
@@ -197,6 +206,16 @@ PRESETS: dict[str, TrainConfig] = {
         checkpoint_best=True,
         augment=True,
         printed_digits=12_000,
+    ),
+    # Teaching a stored model the class drawings: a few gentle epochs on 10,000 MNIST images and the drawings.
+    "teach": TrainConfig(
+        teach="lab-default",
+        optimizer="adam",
+        learning_rate=0.0003,
+        batch_size=64,
+        epochs=3,
+        validation="none",
+        train_limit=10_000,
     ),
     # The benchmark's quick recipe: one epoch, a one-cycle schedule and a large batch.
     "quick": TrainConfig(

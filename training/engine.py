@@ -28,6 +28,7 @@ from training.config import TrainConfig
 from training.curves import Report, best_epoch
 from training.evaluation import Evaluation, evaluate
 from training.synthetic import printed_digits
+from training.teach import Teaching, figures, teaching_data
 
 REPORT_EVERY = 50  # batches between progress reports
 
@@ -194,17 +195,28 @@ def default_name(c: TrainConfig) -> str:
     return f"{c.arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+def load_base(teaching: Teaching) -> keras.Model:
+    """The model a teaching run starts from, loaded from its file's bytes in safe mode."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "base.keras"
+        path.write_bytes(teaching.model)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
 def train(
     config: TrainConfig,
     store: ModelStore | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     stop: StopSignal | None = None,
     run_dir: Path | None = None,
+    teaching: Teaching | None = None,
 ) -> TrainResult:
     """Train, evaluate on the test set and store the model with its record.
 
     `stop` (anything with `is_set()`, e.g. a threading.Event) ends training after the current
     batch; the best weights so far are kept. `run_dir` receives the best-weights checkpoint.
+    With `teaching` (training.teach), the base model is fine-tuned on the class drawings instead,
+    validated on the held-back ones, and the record says what that did.
     """
     c = config.resolved()
     c.name = c.name or default_name(c)
@@ -214,13 +226,16 @@ def train(
     stop = stop or threading.Event()
     keras.utils.set_random_seed(c.seed)
 
-    data = prepare_data(c)
-    model = build_model(c)
+    if teaching is None:
+        data, model = prepare_data(c), build_model(c)
+    else:
+        data, model = Data(*teaching_data(c, teaching)), load_base(teaching)
+        held_before = Predictor(model, c.normalization).probabilities(data.x_val)
     batches = math.ceil(len(data.x_train) / c.batch_size)
     compile_model(model, c, steps=batches * c.epochs)
     x, y = _inputs(data.x_train, data.y_train, c, model)
     train_data = _train_dataset(data.x_train, y, c, model) if c.augment else x
-    val = None if data.x_val is None else _inputs(data.x_val, data.y_val, c, model)
+    val = None if data.x_val is None or not len(data.x_val) else _inputs(data.x_val, data.y_val, c, model)
 
     with tempfile.TemporaryDirectory() as tmp:
         best_path = Path(run_dir or tmp) / CHECKPOINT
@@ -253,6 +268,12 @@ def train(
     report(Progress("evaluating", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
     evaluation = evaluate(Predictor(model, c.normalization))
     record = make_record(c, model, history, evaluation, seconds, stopped_by, reporter.reports, best)
+    if teaching is not None:
+        held_after = Predictor(model, c.normalization).probabilities(data.x_val)
+        record |= {
+            "architecture": teaching.architecture,
+            "teach": figures(teaching, c, held_before, held_after, evaluation.accuracy),
+        }
     report(Progress("saving", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
     entry = store.save(model, record, evaluation.probabilities)
     report(Progress("done", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))

@@ -20,6 +20,7 @@ worker machine needs none of it, and the pages only read the disk:
                                 | interrupted; the stored model, the error, the node
         events.jsonl            its progress, one event a line
         best.weights.h5         the best epoch so far
+        teaching.npz            a teaching run's base model and class drawings (training.teach)
 
 When the app restarts, a run the board no longer knows is recovered from this folder: a waiting
 one is queued again (it keeps its place), a running one reads as interrupted and its best
@@ -49,8 +50,10 @@ from training import cluster
 from training.config import TrainConfig
 from training.engine import CHECKPOINT, Progress
 from training.limits import check_run, read_limits
+from training.teach import Teaching, teaching_of
 
 CPUS_PER_RUN = 1
+TEACHING = "teaching.npz"
 SYNC_SECONDS = 0.5
 FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")
 
@@ -108,6 +111,9 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
     }
     group = (experiment or {}).get("name")
     check_run(c, by, 0 if group in waiting else len(waiting), read_limits())
+    teaching = None
+    if c.teach:  # the base model and the drawings go with the run: a worker has no access to them
+        c, teaching = teaching_of(c, store)
     start_sync()  # connects to Ray first: ClusterUnavailable before anything is written
     now = datetime.now()
     run_id = f"{now:%Y%m%d-%H%M%S}-{now.microsecond:06d}-{secrets.token_hex(2)}"  # sorts in the order submitted
@@ -115,15 +121,17 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
     run_dir.mkdir(parents=True)
     record = {**c.to_dict(), "owner": by.name, "session": by.session, "experiment": experiment or {}, "store": str(store.root)}
     (run_dir / "config.json").write_text(json.dumps(record))
+    if teaching is not None:
+        (run_dir / TEACHING).write_bytes(teaching.to_bytes())
     _write_status(run_dir, {"status": "waiting"})
-    _queue(run_id, record)
+    _queue(run_id, record, teaching)
     return run_id
 
 
-def _queue(run_id: str, record: dict) -> None:
+def _queue(run_id: str, record: dict, teaching: Teaching | None) -> None:
     board = cluster.board()
     ray.get(board.add.remote(run_id))
-    train_task.remote(run_id, record, board)
+    train_task.remote(run_id, record, board, teaching)
 
 
 def request_stop(run_id: str, by: Person) -> None:
@@ -191,14 +199,15 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
     so the epochs it finished are not lost."""
     from model_store import Predictor
     from training.curves import best_epoch, history_of, reports_of
-    from training.engine import build_model, make_record
+    from training.engine import build_model, load_base, make_record
     from training.evaluation import evaluate
 
     run = read_run(run_id)
     if run.status != "interrupted" or run.model or not run.checkpoint.exists():
         raise ValueError(f"run {run_id} has no checkpoint to keep (it is {run.status})")
     c = TrainConfig.from_dict(run.config)
-    model = build_model(c)
+    kept = runs_root() / run_id / TEACHING  # a teaching run's weights fit its base model, not c.arch's
+    model = load_base(Teaching.from_bytes(kept.read_bytes())) if kept.exists() else build_model(c)
     model.load_weights(run.checkpoint)
     history = history_of(run.events)
     evaluation = evaluate(Predictor(model, c.normalization))
@@ -328,7 +337,8 @@ def recover() -> None:
         if run.id in known:
             continue  # alive in the cluster, watched by another app process
         if run.status == "waiting":
-            _queue(run.id, run.config)
+            kept = runs_root() / run.id / TEACHING
+            _queue(run.id, run.config, Teaching.from_bytes(kept.read_bytes()) if kept.exists() else None)
         else:
             error = "the app restarted while it ran"
             _write_status(runs_root() / run.id, {**_status_of(run.id), "status": "interrupted", "error": error})
@@ -418,7 +428,7 @@ def _warm_up_worker() -> None:
 
 
 @ray.remote(num_cpus=CPUS_PER_RUN, max_retries=0)
-def train_task(run_id: str, record: dict, board) -> None:
+def train_task(run_id: str, record: dict, board, teaching: Teaching | None = None) -> None:
     """Train one run on whichever worker Ray chose; TensorFlow and MNIST stay loaded in the worker
     for the next run. The model comes back through the board, never through a shared disk."""
     from model_store.backend import keras  # loaded once per worker, before the run counts as started
@@ -432,7 +442,8 @@ def train_task(run_id: str, record: dict, board) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             store = ModelStore(Path(tmp) / "models", bundled_dir=None)
             report = BoardReport(board, run_id, Path(tmp) / CHECKPOINT)
-            result = train(TrainConfig.from_dict(record), store, on_progress=report, stop=stop, run_dir=Path(tmp))
+            config = TrainConfig.from_dict(record)
+            result = train(config, store, on_progress=report, stop=stop, run_dir=Path(tmp), teaching=teaching)
             entry = result.entry
             files = {
                 "model": entry.model_path.read_bytes(),
