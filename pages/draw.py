@@ -131,10 +131,9 @@ def keep_controls(prediction: Prediction, key: str, source: str, original: np.nd
     """ "Right" keeps the drawing with the model's answer as its label; "No, it is a ..." with the
     writer's. The counts say how many the writer and the class have kept."""
     args = (prediction, prediction.digit, source, original, model)
-    right, wrong = st.columns([1, 3], vertical_alignment="bottom")
-    right.button(f"Right: a {prediction.digit}", key=f"{key}_right", icon=":material/check:", on_click=save, args=args)
+    st.button(f"Right, it is a {prediction.digit}", key=f"{key}_right", icon=":material/check:", on_click=save, args=args)
     others = [d for d in range(10) if d != prediction.digit]
-    wrong.pills("No, it is a", others, key=f"{key}_label", on_change=save_wrong, args=(f"{key}_label", *args[:1], *args[2:]))
+    st.pills("No, it is a", others, key=f"{key}_label", on_change=save_wrong, args=(f"{key}_label", *args[:1], *args[2:]))
     saved_counts(key)
 
 

@@ -128,6 +128,31 @@ def clear(page) -> None:
     page.wait_for_timeout(300)
 
 
+def test_a_drawing_is_saved_with_the_models_answer_or_the_writers_and_the_canvas_clears(page, server):
+    import cv2
+    import numpy as np
+
+    from model_store.drawings import Drawings
+
+    db = Drawings(server.models.parent / "data" / "drawings.sqlite3")
+    before = db.count() if db.path.exists() else 0
+    draw(page, SEVEN)
+    page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '7'", timeout=15_000)
+    page.get_by_role("button", name="Right, it is a 7").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '-'", timeout=15_000)
+    kept = db.get(int(db.arrays()[0][-1]))
+    assert db.count() == before + 1 and (kept.label, kept.source, kept.model) == (7, "canvas", "lab-default")
+    assert kept.writer.startswith("guest-") and int(np.argmax(kept.probabilities)) == 7
+    assert cv2.imdecode(np.frombuffer(kept.original, np.uint8), cv2.IMREAD_UNCHANGED).shape == (280, 280, 4)
+    page.get_by_text(f"{before + 1} by the class").wait_for(timeout=15_000)
+    page.wait_for_timeout(300)
+    draw(page, ONE)
+    page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '1'", timeout=15_000)
+    page.get_by_test_id("stButtonGroup").get_by_text("4", exact=True).click()  # "No, it is a 4"
+    page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '-'", timeout=15_000)
+    assert db.count() == before + 2 and db.arrays()[2][-1] == 4
+
+
 def test_clear_always_clears(page):
     for _ in range(2):
         draw(page, ONE)
