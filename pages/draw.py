@@ -17,6 +17,7 @@ through_app_frame()
 CANVAS_SIZE = 280
 BRUSH = 22  # on a 280-px canvas, a digit drawn ~200 px tall then has MNIST's stroke-to-size ratio
 UNSURE = 0.6  # below this top probability the page says it is unsure
+BLANK = np.zeros((28, 28), np.float32)  # what the model sees before anything is drawn
 
 
 # ---------------------------------------------------------------- pieces of the page
@@ -30,17 +31,22 @@ def pixel_view(image: np.ndarray, scale: int = 8) -> np.ndarray:
     return big
 
 
-def show_prediction(prediction: Prediction, key: str) -> None:
-    if prediction.blank:
-        st.metric("Prediction", "-")
-        return
-    st.metric("Prediction", prediction.digit, help="the model's most likely digit")
-    st.progress(prediction.confidence, text=f"Confidence {prediction.confidence:.1%}")
-    if prediction.confidence < UNSURE:
+def show_prediction(prediction: Prediction, key: str, note: str | None = None) -> None:
+    """The answer, its confidence and the ten probabilities. A blank shows the same elements ("-",
+    an empty bar and chart), so a stroke only updates them: when the first stroke made the browser
+    build them, a session's first answer came ~100 ms later than the next ones."""
+    blank = prediction.blank
+    st.metric("Prediction", "-" if blank else prediction.digit, help="the model's most likely digit")
+    st.progress(
+        0.0 if blank else prediction.confidence, text="Confidence -" if blank else f"Confidence {prediction.confidence:.1%}"
+    )
+    if note:
+        st.info(note, icon=":material/draw:")
+    elif not blank and prediction.confidence < UNSURE:
         first, second = np.argsort(-prediction.probabilities)[:2]
         p = prediction.probabilities
         st.warning(f"Not sure: it could be a {first} ({p[first]:.0%}) or a {second} ({p[second]:.0%}).")
-    st.altair_chart(probability_chart(prediction.probabilities), key=f"{key}_chart")
+    st.vega_lite_chart(spec=probability_chart(np.zeros(10) if blank else prediction.probabilities), key=f"{key}_chart")
 
 
 def tile_maps(maps: np.ndarray, columns: int = 8, limit: int = 32) -> np.ndarray:
@@ -112,6 +118,7 @@ def save_waiting() -> bool:
         while waiting:
             Drawings().add(**waiting[0])
             saved = waiting.pop(0)
+            st.session_state["draw_saved"] = st.session_state.get("draw_saved", 0) + 1
             st.toast(f"Saved as a {saved['label']}. Thank you!", icon=":material/check:")
         st.session_state.pop("draw_save_error", None)
         return True
@@ -129,12 +136,22 @@ def save_wrong(key: str, prediction: Prediction, source: str, original: np.ndarr
 
 def keep_controls(prediction: Prediction, key: str, source: str, original: np.ndarray, model: str) -> None:
     """ "Right" keeps the drawing with the model's answer as its label; "No, it is a ..." with the
-    writer's. The counts say how many the writer and the class have kept."""
-    args = (prediction, prediction.digit, source, original, model)
-    st.button(f"Right, it is a {prediction.digit}", key=f"{key}_right", icon=":material/check:", on_click=save, args=args)
+    writer's (both shown, disabled, before there is a digit). The counts say how many the writer
+    and the class have kept."""
+    args, blank = (prediction, prediction.digit, source, original, model), prediction.blank
+    right = f"Right, it is a {'...' if blank else prediction.digit}"
+    st.button(right, key=f"{key}_right", icon=":material/check:", on_click=save, args=args, disabled=blank)
     others = [d for d in range(10) if d != prediction.digit]
-    st.pills("No, it is a", others, key=f"{key}_label", on_change=save_wrong, args=(f"{key}_label", *args[:1], *args[2:]))
+    wrong_args = (f"{key}_label", *args[:1], *args[2:])
+    st.pills("No, it is a", others, key=f"{key}_label", on_change=save_wrong, args=wrong_args, disabled=blank)
     saved_counts(key)
+
+
+@st.cache_data(ttl=10, show_spinner=False, max_entries=1000)
+def tally(writer: str, saved_here: int) -> tuple[int, int]:
+    """The writer's and the class's drawings, counted at most every 10 s (the page asked the database
+    at every stroke otherwise); `saved_here` changes with each save from this session, so it shows."""
+    return Drawings().tally(writer)
 
 
 def saved_counts(key: str) -> None:
@@ -144,7 +161,7 @@ def saved_counts(key: str) -> None:
         st.button("Save again", key=f"{key}_save_again", icon=":material/refresh:", on_click=save_waiting)
         return
     try:
-        mine, everyone = Drawings().tally(who_am_i())
+        mine, everyone = tally(who_am_i(), st.session_state.get("draw_saved", 0))
     except DrawingsError as err:
         st.caption(f":material/warning: {err}")
         return
@@ -201,23 +218,21 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
     if not strokes:
         st.session_state["draw_clearing"] = False  # the canvas reported back empty
     fresh = bool(strokes) and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
-    prediction = predictor.predict(canvas.image_data) if fresh else Prediction(None, 0.0, None, None, "nothing drawn")
+    image = canvas.image_data if fresh else None  # decoded once: each decode of the PNG costs ms
+    prediction = predictor.predict(image) if fresh else Prediction(None, 0.0, None, None, "nothing drawn")
     top.markdown(short_answer(prediction))
     with right:
-        show_prediction(prediction, "draw")
+        note = None
         if prediction.blank and fresh:  # strokes, but nothing a digit could be made of
-            st.info(
-                f"Nothing to read yet: {prediction.blank_reason}. Keep drawing (only a digit can be saved).",
-                icon=":material/draw:",
-            )
-            saved_counts("draw_keep")
-            return
-        if prediction.blank:
-            st.info("Draw a digit on the black square: the model reads it as you draw.", icon=":material/draw:")
-            saved_counts("draw_keep")
-            return
-        keep_controls(prediction, "draw_keep", "canvas", canvas.image_data, entry.name)
-        st.image(pixel_view(prediction.prepared), caption="What the model sees: the 28x28 input", width=224, clamp=True)
+            note = f"Nothing to read yet: {prediction.blank_reason}. Keep drawing (only a digit can be saved)."
+        elif prediction.blank:
+            note = "Draw a digit on the black square: the model reads it as you draw."
+        show_prediction(prediction, "draw", note)
+        keep_controls(prediction, "draw_keep", "canvas", image, entry.name)
+        seen = BLANK if prediction.blank else prediction.prepared
+        st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, clamp=True)
+    if prediction.blank:
+        return
     if st.toggle("Inside the network: each layer's activations", key="draw_inside"):
         show_inside(predictor, prediction.prepared)
     if len(entries) > 1 and st.toggle("Compare every stored model on this drawing", key="draw_compare"):

@@ -213,7 +213,7 @@ def detail(entry: StoredModel, probabilities: np.ndarray, images: ImageSet) -> N
     image, chart, heat = st.columns([1, 2, 1])
     image.image(x, caption="the image", width=168)
     with chart:
-        st.altair_chart(probability_chart(probabilities[index]), key="gallery_detail_chart")
+        st.vega_lite_chart(spec=probability_chart(probabilities[index]), key="gallery_detail_chart")
     looked = predictor_of(entry).occlusion(x / 255.0, int(probabilities[index].argmax()))
     overlay = cv2.applyColorMap((looked * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
     overlay = (0.55 * overlay + 0.45 * x[..., None]).astype(np.uint8)

@@ -65,9 +65,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(folder: Path, **env):
+def running_app(folder: Path, script: str = "app.py", **env):
     """`streamlit run app.py` on a free port with its own store, runs, class data and log in `folder` (an empty
-    store: the bundled model serves); `env` adds to its environment (e.g. RAY_ADDRESS)."""
+    store: the bundled model serves); `script` another page to serve; `env` adds to its environment
+    (e.g. RAY_ADDRESS)."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
     port = free_port()
@@ -79,7 +80,7 @@ def running_app(folder: Path, **env):
         "MNIST_LAB_DATA": str(folder / "data"),
         **env,
     }
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless=true", f"--server.port={port}"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

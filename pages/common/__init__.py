@@ -3,9 +3,7 @@
 from collections.abc import Callable
 from typing import TypeVar
 
-import altair as alt
 import numpy as np
-import pandas as pd
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
@@ -47,20 +45,23 @@ def predictor_of(entry: StoredModel) -> Predictor:
     return load_predictor(entry.name, entry.record.get("model_sha256", ""))
 
 
-def probability_chart(probabilities: np.ndarray) -> alt.Chart:
-    """Ten bars, digits 0-9 always in the same order, the likeliest highlighted."""
-    data = pd.DataFrame({"digit": [str(d) for d in range(10)], "probability": probabilities.astype(float)})
-    data["top"] = data["probability"] == data["probability"].max()
-    return (
-        alt.Chart(data, height=180)
-        .mark_bar()
-        .encode(
-            x=alt.X("digit:N", sort=None, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            color=alt.condition("datum.top", alt.value("#e4572e"), alt.value("#8aa1b1")),
-            tooltip=["digit", alt.Tooltip("probability:Q", format=".1%")],
-        )
-    )
+def probability_chart(probabilities: np.ndarray) -> dict:
+    """Ten bars, digits 0-9 always in the same order, the likeliest highlighted: a Vega-Lite spec
+    written out. Building the same chart with Altair (its objects, its schema validation) cost more
+    server CPU than everything else a stroke does (docs/performance.md); this spec is a dict."""
+    top = int(np.argmax(probabilities)) if np.max(probabilities) > 0 else -1  # none before a drawing
+    values = [{"digit": str(d), "probability": round(float(p), 5), "top": d == top} for d, p in enumerate(probabilities)]
+    return {
+        "height": 180,
+        "data": {"values": values},
+        "mark": {"type": "bar"},
+        "encoding": {
+            "x": {"field": "digit", "type": "nominal", "sort": None, "axis": {"labelAngle": 0}},
+            "y": {"field": "probability", "type": "quantitative", "scale": {"domain": [0, 1]}, "axis": {"format": "%"}},
+            "color": {"condition": {"test": "datum.top", "value": "#e4572e"}, "value": "#8aa1b1"},
+            "tooltip": [{"field": "digit", "type": "nominal"}, {"field": "probability", "type": "quantitative", "format": ".1%"}],
+        },
+    }
 
 
 def model_picker(key: str) -> tuple[StoredModel, list[StoredModel]]:
