@@ -188,6 +188,7 @@ class Tally:
     times_ms: list[float] = field(default_factory=list)
     digits: int = 0
     errors: list[str] = field(default_factory=list)
+    own_cpu: float = 0.0  # this generator's CPU seconds while the class drew
 
 
 @dataclass
@@ -251,6 +252,51 @@ async def draw_a_digit(session: Session, rng: random.Random, tally: Tally, deadl
     await session.press_clear()
 
 
+# ---------------------------------------------------------------- the same student in Chromium
+
+
+async def browser_student(n: int, url: str, start: Start, tally: Tally, browser) -> None:
+    """The same strokes drawn with the mouse in a real browser, to check that the generator costs
+    the server what browsers do (`--browsers`). Answers are checked; times are not taken (the
+    canvas itself waits 200 ms after mouse-up before it sends a stroke)."""
+    rng = random.Random(n)
+    opened = False
+    try:
+        context = await browser.new_context(viewport={"width": 1280, "height": 1000})
+        page = await context.new_page()
+        await page.goto(url)
+        canvas = page.locator("canvas").last
+        await canvas.wait_for(timeout=120_000)
+        await page.wait_for_timeout(1000)
+        opened = True
+        start.arrived()
+        await start.go.wait()
+        box = await canvas.bounding_box()
+        answer = page.get_by_test_id("stMetricValue").first
+        while time.monotonic() < start.deadline:
+            digit = rng.choice(list(DIGITS))
+            for stroke in jittered(DIGITS[digit], rng):
+                await asyncio.sleep(rng.uniform(1.0, 3.0))
+                await page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+                await page.mouse.down()
+                for x, y in stroke[1:]:
+                    await page.mouse.move(box["x"] + x, box["y"] + y)
+                await page.mouse.up()
+                tally.times_ms.append(float("nan"))  # counted, not timed
+            await page.wait_for_timeout(1500)
+            tally.digits += 1
+            if (await answer.inner_text()).strip() != str(digit):
+                tally.errors.append(f"drew a {digit}, the page said {(await answer.inner_text()).strip()!r}")
+            await page.get_by_role("button", name="Clear").click()
+            await page.wait_for_timeout(500)
+        await context.close()
+    except Exception as err:
+        tally.errors.append(f"browser {n}: {type(err).__name__}: {err}")
+    finally:
+        if not opened:
+            start.arrived()
+
+
 # ---------------------------------------------------------------- the servers' CPU
 
 
@@ -268,47 +314,70 @@ def _is_app(cmdline: list[str]) -> bool:
     return any("streamlit" in part for part in cmdline) and "run" in cmdline and any(part.endswith("app.py") for part in cmdline)
 
 
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
+def cpu_seconds(processes: list[psutil.Process]) -> list[float]:
+    """Each process's CPU seconds so far."""
+    seconds = []
     for p in processes:
         try:
             t = p.cpu_times()
-            total += t.user + t.system
+            seconds.append(t.user + t.system)
         except psutil.NoSuchProcess:
-            pass
-    return total
+            seconds.append(0.0)
+    return seconds
 
 
 # ---------------------------------------------------------------- the whole class
 
 
 async def classroom(
-    url: str, students: int, seconds: float, servers: list[psutil.Process], check: bool = True
-) -> tuple[Tally, float, float | None]:
+    url: str, students: int, seconds: float, servers: list[psutil.Process], check: bool = True, browser=None
+) -> tuple[Tally, float, list[float]]:
     """The tally, the seconds drawn and the servers' CPU seconds meanwhile (opening the pages,
-    which loads the model once, is not counted)."""
+    which loads the model once, is not counted). With `browser` (Playwright's), Chromium draws."""
     tally, start = Tally(), Start(students)
-    everyone = asyncio.gather(*(student(n, url, start, tally, check) for n in range(students)))
+    if browser is not None:
+        everyone = asyncio.gather(*(browser_student(n, url, start, tally, browser) for n in range(students)))
+    else:
+        everyone = asyncio.gather(*(student(n, url, start, tally, check) for n in range(students)))
     await start.go.wait()
-    before, began = cpu_seconds(servers), time.monotonic()
+    before, began, own = cpu_seconds(servers), time.monotonic(), time.process_time()
     start.deadline = began + seconds
     await everyone
-    return tally, time.monotonic() - began, (cpu_seconds(servers) - before) if servers else None
+    tally.own_cpu = time.process_time() - own
+    return tally, time.monotonic() - began, [b - a for a, b in zip(before, cpu_seconds(servers))]
+
+
+async def in_chromium(url: str, students: int, seconds: float, servers) -> tuple[Tally, float, list[float]]:
+    from playwright.async_api import async_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        result = await classroom(url, students, seconds, servers, browser=browser)
+        await browser.close()
+        return result
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    return float(np.percentile(values, q)) if values else None
+    timed = [v for v in values if v == v]  # Chromium's strokes are counted, not timed (NaN)
+    return float(np.percentile(timed, q)) if timed else None
 
 
-def report(tally: Tally, students: int, replicas: int, seconds: float, cpu: float | None) -> dict:
-    strokes = len(tally.times_ms)
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def report(tally: Tally, students: int, seconds: float, per_process: list[float]) -> dict:
+    strokes, replicas = len(tally.times_ms), len(per_process)
+    cpu = sum(per_process) if per_process else None
     result = {
         "students": students,
         "replicas": replicas,
         "strokes": strokes,
         "errors": len(tally.errors),
-        "p50_ms": round(percentile(tally.times_ms, 50), 1) if strokes else None,
-        "p95_ms": round(percentile(tally.times_ms, 95), 1) if strokes else None,
+        "p50_ms": _rounded(percentile(tally.times_ms, 50)),
+        "p95_ms": _rounded(percentile(tally.times_ms, 95)),
         "server_cpu_ms_per_stroke": round(cpu * 1000 / strokes, 1) if cpu is not None and strokes else None,
     }
     rows = [
@@ -320,8 +389,10 @@ def report(tally: Tally, students: int, replicas: int, seconds: float, cpu: floa
         ("errors", len(tally.errors)),
         ("stroke to answer, median", f"{result['p50_ms']} ms"),
         ("stroke to answer, 95th percentile", f"{result['p95_ms']} ms"),
-        ("slowest", f"{max(tally.times_ms):.0f} ms" if strokes else "-"),
+        ("slowest", f"{max(tally.times_ms):.0f} ms" if result["p50_ms"] is not None else "-"),
         ("server CPU per stroke", f"{result['server_cpu_ms_per_stroke']} ms" if cpu is not None else "not on this machine"),
+        ("each app process's share of it", " / ".join(f"{c / cpu:.0%}" for c in per_process) if cpu else "-"),
+        ("this generator's CPU per stroke", f"{tally.own_cpu * 1000 / strokes:.1f} ms" if strokes else "-"),
     ]
     for name, value in rows:
         print(f"{name:36} {value}")
@@ -336,10 +407,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seconds", type=float, default=60, help="how long they draw (default 60)")
     p.add_argument("--url", default="http://127.0.0.1:8501", help="the app, or the proxy in front of its replicas")
     p.add_argument("--bare", action="store_true", help="the server runs benchmarks/bare_canvas.py: answers are not checked")
+    p.add_argument("--browsers", action="store_true", help="draw in Chromium instead, to compare the server's figures")
     args = p.parse_args(argv)
     servers = app_processes(args.url)
-    tally, elapsed, cpu = asyncio.run(classroom(args.url, args.students, args.seconds, servers, not args.bare))
-    result = report(tally, args.students, len(servers), elapsed, cpu)
+    if args.browsers:
+        tally, elapsed, per_process = asyncio.run(in_chromium(args.url, args.students, args.seconds, servers))
+    else:
+        tally, elapsed, per_process = asyncio.run(classroom(args.url, args.students, args.seconds, servers, not args.bare))
+    result = report(tally, args.students, elapsed, per_process)
     print(json.dumps(result))
     return result
 
