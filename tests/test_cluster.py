@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import free_port, running_app
+from tests.browser import ROOT, free_port, running_app
 from training.cluster import end_session
 
 pytestmark = pytest.mark.browser
@@ -122,3 +122,23 @@ def test_the_app_joins_a_two_node_cluster_through_ray_address_and_runs_go_to_bot
             page.close()
         started_here = [p for p in descendants(app.pid) if "raylet" in " ".join(p.cmdline())]
         assert started_here == []  # joined the cluster: started no Ray of its own
+
+
+def test_a_second_app_process_on_the_same_runs_folder_starts_no_ray_of_its_own(tmp_path):
+    """Two processes serving one class share one queue: the second is told how, not given a second Ray."""
+    import fcntl
+
+    lock = tmp_path / "runs" / ".local-ray.lock"
+    lock.parent.mkdir()
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held, as the first app process holds it
+    code = (
+        "from pathlib import Path\nfrom training import cluster\n"
+        f"try:\n    cluster.connect(owner=Path({str(lock)!r}))\nexcept cluster.ClusterUnavailable as err:\n    print(err)\n"
+        "print('ray' in __import__('sys').modules and __import__('ray').is_initialized())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    os.close(fd)
+    assert "another app process on this machine runs the training queue" in done.stdout, done.stderr
+    assert "python -m benchmarks.replicas" in done.stdout and done.stdout.strip().endswith("False")  # no Ray started

@@ -42,14 +42,26 @@ def address() -> str | None:
     return os.environ.get("RAY_ADDRESS") or None
 
 
-def connect() -> None:
+def connect(owner: Path | None = None) -> None:
     """Join the cluster RAY_ADDRESS names, or start a local Ray sized to this machine. Once per
-    process; later calls return at once (or raise the first failure's reason again)."""
+    process; later calls return at once (or raise the first failure's reason again).
+
+    `owner`: a lock file that a process starting its own Ray holds for as long as it lives. Two
+    app processes sharing one runs folder must share one Ray (one queue, one board); the second
+    one to start is refused instead of starting another Ray beside the first.
+    """
     with _lock:
         if _connected.get("error"):
             raise ClusterUnavailable(_connected["error"])
         if _connected:
             return
+        if owner is not None and not address() and not _hold(owner):
+            _connected["error"] = (
+                "Training is unavailable here: another app process on this machine runs the training queue "
+                f"of {owner.parent}. To serve a class from several processes, start them with "
+                "`python -m benchmarks.replicas` (one Ray for all) or give each the same RAY_ADDRESS."
+            )
+            raise ClusterUnavailable(_connected["error"])
         # Never a Ray started behind our back: without this, a call after ray.shutdown() (at exit)
         # starts a fresh local Ray that nobody stops.
         os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
@@ -90,6 +102,22 @@ def _reachable(where: str, seconds: float = 5.0) -> None:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=seconds).close()
     except (OSError, ValueError) as err:
         raise ConnectionError(f"nothing answers at {where}: {err}") from None
+
+
+def _hold(path: Path) -> bool:
+    """Take the lock file for this process's life (closed, and so freed, when it ends); False when
+    another process holds it."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _connected["owner_fd"] = fd
+    return True
 
 
 def problem() -> str | None:

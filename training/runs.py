@@ -261,7 +261,7 @@ def _engine() -> None:
     Ray started from a page's short-lived script thread dies a moment after it starts.
     """
     try:
-        cluster.connect()
+        cluster.connect(owner=runs_root() / ".local-ray.lock")
         if not cluster.address():
             # One warm worker for each CPU and one more, loading TensorFlow now: when a run ends,
             # the next one starts on a worker that is ready, not on one still importing.
