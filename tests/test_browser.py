@@ -230,6 +230,20 @@ def test_clicking_a_confusion_cell_shows_only_that_pair_and_clicking_again_clear
     page.close()
 
 
+def pick_option(page, box, name: str) -> None:
+    """Open a selectbox and choose `name`; again if a rerun closed the list as it opened."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(3):
+        box.click()
+        try:
+            page.get_by_role("option", name=name).click(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"the option {name!r} never showed")
+
+
 def expect_text(page, text: str) -> None:
     page.wait_for_selector(f"text=/^{text}$/", timeout=15_000)
 
@@ -240,8 +254,7 @@ def test_a_run_started_in_the_browser_shows_growing_curves_and_stops_with_its_mo
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.goto(f"{server.url}/train")
     page.wait_for_selector("text=No run yet", timeout=60_000)
-    page.get_by_test_id("stSelectbox").first.click()  # the recipe picker
-    page.get_by_role("option", name="seed-d").click()
+    pick_option(page, page.get_by_test_id("stSelectbox").first, "seed-d")  # the recipe picker
     # The recipe fills the form on a rerun: submitting before it lands would send the old values.
     page.wait_for_function("() => document.querySelector('input[aria-label=\"Epochs\"]').value === '10'", timeout=15_000)
     page.get_by_role("textbox", name="Model name").fill("browser-run")
