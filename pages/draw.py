@@ -89,9 +89,14 @@ def show_comparison(entries: list[StoredModel], prepared: np.ndarray) -> None:
 
 
 def png_of(image: np.ndarray) -> bytes:
-    return cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA) if image.ndim == 3 and image.shape[2] == 4 else image)[
-        1
-    ].tobytes()
+    """The canvas (RGBA) or a decoded file (gray or RGB, 8 or 16 bits) as a PNG, as it was drawn."""
+    a = np.asarray(image)
+    if a.dtype != np.uint8:  # a 16-bit scan decodes to floats: stretched to 0-255
+        a = a.astype(np.float32)
+        a = ((a - a.min()) / max(float(a.max() - a.min()), 1e-6) * 255).astype(np.uint8)
+    if a.ndim == 3:  # OpenCV writes BGR(A)
+        a = cv2.cvtColor(a, cv2.COLOR_RGBA2BGRA if a.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    return cv2.imencode(".png", a)[1].tobytes()
 
 
 def save(prediction: Prediction, label: int, source: str, original: np.ndarray, model: str) -> None:

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from model_store import drawings as drawings_module
 from model_store.drawings import Drawings, DrawingsError, default_path
 from model_store.roles import NotAllowed
-from tests.conftest import ROOT, digit_on_canvas, image_file, open_page, run_clean
+from tests.conftest import ROOT, cmyk_jpeg, digit_on_canvas, image_file, open_page, run_clean, sixteen_bit_png
 from tests.people import STUDENT, TEACHER
 from tests.test_cli import run
 
@@ -202,6 +202,21 @@ def test_right_saves_an_upload_with_the_models_answer_and_the_counts_grow(page, 
     assert cv2.imdecode(np.frombuffer(kept.original, np.uint8), cv2.IMREAD_UNCHANGED).shape[:2] == (280, 280)
     assert images.shape == (1, 28, 28) and images.max() > 200
     assert any("1 by you, 1 by the class" in c.value for c in at.caption)
+
+
+def test_uploads_of_any_depth_and_colour_are_saved_with_their_image(page, mnist_test):
+    x, _ = mnist_test
+    seven = digit_on_canvas(x[0], dark_on_light=True)
+    files = [("deep.png", sixteen_bit_png(seven), "image/png"), ("print.jpg", cmyk_jpeg(255 - seven), "image/jpeg")]
+    page.file_uploader(key="draw_upload").set_value(files)
+    run_clean(page)
+    for i in range(2):
+        page.button(key=f"draw_keep_upload_{i}_right").click()
+        run_clean(page)
+    assert Drawings().arrays()[2].tolist() == [7, 7] and not page.error
+    for drawing_id in (1, 2):
+        kept = cv2.imdecode(np.frombuffer(Drawings().get(drawing_id).original, np.uint8), cv2.IMREAD_GRAYSCALE)
+        assert kept.shape == (280, 280) and kept[0, 0] > 200 and kept.min() < 50  # light paper, dark ink, as uploaded
 
 
 def test_no_it_is_a_saves_the_writers_label(page, mnist_test):
