@@ -37,15 +37,12 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ONE, SEVEN, ZERO  # the browser tests' strokes and Chromium
+
 CANVAS, BRUSH = 280, 22  # the Draw page's canvas and default brush
 ANSWER_TIMEOUT = 30.0  # seconds: no answer by then counts as an error
 # Digits as a person draws them on the canvas: strokes of (x, y) points. A 4 takes two strokes.
-DIGITS = {
-    1: [[(140, 40), (140, 240)]],
-    7: [[(70, 50), (210, 50), (120, 240)]],
-    0: [[(140 + 70 * math.sin(t / 20 * 2 * math.pi), 140 - 100 * math.cos(t / 20 * 2 * math.pi)) for t in range(21)]],
-    4: [[(170, 40), (70, 170), (215, 170)], [(170, 40), (170, 250)]],
-}
+DIGITS = {1: ONE, 7: SEVEN, 0: ZERO, 4: [[(170, 40), (70, 170), (215, 170)], [(170, 40), (170, 250)]]}
 # The fields fabric.js gives every freehand path; the server parses them all, so they are sent.
 PATH_FIELDS = {
     "lockMovementX": False, "lockMovementY": False, "lockRotation": False, "lockScalingX": False,
@@ -349,8 +346,6 @@ async def classroom(
 
 async def in_chromium(url: str, students: int, seconds: float, servers) -> tuple[Tally, float, list[float]]:
     from playwright.async_api import async_playwright
-
-    from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
