@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from benchmarks.replicas import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -56,12 +57,6 @@ class App:
     url: str
     models: Path  # the server's own store
     pid: int  # the server's process, for its memory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
