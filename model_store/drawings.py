@@ -16,6 +16,7 @@ import io
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,6 +92,21 @@ def _explain(err: sqlite3.Error, path: Path) -> DrawingsError:
     return DrawingsError(f"the class drawings database {path} {why}")
 
 
+def _wal(connection: sqlite3.Connection) -> None:
+    """WAL mode, kept in the file. Switching to it needs the other connections out of a new file,
+    and SQLite answers "database is locked" at once instead of waiting its busy timeout (1 time in
+    20 with 20 sessions saving into a fresh file): so it is tried again until BUSY_SECONDS."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class Drawings:
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path is not None else default_path()
@@ -107,7 +123,7 @@ class Drawings:
         try:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:  # a new file (two processes may both get here: IF NOT EXISTS)
-                connection.execute("PRAGMA journal_mode=WAL")  # kept in the file
+                _wal(connection)
                 connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
             elif version > SCHEMA_VERSION:
                 raise DrawingsError(f"the class drawings database {self.path} is from a newer release (schema {version})")
