@@ -120,5 +120,11 @@ def test_one_chart_builder_draws_the_zoomed_domain():
     spec = curve_chart(curves, "accuracy").to_dict()
     domain = spec["layer"][0]["encoding"]["y"]["scale"]["domain"]
     assert domain == pytest.approx(list(value_range(curves, "accuracy")))
+    assert spec["layer"][0]["encoding"]["y"]["axis"]["format"] == ".1%"
     log = curve_chart(curves, "loss", log=True).to_dict()
     assert log["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
+    # A taught model right on every held-back drawing: an axis 99.8%-100%, its ticks still told apart.
+    perfect = run_curves(None, {"val_accuracy": [1.0, 1.0, 1.0]})
+    spec = curve_chart(perfect, "accuracy").to_dict()
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["domain"] == pytest.approx([0.998, 1.0])
+    assert spec["layer"][0]["encoding"]["y"]["axis"]["format"] == ".2%"
