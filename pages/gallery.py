@@ -241,11 +241,19 @@ def every_model(entries: list[StoredModel], images: ImageSet) -> None:
             "model": m.name,
             f"{images.title} ({len(images.labels)})": float((probabilities_of(m, images).argmax(axis=1) == images.labels).mean()),
             "MNIST test": m.record.get("metrics", {}).get("test_accuracy"),
+            "taught on": m.record.get("teach", {}).get("drawings_taught"),
+            "held back, when taught": m.record.get("teach", {}).get("held_back_accuracy_after"),
         }
         for m in entries
     ]
     percent = st.column_config.NumberColumn(format="percent")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={c: percent for c in rows[0] if c != "model"})
+    columns = {c: percent for c in rows[0] if c not in ("model", "taught on")}
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config=columns)
+    if any(r["taught on"] for r in rows):
+        st.caption(
+            "A taught model has seen the class drawings it was taught on, so its figure on them flatters it: "
+            "the drawings held back when it was taught, which it never saw, are the fair measure."
+        )
 
 
 def comparison(entry: StoredModel, probabilities: np.ndarray, others: list[StoredModel], images: ImageSet) -> None:

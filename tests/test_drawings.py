@@ -9,6 +9,7 @@ import threading
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -248,10 +249,14 @@ def test_a_locked_database_keeps_the_drawing_in_the_session_and_save_again_saves
 # ---------------------------------------------------------------- the gallery on the class's drawings
 
 
-def test_the_gallery_reads_the_class_drawings_with_the_same_instruments(tiny_store, monkeypatch, mnist_test):
+def test_the_gallery_reads_the_class_drawings_with_the_same_instruments(tiny_store, monkeypatch, mnist_test, tmp_path):
     from model_store import ModelStore, Predictor
 
-    monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
+    store = ModelStore(tmp_path / "models", bundled_dir=None)
+    model, tiny = tiny_store.load("tiny")
+    store.save(model, {**tiny.record, "name": "tiny"})
+    store.save(model, {**tiny.record, "name": "tiny-taught", "teach": {"drawings_taught": 48, "held_back_accuracy_after": 0.75}})
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
     x, y = mnist_test
     at = open_page("gallery", timeout=120)
     at.segmented_control(key="gallery_set").set_value("Class drawings")
@@ -266,9 +271,14 @@ def test_the_gallery_reads_the_class_drawings_with_the_same_instruments(tiny_sto
     assert at.metric[0].label == "Accuracy on class drawings" and at.metric[0].value == f"{right.mean():.2%}"
     assert at.metric[2].value == f"{(~right).sum()} of 60"
     table = at.dataframe[0].value.set_index("model")
-    assert list(table.index) == ["lab-default", "tiny"] and list(table.columns) == ["class drawings (60)", "MNIST test"]
+    assert table.index[0] == "lab-default" and sorted(table.index[1:]) == ["tiny", "tiny-taught"]
+    assert list(table.columns) == ["class drawings (60)", "MNIST test", "taught on", "held back, when taught"]
     assert table.loc["lab-default", "class drawings (60)"] == pytest.approx(right.mean())
-    assert table.loc["tiny", "MNIST test"] == tiny_store.get("tiny").record["metrics"]["test_accuracy"]
+    assert table.loc["tiny", "MNIST test"] == tiny.record["metrics"]["test_accuracy"]
+    # A taught model's figure on drawings it was taught on flatters it: its held-back figure stands beside it.
+    assert table.loc["tiny-taught", "taught on"] == 48 and table.loc["tiny-taught", "held back, when taught"] == 0.75
+    assert pd.isna(table.loc["tiny", "taught on"])
+    assert any("the drawings held back when it was taught" in c.value for c in at.caption)
     at.selectbox(key="gallery_writer").set_value("bob")
     run_clean(at)
     assert at.metric[0].label == "Accuracy on bob's drawings" and at.metric[2].value.endswith("of 20")
