@@ -28,6 +28,7 @@ import numpy as np
 
 from model_store import ModelStore
 from model_store.drawings import Drawings
+from model_store.roles import TERMINAL
 from training.config import PRESETS
 from training.engine import train
 from training.teach import teaching_of
@@ -92,7 +93,7 @@ def class_numerals(per_digit: int, seed: int) -> bytes:
 
 def teach_once(per_digit: int, seed: int, store: ModelStore, folder: Path) -> dict:
     db = Drawings(folder / f"class-{seed}.sqlite3")
-    db.import_npz(class_numerals(per_digit, seed), "class")
+    db.import_npz(class_numerals(per_digit, seed), "class", TERMINAL)
     config = dataclasses.replace(PRESETS["teach"], name=f"numerals-{seed}")
     config, teaching = teaching_of(config, store, db)
     started = time.perf_counter()

@@ -98,6 +98,7 @@ def cmd_evaluate(store: ModelStore, args: argparse.Namespace) -> int:
 def cmd_drawings(store: ModelStore, args: argparse.Namespace) -> int:
     """The class drawings: counts, or the prepared images to and from an .npz file."""
     from model_store.drawings import Drawings, DrawingsError
+    from model_store.roles import TERMINAL
 
     drawings = Drawings(args.db)
     try:
@@ -107,7 +108,7 @@ def cmd_drawings(store: ModelStore, args: argparse.Namespace) -> int:
             n = drawings.export_npz(Path(args.file), args.by)
             print(f"exported {n} drawings to {args.file}: x uint8 ({n}, 28, 28), y uint8 ({n},)")
             return 0
-        n = drawings.import_npz(Path(args.file), args.by or "import")
+        n = drawings.import_npz(Path(args.file), args.by or "import", TERMINAL)
         print(f"imported {n} drawings from {args.file} as {args.by or 'import'}; the class has {drawings.count()}")
         return 0
     except (DrawingsError, ValueError, OSError) as err:

@@ -163,10 +163,12 @@ class Drawings:
         created = datetime.now(UTC).isoformat(timespec="milliseconds")
         return (created, writer.strip() or "?", int(label), as_uint8(image).tobytes(), original, source, model, probs)
 
-    def import_npz(self, data: bytes | Path, writer: str) -> int:
+    def import_npz(self, data: bytes | Path, writer: str, by: Person) -> int:
         """Add every drawing of an .npz file: `x` uint8 images (n, h, w) of any size, light ink on
         dark or dark on light, each prepared by the project's pipeline; `y` the labels 0-9. All or
-        nothing: a bad file, label or blank image refuses the whole file, naming it. How many."""
+        nothing: a bad file, label or blank image refuses the whole file, naming it. How many.
+        The teacher's: one file can hold thousands of drawings that are not the class's."""
+        require(by, "import_drawings")
         images, labels = read_npz(data)
         prepared = []
         for i, image in enumerate(images):
@@ -238,13 +240,16 @@ class Drawings:
         image = np.frombuffer(row[4], np.uint8).reshape(28, 28)
         return Drawing(*row[:4], image, row[5], row[6], json.loads(row[7]) if row[7] else None, row[8])
 
-    def export_npz(self, path: Path, writer: str | None = None) -> int:
-        """The prepared images as `x` uint8 (n, 28, 28) and `y` uint8 (n,), the shape
-        `keras.datasets.mnist` gives; how many."""
+    def npz(self, writer: str | None = None) -> bytes:
+        """Every drawing, or one writer's, as an .npz file's bytes: the prepared images as `x`
+        uint8 (n, 28, 28) and `y` uint8 (n,), the shape `keras.datasets.mnist` gives."""
         _, x, y = self.arrays(writer)
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, x=x, y=y)
-        Path(path).write_bytes(buffer.getvalue())
+        return _npz(x, y)
+
+    def export_npz(self, path: Path, writer: str | None = None) -> int:
+        """`npz` written to a file; how many."""
+        _, x, y = self.arrays(writer)
+        Path(path).write_bytes(_npz(x, y))
         return len(y)
 
     # ------------------------------------------------------------ deleting (the teacher's)
@@ -262,6 +267,12 @@ class Drawings:
             if writer is None:
                 return db.execute("DELETE FROM drawings").rowcount
             return db.execute("DELETE FROM drawings WHERE writer = ?", (writer,)).rowcount
+
+
+def _npz(x: np.ndarray, y: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=x, y=y)
+    return buffer.getvalue()
 
 
 def read_npz(data: bytes | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,6 @@
 """Look at MNIST (samples, raw pixels, class counts, mean digits, normalisation, preparation) and at
-the class's own drawings (by digit and person, any one large; the teacher deletes)."""
+the class's own drawings (by digit and person, any one large, downloaded as an .npz; the teacher
+deletes them and adds them from a file)."""
 
 import altair as alt
 import numpy as np
@@ -128,21 +129,38 @@ def drawings_table(counts: list[tuple[str, int, int]]) -> None:
 
 def class_drawings() -> None:
     st.subheader("The class's drawings")
-    st.caption("Saved from the Draw page, each labelled by whoever drew it (or imported: `python -m model_store drawings`).")
+    st.caption("Saved from the Draw page, each labelled by whoever drew it.")
     db = Drawings()
     try:
         counts, writers = db.counts(), db.writers()
     except DrawingsError as err:
         st.error(str(err), icon=":material/error:")
         return
-    if not counts:
+    if counts:
+        browse(db, counts, writers)
+    else:
         st.info('None yet: on the Draw page, "Right" or "No, it is a ..." saves a drawing here.', icon=":material/draw:")
-        return
+    teachers_import(db)
+
+
+def browse(db: Drawings, counts: list[tuple[str, int, int]], writers: list[str]) -> None:
     drawings_table(counts)
     whose_col, digit_col, pick_col = st.columns(3)
     whose = whose_col.selectbox("Whose", ["everyone", *writers], key="data_class_writer")
     digit = digit_col.selectbox("Digit", ["any", *range(10)], key="data_class_digit")
-    ids, _, labels, names = db.rows(None if whose == "everyone" else whose)
+    writer = None if whose == "everyone" else whose
+    ids, _, labels, names = db.rows(writer)
+    st.download_button(
+        f"Download {'all ' if writer is None else ''}{len(ids)} drawings{'' if writer is None else ' by ' + writer} (.npz)",
+        data=lambda: db.npz(writer),  # made when pressed, not at every rerun
+        file_name=f"class-drawings{'' if writer is None else '-' + writer}.npz",
+        mime="application/zip",
+        on_click="ignore",
+        icon=":material/download:",
+        key="data_class_download",
+        help="The prepared 28x28 images as `x` uint8 (n, 28, 28) and the digits as `y` uint8 (n,), "
+        "the shape `keras.datasets.mnist` gives; the same as `python -m model_store drawings export`.",
+    )
     shown = [i for i, label in zip(range(len(ids)), labels) if digit == "any" or label == digit]
     if not shown:
         st.caption("No drawing of that digit here.")
@@ -172,7 +190,10 @@ def one_drawing(db: Drawings, drawing_id: int) -> None:
 def teachers_deletes(db: Drawings, drawing_id: int, whose: str, n: int) -> None:
     person = me()
     if not person.teacher:
-        st.caption(":material/lock: Only the teacher may delete class drawings: sign in as teacher in the sidebar.")
+        st.caption(
+            ":material/lock: Only the teacher may delete class drawings or add them from a file: "
+            "sign in as teacher in the sidebar."
+        )
         return
     one, sure, every = st.columns([1, 2, 1], vertical_alignment="bottom")
     everyone = whose == "everyone"
@@ -188,6 +209,31 @@ def teachers_deletes(db: Drawings, drawing_id: int, whose: str, n: int) -> None:
             st.rerun()
     except (DrawingsError, NotAllowed, KeyError) as err:
         st.error(str(err), icon=":material/error:")
+
+
+def teachers_import(db: Drawings) -> None:
+    """Drawings from an .npz file (another class's, last year's, an export), for the teacher."""
+    person = me()
+    if not person.teacher:
+        return
+    with st.expander("Add drawings from a file (.npz)", icon=":material/upload_file:"):
+        st.caption(
+            "`x`: uint8 images (n, height, width) of any size, light ink on dark or dark on light; `y`: their "
+            "digits 0-9, as `keras.datasets.mnist` gives them and the download above writes. Each image is "
+            "prepared as a drawing is; a bad file or label adds nothing and says why."
+        )
+        round_ = st.session_state.setdefault("data_import_round", 0)  # a new uploader once a file is in
+        file = st.file_uploader("File", type=["npz"], key=f"data_class_import_file_{round_}")
+        writer = st.text_input("Whose drawings they are", "import", key="data_class_import_writer")
+        if st.button("Add them", key="data_class_import", disabled=file is None, icon=":material/add:"):
+            try:
+                n = db.import_npz(file.getvalue(), writer, person)
+            except (DrawingsError, ValueError, NotAllowed) as err:
+                st.error(f"{file.name}: {err}", icon=":material/error:")
+                return
+            st.session_state.data_import_round += 1
+            st.toast(f"Added {n} drawings from {file.name} as {writer.strip() or '?'}")
+            st.rerun()
 
 
 samples()

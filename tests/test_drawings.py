@@ -76,8 +76,8 @@ def test_twenty_sessions_saving_fifty_each_at_once_lose_and_mix_nothing(db):
 def test_export_gives_mnists_shapes_and_import_prepares_any_images_both_ways_round(db, mnist_test, tmp_path):
     x, y = mnist_test
     big = np.stack([digit_on_canvas(img, size=112, box=(20, 30, 60)) for img in x[:6]])  # light ink, 112x112
-    assert db.import_npz(npz(x=big, y=y[:6]), "scanner") == 6
-    assert db.import_npz(npz(x=255 - x[6:10], y=y[6:10].astype(np.int64)), "paper") == 4  # dark ink on light
+    assert db.import_npz(npz(x=big, y=y[:6]), "scanner", TEACHER) == 6
+    assert db.import_npz(npz(x=255 - x[6:10], y=y[6:10].astype(np.int64)), "paper", TEACHER) == 4  # dark ink on light
     assert db.export_npz(tmp_path / "out.npz") == 10
     with np.load(tmp_path / "out.npz") as f:
         assert f["x"].shape == (10, 28, 28) and f["x"].dtype == np.uint8 and f["y"].dtype == np.uint8
@@ -86,6 +86,7 @@ def test_export_gives_mnists_shapes_and_import_prepares_any_images_both_ways_rou
         assert all(f["x"][i][0].max() == 0 and f["x"][i].max() > 200 for i in range(10))
         assert np.corrcoef(f["x"][7].ravel(), x[7].ravel())[0, 1] > 0.8
     assert db.export_npz(tmp_path / "paper.npz", "paper") == 4
+    assert db.npz() == (tmp_path / "out.npz").read_bytes()  # the Data page's download: the same file
 
 
 @pytest.mark.parametrize(
@@ -103,22 +104,25 @@ def test_export_gives_mnists_shapes_and_import_prepares_any_images_both_ways_rou
 )
 def test_a_bad_file_is_refused_with_its_reason_and_nothing_is_imported(db, data, reason):
     with pytest.raises(ValueError, match=reason):
-        db.import_npz(data, "x")
+        db.import_npz(data, "x", TEACHER)
     assert db.count() == 0
 
 
 def test_one_blank_image_refuses_the_whole_file(db, mnist_test):
     x, y = mnist_test
     with pytest.raises(ValueError, match="image 2 .labelled 1. has no digit to read"):
-        db.import_npz(npz(x=np.concatenate([x[:2], np.zeros((1, 28, 28), np.uint8)]), y=y[:3]), "x")
+        db.import_npz(npz(x=np.concatenate([x[:2], np.zeros((1, 28, 28), np.uint8)]), y=y[:3]), "x", TEACHER)
     assert db.count() == 0  # not the two good ones either
 
 
-def test_only_the_teacher_deletes_drawings(db):
+def test_only_the_teacher_deletes_drawings_or_imports_a_file_of_them(db, mnist_test):
     ids = [db.add(np.zeros((28, 28), np.uint8), d, w) for d, w in ((1, "ada"), (2, "ada"), (3, "bob"))]
     for attempt in (lambda: db.delete(ids[0], STUDENT), lambda: db.delete_all(STUDENT)):
         with pytest.raises(NotAllowed, match="Only the teacher may delete class drawings"):
             attempt()
+    x, y = mnist_test
+    with pytest.raises(NotAllowed, match="Only the teacher may add class drawings from a file"):
+        db.import_npz(npz(x=x[:5], y=y[:5]), "ada", STUDENT)
     assert db.count() == 3
     db.delete(ids[0], TEACHER)
     assert db.delete_all(TEACHER, writer="bob") == 1 and db.writers() == ["ada"]
@@ -262,8 +266,8 @@ def test_the_gallery_reads_the_class_drawings_with_the_same_instruments(tiny_sto
     at.segmented_control(key="gallery_set").set_value("Class drawings")
     run_clean(at)
     assert "No class drawings yet" in at.info[0].value
-    Drawings().import_npz(npz(x=x[:40], y=y[:40]), "ada")
-    Drawings().import_npz(npz(x=x[40:60], y=y[40:60]), "bob")
+    Drawings().import_npz(npz(x=x[:40], y=y[:40]), "ada", TEACHER)
+    Drawings().import_npz(npz(x=x[40:60], y=y[40:60]), "bob", TEACHER)
     run_clean(at)
     model, entry = ModelStore().load("lab-default")
     _, images, labels = Drawings().arrays()
@@ -306,7 +310,7 @@ def data_page(teacher: bool, monkeypatch) -> AppTest:
 
 def test_the_data_page_counts_the_drawings_and_shows_one_large(tiny_store, monkeypatch, mnist_test):
     x, y = mnist_test
-    Drawings().import_npz(npz(x=x[:30], y=y[:30]), "ada")
+    Drawings().import_npz(npz(x=x[:30], y=y[:30]), "ada", TEACHER)
     Drawings().add(
         np.zeros((28, 28), np.uint8), 3, "bob", "canvas", image_file(np.zeros((280, 280), np.uint8)), "tiny", np.eye(10)[3]
     )
@@ -324,8 +328,8 @@ def test_the_data_page_counts_the_drawings_and_shows_one_large(tiny_store, monke
 
 def test_the_teacher_deletes_one_drawing_then_all_of_one_persons(tiny_store, monkeypatch, mnist_test):
     x, y = mnist_test
-    Drawings().import_npz(npz(x=x[:5], y=y[:5]), "ada")
-    Drawings().import_npz(npz(x=x[5:8], y=y[5:8]), "bob")
+    Drawings().import_npz(npz(x=x[:5], y=y[:5]), "ada", TEACHER)
+    Drawings().import_npz(npz(x=x[5:8], y=y[5:8]), "bob", TEACHER)
     at = data_page(True, monkeypatch)
     at.button(key="data_class_delete").click()
     run_clean(at)
@@ -335,3 +339,26 @@ def test_the_teacher_deletes_one_drawing_then_all_of_one_persons(tiny_store, mon
     run_clean(at).button(key="data_class_delete_all").click()
     run_clean(at)
     assert Drawings().writers() == ["bob"] and Drawings().count() == 3
+
+
+def test_the_teacher_adds_a_file_of_drawings_and_anyone_downloads_them(tiny_store, monkeypatch, mnist_test):
+    x, y = mnist_test
+    at = data_page(False, monkeypatch)
+
+    def importers(at: AppTest) -> list[str]:
+        return [u.key for u in at.get("file_uploader") if u.key.startswith("data_class_import")]
+
+    assert "None yet" in at.info[0].value and importers(at) == []  # a student: no import form
+    at = data_page(True, monkeypatch)
+    at.file_uploader(key="data_class_import_file_0").set_value(("bad.npz", b"hello", "application/zip"))
+    run_clean(at).button(key="data_class_import").click()
+    run_clean(at)
+    assert "bad.npz: not an .npz file" in at.error[0].value and Drawings().count() == 0
+    at.file_uploader(key="data_class_import_file_0").set_value(("lesson-1.npz", npz(x=x[:12], y=y[:12]), "application/zip"))
+    at.text_input(key="data_class_import_writer").set_value("4b")
+    run_clean(at).button(key="data_class_import").click()
+    run_clean(at)
+    assert Drawings().writers() == ["4b"] and Drawings().arrays()[2].tolist() == y[:12].tolist()
+    assert not at.error and importers(at) == ["data_class_import_file_1"]  # a fresh, empty uploader: no double add
+    download = at.get("download_button")[0]
+    assert download.proto.label == "Download all 12 drawings (.npz)"

@@ -306,7 +306,7 @@ def test_a_teaching_run_is_queued_like_any_other_and_its_record_says_what_it_did
     store.save(tiny_store.load("tiny")[0], {**tiny_store.get("tiny").record, "name": "tiny"})
     buffer = io.BytesIO()
     np.savez(buffer, x=x[:60], y=y[:60])
-    Drawings().import_npz(buffer.getvalue(), "ada")
+    Drawings().import_npz(buffer.getvalue(), "ada", TEACHER)
     config = TrainConfig(**{**PRESETS["teach"].to_dict(), "teach": "tiny", "name": "taught", "epochs": 1, "train_limit": 2000})
     run_id = submit_run(config, store, Person("ada", "ada"))
     assert (runs_root() / run_id / "teaching.npz").exists()  # a restart can queue it again

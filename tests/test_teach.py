@@ -10,6 +10,7 @@ import pytest
 
 from model_store import ModelStore, StoreError
 from model_store.drawings import Drawings
+from tests.people import TEACHER
 from tests.test_cli import run
 from training.config import PRESETS, ConfigError, TrainConfig
 from training.engine import train
@@ -28,7 +29,7 @@ def class_db(mnist_test) -> Drawings:
     buffer = io.BytesIO()
     np.savez(buffer, x=slanted(x[:400]), y=y[:400])
     db = Drawings()
-    db.import_npz(buffer.getvalue(), "slanted-class")
+    db.import_npz(buffer.getvalue(), "slanted-class", TEACHER)
     return db
 
 
@@ -114,7 +115,6 @@ def test_the_train_page_offers_teaching_with_the_split_and_keeps_a_student_to_th
     tiny_store, monkeypatch, tmp_path, mnist_test
 ):
     from tests.conftest import open_page, run_clean
-    from tests.people import TEACHER
     from training.limits import Limits, save_limits
 
     monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
@@ -126,7 +126,7 @@ def test_the_train_page_offers_teaching_with_the_split_and_keeps_a_student_to_th
     x, y = mnist_test
     buffer = io.BytesIO()
     np.savez(buffer, x=x[:50], y=y[:50])
-    Drawings().import_npz(buffer.getvalue(), "ada")
+    Drawings().import_npz(buffer.getvalue(), "ada", TEACHER)
     run_clean(at)
     assert at.selectbox(key="train_teach_base").value == "lab-default"
     teach, held = split(y[:50], 0.2, 42)
