@@ -1,5 +1,7 @@
 """Draw a digit and watch the model read it as you draw; read digits from image files."""
 
+import time
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ through_app_frame()
 CANVAS_SIZE = 280
 BRUSH = 22  # on a 280-px canvas, a digit drawn ~200 px tall then has MNIST's stroke-to-size ratio
 UNSURE = 0.6  # below this top probability the page says it is unsure
+ANSWER_ALONE_SECONDS = 0.02  # the answer's head start over the rest of the panel, in drawing()
 BLANK = np.zeros((28, 28), np.float32)  # what the model sees before anything is drawn
 
 
@@ -32,11 +35,20 @@ def pixel_view(image: np.ndarray, scale: int = 8) -> np.ndarray:
 
 
 def show_prediction(prediction: Prediction, key: str, note: str | None = None) -> None:
-    """The answer, its confidence and the ten probabilities. A blank shows the same elements ("-",
-    an empty bar and chart), so a stroke only updates them: when the first stroke made the browser
+    """The answer, its confidence and the ten probabilities."""
+    show_answer(prediction)
+    show_details(prediction, key, note)
+
+
+def show_answer(prediction: Prediction) -> None:
+    st.metric("Prediction", "-" if prediction.blank else prediction.digit, help="the model's most likely digit")
+
+
+def show_details(prediction: Prediction, key: str, note: str | None = None) -> None:
+    """The confidence, a note, the ten probabilities. A blank shows the same elements ("-", an
+    empty bar and chart), so a stroke only updates them: when the first stroke made the browser
     build them, a session's first answer came ~100 ms later than the next ones."""
     blank = prediction.blank
-    st.metric("Prediction", "-" if blank else prediction.digit, help="the model's most likely digit")
     st.progress(
         0.0 if blank else prediction.confidence, text="Confidence -" if blank else f"Confidence {prediction.confidence:.1%}"
     )
@@ -232,7 +244,15 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
             note = f"Nothing to read yet: {prediction.blank_reason}. Keep drawing (only a digit can be saved)."
         elif prediction.blank:
             note = "Draw a digit on the black square: the model reads it as you draw."
-        show_prediction(prediction, "draw", note)
+        show_answer(prediction)
+        if not prediction.blank:
+            # The answer on its own first: this pause lets Streamlit send it (it flushes every 5 ms)
+            # and the browser draw it before the chart, buttons and image arrive; otherwise it is
+            # drawn in one pass with them. Mouse-up to answer on screen, over the bare canvas page:
+            # +69 ms first stroke, +39 later without the pause; +44 and +20 with it, in one run
+            # (docs/performance.md). A sleep holds no CPU: other sessions' reruns go on.
+            time.sleep(ANSWER_ALONE_SECONDS)
+        show_details(prediction, "draw", note)
         keep_controls(prediction, "draw_keep", "canvas", image, entry.name)
         seen = BLANK if prediction.blank else prediction.prepared
         st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, clamp=True)
