@@ -227,7 +227,8 @@ def teachers_import(db: Drawings) -> None:
         writer = st.text_input("Whose drawings they are", "import", key="data_class_import_writer")
         if st.button("Add them", key="data_class_import", disabled=file is None, icon=":material/add:"):
             try:
-                n = db.import_npz(file.getvalue(), writer, person)
+                with st.spinner(f"Preparing each image of {file.name}..."):  # ~0.4 ms an image
+                    n = db.import_npz(file.getvalue(), writer, person)
             except (DrawingsError, ValueError, NotAllowed) as err:
                 st.error(f"{file.name}: {err}", icon=":material/error:")
                 return
