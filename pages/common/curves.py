@@ -17,22 +17,18 @@ def _colours(series: list[str]) -> alt.Scale:
     return alt.Scale(domain=series, range=[RUN_COLOURS.get(s, "#222222") for s in series])
 
 
-def _accuracy_format(curves: pd.DataFrame) -> str:
-    """Ticks as percentages: with two decimals when the zoomed axis spans under half a point (a
-    taught model at 100% throughout), where one decimal would label two ticks "100.0%"."""
-    low, high = value_range(curves, "accuracy") or (0, 1)
-    return ".2%" if high - low < 0.005 else ".1%"
-
-
 def curve_chart(curves: pd.DataFrame, metric: str, log: bool = False, height: int = 240) -> alt.Chart:
     """One metric's curves: a line per series, per-epoch figures as points, the kept best epoch
     ringed. Accuracy is zoomed to the range reached; loss is linear from 0, or logarithmic."""
     part = curves[curves["metric"] == metric]
+    low, high = value_range(curves, metric) or (0, 1)
     if log and metric == "loss":
         scale = alt.Scale(type="log")
     else:
-        scale = alt.Scale(domain=list(value_range(curves, metric) or (0, 1)), zero=False)
-    axis = alt.Axis(format=_accuracy_format(curves) if metric == "accuracy" else "~g")
+        scale = alt.Scale(domain=[low, high], zero=False)
+    # Accuracy ticks with two decimals when the axis spans under half a point (a taught model at
+    # 100% throughout), where one decimal would label two ticks "100.0%".
+    axis = alt.Axis(format=("~g" if metric != "accuracy" else ".2%" if high - low < 0.005 else ".1%"))
     series = sorted(part["series"].unique(), key=lambda s: (s not in RUN_COLOURS, s))
     base = alt.Chart(part, height=height).encode(
         # A little room past the last epoch, so its points and ring are not cut in half.
