@@ -53,7 +53,7 @@ def connect(owner: Path | None = None) -> None:
     with _lock:
         if _connected.get("error"):
             raise ClusterUnavailable(_connected["error"])
-        if _connected:
+        if _connected.get("ok"):  # not any entry: the lock's descriptor is kept here before Ray starts
             return
         if owner is not None and not address() and not _hold(owner):
             _connected["error"] = (
