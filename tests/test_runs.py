@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +36,7 @@ from training.runs import (
 
 SMALL = dict(arch="dense-128", train_limit=3000, batch_size=32, validation="split")
 LONG = dict(SMALL, epochs=300)  # stopped or killed long before it ends
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -148,6 +152,7 @@ def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_st
     os.kill(read_run(run_id).pid, signal.SIGKILL)  # the Ray worker training it
     run = wait_for(lambda: finished(run_id), 30)
     assert run.status == "interrupted" and run.checkpoint.exists()  # the last best checkpoint is kept
+    assert run.error == "its worker process ended (killed, or it crashed)"  # Ray's own word
     assert [(m.name, m.broken) for m in store.list()] == [("keeper", False)]
     monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
     page = open_page("train")
@@ -160,6 +165,53 @@ def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_st
     assert read_run(run_id).model == "doomed"
     with pytest.raises(ValueError, match="no checkpoint to keep"):
         keep_checkpoint(run_id, store)  # kept once only
+
+
+def test_a_run_silent_for_a_while_is_not_taken_for_dead(store, idle):
+    """A loaded machine can hold a worker back for seconds; only Ray's word that it died counts."""
+    run_id = submit_run(TrainConfig(name="paused", **LONG), store, Person("x", "x"))
+    wait_for(lambda: any(e.phase == "epoch" for e in read_run(run_id).events))
+    pid = read_run(run_id).pid
+    os.kill(pid, signal.SIGSTOP)  # not a word from it for 15 s
+    try:
+        time.sleep(15)
+        assert status(run_id) == "running"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    seen = len(read_run(run_id).events)
+    assert wait_for(lambda: len(read_run(run_id).events) > seen)  # it trains on
+    request_stop(run_id, Person("x", "x"))
+    assert wait_for(lambda: finished(run_id), 30).status == "stopped"
+
+
+QUEUE_AND_QUIT = """
+import os, sys, time
+from model_store import ModelStore
+from model_store.roles import Person
+from training.config import TrainConfig
+from training.runs import read_run, submit_run
+
+run_id = submit_run(TrainConfig(name="orphan", **{config}), ModelStore(sys.argv[1], bundled_dir=None), Person("x", "x"))
+while not read_run(run_id).events:
+    time.sleep(0.2)
+print(run_id, flush=True)
+os._exit(0)  # an app process that ends mid-run, without a word
+"""
+
+
+def test_a_run_whose_app_process_ended_is_interrupted_for_the_other_processes(store, idle, tmp_path):
+    """Several app processes share one Ray (benchmarks.replicas): when the one that queued a run
+    ends, Ray ends the run too, and the others say so."""
+    import ray
+
+    script = tmp_path / "queue_and_quit.py"
+    script.write_text(QUEUE_AND_QUIT.format(config=LONG))
+    submit_run(TrainConfig(name="warm", epochs=1, **SMALL), store, Person("y", "y"))  # this process joins the board
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address, "PYTHONPATH": str(PROJECT)}
+    done = subprocess.run([sys.executable, str(script), str(store.root)], env=env, capture_output=True, text=True, timeout=180)
+    run_id = done.stdout.split()[-1]
+    run = wait_for(lambda: finished(run_id), 30)
+    assert (run.status, run.error) == ("interrupted", "the app process that queued it stopped")
 
 
 def test_a_run_whose_model_cannot_be_stored_is_shown_as_failed_with_the_reason(store, idle, tmp_path):

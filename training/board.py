@@ -1,9 +1,14 @@
 """The board: one named Ray actor holding what every run tells and every app process reads.
 
-A run's task reports here (its progress, its best checkpoint, a heartbeat, its result) and asks
-here whether someone pressed Stop; the app processes read what changed and copy it to their own
-disk (`training.runs.sync`). A Ray actor runs its methods one at a time, so nothing here needs a
-lock, and a result is handed out once only.
+A run's task reports here (its progress, its best checkpoint, its result) and asks here whether
+someone pressed Stop; the app processes read what changed and copy it to their own disk
+(`training.runs.sync`). A Ray actor runs its methods one at a time, so nothing here needs a lock,
+and a result is handed out once only.
+
+The board also holds each run's Ray task, so that a run whose worker died (killed, out of
+memory, its machine gone, the app process that queued it stopped) reads as interrupted with
+Ray's own reason, within a second. (A heartbeat did this before; a loaded machine delayed it past
+its 10 s limit and live runs read as dead.)
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from __future__ import annotations
 import time
 
 import ray
+from ray import exceptions
 
-HEARTBEAT_TIMEOUT = 10.0  # seconds without a word from a running run's task: its worker is gone
+UNFINISHED = ("waiting", "running", "stopping")
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -21,6 +27,7 @@ class Board:
         self.runs: dict[str, dict] = {}
         self.checkpoints: dict[str, bytes] = {}
         self.results: dict[str, dict] = {}
+        self.tasks: dict[str, ray.ObjectRef] = {}
 
     def _state(self, run_id: str) -> dict:
         return self.runs.setdefault(run_id, {"status": "waiting", "events": [], "version": 0, "checkpoint": 0})
@@ -32,8 +39,12 @@ class Board:
 
     # ------------------------------------------------------------ from the app
 
-    def add(self, run_id: str) -> None:
-        self._change(run_id, status="waiting")
+    def add(self, run_id: str, task: list[ray.ObjectRef]) -> None:
+        """A queued run and its task (in a list, so that Ray hands over the reference and does not
+        wait for the result). Its task may have started already: then it stays as it is."""
+        self.tasks[run_id] = task[0]
+        if run_id not in self.runs:
+            self._change(run_id, status="waiting")
 
     def knows(self, run_ids: list[str]) -> list[str]:
         return [run_id for run_id in run_ids if run_id in self.runs]
@@ -50,17 +61,26 @@ class Board:
     def changes(self, known: dict[str, tuple[int, int]]) -> dict[str, dict]:
         """Every run whose version differs from `known` (run id: (version, events already had)),
         with only the events that are new to the caller, and without the bytes."""
-        now = time.time()
-        for run_id, state in self.runs.items():
-            quiet = now - state.get("heartbeat", now)
-            if state["status"] in ("running", "stopping") and quiet > HEARTBEAT_TIMEOUT:
-                self._change(run_id, status="interrupted", error="its worker stopped answering (killed, or its machine left)")
+        self._notice_ended_tasks()
         changed = {}
         for run_id, state in self.runs.items():
             version, had = known.get(run_id, (None, 0))
             if version != state["version"]:
                 changed[run_id] = {**state, "events": state["events"][had:]}
         return changed
+
+    def _notice_ended_tasks(self) -> None:
+        """A task that ended while its run is unfinished died with its worker: Ray says why."""
+        tasks = {ref: run_id for run_id, ref in self.tasks.items()}
+        ended, _ = ray.wait(list(tasks), num_returns=len(tasks), timeout=0) if tasks else ([], [])
+        for ref in ended:
+            run_id = tasks[ref]
+            del self.tasks[run_id]
+            try:
+                ray.get(ref)
+            except exceptions.RayError as err:
+                if self.runs[run_id]["status"] in UNFINISHED:
+                    self._change(run_id, status="interrupted", error=why_ended(err))
 
     def checkpoint_of(self, run_id: str) -> bytes | None:
         return self.checkpoints.get(run_id)
@@ -78,18 +98,15 @@ class Board:
         """The task begins; False if the run was cancelled while it waited."""
         if self._state(run_id)["status"] != "waiting":
             return False
-        self._change(run_id, status="running", node=node, pid=pid, heartbeat=time.time(), started=time.time())
+        self._change(run_id, status="running", node=node, pid=pid, started=time.time())
         return True
 
-    def beat(self, run_id: str) -> bool:
-        """The task is alive; True once someone asked it to stop."""
-        state = self._state(run_id)
-        state["heartbeat"] = time.time()
-        return state["status"] == "stopping"
+    def stop_asked(self, run_id: str) -> bool:
+        return self._state(run_id)["status"] == "stopping"
 
     def report(self, run_id: str, event: dict) -> None:
         self._state(run_id)["events"].append(event)
-        self._change(run_id, heartbeat=time.time())
+        self._change(run_id)
 
     def save_checkpoint(self, run_id: str, weights: bytes) -> None:
         self.checkpoints[run_id] = weights
@@ -99,3 +116,16 @@ class Board:
         if result is not None:
             self.results[run_id] = result
         self._change(run_id, status=status, error=error, has_result=result is not None, finished=time.time())
+
+
+def why_ended(err: exceptions.RayError) -> str:
+    """Ray's reason a run's task ended before the run finished, in the words the pages show."""
+    if isinstance(err, exceptions.OutOfMemoryError):
+        return "Ray stopped its worker: the machine was running out of memory"
+    if isinstance(err, exceptions.OwnerDiedError):
+        return "the app process that queued it stopped"
+    if isinstance(err, exceptions.NodeDiedError):
+        return "its machine left the cluster"
+    if isinstance(err, exceptions.WorkerCrashedError):
+        return "its worker process ended (killed, or it crashed)"
+    return f"its task ended: {str(err).strip().splitlines()[0][:200]}"

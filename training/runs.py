@@ -41,6 +41,7 @@ from datetime import datetime
 from pathlib import Path
 
 import ray
+from ray import exceptions
 
 from model_store import ModelStore, StoredModel
 from model_store.files import PROJECT_ROOT, write_atomic
@@ -130,8 +131,8 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
 
 def _queue(run_id: str, record: dict, teaching: Teaching | None) -> None:
     board = cluster.board()
-    ray.get(board.add.remote(run_id))
-    train_task.remote(run_id, record, board, teaching)
+    task = train_task.remote(run_id, record, board, teaching)
+    ray.get(board.add.remote(run_id, [task]))
 
 
 def request_stop(run_id: str, by: Person) -> None:
@@ -359,7 +360,7 @@ def _write_status(run_dir: Path, status: dict) -> None:
 
 
 class BoardStop:
-    """The stop signal: a thread asks the board twice a second (a heartbeat too) and sets it."""
+    """The stop signal: a thread asks the board twice a second and sets it."""
 
     def __init__(self, board, run_id: str):
         self.event, self.done = threading.Event(), threading.Event()
@@ -368,8 +369,11 @@ class BoardStop:
 
     def _watch(self) -> None:
         while not self.done.wait(SYNC_SECONDS):
-            if ray.get(self.board.beat.remote(self.run_id)):
-                self.event.set()
+            try:
+                if ray.get(self.board.stop_asked.remote(self.run_id)):
+                    self.event.set()
+            except exceptions.RayError:
+                continue  # a passing hiccup: ask again, the run trains on
 
     def is_set(self) -> bool:
         return self.event.is_set()
