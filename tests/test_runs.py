@@ -184,6 +184,25 @@ def test_a_run_silent_for_a_while_is_not_taken_for_dead(store, idle):
     assert wait_for(lambda: finished(run_id), 30).status == "stopped"
 
 
+def test_the_reason_a_task_ended_is_said_in_the_pages_words(store, idle):
+    import ray
+    from ray import exceptions
+
+    from training.board import why_ended
+
+    submit_run(TrainConfig(name="ray-up", epochs=1, **SMALL), store, Person("x", "x"))  # Ray started
+
+    @ray.remote(max_retries=0)
+    def full_disk():
+        raise OSError("No space left on device")
+
+    with pytest.raises(exceptions.RayError) as raised:
+        ray.get(full_disk.remote())
+    assert why_ended(raised.value) == "its task failed: OSError: No space left on device"
+    assert why_ended(exceptions.WorkerCrashedError()) == "its worker process ended (killed, or it crashed)"
+    assert why_ended(exceptions.NodeDiedError("node gone")) == "its machine left the cluster"
+
+
 QUEUE_AND_QUIT = """
 import os, sys, time
 from model_store import ModelStore

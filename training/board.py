@@ -128,4 +128,6 @@ def why_ended(err: exceptions.RayError) -> str:
         return "its machine left the cluster"
     if isinstance(err, exceptions.WorkerCrashedError):
         return "its worker process ended (killed, or it crashed)"
+    if isinstance(err, exceptions.RayTaskError):  # raised by the task's own code: the cause says it
+        return f"its task failed: {type(err.cause).__name__}: {err.cause}"[:300]
     return f"its task ended: {str(err).strip().splitlines()[0][:200]}"
