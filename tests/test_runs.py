@@ -152,7 +152,7 @@ def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_st
     os.kill(read_run(run_id).pid, signal.SIGKILL)  # the Ray worker training it
     run = wait_for(lambda: finished(run_id), 30)
     assert run.status == "interrupted" and run.checkpoint.exists()  # the last best checkpoint is kept
-    assert run.error == "its worker process ended (killed, or it crashed)"  # Ray's own word
+    assert run.error == "its worker process ended suddenly: killed, or crashed"  # Ray's own word
     assert [(m.name, m.broken) for m in store.list()] == [("keeper", False)]
     monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
     page = open_page("train")
@@ -199,7 +199,7 @@ def test_the_reason_a_task_ended_is_said_in_the_pages_words(store, idle):
     with pytest.raises(exceptions.RayError) as raised:
         ray.get(full_disk.remote())
     assert why_ended(raised.value) == "its task failed: OSError: No space left on device"
-    assert why_ended(exceptions.WorkerCrashedError()) == "its worker process ended (killed, or it crashed)"
+    assert why_ended(exceptions.WorkerCrashedError()) == "its worker process ended suddenly: killed, or crashed"
     assert why_ended(exceptions.NodeDiedError("node gone")) == "its machine left the cluster"
 
 

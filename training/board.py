@@ -121,13 +121,13 @@ class Board:
 def why_ended(err: exceptions.RayError) -> str:
     """Ray's reason a run's task ended before the run finished, in the words the pages show."""
     if isinstance(err, exceptions.OutOfMemoryError):
-        return "Ray stopped its worker: the machine was running out of memory"
+        return "Ray stopped its worker because the machine was running out of memory"
     if isinstance(err, exceptions.OwnerDiedError):
         return "the app process that queued it stopped"
     if isinstance(err, exceptions.NodeDiedError):
         return "its machine left the cluster"
     if isinstance(err, exceptions.WorkerCrashedError):
-        return "its worker process ended (killed, or it crashed)"
+        return "its worker process ended suddenly: killed, or crashed"
     if isinstance(err, exceptions.RayTaskError):  # raised by the task's own code: the cause says it
         return f"its task failed: {type(err.cause).__name__}: {err.cause}"[:300]
     return f"its task ended: {str(err).strip().splitlines()[0][:200]}"
