@@ -52,12 +52,15 @@ def show_details(prediction: Prediction, key: str, note: str | None = None) -> N
     st.progress(
         0.0 if blank else prediction.confidence, text="Confidence -" if blank else f"Confidence {prediction.confidence:.1%}"
     )
+    # One slot for the note, filled or not: a warning that came and went between strokes moved
+    # the chart below it to another place in the page, and the browser built the chart anew.
+    slot = st.empty()
     if note:
-        st.info(note, icon=":material/draw:")
+        slot.info(note, icon=":material/draw:")
     elif not blank and prediction.confidence < UNSURE:
         first, second = np.argsort(-prediction.probabilities)[:2]
         p = prediction.probabilities
-        st.warning(f"Not sure: it could be a {first} ({p[first]:.0%}) or a {second} ({p[second]:.0%}).")
+        slot.warning(f"Not sure: it could be a {first} ({p[first]:.0%}) or a {second} ({p[second]:.0%}).")
     st.vega_lite_chart(spec=probability_chart(np.zeros(10) if blank else prediction.probabilities), key=f"{key}_chart")
 
 

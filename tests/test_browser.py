@@ -102,6 +102,22 @@ def test_a_single_dot_is_not_guessed_and_says_why(page):
     assert prediction(page) == "-"
 
 
+def test_the_chart_stays_in_place_while_the_not_sure_warning_comes_and_goes(page):
+    """A 7's top bar alone reads as unsure; the diagonal makes it a sure 7. The chart is updated,
+    not built anew (it was, each time the warning came or went, below it)."""
+    keep = "() => { window.__chart = document.querySelector('[data-testid=stVegaLiteChart]') }"
+    kept = "() => document.contains(window.__chart)"
+    warning = page.get_by_text("Not sure: it could be a")
+    page.evaluate(keep)
+    draw(page, [[(70, 50), (210, 50)]])
+    warning.wait_for(timeout=15_000)
+    assert page.evaluate(kept)
+    draw(page, [[(210, 50), (120, 240)]])
+    page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '7'", timeout=15_000)
+    warning.wait_for(state="detached", timeout=15_000)
+    assert page.evaluate(kept)
+
+
 def test_uploads_over_20_mb_are_refused_and_the_server_demands_its_xsrf_token(page, server):
     import urllib.error
     import urllib.request
