@@ -156,7 +156,7 @@ def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_st
     assert [(m.name, m.broken) for m in store.list()] == [("keeper", False)]
     monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
     page = open_page("train")
-    assert "The run was interrupted" in page.warning[0].value
+    assert "The run was interrupted (its worker process ended suddenly: killed, or crashed)." in page.warning[0].value
     page.button(key="train_keep").click()  # the finished epochs are not lost
     run_clean(page)
     record = store.get("doomed").record
