@@ -18,7 +18,7 @@ import time
 import ray
 from ray import exceptions
 
-UNFINISHED = ("waiting", "running", "stopping")
+FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")  # the rest: waiting, running, stopping
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -79,7 +79,7 @@ class Board:
             try:
                 ray.get(ref)
             except exceptions.RayError as err:
-                if self.runs[run_id]["status"] in UNFINISHED:
+                if self.runs[run_id]["status"] not in FINISHED:
                     self._change(run_id, status="interrupted", error=why_ended(err))
 
     def checkpoint_of(self, run_id: str) -> bytes | None:

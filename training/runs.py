@@ -48,6 +48,7 @@ from model_store.files import PROJECT_ROOT, write_atomic
 from model_store.roles import Person, require
 from model_store.store import StoreError
 from training import cluster
+from training.board import FINISHED
 from training.config import TrainConfig
 from training.engine import CHECKPOINT, Progress
 from training.limits import check_run, read_limits
@@ -56,7 +57,6 @@ from training.teach import Teaching, teaching_of
 CPUS_PER_RUN = 1
 TEACHING = "teaching.npz"
 SYNC_SECONDS = 0.5
-FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")
 
 
 @dataclass
