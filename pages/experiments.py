@@ -9,11 +9,10 @@ from model_store import ModelStore
 from pages.common import queue_or_explain, through_app_frame
 from pages.common.curves import curve_chart
 from pages.common.people import me
-from training.cluster import problem
 from training.config import PRESETS
 from training.curves import compare_curves
 from training.experiments import READY_MADE, VARIABLES, results, submit_experiment
-from training.runs import list_runs, warm_up
+from training.runs import list_runs, problem, warm_up
 
 through_app_frame()
 

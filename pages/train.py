@@ -18,11 +18,20 @@ from model_store.roles import NotAllowed
 from pages.common import attempt, queue_or_explain, through_app_frame
 from pages.common.curves import curve_chart, curve_charts
 from pages.common.people import me
-from training.cluster import ClusterUnavailable, problem
+from training.cluster import ClusterUnavailable
 from training.config import CUSTOM_ARCHITECTURES, HELP, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
 from training.curves import best_epoch, compare_curves, history_of, record_curves, reports_of, run_curves
 from training.limits import read_limits
-from training.runs import clear_queue, keep_checkpoint, list_runs, queue_places, request_stop, submit_run, warm_up
+from training.runs import (
+    clear_queue,
+    keep_checkpoint,
+    list_runs,
+    problem,
+    queue_places,
+    request_stop,
+    submit_run,
+    warm_up,
+)
 from training.teach import MIN_DRAWINGS, split
 
 through_app_frame()
@@ -266,6 +275,7 @@ def queue_table(runs, places) -> None:
 @st.fragment(run_every=1.0)
 def queue_panel() -> None:
     """Every second: everyone's runs, read from their folders; one of them watched closely."""
+    warm_up()  # the engine thread, started again if it died
     if problem():
         st.error(problem(), icon=":material/cloud_off:")
     runs = list_runs()

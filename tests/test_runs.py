@@ -31,6 +31,7 @@ from training.runs import (
     recover,
     request_stop,
     runs_root,
+    start_sync,
     submit_run,
 )
 
@@ -218,43 +219,100 @@ os._exit(0)  # an app process that ends mid-run, without a word
 """
 
 
-def test_a_run_whose_app_process_ended_is_interrupted_for_the_other_processes(store, idle, tmp_path):
+def test_a_run_whose_app_process_ended_trains_on_and_another_process_stores_it(store, idle, tmp_path):
     """Several app processes share one Ray (benchmarks.replicas): when the one that queued a run
-    ends, Ray ends the run too, and the others say so."""
+    ends, the run trains on (a detached actor) and another process stores it, every epoch once."""
     import ray
 
     script = tmp_path / "queue_and_quit.py"
-    script.write_text(QUEUE_AND_QUIT.format(config=LONG))
+    script.write_text(QUEUE_AND_QUIT.format(config=dict(SMALL, epochs=4)))
     submit_run(TrainConfig(name="warm", epochs=1, **SMALL), store, Person("y", "y"))  # this process joins the board
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address, "PYTHONPATH": str(PROJECT)}
     done = subprocess.run([sys.executable, str(script), str(store.root)], env=env, capture_output=True, text=True, timeout=180)
     run_id = done.stdout.split()[-1]
-    run = wait_for(lambda: finished(run_id), 30)
-    assert (run.status, run.error) == ("interrupted", "the app process that queued it stopped")
+    run = wait_for(lambda: finished(run_id), 120)
+    assert (run.status, run.model) == ("done", "orphan")
+    assert store.get("orphan").record["epochs_run"] == 4
+    assert [e.epoch for e in run.events if e.phase == "epoch"] == [1, 2, 3, 4]  # each written once, by either process
 
 
-def test_a_run_whose_model_cannot_be_stored_is_shown_as_failed_with_the_reason(store, idle, tmp_path):
+def test_a_model_the_store_refuses_waits_on_the_board_until_it_can_be_stored(store, idle, tmp_path):
+    from training import cluster
+
     not_a_folder = tmp_path / "models-file"
     not_a_folder.write_text("a file where the store should be")
-    run_id = submit_run(
-        TrainConfig(name="crash", epochs=1, **SMALL), ModelStore(not_a_folder, bundled_dir=None), Person("x", "x")
-    )
-    run = wait_for(lambda: finished(run_id))
-    assert run.status == "failed" and run.error.startswith("not stored:") and "models-file" in run.error
+    run_id = submit_run(TrainConfig(name="patient", epochs=1, **SMALL), ModelStore(not_a_folder, bundled_dir=None), Person("x", "x"))
+    run = wait_for(lambda: (r := read_run(run_id)).error and r)
+    assert run.status == "done" and run.model is None
+    assert run.error.startswith("not stored yet:") and "models-file" in run.error and "stored as soon as" in run.error
+    board = cluster.board()
+    assert ray_get(board.result_of.remote(run_id)) is not None  # kept, not dropped
+    not_a_folder.unlink()  # the teacher frees the place
+    run = wait_for(lambda: read_run(run_id).model and read_run(run_id), 30)
+    assert (run.model, run.error) == ("patient", None)
+    assert ModelStore(not_a_folder, bundled_dir=None).get("patient").record["epochs_run"] == 1
+    wait_for(lambda: ray_get(board.result_of.remote(run_id)) is None, 10)  # dropped once stored
 
 
-def test_after_a_restart_a_running_run_is_interrupted_and_a_waiting_one_runs(store, idle):
+def ray_get(ref):
+    import ray
+
+    return ray.get(ref, timeout=30)
+
+
+def test_after_a_restart_runs_left_on_disk_run_again_and_a_stopping_one_stays_interrupted(store, idle):
     """A restarted app's Ray has never heard of the runs on disk: they are recovered, not lost."""
-    for run_id, state in [("20260101-000000-aaaaaa", "running"), ("20260101-000001-bbbbbb", "waiting")]:
+    start_sync()  # Ray and this process's copying, as an app has them
+    left = {"20260101-000000-aaaaaa": "running", "20260101-000001-bbbbbb": "waiting", "20260101-000002-cccccc": "stopping"}
+    for run_id, state in left.items():
         folder = runs_root() / run_id
         folder.mkdir(parents=True)
         config = {**TrainConfig(name=f"left-{state}", epochs=1, **SMALL).resolved().to_dict(), "owner": "x", "session": "x"}
         (folder / "config.json").write_text(json.dumps({**config, "store": str(store.root)}))
         (folder / "status.json").write_text(json.dumps({"status": state}))
     recover()
-    assert status("20260101-000000-aaaaaa") == "interrupted"
-    assert "restarted" in read_run("20260101-000000-aaaaaa").error
+    assert (status("20260101-000002-cccccc"), read_run("20260101-000002-cccccc").error) == (
+        "interrupted",
+        "the app restarted while it stopped",
+    )
+    assert wait_for(lambda: finished("20260101-000000-aaaaaa")).model == "left-running"  # no epoch finished: from the start
     assert wait_for(lambda: finished("20260101-000001-bbbbbb")).model == "left-waiting"
+
+
+KILLED_APP = """
+import os, signal, sys, time
+from model_store import ModelStore
+from model_store.roles import Person
+from training.config import TrainConfig
+from training.runs import _status_of, submit_run
+
+run_id = submit_run(TrainConfig(name="resumed", **{config}), ModelStore(sys.argv[1], bundled_dir=None), Person("x", "x"))
+while (_status_of(run_id).get("resume_epoch") or 0) < 2:
+    time.sleep(0.1)
+print(run_id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # the app dies; its guard ends its Ray, the run's worker with it
+"""
+
+
+def test_a_killed_apps_running_run_resumes_from_its_last_epoch_after_the_restart(store, idle, tmp_path):
+    """The app and its own local Ray die mid-run; the app that starts again (here: this process,
+    with the same runs folder) resumes the run after its last finished epoch, unasked."""
+    start_sync()
+    script = tmp_path / "killed_app.py"
+    script.write_text(KILLED_APP.format(config=dict(SMALL, train_limit=12000, epochs=5)))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": str(PROJECT)}
+    done = subprocess.run([sys.executable, str(script), str(store.root)], env=env, capture_output=True, text=True, timeout=300)
+    run_id = done.stdout.split()[-1]
+    before = [e.epoch for e in read_run(run_id).events if e.phase == "epoch"]
+    assert before[:2] == [1, 2] and read_run(run_id).status == "running"
+    recover()
+    run = wait_for(lambda: finished(run_id), 180)
+    assert (run.status, run.model) == ("done", "resumed")
+    record = store.get("resumed").record
+    assert record["epochs_run"] == 5 and len(record["history"]["val_accuracy"]) == 5
+    ended = [e.epoch for e in run.events if e.phase == "epoch"]
+    assert ended == before + list(range(before[-1] + 1, 6))  # epochs 1-2 not trained again
+    assert record["metrics"]["test_accuracy"] > 0.9
 
 
 def test_the_train_page_queues_a_run_and_shows_the_queue(store, idle, monkeypatch):

@@ -1,36 +1,50 @@
 """The board: one named Ray actor holding what every run tells and every app process reads.
 
-A run's task reports here (its progress, its best checkpoint, its result) and asks here whether
-someone pressed Stop; the app processes read what changed and copy it to their own disk
-(`training.runs.sync`). A Ray actor runs its methods one at a time, so nothing here needs a lock,
-and a result is handed out once only.
+A run (`training.worker`) reports here its progress, its best checkpoint, its last finished
+epoch and its result, and asks here whether someone pressed Stop; the app processes read what
+changed and copy it to their own disk (`training.runs.sync`). A Ray actor runs its methods one at
+a time, so nothing here needs a lock.
 
-The board also holds each run's Ray task, so that a run whose worker died (killed, out of
-memory, its machine gone, the app process that queued it stopped) reads as interrupted with
-Ray's own reason, within a second. (A heartbeat did this before; a loaded machine delayed it past
-its 10 s limit and live runs read as dead.)
+The board is rebuilt, never a single point of failure: Ray restarts it when it dies
+(`max_restarts=-1`), and calls made while it restarts are retried (`max_task_retries=-1`). A
+restarted board knows nothing; each has its own `incarnation`, and an app process that sees a new
+one tells it again what its runs folder holds (`training.runs.recover`). A result stays here until
+an app process says it is stored: store first, forget after.
+
+Events are numbered from the run's first (`first` is the number of the first one still held), so
+an app appends to its disk only those it has not written, whichever board they came from; once a
+finished run is on disk, its events, checkpoints and result are dropped.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import ray
 from ray import exceptions
 
-FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")  # the rest: waiting, running, stopping
+FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")  # the rest: waiting, running, stopping, lost
+# "lost": a waiting run whose actor died before it started (the app that queued it died with the
+# files it was handed); the app processes queue it again, and their disks never say "lost".
 
 
-@ray.remote(num_cpus=0, max_restarts=0)
+def _new_state(status: str = "waiting", first: int = 0) -> dict:
+    return {"status": status, "events": [], "first": first, "version": 0, "checkpoint": 0, "resume": 0}
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class Board:
     def __init__(self):
+        self.incarnation = secrets.token_hex(4)
         self.runs: dict[str, dict] = {}
-        self.checkpoints: dict[str, bytes] = {}
+        self.checkpoints: dict[str, bytes] = {}  # the best epoch's weights
+        self.resumes: dict[str, bytes] = {}  # the last finished epoch: the whole model, optimizer included
         self.results: dict[str, dict] = {}
-        self.tasks: dict[str, ray.ObjectRef] = {}
+        self.watches: dict[str, ray.ObjectRef] = {}  # each run's `join`: it fails when its actor dies
 
     def _state(self, run_id: str) -> dict:
-        return self.runs.setdefault(run_id, {"status": "waiting", "events": [], "version": 0, "checkpoint": 0})
+        return self.runs.setdefault(run_id, _new_state())
 
     def _change(self, run_id: str, **fields) -> None:
         state = self._state(run_id)
@@ -39,64 +53,100 @@ class Board:
 
     # ------------------------------------------------------------ from the app
 
-    def add(self, run_id: str, task: list[ray.ObjectRef]) -> None:
-        """A queued run and its task (in a list, so that Ray hands over the reference and does not
-        wait for the result). Its task may have started already: then it stays as it is."""
-        self.tasks[run_id] = task[0]
-        if run_id not in self.runs:
-            self._change(run_id, status="waiting")
+    def add(self, run_id: str, actor: list, status: str = "waiting", first: int = 0) -> str:
+        """A queued run and its actor (in a list: Ray hands over the handle as it is). Also how an
+        app re-tells a restarted board of a run on its disk: `status` as the disk has it, `first`
+        the number of events already written there. A run the board knows keeps its state."""
+        self.watches[run_id] = actor[0].join.remote()
+        if run_id not in self.runs or self.runs[run_id]["status"] == "lost":
+            self.runs[run_id] = _new_state(status, first)
+            self._change(run_id)
+        return self.incarnation
 
     def knows(self, run_ids: list[str]) -> list[str]:
         return [run_id for run_id in run_ids if run_id in self.runs]
 
     def stop(self, run_id: str) -> str:
-        """A waiting run is cancelled at once; a running one stops after its current batch."""
+        """A waiting run is cancelled at once (the app then takes its actor out of Ray's queue);
+        a running one stops after its current batch. The status it had."""
         state = self._state(run_id)
-        if state["status"] == "waiting":
-            self._change(run_id, status="cancelled")
-        elif state["status"] == "running":
+        was = state["status"]
+        if was == "waiting":
+            self._change(run_id, status="cancelled", finished=time.time())
+        elif was == "running":
             self._change(run_id, status="stopping")
-        return state["status"]
+        return was
 
-    def changes(self, known: dict[str, tuple[int, int]]) -> dict[str, dict]:
-        """Every run whose version differs from `known` (run id: (version, events already had)),
-        with only the events that are new to the caller, and without the bytes."""
-        self._notice_ended_tasks()
+    def changes(self, known: dict[str, tuple[int, int]]) -> tuple[str, dict[str, dict]]:
+        """This board's incarnation, and every run whose version differs from `known` (run id:
+        (version, number of its events already written)), with only the events not yet written,
+        without the bytes."""
+        self._notice_ended_actors()
         changed = {}
         for run_id, state in self.runs.items():
-            version, had = known.get(run_id, (None, 0))
+            version, written = known.get(run_id, (None, 0))
             if version != state["version"]:
-                changed[run_id] = {**state, "events": state["events"][had:]}
-        return changed
+                new = state["events"][max(0, written - state["first"]) :]
+                changed[run_id] = {**state, "events": new, "first": max(written, state["first"])}
+        return self.incarnation, changed
 
-    def _notice_ended_tasks(self) -> None:
-        """A task that ended while its run is unfinished died with its worker: Ray says why."""
-        tasks = {ref: run_id for run_id, ref in self.tasks.items()}
-        ended, _ = ray.wait(list(tasks), num_returns=len(tasks), timeout=0) if tasks else ([], [])
+    def _notice_ended_actors(self) -> None:
+        """A run whose actor ended while the run is unfinished died with its worker: Ray says why."""
+        watched = {ref: run_id for run_id, ref in self.watches.items()}
+        ended, _ = ray.wait(list(watched), num_returns=len(watched), timeout=0) if watched else ([], [])
         for ref in ended:
-            run_id = tasks[ref]
-            del self.tasks[run_id]
+            run_id = watched[ref]
+            del self.watches[run_id]
             try:
                 ray.get(ref)
             except exceptions.RayError as err:
-                if self.runs[run_id]["status"] not in FINISHED:
-                    self._change(run_id, status="interrupted", error=why_ended(err))
+                status = self.runs[run_id]["status"]
+                if status == "waiting":  # never started (its app died, taking its files): to be queued again
+                    self._change(run_id, status="lost")
+                elif status not in FINISHED:
+                    self._change(run_id, status="interrupted", error=why_ended(err), finished=time.time())
 
     def checkpoint_of(self, run_id: str) -> bytes | None:
         return self.checkpoints.get(run_id)
 
-    def take_result(self, run_id: str) -> dict | None:
-        """The finished run's model files, to one app process only: that one stores them."""
-        return self.results.pop(run_id, None)
+    def resume_of(self, run_id: str) -> bytes | None:
+        return self.resumes.get(run_id)
+
+    def result_of(self, run_id: str) -> dict | None:
+        """The finished run's model files; they stay here until `stored` says they are safe."""
+        return self.results.get(run_id)
 
     def stored(self, run_id: str, model: str | None, error: str | None = None) -> None:
-        self._change(run_id, model=model, error=error, status="failed" if error else self.runs[run_id]["status"])
+        """An app stored the result as `model`, or could not (`error`: it keeps it to try again)."""
+        if model is not None:
+            self.results.pop(run_id, None)
+        self._change(run_id, model=model, error=error)
 
-    # ------------------------------------------------------------ from a run's task
+    def written(self, run_id: str, events: int) -> None:
+        """An app has `events` of a finished run's events on disk, and its checkpoints: they go."""
+        state = self.runs.get(run_id)
+        if state is None or state["status"] not in FINISHED or run_id in self.results:
+            return
+        dropped = max(0, events - state["first"])
+        state["events"], state["first"] = state["events"][dropped:], state["first"] + dropped
+        self.checkpoints.pop(run_id, None)
+        self.resumes.pop(run_id, None)
+
+    def sizes(self) -> dict[str, int]:
+        """What the board holds: for tests and for a look at its memory."""
+        return {
+            "runs": len(self.runs),
+            "events": sum(len(s["events"]) for s in self.runs.values()),
+            "checkpoints": len(self.checkpoints) + len(self.resumes),
+            "results": len(self.results),
+        }
+
+    # ------------------------------------------------------------ from a run's actor
 
     def start(self, run_id: str, node: str, pid: int) -> bool:
-        """The task begins; False if the run was cancelled while it waited."""
-        if self._state(run_id)["status"] != "waiting":
+        """The run begins; False if it was cancelled while it waited. A resumed run says 'running'
+        again on its new worker."""
+        if self._state(run_id)["status"] not in ("waiting", "running"):
             return False
         self._change(run_id, status="running", node=node, pid=pid, started=time.time())
         return True
@@ -112,6 +162,10 @@ class Board:
         self.checkpoints[run_id] = weights
         self._change(run_id, checkpoint=self._state(run_id)["checkpoint"] + 1)
 
+    def save_resume(self, run_id: str, model: bytes, epoch: int) -> None:
+        self.resumes[run_id] = model
+        self._change(run_id, resume=self._state(run_id)["resume"] + 1, resume_epoch=epoch)
+
     def finish(self, run_id: str, status: str, result: dict | None = None, error: str | None = None) -> None:
         if result is not None:
             self.results[run_id] = result
@@ -119,7 +173,7 @@ class Board:
 
 
 def why_ended(err: exceptions.RayError) -> str:
-    """Ray's reason a run's task ended before the run finished, in the words the pages show."""
+    """Ray's reason a run's actor ended before the run finished, in the words the pages show."""
     if isinstance(err, exceptions.OutOfMemoryError):
         return "Ray stopped its worker because the machine was running out of memory"
     if isinstance(err, exceptions.OwnerDiedError):
@@ -128,6 +182,22 @@ def why_ended(err: exceptions.RayError) -> str:
         return "its machine left the cluster"
     if isinstance(err, exceptions.WorkerCrashedError):
         return "its worker process ended suddenly: killed, or crashed"
-    if isinstance(err, exceptions.RayTaskError):  # raised by the task's own code: the cause says it
+    if isinstance(err, exceptions.ActorDiedError):
+        return _actor_death(err)
+    if isinstance(err, exceptions.RayTaskError):  # raised by the run's own code: the cause says it
         return f"its task failed: {type(err.cause).__name__}: {err.cause}"[:300]
     return f"its task ended: {str(err).strip().splitlines()[0][:200]}"
+
+
+def _actor_death(err: exceptions.ActorDiedError) -> str:
+    """Ray's own sentences for a dead actor (its GCS writes them), in the pages' words."""
+    text = str(err)
+    if "NODE_OUT_OF_MEMORY" in text:
+        return "Ray stopped its worker because the machine was running out of memory"
+    if "its node has died" in text:
+        return "its machine left the cluster"
+    if "killed by `ray.kill`" in text:
+        return "it was ended by hand (ray.kill)"
+    if err.actor_init_failed:  # its constructor raised: the cause is the last line
+        return f"it could not start: {text.strip().splitlines()[-1][:200]}"
+    return "its worker process ended suddenly: killed, or crashed"

@@ -72,7 +72,7 @@ def connect(owner: Path | None = None) -> None:
             "excludes": WORKING_DIR_EXCLUDES,
             # Each worker loads TensorFlow and MNIST as it starts, before any run is handed to it:
             # Ray hands a queued run to any idle worker, and a cold one would spend seconds importing.
-            "worker_process_setup_hook": "training.runs.warm_worker",
+            "worker_process_setup_hook": "training.worker.warm_worker",
         }
         # Ray's notes (starting, packing the code, its token) stay off the app's terminal; errors do not.
         options = dict(namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
@@ -85,8 +85,19 @@ def connect(owner: Path | None = None) -> None:
                 # Idle workers stay (Ray would end those past one per CPU within a second): each
                 # holds TensorFlow and MNIST loaded, and a cold one costs the next run seconds.
                 keep_warm = {"idle_worker_killing_time_threshold_ms": 3_600_000}
-                ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, _system_config=keep_warm, **options)
+                # On 127.0.0.1 only (with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, set in training/__init__).
+                ray.init(
+                    address="local",
+                    num_cpus=os.cpu_count(),
+                    include_dashboard=False,
+                    _node_ip_address="127.0.0.1",
+                    _system_config=keep_warm,
+                    **options,
+                )
                 _start_guard(session_dir())
+        except ClusterUnavailable as err:  # already in a person's words
+            _connected["error"] = str(err)
+            raise
         except Exception as err:  # a port taken, too little memory, a cluster that is not there
             where = f"the Ray cluster at {address()}" if address() else "a local Ray"
             reason = " ".join(str(err).split())[:300] or type(err).__name__
@@ -96,12 +107,41 @@ def connect(owner: Path | None = None) -> None:
 
 
 def _reachable(where: str, seconds: float = 5.0) -> None:
-    """Raise ConnectionError unless something listens at HOST:PORT (a Ray head's GCS port)."""
+    """Raise ConnectionError unless a Ray head answers at HOST:PORT and accepts this machine's token.
+
+    Ray itself retries for 20 s and then says only that it failed to connect; its reason
+    (InvalidAuthToken) goes to the log. So one call to the head's GCS, as Ray makes it, asks first.
+    """
     host, _, port = where.removeprefix("ray://").rpartition(":")
     try:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=seconds).close()
     except (OSError, ValueError) as err:
         raise ConnectionError(f"nothing answers at {where}: {err}") from None
+    if _token_refused(f"{host or '127.0.0.1'}:{port}", seconds):
+        raise ClusterUnavailable(
+            f"Training is unavailable: the Ray cluster at {where} refused this app's token (InvalidAuthToken). "
+            "Start the app with RAY_AUTH_MODE=token and copy the head's ~/.ray/auth_token to this machine "
+            "(README, 'Training on several machines')."
+        )
+
+
+def _token_refused(where: str, seconds: float) -> bool:
+    """True when the GCS at `where` answers UNAUTHENTICATED to the token Ray would send (none
+    unless RAY_AUTH_MODE=token: then RAY_AUTH_TOKEN, or the file RAY_AUTH_TOKEN_PATH or
+    ~/.ray/auth_token names)."""
+    import grpc
+
+    token = None
+    if os.environ.get("RAY_AUTH_MODE") == "token":
+        path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+        token = os.environ.get("RAY_AUTH_TOKEN") or (path.read_text().strip() if path.is_file() else None)
+    with grpc.insecure_channel(where) as channel:
+        ask = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId", lambda b: b, lambda b: b)
+        try:
+            ask(b"", timeout=seconds, metadata=[("authorization", f"Bearer {token}")] if token else None)
+        except grpc.RpcError as err:
+            return err.code() == grpc.StatusCode.UNAUTHENTICATED
+    return False
 
 
 def _hold(path: Path) -> bool:

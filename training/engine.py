@@ -33,6 +33,7 @@ from training.teach import Teaching, figures, teaching_data
 REPORT_EVERY = 50  # batches between progress reports
 
 CHECKPOINT = "best.weights.h5"  # the best epoch's weights, in the run folder while training
+LAST_EPOCH = "last.keras"  # the last finished epoch's whole model, optimizer included: a run resumes from it
 
 
 class StopSignal(Protocol):
@@ -52,6 +53,18 @@ class Progress:
     val_accuracy: float | None = None
     elapsed: float = 0.0  # seconds since training began
     eta: float | None = None  # seconds left, estimated from the pace so far
+
+
+@dataclass
+class Resume:
+    """Where an interrupted run picks up again: after its last finished epoch (`training.runs`)."""
+
+    model: bytes  # LAST_EPOCH's file: weights and the optimizer's state (its step, so the schedule goes on)
+    epoch: int  # epochs finished
+    history: dict  # Keras' per-epoch figures of those epochs
+    reports: list  # the running means reported during them (training.curves.Report)
+    elapsed: float  # training seconds they took
+    best: bytes | None  # the best epoch's weights so far
 
 
 @dataclass
@@ -139,12 +152,16 @@ def _train_dataset(x: np.ndarray, y: np.ndarray, c: TrainConfig, model: keras.Mo
 class Reporter(keras.callbacks.Callback):
     """Reports progress every REPORT_EVERY batches and at each epoch's end; obeys the stop signal."""
 
-    def __init__(self, epochs: int, batches: int, on_progress: Callable[[Progress], None], stop: StopSignal):
+    def __init__(
+        self, epochs: int, batches: int, on_progress: Callable[[Progress], None], stop: StopSignal, resume: Resume | None
+    ):
         super().__init__()
         self.epochs, self.batches = epochs, batches
         self.on_progress, self.stop = on_progress, stop
-        self.epoch, self.started, self.stopped_by_user = 0, 0.0, False
-        self.reports: list[Report] = []  # Keras' raw running means, kept in the record
+        self.first = resume.epoch if resume else 0  # a resumed run's epochs before this process
+        self.before = resume.elapsed if resume else 0.0  # ... and their seconds
+        self.epoch, self.started, self.stopped_by_user = self.first, 0.0, False
+        self.reports: list[Report] = [Report(*r) for r in resume.reports] if resume else []  # Keras' raw running means
 
     def on_train_begin(self, logs=None):
         self.started = time.monotonic()
@@ -153,9 +170,10 @@ class Reporter(keras.callbacks.Callback):
         self.epoch = epoch
 
     def _report(self, phase: str, batch: int, logs: dict) -> None:
-        elapsed = time.monotonic() - self.started
-        done = self.epoch * self.batches + batch
-        eta = elapsed / done * (self.epochs * self.batches - done) if done else None
+        here = time.monotonic() - self.started
+        done = (self.epoch - self.first) * self.batches + batch  # batches done in this process
+        eta = here / done * ((self.epochs - self.epoch) * self.batches - batch) if done else None
+        elapsed = self.before + here
         self.reports.append(Report(self.epoch + 1, batch, self.batches, *(_rounded(logs.get(k)) for k in ("loss", "accuracy"))))
         self.on_progress(
             Progress(
@@ -196,11 +214,16 @@ def default_name(c: TrainConfig) -> str:
 
 
 def load_base(teaching: Teaching) -> keras.Model:
-    """The model a teaching run starts from, loaded from its file's bytes in safe mode."""
+    """The model a teaching run starts from."""
+    return load_model_bytes(teaching.model)
+
+
+def load_model_bytes(data: bytes, compile: bool = False) -> keras.Model:
+    """A `.keras` file's bytes as a model, loaded in safe mode."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "base.keras"
-        path.write_bytes(teaching.model)
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        path = Path(tmp) / "model.keras"
+        path.write_bytes(data)
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
 
 
 def train(
@@ -210,13 +233,16 @@ def train(
     stop: StopSignal | None = None,
     run_dir: Path | None = None,
     teaching: Teaching | None = None,
+    resume: Resume | None = None,
 ) -> TrainResult:
     """Train, evaluate on the test set and store the model with its record.
 
     `stop` (anything with `is_set()`, e.g. a threading.Event) ends training after the current
-    batch; the best weights so far are kept. `run_dir` receives the best-weights checkpoint.
-    With `teaching` (training.teach), the base model is fine-tuned on the class drawings instead,
-    validated on the held-back ones, and the record says what that did.
+    batch; the best weights so far are kept. `run_dir` receives the best-weights checkpoint and,
+    after each epoch, the whole model (LAST_EPOCH). With `teaching` (training.teach), the base
+    model is fine-tuned on the class drawings instead, validated on the held-back ones, and the
+    record says what that did. With `resume`, training goes on after an interrupted run's last
+    finished epoch, from its model and optimizer state (early stopping counts its patience anew).
     """
     c = config.resolved()
     c.name = c.name or default_name(c)
@@ -224,7 +250,7 @@ def train(
     store.check_free(c.name)  # refuse a taken name now, not after an hour of training
     report = on_progress or (lambda p: None)
     stop = stop or threading.Event()
-    keras.utils.set_random_seed(c.seed)
+    keras.utils.set_random_seed(c.seed + (resume.epoch if resume else 0))  # resumed epochs shuffle anew
 
     if teaching is None:
         data, model = prepare_data(c), build_model(c)
@@ -232,17 +258,32 @@ def train(
         data, model = Data(*teaching_data(c, teaching)), load_base(teaching)
         held_before = Predictor(model, c.normalization).probabilities(data.x_val)
     batches = math.ceil(len(data.x_train) / c.batch_size)
-    compile_model(model, c, steps=batches * c.epochs)
+    if resume is None:
+        compile_model(model, c, steps=batches * c.epochs)
+    else:
+        model = load_model_bytes(resume.model, compile=True)
     x, y = _inputs(data.x_train, data.y_train, c, model)
     train_data = _train_dataset(data.x_train, y, c, model) if c.augment else x
     val = None if data.x_val is None or not len(data.x_val) else _inputs(data.x_val, data.y_val, c, model)
 
     with tempfile.TemporaryDirectory() as tmp:
         best_path = Path(run_dir or tmp) / CHECKPOINT
-        reporter = Reporter(c.epochs, batches, report, stop)
-        callbacks: list[keras.callbacks.Callback] = [reporter]
+        reporter = Reporter(c.epochs, batches, report, stop, resume)
         monitor = c.monitor
-        callbacks.append(keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, save_best_only=True, save_weights_only=True))
+        best_so_far = None
+        if resume is not None and resume.best is not None:
+            best_path.write_bytes(resume.best)
+            kept = best_epoch(resume.history, monitor)
+            best_so_far = resume.history[monitor][kept - 1] if kept else None
+        # The whole model after each epoch (where a run is resumed from) and the best weights, both
+        # written before the reporter ships them at the epoch's end.
+        callbacks: list[keras.callbacks.Callback] = (
+            [keras.callbacks.ModelCheckpoint(Path(run_dir) / LAST_EPOCH)] if run_dir else []
+        )
+        best_only = keras.callbacks.ModelCheckpoint(
+            best_path, monitor=monitor, save_best_only=True, save_weights_only=True, initial_value_threshold=best_so_far
+        )
+        callbacks += [best_only, reporter]
         early = keras.callbacks.EarlyStopping(monitor=monitor, min_delta=c.es_min_delta, patience=c.es_patience)
         if c.early_stopping:
             callbacks.append(early)
@@ -252,12 +293,15 @@ def train(
             y if not c.augment else None,
             batch_size=None if c.augment else c.batch_size,
             epochs=c.epochs,
+            initial_epoch=resume.epoch if resume else 0,
             validation_data=val,
             callbacks=callbacks,
             shuffle=not c.augment,  # the augmented dataset shuffles itself
             verbose=0,
         ).history
-        seconds = time.monotonic() - started
+        seconds = time.monotonic() - started + reporter.before
+        if resume is not None:  # the epochs before the interruption come first
+            history = {k: list(resume.history.get(k, [])) + list(history.get(k, [])) for k in {**resume.history, **history}}
         cut_short = len(history.get("loss", [])) < c.epochs  # EarlyStopping may fire on the last epoch
         stopped_by = "user" if reporter.stopped_by_user else ("early_stopping" if early.stopped_epoch and cut_short else None)
         best = None

@@ -4,39 +4,46 @@ or a cluster (`training.cluster`).
     submit_run(config, store, by)               queue a run (within the class limits); returns its id
     request_stop(run_id, by)                    cancel it while it waits, stop it while it runs
     clear_queue(by)                             the teacher cancels every waiting run
-    read_run(run_id), list_runs()               what the pages show
+    read_run(run_id), list_runs()               what the pages show (list_runs reads no events)
     keep_checkpoint(run_id, store)              an interrupted run's best epoch, as a model
+    archive_runs(days)                          finished runs older than that move to runs/archive/
 
-Each run is a Ray task asking for CPUS_PER_RUN CPU; Ray starts what fits and keeps the rest
-waiting, first come first served. The task tells the board (`training.board`) its progress, best
-checkpoint and result; a thread in each app process copies what changed to the app's own disk
-and stores finished models in the app's store. The task never touches the app's disk, so a
-worker machine needs none of it, and the pages only read the disk:
+Each run is a detached Ray actor asking for CPUS_PER_RUN CPU (`training.worker`); Ray starts what
+fits and keeps the rest waiting, first come first served, and a run outlives the app process
+that queued it. The run tells the board (`training.board`) its progress, checkpoints and result;
+a thread in each app process copies what changed to the app's own disk and stores finished models
+in the app's store. The run never touches the app's disk, so a worker machine needs none of it,
+and the pages only read the disk:
 
     runs/                       $MNIST_LAB_RUNS, default `runs/` beside app.py (ignored by git)
       20261121-064512-123456-ab12/  run ids sort in the order the runs were submitted
         config.json             the TrainConfig, plus who started it, from which session
         status.json             waiting | running | stopping | done | stopped | failed | cancelled
-                                | interrupted; the stored model, the error, the node
-        events.jsonl            its progress, one event a line
+                                | interrupted; the stored model, the error, the node, the latest progress
+        events.jsonl            its progress, one event a line, appended
         best.weights.h5         the best epoch so far
+        last.keras              the last finished epoch, optimizer included: where a run resumes
         teaching.npz            a teaching run's base model and class drawings (training.teach)
+      archive/                  old finished runs, out of the lists
 
-When the app restarts, a run the board no longer knows is recovered from this folder: a waiting
-one is queued again (it keeps its place), a running one reads as interrupted and its best
-checkpoint is offered.
+When the app restarts and the board has never heard of a run on disk (the app's own Ray went
+with the app), the run is recovered from this folder: a waiting one is queued again (it keeps its
+place), a running one resumes from its last finished epoch. A board that restarts is told again
+what the disk holds, and the runs still training in the cluster carry on.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
+import logging
 import os
 import secrets
-import tempfile
+import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -50,13 +57,16 @@ from model_store.store import StoreError
 from training import cluster
 from training.board import FINISHED
 from training.config import TrainConfig
-from training.engine import CHECKPOINT, Progress
+from training.engine import CHECKPOINT, LAST_EPOCH, Progress, Resume
 from training.limits import check_run, read_limits
 from training.teach import Teaching, teaching_of
+from training.worker import Trainer, _warm_up_worker, actor_name
 
-CPUS_PER_RUN = 1
 TEACHING = "teaching.npz"
 SYNC_SECONDS = 0.5
+BOARD_SECONDS = 10  # a board call that takes longer: the board is restarting
+RETRY_STORE_SECONDS = 5  # between tries to store a model the store refused
+log = logging.getLogger("mnist_lab.runs")
 
 
 @dataclass
@@ -64,11 +74,12 @@ class Run:
     id: str
     status: str
     config: dict
-    events: list[Progress] = field(default_factory=list)
+    events: list[Progress] = field(default_factory=list)  # read by read_run only
     model: str | None = None  # the stored model's name, once saved
     error: str | None = None
     node: str | None = None  # the Ray node it ran on
     pid: int | None = None  # its worker process there
+    last: dict | None = None  # its latest progress, as status.json keeps it
 
     @property
     def finished(self) -> bool:
@@ -76,7 +87,9 @@ class Run:
 
     @property
     def latest(self) -> Progress | None:
-        return self.events[-1] if self.events else None
+        if self.events:
+            return self.events[-1]
+        return Progress(**self.last) if self.last else None
 
     @property
     def owner(self) -> str:
@@ -129,59 +142,115 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
     return run_id
 
 
-def _queue(run_id: str, record: dict, teaching: Teaching | None) -> None:
+def _queue(run_id: str, record: dict, teaching: Teaching | None, resume: Resume | None = None) -> None:
+    """A run's actor, in Ray's queue until a CPU is free; the board told of it. A board that is
+    restarting gets the news when it is back (Ray retries the call), so this never waits long."""
     board = cluster.board()
-    task = train_task.remote(run_id, record, board, teaching)
-    ray.get(board.add.remote(run_id, [task]))
+    options = dict(name=actor_name(run_id), namespace=cluster.NAMESPACE, lifetime="detached")
+    actor = Trainer.options(**options).remote(run_id, record, board, teaching, resume)
+    ray.wait([board.add.remote(run_id, [actor], "waiting", _written(run_id))], timeout=BOARD_SECONDS)
 
 
 def request_stop(run_id: str, by: Person) -> None:
-    """Cancel a waiting run, or stop a running one after its batch (its best weights are kept).
-    A person's own runs are those queued from their browser; anyone's, for the teacher."""
+    """Cancel a waiting run (its actor leaves Ray's queue: it never starts), or stop a running one
+    after its batch (its best weights are kept). A person's own runs are those queued from their
+    browser; anyone's, for the teacher."""
     run = read_run(run_id)
     if run.config.get("session") != by.session:
         require(by, "stop_any_run", f" ({run.owner}'s {run.config.get('name')})")
-    ray.get(cluster.board().stop.remote(run_id))
-    sync()
+    _stop(cluster.board(), [run_id])
 
 
 def clear_queue(by: Person) -> int:
     """Cancel every waiting run (the running ones go on); how many were cancelled."""
     require(by, "clear_queue")
     waiting = [r.id for r in list_runs() if r.status == "waiting"]
-    board = cluster.board()
-    ray.get([board.stop.remote(run_id) for run_id in waiting])
-    sync()
+    _stop(cluster.board(), waiting)
     return len(waiting)
 
 
+def _stop(board, run_ids: list[str]) -> None:
+    try:
+        was = ray.get([board.stop.remote(run_id) for run_id in run_ids], timeout=BOARD_SECONDS)
+    except (exceptions.GetTimeoutError, exceptions.RayActorError):
+        raise cluster.ClusterUnavailable(
+            "The training queue is reconnecting (its board restarted); try again in a moment."
+        ) from None
+    for run_id, status in zip(run_ids, was):
+        if status == "waiting":
+            _kill(run_id)
+    _sync["wake"].set()
+
+
+def _kill(run_id: str) -> None:
+    """Take a run's actor out of Ray (a queued one never starts)."""
+    try:
+        ray.kill(ray.get_actor(actor_name(run_id), namespace=cluster.NAMESPACE), no_restart=True)
+    except ValueError:
+        pass  # gone already
+
+
 def read_run(run_id: str) -> Run:
-    run_dir = runs_root() / run_id
-    status = json.loads((run_dir / "status.json").read_text())
-    events = []
-    if (run_dir / "events.jsonl").exists():
-        for line in (run_dir / "events.jsonl").read_text().splitlines():
-            try:
-                events.append(Progress(**json.loads(line)))
-            except (ValueError, TypeError):
-                pass  # a line being written right now
-    config = json.loads((run_dir / "config.json").read_text())
-    return Run(
-        run_id, status["status"], config, events, status.get("model"), status.get("error"), status.get("node"), status.get("pid")
-    )
+    """A run with its events (read incrementally: only what was appended since the last read)."""
+    run = _listed(run_id, runs_root())
+    run.events = _events(runs_root() / run_id / "events.jsonl")
+    return run
 
 
 def list_runs() -> list[Run]:
-    """Every run on record, oldest first: the order they were submitted."""
+    """Every run on record, oldest first (the order they were submitted), without their events:
+    a status file each, read again only when it changed."""
     root = runs_root()
-    ids = sorted(p.name for p in root.iterdir() if (p / "status.json").exists()) if root.is_dir() else []
     runs = []
+    ids = sorted(e.name for e in os.scandir(root) if e.is_dir() and e.name != ARCHIVE) if root.is_dir() else []
     for run_id in ids:
         try:
-            runs.append(read_run(run_id))
-        except (OSError, ValueError, KeyError):
+            runs.append(_listed(run_id, root))
+        except (OSError, ValueError, KeyError, TypeError):
             continue  # a folder being written, or broken by hand: the others still show
     return runs
+
+
+_cache: dict = {"configs": {}, "statuses": {}, "events": {}}  # this process's copies of files read
+
+
+def _listed(run_id: str, root: Path) -> Run:
+    folder = root / run_id
+    found = (folder / "status.json").stat()
+    stamp = (found.st_mtime_ns, found.st_ino, found.st_size)  # each write is a new file (write_atomic)
+    kept = _cache["statuses"].get(folder)
+    if kept is None or kept[0] != stamp:
+        kept = (stamp, json.loads((folder / "status.json").read_text()))
+        _cache["statuses"][folder] = kept
+    if folder not in _cache["configs"]:  # written once, before its status
+        _cache["configs"][folder] = json.loads((folder / "config.json").read_text())
+    status = kept[1]
+    fields = {k: status.get(k) for k in ("model", "error", "node", "pid")}
+    return Run(run_id, status["status"], _cache["configs"][folder], [], **fields, last=status.get("latest"))
+
+
+def _events(path: Path) -> list[Progress]:
+    """The events in `path`, reading only what was appended since this process last read it."""
+    size = path.stat().st_size if path.exists() else 0
+    done, events = _cache["events"].get(path, (0, []))
+    if size < done:  # rewritten (a run recovered by hand): from the start
+        done, events = 0, []
+    if size > done:
+        with open(path, "rb") as f:
+            f.seek(done)
+            tail = f.read(size - done)
+        whole = tail[: tail.rfind(b"\n") + 1]  # a line still being written waits for the next read
+        events = events + [e for line in whole.splitlines() if (e := _event(line))]
+        done += len(whole)
+        _cache["events"][path] = (done, events)
+    return list(events)
+
+
+def _event(line: bytes) -> Progress | None:
+    try:
+        return Progress(**json.loads(line))
+    except (ValueError, TypeError):
+        return None  # damaged by hand: the others still count
 
 
 def queue_places(runs: list[Run]) -> dict[str, tuple[int, float | None]]:
@@ -220,28 +289,60 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
     return entry
 
 
+ARCHIVE = "archive"
+
+
+def archive_runs(days: float) -> int:
+    """Move finished runs submitted more than `days` ago into runs/archive/, out of every list
+    (their models stay in the store); how many moved."""
+    cutoff = datetime.now().timestamp() - days * 86400
+    moved = 0
+    for run in list_runs():
+        submitted = datetime.strptime(run.id[:15], "%Y%m%d-%H%M%S").timestamp()
+        if run.finished and submitted < cutoff:
+            (runs_root() / ARCHIVE).mkdir(exist_ok=True)
+            shutil.move(runs_root() / run.id, runs_root() / ARCHIVE / run.id)
+            moved += 1
+    return moved
+
+
 # ---------------------------------------------------------------- copying the board to the disk
 
 
-# This process's copy of the board: each run's version and progress lines, the checkpoints fetched.
+# This process's copy of the board: which board (its incarnation), each run's version and how
+# many of its events are on disk, the checkpoints fetched, when a refused store is tried again.
 _sync = {
     "thread": None,
+    "start_lock": threading.Lock(),  # starting the engine thread: never held while Ray or a disk works
+    "sync_lock": threading.Lock(),  # one copy of the board at a time: never held across a model save
     "ready": threading.Event(),
     "stop": threading.Event(),
+    "wake": threading.Event(),  # a stop pressed: copy now, not in half a second
+    "incarnation": None,
     "versions": {},
-    "lines": {},
+    "written": {},  # each events.jsonl: (bytes counted, lines in them)
     "checkpoints": {},
-    "lock": threading.Lock(),
+    "resumes": {},
+    "trimmed": set(),
+    "retry": {},
+    "problem": None,  # what the copying met last time, cleared by its next success
+    "notice": (None, 0.0),  # the engine thread died and was started again: said for a minute
 }
 
 
 def warm_up() -> None:
     """Start Ray in the background as soon as someone opens the Train page: the first start takes
-    seconds, better spent before they press Train. A failure waits in `cluster.problem()`."""
-    with _sync["lock"]:
-        if _sync["thread"] is None:
-            _sync["thread"] = threading.Thread(target=_engine, name="runs-engine", daemon=True)
-            _sync["thread"].start()
+    seconds, better spent before they press Train. A failure waits in `problem()`. An engine
+    thread that died is started again (and its death said by `problem()`)."""
+    with _sync["start_lock"]:
+        thread = _sync["thread"]
+        if thread is not None and (thread.is_alive() or _sync["stop"].is_set()):
+            return
+        if thread is not None:
+            said = f"The training queue's engine stopped ({_sync.get('death') or 'no reason given'}) and was started again."
+            _sync["notice"] = (said, time.monotonic() + 60)
+        _sync["thread"] = threading.Thread(target=_engine, name="runs-engine", daemon=True)
+        _sync["thread"].start()
 
 
 def start_sync(timeout: float = 180) -> None:
@@ -254,16 +355,23 @@ def start_sync(timeout: float = 180) -> None:
         raise cluster.ClusterUnavailable(cluster.problem())
 
 
+def problem() -> str | None:
+    """What keeps the training queue from working right now, for the pages; None when all is well."""
+    notice, until = _sync["notice"]
+    return cluster.problem() or _sync["problem"] or (notice if time.monotonic() < until else None)
+
+
 def _engine() -> None:
     """Connects to Ray, then copies the board every SYNC_SECONDS for as long as the process runs.
 
     Ray is started from this thread because it lives as long as the app: Ray ties the processes
     it starts to the life of the *thread* that started them (Linux' parent-death signal), so a
-    Ray started from a page's short-lived script thread dies a moment after it starts.
+    Ray started from a page's short-lived script thread dies a moment after it starts. Every
+    failure is logged and shown (`problem()`); none ends the copying.
     """
     try:
         cluster.connect(owner=runs_root() / ".local-ray.lock")
-        if not cluster.address():
+        if not cluster.address() and not _sync["ready"].is_set():
             # One warm worker for each CPU and one more, loading TensorFlow now: when a run ends,
             # the next one starts on a worker that is ready, not on one still importing.
             for _ in range(int(ray.cluster_resources().get("CPU", 1)) + 1):
@@ -271,78 +379,215 @@ def _engine() -> None:
         recover()
     except cluster.ClusterUnavailable:
         return  # the reason is in cluster.problem()
+    except Exception as err:
+        _sync["problem"] = f"The training queue could not be recovered from {runs_root()} ({type(err).__name__}: {err})."
+        log.exception("recovering the training queue")
     finally:
         _sync["ready"].set()
     atexit.register(_stop_engine)  # runs before Ray's own shutdown, registered earlier
-    while not _sync["stop"].is_set():
-        try:
-            sync()
-        except Exception:  # a passing Ray hiccup must not end the copying for good
-            pass
-        _sync["stop"].wait(SYNC_SECONDS)
+    try:
+        while not _sync["stop"].is_set():
+            _sync_once()
+            _sync["wake"].wait(SYNC_SECONDS)
+            _sync["wake"].clear()
+    except BaseException as err:  # said by the next page that starts it again (warm_up)
+        _sync["death"] = f"{type(err).__name__}: {err}"
+        log.exception("the training queue's engine thread died")
+        raise
+
+
+def _sync_once() -> None:
+    try:
+        sync()
+    except (exceptions.GetTimeoutError, exceptions.RayActorError, exceptions.ActorUnavailableError) as err:
+        _sync["problem"] = "Reconnecting to the training queue (its board is restarting); the runs train on."
+        log.warning("the board does not answer: %s", str(err).splitlines()[0] if str(err) else type(err).__name__)
+    except Exception as err:
+        _sync["problem"] = f"Copying the training queue to {runs_root()} failed ({type(err).__name__}: {err}); trying again."
+        log.exception("copying the training queue")
+    else:
+        _sync["problem"] = None
 
 
 def _stop_engine() -> None:
     """At exit: no copying while Ray shuts down (it would touch a Ray already gone)."""
     _sync["stop"].set()
+    _sync["wake"].set()
     _sync["thread"].join(timeout=5)
 
 
 def sync() -> None:
-    """Copy every change on the board to the runs folder; store finished models."""
+    """Copy every change on the board to the runs folder; then store finished models (outside the
+    lock: a page that stops a run never waits behind a model being saved)."""
     board = cluster.board()
-    with _sync["lock"]:
-        known = {run_id: (version, len(_sync["lines"].get(run_id, []))) for run_id, version in _sync["versions"].items()}
-        for run_id, state in ray.get(board.changes.remote(known)).items():
-            run_dir = runs_root() / run_id
-            _sync["versions"][run_id] = state["version"]
-            lines = _sync["lines"].setdefault(run_id, [])
-            lines.extend(json.dumps(e) + "\n" for e in state["events"])  # only the new ones come
-            if not run_dir.is_dir():
-                continue  # another app's run, with another runs folder
-            if state["checkpoint"] != _sync["checkpoints"].get(run_id):
-                weights = ray.get(board.checkpoint_of.remote(run_id))
-                if weights:
-                    write_atomic(run_dir / CHECKPOINT, lambda p, w=weights: p.write_bytes(w))
-                _sync["checkpoints"][run_id] = state["checkpoint"]
-            write_atomic(run_dir / "events.jsonl", lambda p, text="".join(lines): p.write_text(text))
-            fields = ("status", "error", "node", "pid", "model", "started", "finished")
-            _write_status(run_dir, {**_status_of(run_id), **{k: state[k] for k in fields if state.get(k) is not None}})
-            if state.get("has_result") and not state.get("model"):
-                _store_result(board, run_id)
+    with _sync["sync_lock"]:
+        known = {run_id: (version, _written(run_id)) for run_id, version in _sync["versions"].items()}
+        incarnation, changed = ray.get(board.changes.remote(known), timeout=BOARD_SECONDS)
+        if incarnation != _sync["incarnation"]:
+            if _sync["incarnation"] is not None:  # the board restarted, empty: tell it what the disk holds
+                log.warning("the board restarted; recovering the runs from %s", runs_root())
+                for kept in ("versions", "checkpoints", "resumes"):
+                    _sync[kept].clear()
+                _sync["trimmed"].clear()
+                recover()
+            _sync["incarnation"] = incarnation
+        results = [run_id for run_id, state in changed.items() if _copy(board, run_id, state)]
+        results += [run_id for run_id, when in _sync["retry"].items() if when <= time.monotonic() and run_id not in results]
+    for run_id in results:
+        _store_result(board, run_id)
+
+
+def _copy(board, run_id: str, state: dict) -> bool:
+    """One run's changes to its folder; True when it has a result to store."""
+    run_dir = runs_root() / run_id
+    _sync["versions"][run_id] = state["version"]
+    if not run_dir.is_dir():
+        return False  # another app's run, with another runs folder
+    if state["status"] == "lost":  # its actor died before it started: queued again, as it was
+        run = read_run(run_id)
+        with contextlib.suppress(ValueError):  # another app process queued it again first
+            _queue(run_id, run.config, _teaching(run_id), _resume_of(run))
+        return False
+    if state["events"]:
+        _append_events(run_dir, state["events"], state["first"])
+    _fetch(board, run_id, "checkpoint", "checkpoints", board.checkpoint_of, CHECKPOINT, state)
+    _fetch(board, run_id, "resume", "resumes", board.resume_of, LAST_EPOCH, state)
+    fields = ("status", "error", "node", "pid", "model", "started", "finished", "resume_epoch")
+    new = {k: state[k] for k in fields if k in state}
+    if state["events"]:
+        new["latest"] = state["events"][-1]
+    _write_status(run_dir, {**_status_of(run_id), **new})
+    pending = bool(state.get("has_result")) and not state.get("model")
+    if state["status"] in FINISHED and not pending and run_id not in _sync["trimmed"]:
+        board.written.remote(run_id, _written(run_id))  # on disk now: the board may forget the bytes
+        _sync["trimmed"].add(run_id)
+    return pending and run_id not in _sync["retry"]
+
+
+def _fetch(board, run_id: str, counter: str, kept: str, method, file_name: str, state: dict) -> None:
+    if state.get(counter) and state[counter] != _sync[kept].get(run_id):
+        data = ray.get(method.remote(run_id), timeout=BOARD_SECONDS)
+        if data:
+            write_atomic(runs_root() / run_id / file_name, lambda p: p.write_bytes(data))
+        _sync[kept][run_id] = state[counter]
+
+
+def _written(run_id: str) -> int:
+    """How many of the run's events are in its events.jsonl: counted from where this process last
+    counted, so the cost follows what is new, not the file's length."""
+    path = runs_root() / run_id / "events.jsonl"
+    size = path.stat().st_size if path.exists() else 0
+    counted, lines = _sync["written"].get(path, (0, 0))
+    if size < counted:  # started again from scratch
+        counted, lines = 0, 0
+    if size > counted:
+        with open(path, "rb") as f:
+            f.seek(counted)
+            lines += f.read(size - counted).count(b"\n")
+        _sync["written"][path] = (size, lines)
+    return lines
+
+
+def _append_events(run_dir: Path, events: list[dict], first: int) -> None:
+    """Append the events the file lacks (event number `first` is the first of those given). Under a
+    lock: app processes sharing a runs folder each copy the board, and each event is written once."""
+    import fcntl
+
+    with open(run_dir / "events.jsonl", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # freed when the file closes
+        new = events[max(0, _written(run_dir.name) - first) :]
+        f.write("".join(json.dumps(e) + "\n" for e in new))
 
 
 def _store_result(board, run_id: str) -> None:
-    result = ray.get(board.take_result.remote(run_id))
+    """Store a finished run's model, then tell the board (which drops its copy only then). A store
+    that refuses keeps the model on the board, tried again every RETRY_STORE_SECONDS; a name taken
+    since the run was queued gets the next free one (NAME-2, ...)."""
+    result = ray.get(board.result_of.remote(run_id), timeout=BOARD_SECONDS)
     if result is None:
-        return  # another app process took it
+        _sync["retry"].pop(run_id, None)
+        return  # stored already, by another app process
     config = json.loads((runs_root() / run_id / "config.json").read_text())
     store = ModelStore(config.get("store"))
+    record = {**result["record"], "name": _free_name(store, result["record"]["name"])}
     try:
-        entry = store.save(result["model"], result["record"], result["probabilities"])
-    except (StoreError, OSError) as err:  # a name taken since, a full disk, a store that is not a folder
-        ray.get(board.stored.remote(run_id, None, f"not stored: {err}"))
-    else:
-        ray.get(board.stored.remote(run_id, entry.name))
+        entry = store.save(result["model"], record, result["probabilities"])
+    except (StoreError, OSError) as err:  # a full disk, a store that is not a folder, a save under way
+        note = f"not stored yet: {err}. The model waits on the training queue and is stored as soon as the store takes it."
+        if run_id not in _sync["retry"]:
+            log.warning("run %s: %s", run_id, note)
+        _sync["retry"][run_id] = time.monotonic() + RETRY_STORE_SECONDS
+        ray.get(board.stored.remote(run_id, None, note), timeout=BOARD_SECONDS)
+        return
+    _sync["retry"].pop(run_id, None)
+    taken = None if entry.name == result["record"]["name"] else f"stored as {entry.name}: {result['record']['name']} was taken"
+    ray.get(board.stored.remote(run_id, entry.name, taken), timeout=BOARD_SECONDS)
+
+
+def _free_name(store: ModelStore, name: str) -> str:
+    candidates = [name] + [f"{name}-{n}" for n in range(2, 100)]
+    for candidate in candidates:
+        try:
+            return store.check_free(candidate)
+        except StoreError:
+            continue
+    return name  # refused by the save, with its reason
 
 
 def recover() -> None:
-    """Runs on disk that the board does not know: left by an app that stopped. A waiting one is
-    queued again, a running one is interrupted (its best checkpoint, if any, is on disk)."""
+    """Runs on disk that the board does not know: left by an app that stopped, or by a board that
+    restarted. A run whose actor still lives in the cluster is told to the board as it is; a
+    waiting one is queued again; a running one resumes after its last finished epoch (or starts
+    again, if it had finished none). A run that was stopping stays interrupted, its best
+    checkpoint kept."""
     unfinished = [r for r in list_runs() if not r.finished]
     if not unfinished:
         return
     board = cluster.board()
-    known = set(ray.get(board.knows.remote([r.id for r in unfinished])))
+    known = set(ray.get(board.knows.remote([r.id for r in unfinished]), timeout=BOARD_SECONDS))
     for run in unfinished:
         if run.id in known:
             continue  # alive in the cluster, watched by another app process
-        if run.status == "waiting":
-            kept = runs_root() / run.id / TEACHING
-            _queue(run.id, run.config, Teaching.from_bytes(kept.read_bytes()) if kept.exists() else None)
-        else:
-            error = "the app restarted while it ran"
+        try:
+            actor = ray.get_actor(actor_name(run.id), namespace=cluster.NAMESPACE)
+        except ValueError:
+            actor = None
+        if actor is not None:  # training on: the board had only forgotten it
+            ray.wait([board.add.remote(run.id, [actor], run.status, _written(run.id))], timeout=BOARD_SECONDS)
+        elif run.status == "stopping":
+            error = "the app restarted while it stopped"
             _write_status(runs_root() / run.id, {**_status_of(run.id), "status": "interrupted", "error": error})
+        else:
+            resume = _resume_of(run)
+            if resume is None:  # it starts again from its first epoch: the curves too
+                (runs_root() / run.id / "events.jsonl").unlink(missing_ok=True)
+            _queue(run.id, run.config, _teaching(run.id), resume)
+
+
+def _teaching(run_id: str) -> Teaching | None:
+    kept = runs_root() / run_id / TEACHING
+    return Teaching.from_bytes(kept.read_bytes()) if kept.exists() else None
+
+
+def _resume_of(run: Run) -> Resume | None:
+    """Where a run that was training picks up: its last finished epoch, as the disk has it."""
+    from training.curves import history_of, reports_of
+
+    folder = runs_root() / run.id
+    epoch = _status_of(run.id).get("resume_epoch")
+    if not epoch or not (folder / LAST_EPOCH).exists():
+        return None
+    events = [e for e in read_run(run.id).events if e.epoch <= epoch and e.phase in ("batch", "epoch")]
+    ended = [e for e in events if e.phase == "epoch"]
+    best = folder / CHECKPOINT
+    return Resume(
+        model=(folder / LAST_EPOCH).read_bytes(),
+        epoch=epoch,
+        history=history_of(events),
+        reports=[list(r) for r in reports_of(events)],
+        elapsed=ended[-1].elapsed if ended else 0.0,
+        best=best.read_bytes() if best.exists() else None,
+    )
 
 
 def _status_of(run_id: str) -> dict:
@@ -354,108 +599,3 @@ def _status_of(run_id: str) -> dict:
 
 def _write_status(run_dir: Path, status: dict) -> None:
     write_atomic(run_dir / "status.json", lambda tmp: tmp.write_text(json.dumps(status)))
-
-
-# ---------------------------------------------------------------- the task, on a Ray worker
-
-
-class BoardStop:
-    """The stop signal: a thread asks the board twice a second and sets it."""
-
-    def __init__(self, board, run_id: str):
-        self.event, self.done = threading.Event(), threading.Event()
-        self.board, self.run_id = board, run_id
-        threading.Thread(target=self._watch, daemon=True).start()
-
-    def _watch(self) -> None:
-        while not self.done.wait(SYNC_SECONDS):
-            try:
-                if ray.get(self.board.stop_asked.remote(self.run_id)):
-                    self.event.set()
-            except exceptions.RayError:
-                continue  # a passing hiccup: ask again, the run trains on
-
-    def is_set(self) -> bool:
-        return self.event.is_set()
-
-
-class BoardReport:
-    """Progress to the board; the best checkpoint too, whenever the training wrote a better one."""
-
-    def __init__(self, board, run_id: str, checkpoint: Path):
-        self.board, self.run_id, self.checkpoint, self.shipped = board, run_id, checkpoint, 0.0
-
-    def __call__(self, p: Progress) -> None:
-        if self.checkpoint.exists() and self.checkpoint.stat().st_mtime != self.shipped:
-            self.shipped = self.checkpoint.stat().st_mtime
-            self.board.save_checkpoint.remote(self.run_id, self.checkpoint.read_bytes())
-        self.board.report.remote(self.run_id, asdict(p))
-
-
-def warm_worker() -> None:
-    """Run by Ray in every worker as it starts (`cluster.connect`): what each run needs, loaded once.
-
-    Ray sets OMP_NUM_THREADS=1 for a one-CPU task, and TensorFlow's oneDNN kernels then keep to
-    one thread (measured here: 1.04 cores busy against 1.17 from the command line); a run may use
-    the machine's cores as the command line does, before TensorFlow reads the setting.
-    """
-    os.environ["OMP_NUM_THREADS"] = str(os.cpu_count())
-    from model_store import load_mnist
-    from training import engine  # noqa: F401  (TensorFlow and Keras)
-
-    load_mnist()
-
-
-def _get(ref):
-    """`ray.get` from a helper thread. A task whose main thread blocks in `ray.get` lends its CPU
-    to the next queued run while it waits (Ray's guard against deadlock), and that run would then
-    train beside it: three runs on two CPUs. Ray lends nothing for other threads."""
-    box = {}
-
-    def fetch() -> None:
-        try:
-            box["value"] = ray.get(ref)
-        except Exception as err:  # raised again in the task's own thread
-            box["error"] = err
-
-    helper = threading.Thread(target=fetch)
-    helper.start()
-    helper.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-@ray.remote(num_cpus=0)
-def _warm_up_worker() -> None:
-    time.sleep(2)  # long enough that each of these lands on a worker of its own
-
-
-@ray.remote(num_cpus=CPUS_PER_RUN, max_retries=0)
-def train_task(run_id: str, record: dict, board, teaching: Teaching | None = None) -> None:
-    """Train one run on whichever worker Ray chose; TensorFlow and MNIST stay loaded in the worker
-    for the next run. The model comes back through the board, never through a shared disk."""
-    from model_store.backend import keras  # loaded once per worker, before the run counts as started
-    from training.engine import train
-
-    if not _get(board.start.remote(run_id, ray.get_runtime_context().get_node_id(), os.getpid())):
-        return  # cancelled while it waited
-    stop = BoardStop(board, run_id)
-    try:
-        keras.backend.clear_session()  # a reused worker: nothing left of the previous run's models
-        with tempfile.TemporaryDirectory() as tmp:
-            store = ModelStore(Path(tmp) / "models", bundled_dir=None)
-            report = BoardReport(board, run_id, Path(tmp) / CHECKPOINT)
-            config = TrainConfig.from_dict(record)
-            result = train(config, store, on_progress=report, stop=stop, run_dir=Path(tmp), teaching=teaching)
-            entry = result.entry
-            files = {
-                "model": entry.model_path.read_bytes(),
-                "record": {k: v for k, v in entry.record.items() if k not in ("files", "model_sha256")},
-                "probabilities": store.test_probabilities(entry),
-            }
-        _get(board.finish.remote(run_id, "stopped" if result.stopped_by == "user" else "done", files))
-    except Exception as err:  # shown on the page as a failed run, with its error
-        _get(board.finish.remote(run_id, "failed", error=f"{type(err).__name__}: {err}"))
-    finally:
-        stop.done.set()

@@ -102,7 +102,7 @@ def attempt(action: Callable[[], object]) -> bool:
 
 def queue_or_explain(submit: Callable[[], T]) -> T | None:
     """Queue runs with `submit`; what it refuses is shown in one line, naming the reason. None then."""
-    from training.cluster import ClusterUnavailable
+    from training.cluster import ClusterUnavailable, problem
     from training.config import ConfigError
     from training.limits import OverLimit
 
@@ -112,6 +112,9 @@ def queue_or_explain(submit: Callable[[], T]) -> T | None:
         st.error(f"Not started. {err.field.replace('_', ' ')}: {str(err).split(': ', 1)[1]}", icon=":material/error:")
     except (StoreError, OverLimit) as err:
         st.error(f"Not started: {err}", icon=":material/error:")
-    except ClusterUnavailable as err:
-        st.error(str(err), icon=":material/cloud_off:")
+    except ClusterUnavailable as err:  # the page names Ray's problem already: not a second time
+        st.error(
+            "Not started: training is unavailable (the reason is on this page)." if str(err) == problem() else str(err),
+            icon=":material/cloud_off:",
+        )
     return None

@@ -1,0 +1,142 @@
+"""What runs on a Ray worker: one actor per training run (`Trainer`), reporting to the board.
+
+A run is a detached, named actor (`run-ID`), not a task: Ray ties a task to the process that
+submitted it and ends it when that process ends, while a detached actor lives on its own. So a
+run trains on when the app process that queued it stops, is killed or restarts, and the app that
+comes back finds it on the board. The actor starts training in a thread of its own as soon as Ray
+gives it a CPU; its constructor returns at once, so Ray counts it as started, and its main thread
+stays free for `join` (the board watches it to learn, from Ray, if the worker died). Once the
+board has the result, the actor ends itself and its CPU goes to the next run. (The board calls
+are made from the training thread: a worker blocked in `ray.get` on its main thread would lend
+its CPU to the next queued run, which would then train beside it.)
+
+The model comes back through the board, never through a shared disk: a worker needs none.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import ray
+from ray import exceptions
+
+from model_store import ModelStore
+from training.config import TrainConfig
+from training.engine import CHECKPOINT, LAST_EPOCH, Progress, Resume
+from training.teach import Teaching
+
+CPUS_PER_RUN = 1
+ASK_SECONDS = 0.5  # how often a run asks the board whether Stop was pressed
+
+
+def actor_name(run_id: str) -> str:
+    return f"run-{run_id}"
+
+
+@ray.remote(num_cpus=CPUS_PER_RUN, max_restarts=0)
+class Trainer:
+    def __init__(self, run_id: str, record: dict, board, teaching: Teaching | None = None, resume: Resume | None = None):
+        self.thread = threading.Thread(target=train_run, args=(run_id, record, board, teaching, resume), daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        """Returns when the run has ended; fails, with Ray's reason, if its worker dies first."""
+        self.thread.join()
+
+
+def train_run(run_id: str, record: dict, board, teaching: Teaching | None, resume: Resume | None) -> None:
+    """Train one run, tell the board how it ended, then end this actor (its CPU is free)."""
+    from model_store.backend import keras  # loaded once per worker, before the run counts as started
+    from training.engine import train
+
+    try:
+        if not ray.get(board.start.remote(run_id, ray.get_runtime_context().get_node_id(), os.getpid())):
+            return  # cancelled while it waited
+        _warm_up_worker.remote()  # a warm worker for the run after this one: this one ends with its run
+        stop = BoardStop(board, run_id)
+        try:
+            keras.backend.clear_session()
+            with tempfile.TemporaryDirectory() as tmp:
+                store = ModelStore(Path(tmp) / "models", bundled_dir=None)
+                report = BoardReport(board, run_id, Path(tmp))
+                config = TrainConfig.from_dict(record)
+                result = train(config, store, report, stop, Path(tmp), teaching, resume)
+                entry = result.entry
+                files = {
+                    "model": entry.model_path.read_bytes(),
+                    "record": {k: v for k, v in entry.record.items() if k not in ("files", "model_sha256")},
+                    "probabilities": store.test_probabilities(entry),
+                }
+            ray.get(board.finish.remote(run_id, "stopped" if result.stopped_by == "user" else "done", files))
+        except Exception as err:  # shown on the page as a failed run, with its error
+            ray.get(board.finish.remote(run_id, "failed", error=f"{type(err).__name__}: {err}"))
+        finally:
+            stop.done.set()
+    finally:
+        ray.kill(ray.get_runtime_context().current_actor)
+
+
+class BoardStop:
+    """The stop signal: a thread asks the board twice a second and sets it."""
+
+    def __init__(self, board, run_id: str):
+        self.event, self.done = threading.Event(), threading.Event()
+        self.board, self.run_id = board, run_id
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(ASK_SECONDS):
+            try:
+                if ray.get(self.board.stop_asked.remote(self.run_id)):
+                    self.event.set()
+            except exceptions.RayError:
+                continue  # the board restarting: ask again, the run trains on
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
+class BoardReport:
+    """Progress to the board; the best checkpoint whenever training wrote a better one, and the
+    last finished epoch's whole model (a restarted app resumes the run from it)."""
+
+    def __init__(self, board, run_id: str, folder: Path):
+        self.board, self.run_id, self.folder, self.shipped = board, run_id, folder, {}
+
+    def _changed(self, name: str) -> bytes | None:
+        path = self.folder / name
+        if not path.exists() or path.stat().st_mtime_ns == self.shipped.get(name):
+            return None
+        self.shipped[name] = path.stat().st_mtime_ns
+        return path.read_bytes()
+
+    def __call__(self, p: Progress) -> None:
+        if (weights := self._changed(CHECKPOINT)) is not None:
+            self.board.save_checkpoint.remote(self.run_id, weights)
+        if p.phase == "epoch" and (model := self._changed(LAST_EPOCH)) is not None:
+            self.board.save_resume.remote(self.run_id, model, p.epoch)
+        self.board.report.remote(self.run_id, asdict(p))
+
+
+def warm_worker() -> None:
+    """Run by Ray in every worker as it starts (`cluster.connect`): what each run needs, loaded once.
+
+    Ray sets OMP_NUM_THREADS=1 for a one-CPU task, and TensorFlow's oneDNN kernels then keep to
+    one thread (measured here: 1.04 cores busy against 1.17 from the command line); a run may use
+    the machine's cores as the command line does, before TensorFlow reads the setting.
+    """
+    os.environ["OMP_NUM_THREADS"] = str(os.cpu_count())
+    from model_store import load_mnist
+    from training import engine  # noqa: F401  (TensorFlow and Keras)
+
+    load_mnist()
+
+
+@ray.remote(num_cpus=0)
+def _warm_up_worker() -> None:
+    time.sleep(2)  # long enough that each of these lands on a worker of its own
