@@ -71,6 +71,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+_records: dict[Path, tuple[tuple, dict]] = {}  # each record file read: (its identity, its content)
+
+
+def _record(path: Path) -> dict:
+    """A record file's content, parsed again only when the file changed (a save replaces it)."""
+    found = path.stat()
+    identity = (found.st_mtime_ns, found.st_ino, found.st_size)
+    kept = _records.get(path)
+    if kept is None or kept[0] != identity:
+        kept = (identity, json.loads(path.read_text()))
+        _records[path] = kept
+    return kept[1]
+
+
 @dataclass(frozen=True)
 class StoredModel:
     name: str
@@ -136,14 +150,17 @@ class ModelStore:
     # ------------------------------------------------------------ reading
 
     def _entry(self, record_path: Path, bundled: bool) -> StoredModel:
+        """An entry as the listing sees it: its record (parsed once per version of the file) and its
+        model file there, of the size the record gives. The checksum is compared when the model
+        is loaded, not here: a listing of hundreds of models reads no model file."""
         name = record_path.stem
         try:
-            record = json.loads(record_path.read_text())
+            record = _record(record_path)
             model_file = record_path.parent / _own_files(name, record)["model"]
             if not model_file.is_file():
                 raise FileNotFoundError(f"model file {model_file.name} is missing")
-            if record.get("model_sha256") and sha256_of(model_file) != record["model_sha256"]:
-                raise ValueError(f"model file {model_file.name} is corrupt (checksum differs from the record)")
+            if record.get("model_bytes") not in (None, model_file.stat().st_size):
+                raise ValueError(f"model file {model_file.name} is corrupt (its size differs from the record)")
         except (OSError, ValueError, KeyError, TypeError) as err:
             return StoredModel(name, {}, record_path.parent, bundled, error=str(err) or type(err).__name__)
         return StoredModel(name, record, record_path.parent, bundled)
@@ -178,6 +195,8 @@ class ModelStore:
         entry = self.get(name) if name else self.default()
         if entry.broken:
             raise StoreError(f"model {entry.name!r} is broken: {entry.error}")
+        if entry.record.get("model_sha256") and sha256_of(entry.model_path) != entry.record["model_sha256"]:
+            raise StoreError(f"model {entry.name!r} is broken: its file is corrupt (checksum differs from the record)")
         from model_store.backend import keras  # TensorFlow only once a model is loaded
 
         try:
@@ -252,7 +271,8 @@ class ModelStore:
                 files["test_probabilities"] = f"{name}.{token}.npz"
                 probs = np.asarray(test_probabilities, np.float16)
                 write_atomic(self.root / files["test_probabilities"], lambda p: np.savez_compressed(p, probabilities=probs))
-            record = {**record, "files": files, "model_sha256": sha256_of(self.root / files["model"])}
+            model_file = self.root / files["model"]
+            record = {**record, "files": files, "model_sha256": sha256_of(model_file), "model_bytes": model_file.stat().st_size}
             old = self._files_of(record_path)
             write_atomic(record_path, lambda p: p.write_text(json.dumps(record, indent=1)))
             self._remove(old - set(files.values()))

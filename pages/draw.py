@@ -11,7 +11,7 @@ from streamlit_drawable_canvas import st_canvas
 from model_store import ImageError, Prediction, Predictor, StoredModel, decode_image, prepare
 from model_store.drawings import Drawings, DrawingsError
 from model_store.preprocess import IMAGE_TYPES
-from pages.common import model_picker, predictor_of, probability_chart, through_app_frame
+from pages.common import model_picker, newest, predictor_of, probability_chart, through_app_frame
 from pages.common.people import who_am_i
 
 through_app_frame()
@@ -21,6 +21,7 @@ BRUSH = 22  # on a 280-px canvas, a digit drawn ~200 px tall then has MNIST's st
 UNSURE = 0.6  # below this top probability the page says it is unsure
 ANSWER_ALONE_SECONDS = 0.02  # the answer's head start over the rest of the panel, in drawing()
 BLANK = np.zeros((28, 28), np.float32)  # what the model sees before anything is drawn
+COMPARED = 8  # models read at each stroke when comparing, at most: each one stays loaded (load_predictor)
 
 
 # ---------------------------------------------------------------- pieces of the page
@@ -89,8 +90,16 @@ def show_inside(predictor: Predictor, prepared: np.ndarray) -> None:
 
 
 def show_comparison(entries: list[StoredModel], prepared: np.ndarray) -> None:
+    by_name = {e.name: e for e in entries}
+    st.session_state.setdefault("draw_compare_models", [m.name for m in newest(entries, COMPARED)])
+    names = st.multiselect(
+        f"Models compared (at most {COMPARED}; the newest first chosen)",
+        list(by_name),
+        key="draw_compare_models",
+        max_selections=COMPARED,
+    )
     rows = []
-    for entry in entries:
+    for entry in (by_name[n] for n in names if n in by_name):
         probs = predictor_of(entry).probabilities(prepared[None])[0]
         rows.append({"model": entry.name, "digit": int(probs.argmax()), "confidence": float(probs.max())})
     st.dataframe(

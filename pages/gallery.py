@@ -11,7 +11,7 @@ import streamlit as st
 
 from model_store import ModelStore, StoredModel, load_mnist
 from model_store.drawings import Drawings, DrawingsError
-from pages.common import model_picker, predictor_of, probability_chart, through_app_frame
+from pages.common import model_picker, newest, predictor_of, probability_chart, through_app_frame
 from training.evaluation import compare, evaluate_probabilities, select
 
 through_app_frame()
@@ -233,9 +233,15 @@ def random_grid(probabilities: np.ndarray, images: ImageSet) -> None:
     st.image([tiles(images)[i] for i in picks], caption=[f"{images.names[i]} = {guesses[i]}" for i in picks], width=84)
 
 
+TABLED = 20  # models read on the drawings for the table, at most: set_probabilities keeps 40 sets
+
+
 def every_model(entries: list[StoredModel], images: ImageSet) -> None:
     """How each stored model reads the class's handwriting, beside its MNIST test accuracy."""
     st.subheader(f"Every model on the {images.title}")
+    if len(entries) > TABLED:
+        st.caption(f"The {TABLED} newest of {len(entries)} models; choose another above to see its figures.")
+        entries = newest(entries, TABLED)
     rows = [
         {
             "model": m.name,

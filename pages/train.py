@@ -28,6 +28,7 @@ from training.runs import (
     list_runs,
     problem,
     queue_places,
+    read_run,
     request_stop,
     submit_run,
     warm_up,
@@ -236,6 +237,7 @@ def chart_data(run) -> pd.DataFrame:
     return kept[2]
 
 
+WATCHABLE = 50  # runs offered to watch: every unfinished one and this browser's come first
 STATUS = {"running": "Training", "stopping": "Stopping", "done": "Finished", "stopped": "Stopped early"}
 
 
@@ -290,13 +292,15 @@ def queue_panel() -> None:
             clear_button(len(places))
     else:
         st.caption("Nothing is running or waiting.")
-    ids = [r.id for r in reversed(runs)]  # newest first
-    if st.session_state.get("train_watch") not in ids:
-        own = [r.id for r in reversed(runs) if mine(r)]
-        st.session_state["train_watch"] = own[0] if own else ids[0]
+    # Newest first: the running and waiting ones, this browser's and the latest: a term holds thousands.
     by_id = {r.id: r for r in runs}
+    ids = [r.id for r in reversed(runs) if not r.finished or mine(r)][:WATCHABLE]
+    ids += [r.id for r in reversed(runs) if r.id not in ids][: max(0, WATCHABLE - len(ids))]
+    if st.session_state.get("train_watch") not in ids:
+        own = [i for i in ids if mine(by_id[i])]
+        st.session_state["train_watch"] = own[0] if own else ids[0]
     label = lambda i: f"{by_id[i].config.get('name')} ({by_id[i].owner}, {by_id[i].status})"  # noqa: E731
-    watched = by_id[st.selectbox("Watch a run", ids, key="train_watch", format_func=label)]
+    watched = read_run(st.selectbox("Watch a run", ids, key="train_watch", format_func=label))  # its events too
     run_view(watched, places.get(watched.id))
 
 

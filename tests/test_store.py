@@ -124,6 +124,38 @@ def test_listing_reports_broken_entries_and_never_crashes(store):
         store.load("corrupt")
 
 
+def a_term_of_models(store, n: int) -> None:
+    """`n` models: one saved, the others its files copied under their own names (a save each takes seconds)."""
+    import shutil
+
+    store.save(small_model(), record("m000"))
+    first = store.get("m000").record
+    for i in range(1, n):
+        name = f"m{i:03d}"
+        files = {k: name + v[len("m000") :] for k, v in first["files"].items()}
+        for k, v in files.items():
+            shutil.copyfile(store.root / first["files"][k], store.root / v)
+        (store.root / f"{name}.json").write_text(json.dumps({**first, "name": name, "files": files}))
+
+
+def test_listing_300_models_reads_no_model_file_and_loading_checks_the_checksum(store, monkeypatch):
+    from model_store import store as store_module
+
+    a_term_of_models(store, 300)
+    hashed = []
+    real = store_module.sha256_of
+    monkeypatch.setattr(store_module, "sha256_of", lambda path: hashed.append(path) or real(path))
+    listed = store.list()
+    assert len(listed) == 300 and not any(m.broken for m in listed)
+    assert hashed == []  # a term's listing costs no hashing
+    store.load("m123")
+    assert len(hashed) == 1  # the model loaded is checked
+    model_file = store.get("m124").model_path
+    model_file.write_bytes(bytes(len(model_file.read_bytes())))  # same size, other bytes: only the checksum sees it
+    with pytest.raises(StoreError, match="corrupt"):
+        store.load("m124")
+
+
 def test_the_default_model_can_be_chosen_and_falls_back_when_it_goes(store):
     store.save(small_model(), record("a"))
     store.save(small_model(), record("b"))

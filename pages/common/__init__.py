@@ -86,6 +86,11 @@ def model_picker(key: str) -> tuple[StoredModel, list[StoredModel]]:
     return entries[names.index(st.selectbox("Model", names, key=key, format_func=label))], entries
 
 
+def newest(entries: list[StoredModel], n: int) -> list[StoredModel]:
+    """The `n` models created last (a term's store holds hundreds: a page reads only a few at once)."""
+    return sorted(entries, key=lambda m: m.record.get("created", ""), reverse=True)[:n]
+
+
 def attempt(action: Callable[[], object]) -> bool:
     """Do `action`, a change to what the class shares; what it refuses (a student pressing a
     teacher's button, a name taken) is shown in one line. True when it was done."""
