@@ -5,6 +5,7 @@ sidebar). Every page draws; the logic lives in `model_store` and `training`, whi
 Streamlit.
 """
 
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -23,6 +24,18 @@ pages = [
     st.Page("pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
     st.Page("pages/classroom.py", title="Class", icon=":material/groups:", url_path="class"),
 ]
+
+
+@st.cache_resource(show_spinner=False)
+def pick_up_runs() -> threading.Thread:
+    """Once per app process, in the background (Ray and TensorFlow take seconds to import): training
+    runs the last app process left unfinished go on without anyone opening the Train page."""
+    thread = threading.Thread(target=lambda: __import__("training.runs").runs.pick_up(), name="pick-up-runs", daemon=True)
+    thread.start()
+    return thread
+
+
+pick_up_runs()
 page = st.navigation(pages)
 sidebar()  # the person's name and role, on every page
 page.run()

@@ -93,13 +93,20 @@ def test_three_sessions_press_train_at_once_and_every_model_is_stored(store, idl
 
 
 def test_a_waiting_run_is_cancelled_and_a_running_one_stops_with_its_best_weights(store, idle):
-    cpus = int(__import__("ray").cluster_resources()["CPU"])
+    import ray
+
+    from training.worker import actor_name
+
+    start_sync()
+    cpus = int(ray.cluster_resources()["CPU"])
     running = [submit_run(TrainConfig(name=f"busy-{i}", **LONG), store, Person("a", "a")) for i in range(cpus)]
     waiting = submit_run(TrainConfig(name="patient", **LONG), store, Person("b", "b"))
     wait_for(lambda: all(status(i) == "running" for i in running))
     assert status(waiting) == "waiting"
     assert queue_places(list_runs())[waiting][0] == 1
+    assert actor_name(waiting) in ray.util.list_named_actors()  # in Ray's queue
     request_stop(waiting, Person("b", "b"))  # its own
+    assert actor_name(waiting) not in ray.util.list_named_actors()  # out of it at once: it never starts
     assert wait_for(lambda: status(waiting) == "cancelled")
     wait_for(lambda: any(e.phase == "epoch" and e.epoch >= 2 for e in read_run(running[0]).events))
     request_stop(running[0], TEACHER)  # anyone's
@@ -108,6 +115,7 @@ def test_a_waiting_run_is_cancelled_and_a_running_one_stops_with_its_best_weight
     assert store.get("busy-0").record["stopped_by"] == "user"
     time.sleep(2)
     assert status(waiting) == "cancelled" and "patient" not in [m.name for m in store.list()]  # it never ran
+    assert read_run(waiting).node is None  # no worker ever took it
 
 
 def test_class_limits_hold_and_only_the_teacher_stops_others_or_clears_the_queue(store, idle):
@@ -444,3 +452,49 @@ def test_a_teaching_run_is_queued_like_any_other_and_its_record_says_what_it_did
     teach = store.get("taught").record["teach"]
     assert teach["base"] == "tiny" and teach["drawings_taught"] + teach["drawings_held_back"] == 60
     assert teach["held_back_accuracy_after"] is not None and teach["mnist_images"] == 2000
+
+
+def test_the_board_killed_mid_run_is_rebuilt_the_page_carries_on_and_the_model_is_stored(store, idle, monkeypatch):
+    import ray
+
+    from training import cluster
+
+    run_id = submit_run(TrainConfig(name="survivor", **dict(SMALL, train_limit=12000, epochs=4)), store, Person("x", "x"))
+    wait_for(lambda: any(e.phase == "epoch" for e in read_run(run_id).events))
+    board = cluster.board()
+    first, _ = ray.get(board.changes.remote({}))
+    ray.kill(board, no_restart=False)  # Ray restarts it, empty
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
+    open_page("train")  # no exception while it restarts
+    run = wait_for(lambda: finished(run_id), 180)
+    assert (run.status, run.model) == ("done", "survivor")
+    assert store.get("survivor").record["epochs_run"] == 4
+    assert [e.epoch for e in run.events if e.phase == "epoch"] == [1, 2, 3, 4], [(e.phase, e.epoch, e.batch) for e in run.events]
+    assert ray.get(board.changes.remote({}))[0] != first  # a new board, told again what the disk holds
+    assert ray.get(board.sizes.remote())["results"] == 0  # stored, then dropped
+
+
+LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1"}
+
+
+def listening(processes) -> set[str]:
+    """The addresses the processes listen on (TCP)."""
+    import psutil
+
+    found = set()
+    for process in processes:
+        try:
+            found |= {c.laddr.ip for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_the_apps_own_ray_listens_on_loopback_only(store):
+    import psutil
+
+    from training.cluster import session_dir, session_processes
+
+    start_sync()
+    addresses = listening([*session_processes(session_dir()), psutil.Process()])
+    assert addresses and addresses <= LOOPBACK, addresses

@@ -11,9 +11,9 @@ restarted board knows nothing; each has its own `incarnation`, and an app proces
 one tells it again what its runs folder holds (`training.runs.recover`). A result stays here until
 an app process says it is stored: store first, forget after.
 
-Events are numbered from the run's first (`first` is the number of the first one still held), so
-an app appends to its disk only those it has not written, whichever board they came from; once a
-finished run is on disk, its events, checkpoints and result are dropped.
+Each event carries its number in the run (`seq`, given by the run itself), so an app appends to
+its disk only those it has not written, whichever board they came through; once a finished run
+is on disk, its events, checkpoints and result are dropped.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")  # the rest
 # files it was handed); the app processes queue it again, and their disks never say "lost".
 
 
-def _new_state(status: str = "waiting", first: int = 0) -> dict:
-    return {"status": status, "events": [], "first": first, "version": 0, "checkpoint": 0, "resume": 0}
+def _new_state(status: str = "waiting") -> dict:
+    return {"status": status, "events": [], "version": 0, "checkpoint": 0, "resume": 0}
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -53,13 +53,13 @@ class Board:
 
     # ------------------------------------------------------------ from the app
 
-    def add(self, run_id: str, actor: list, status: str = "waiting", first: int = 0) -> str:
+    def add(self, run_id: str, actor: list, status: str = "waiting") -> str:
         """A queued run and its actor (in a list: Ray hands over the handle as it is). Also how an
-        app re-tells a restarted board of a run on its disk: `status` as the disk has it, `first`
-        the number of events already written there. A run the board knows keeps its state."""
+        app re-tells a restarted board of a run on its disk, with the status the disk gives. A run
+        the board knows (it may have reported here first) keeps its state."""
         self.watches[run_id] = actor[0].join.remote()
         if run_id not in self.runs or self.runs[run_id]["status"] == "lost":
-            self.runs[run_id] = _new_state(status, first)
+            self.runs[run_id] = _new_state(status)
             self._change(run_id)
         return self.incarnation
 
@@ -79,15 +79,14 @@ class Board:
 
     def changes(self, known: dict[str, tuple[int, int]]) -> tuple[str, dict[str, dict]]:
         """This board's incarnation, and every run whose version differs from `known` (run id:
-        (version, number of its events already written)), with only the events not yet written,
-        without the bytes."""
+        (version, the number of the first event not yet written)), with only the events from there
+        on, without the bytes."""
         self._notice_ended_actors()
         changed = {}
         for run_id, state in self.runs.items():
             version, written = known.get(run_id, (None, 0))
             if version != state["version"]:
-                new = state["events"][max(0, written - state["first"]) :]
-                changed[run_id] = {**state, "events": new, "first": max(written, state["first"])}
+                changed[run_id] = {**state, "events": [e for e in state["events"] if e["seq"] >= written]}
         return self.incarnation, changed
 
     def _notice_ended_actors(self) -> None:
@@ -122,13 +121,13 @@ class Board:
             self.results.pop(run_id, None)
         self._change(run_id, model=model, error=error)
 
-    def written(self, run_id: str, events: int) -> None:
-        """An app has `events` of a finished run's events on disk, and its checkpoints: they go."""
+    def written(self, run_id: str, written: int) -> None:
+        """An app has a finished run's events up to number `written` on disk, and its checkpoints:
+        they go."""
         state = self.runs.get(run_id)
         if state is None or state["status"] not in FINISHED or run_id in self.results:
             return
-        dropped = max(0, events - state["first"])
-        state["events"], state["first"] = state["events"][dropped:], state["first"] + dropped
+        state["events"] = [e for e in state["events"] if e["seq"] >= written]
         self.checkpoints.pop(run_id, None)
         self.resumes.pop(run_id, None)
 
@@ -155,6 +154,7 @@ class Board:
         return self._state(run_id)["status"] == "stopping"
 
     def report(self, run_id: str, event: dict) -> None:
+        """One progress event, numbered by the run (`seq`)."""
         self._state(run_id)["events"].append(event)
         self._change(run_id)
 

@@ -89,7 +89,7 @@ class Run:
     def latest(self) -> Progress | None:
         if self.events:
             return self.events[-1]
-        return Progress(**self.last) if self.last else None
+        return progress_of(self.last) if self.last else None
 
     @property
     def owner(self) -> str:
@@ -147,8 +147,8 @@ def _queue(run_id: str, record: dict, teaching: Teaching | None, resume: Resume 
     restarting gets the news when it is back (Ray retries the call), so this never waits long."""
     board = cluster.board()
     options = dict(name=actor_name(run_id), namespace=cluster.NAMESPACE, lifetime="detached")
-    actor = Trainer.options(**options).remote(run_id, record, board, teaching, resume)
-    ray.wait([board.add.remote(run_id, [actor], "waiting", _written(run_id))], timeout=BOARD_SECONDS)
+    actor = Trainer.options(**options).remote(run_id, record, board, teaching, resume, _written(run_id))
+    ray.wait([board.add.remote(run_id, [actor])], timeout=BOARD_SECONDS)
 
 
 def request_stop(run_id: str, by: Person) -> None:
@@ -246,9 +246,14 @@ def _events(path: Path) -> list[Progress]:
     return list(events)
 
 
+def progress_of(event: dict) -> Progress:
+    """An event as the board and the disk keep it (with its number, `seq`) as a Progress."""
+    return Progress(**{k: v for k, v in event.items() if k != "seq"})
+
+
 def _event(line: bytes) -> Progress | None:
     try:
-        return Progress(**json.loads(line))
+        return progress_of(json.loads(line))
     except (ValueError, TypeError):
         return None  # damaged by hand: the others still count
 
@@ -320,7 +325,7 @@ _sync = {
     "wake": threading.Event(),  # a stop pressed: copy now, not in half a second
     "incarnation": None,
     "versions": {},
-    "written": {},  # each events.jsonl: (bytes counted, lines in them)
+    "written": {},  # each events.jsonl: (its size, the number of the first event not in it)
     "checkpoints": {},
     "resumes": {},
     "trimmed": set(),
@@ -343,6 +348,13 @@ def warm_up() -> None:
             _sync["notice"] = (said, time.monotonic() + 60)
         _sync["thread"] = threading.Thread(target=_engine, name="runs-engine", daemon=True)
         _sync["thread"].start()
+
+
+def pick_up() -> None:
+    """At the app's start: runs a stopped app left unfinished go on now (queued again, resumed, or
+    copied from the cluster where they trained on), not when someone next opens the Train page."""
+    if any(not r.finished for r in list_runs()):
+        warm_up()
 
 
 def start_sync(timeout: float = 180) -> None:
@@ -449,7 +461,7 @@ def _copy(board, run_id: str, state: dict) -> bool:
             _queue(run_id, run.config, _teaching(run_id), _resume_of(run))
         return False
     if state["events"]:
-        _append_events(run_dir, state["events"], state["first"])
+        _append_events(run_dir, state["events"])
     _fetch(board, run_id, "checkpoint", "checkpoints", board.checkpoint_of, CHECKPOINT, state)
     _fetch(board, run_id, "resume", "resumes", board.resume_of, LAST_EPOCH, state)
     fields = ("status", "error", "node", "pid", "model", "started", "finished", "resume_epoch")
@@ -473,30 +485,35 @@ def _fetch(board, run_id: str, counter: str, kept: str, method, file_name: str, 
 
 
 def _written(run_id: str) -> int:
-    """How many of the run's events are in its events.jsonl: counted from where this process last
-    counted, so the cost follows what is new, not the file's length."""
+    """The number of the run's first event not yet in its events.jsonl: one past its last line's
+    (`seq`), read from the file's end, so the cost does not grow with the file."""
     path = runs_root() / run_id / "events.jsonl"
     size = path.stat().st_size if path.exists() else 0
-    counted, lines = _sync["written"].get(path, (0, 0))
-    if size < counted:  # started again from scratch
-        counted, lines = 0, 0
-    if size > counted:
-        with open(path, "rb") as f:
-            f.seek(counted)
-            lines += f.read(size - counted).count(b"\n")
-        _sync["written"][path] = (size, lines)
-    return lines
+    kept = _sync["written"].get(path)
+    if kept is None or kept[0] != size:
+        tail = b""
+        if size:
+            with open(path, "rb") as f:
+                f.seek(max(0, size - 4096))  # an event line is ~300 bytes
+                tail = f.read()
+        last = tail[: tail.rfind(b"\n") + 1].splitlines()[-1:]
+        seq = json.loads(last[0]).get("seq") if last else -1
+        if seq is None:  # written before events were numbered: one a line
+            seq = path.read_bytes().count(b"\n") - 1
+        kept = (size, seq + 1)
+        _sync["written"][path] = kept
+    return kept[1]
 
 
-def _append_events(run_dir: Path, events: list[dict], first: int) -> None:
-    """Append the events the file lacks (event number `first` is the first of those given). Under a
-    lock: app processes sharing a runs folder each copy the board, and each event is written once."""
+def _append_events(run_dir: Path, events: list[dict]) -> None:
+    """Append the events the file lacks, each with its number (`seq`). Under a lock: app processes
+    sharing a runs folder each copy the board, and each event is written once."""
     import fcntl
 
     with open(run_dir / "events.jsonl", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # freed when the file closes
-        new = events[max(0, _written(run_dir.name) - first) :]
-        f.write("".join(json.dumps(e) + "\n" for e in new))
+        written = _written(run_dir.name)
+        f.write("".join(json.dumps(e) + "\n" for e in events if e["seq"] >= written))
 
 
 def _store_result(board, run_id: str) -> None:
@@ -553,7 +570,7 @@ def recover() -> None:
         except ValueError:
             actor = None
         if actor is not None:  # training on: the board had only forgotten it
-            ray.wait([board.add.remote(run.id, [actor], run.status, _written(run.id))], timeout=BOARD_SECONDS)
+            ray.wait([board.add.remote(run.id, [actor], run.status)], timeout=BOARD_SECONDS)
         elif run.status == "stopping":
             error = "the app restarted while it stopped"
             _write_status(runs_root() / run.id, {**_status_of(run.id), "status": "interrupted", "error": error})

@@ -40,8 +40,9 @@ def actor_name(run_id: str) -> str:
 
 @ray.remote(num_cpus=CPUS_PER_RUN, max_restarts=0)
 class Trainer:
-    def __init__(self, run_id: str, record: dict, board, teaching: Teaching | None = None, resume: Resume | None = None):
-        self.thread = threading.Thread(target=train_run, args=(run_id, record, board, teaching, resume), daemon=True)
+    def __init__(self, run_id: str, record: dict, board, teaching: Teaching | None, resume: Resume | None, first_seq: int):
+        args = (run_id, record, board, teaching, resume, first_seq)
+        self.thread = threading.Thread(target=train_run, args=args, daemon=True)
         self.thread.start()
 
     def join(self) -> None:
@@ -49,8 +50,9 @@ class Trainer:
         self.thread.join()
 
 
-def train_run(run_id: str, record: dict, board, teaching: Teaching | None, resume: Resume | None) -> None:
-    """Train one run, tell the board how it ended, then end this actor (its CPU is free)."""
+def train_run(run_id: str, record: dict, board, teaching: Teaching | None, resume: Resume | None, first_seq: int) -> None:
+    """Train one run, tell the board how it ended, then end this actor (its CPU is free). Its
+    progress events are numbered from `first_seq` (a resumed run's go on from those on disk)."""
     from model_store.backend import keras  # loaded once per worker, before the run counts as started
     from training.engine import train
 
@@ -63,7 +65,7 @@ def train_run(run_id: str, record: dict, board, teaching: Teaching | None, resum
             keras.backend.clear_session()
             with tempfile.TemporaryDirectory() as tmp:
                 store = ModelStore(Path(tmp) / "models", bundled_dir=None)
-                report = BoardReport(board, run_id, Path(tmp))
+                report = BoardReport(board, run_id, Path(tmp), first_seq)
                 config = TrainConfig.from_dict(record)
                 result = train(config, store, report, stop, Path(tmp), teaching, resume)
                 entry = result.entry
@@ -105,8 +107,8 @@ class BoardReport:
     """Progress to the board; the best checkpoint whenever training wrote a better one, and the
     last finished epoch's whole model (a restarted app resumes the run from it)."""
 
-    def __init__(self, board, run_id: str, folder: Path):
-        self.board, self.run_id, self.folder, self.shipped = board, run_id, folder, {}
+    def __init__(self, board, run_id: str, folder: Path, first_seq: int):
+        self.board, self.run_id, self.folder, self.shipped, self.seq = board, run_id, folder, {}, first_seq
 
     def _changed(self, name: str) -> bytes | None:
         path = self.folder / name
@@ -120,7 +122,8 @@ class BoardReport:
             self.board.save_checkpoint.remote(self.run_id, weights)
         if p.phase == "epoch" and (model := self._changed(LAST_EPOCH)) is not None:
             self.board.save_resume.remote(self.run_id, model, p.epoch)
-        self.board.report.remote(self.run_id, asdict(p))
+        self.board.report.remote(self.run_id, {**asdict(p), "seq": self.seq})
+        self.seq += 1
 
 
 def warm_worker() -> None:
