@@ -80,7 +80,8 @@ def wait_for(url: str, seconds: float = 120) -> None:
 def local_ray(folder: Path) -> Iterator[str]:
     """`ray start --head --block` in a process group of its own, ended with it; its address."""
     port = free_port()
-    env = {**os.environ, "RAY_idle_worker_killing_time_threshold_ms": "3600000"}  # keep TensorFlow loaded
+    # Workers kept warm (TensorFlow loaded); on 127.0.0.1 only, as the app's own Ray (training/__init__).
+    env = {**os.environ, "RAY_idle_worker_killing_time_threshold_ms": "3600000", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     log = (folder / "ray.log").open("wb")
     head = subprocess.Popen(
         [
@@ -88,6 +89,7 @@ def local_ray(folder: Path) -> Iterator[str]:
             "start",
             "--head",
             f"--port={port}",
+            "--node-ip-address=127.0.0.1",
             "--block",
             "--disable-usage-stats",
             "--include-dashboard=false",

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import ROOT, free_port, running_app
-from training.cluster import end_session
+from training.cluster import end_session, session_processes
 
 pytestmark = pytest.mark.browser
 TOKEN = {"RAY_AUTH_MODE": "token"}  # the token itself: ~/.ray/auth_token, made by the first Ray started here
@@ -83,32 +83,65 @@ def test_three_sessions_press_train_at_once_all_are_stored_and_no_ray_process_ou
     assert wait_for(lambda: not alive(ray_processes), 30), [" ".join(p.cmdline())[:200] for p in alive(ray_processes)]
 
 
-@pytest.fixture
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # as training/__init__ sets for the app's own Ray
+
+
+@pytest.fixture(scope="module")
 def two_nodes():
-    """A Ray cluster of two nodes on this machine, one CPU each: `ray start --head`, then a second
-    `ray start --address=...`. Yields the address; ends both afterwards."""
+    """A Ray cluster of two nodes on this machine, one CPU each, on 127.0.0.1 only, made as Ray's own
+    tests make one (`ray.cluster_utils.Cluster`: `ray start --address` refuses to add a second node
+    to a loopback-only head). Ends both afterwards."""
+    from ray.cluster_utils import Cluster
+
+    saved = {k: os.environ.get(k) for k in LOOPBACK_ONLY}
+    os.environ.update(LOOPBACK_ONLY)  # its processes inherit this process's environment
+    node = {"num_cpus": 1, "node_ip_address": "127.0.0.1"}
+    try:
+        cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+        cluster.add_node(**node)
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    try:
+        yield cluster
+    finally:
+        cluster.shutdown()
+
+
+def test_the_test_clusters_listen_on_loopback_only_and_a_refused_token_is_named(two_nodes, monkeypatch):
+    """A head started as the README says (`ray start --head`, token authentication), on 127.0.0.1."""
+    from tests.test_runs import LOOPBACK, listening
+    from training import cluster
+
+    addresses = listening(session_processes(two_nodes.head_node.get_session_dir_path()))
+    assert addresses and addresses <= LOOPBACK, addresses
     ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable))
-    temp = tempfile.mkdtemp(prefix="rt-", dir="/tmp")  # short: Ray's socket paths have a length limit
-    port = free_port()
-    common = ["--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"]
-    env = {**os.environ, **TOKEN}  # as the README's recipe: token authentication on every node
+    temp = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    env = {**os.environ, **TOKEN, **LOOPBACK_ONLY}
     if not (Path.home() / ".ray" / "auth_token").exists():  # never replace one a running Ray uses
         subprocess.run([ray_cli, "get-auth-token", "--generate"], check=True, capture_output=True, env=env)
-    head = [ray_cli, "start", "--head", f"--port={port}", "--include-dashboard=false", *common]
-    subprocess.run(head, check=True, capture_output=True, env=env)
-    address = f"127.0.0.1:{port}"
+    port = free_port()
+    head = [ray_cli, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=1", f"--temp-dir={temp}"]
+    subprocess.run([*head, "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True, env=env)
     try:
-        subprocess.run([ray_cli, "start", f"--address={address}", *common], check=True, capture_output=True, env=env)
-        yield address
+        (session,) = temp.glob("session_2*")
+        addresses = listening(session_processes(str(session)))
+        assert addresses and addresses <= LOOPBACK, addresses
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # an app started without the README's export
+        refused = r"refused this app's token \(InvalidAuthToken\). Start the app with RAY_AUTH_MODE=token"
+        with pytest.raises(cluster.ClusterUnavailable, match=refused):
+            cluster._reachable(f"127.0.0.1:{port}")
+        monkeypatch.setenv("RAY_AUTH_MODE", "token")
+        cluster._reachable(f"127.0.0.1:{port}")  # with the token: no complaint
     finally:
-        for session in Path(temp).glob("session_2*"):
+        for session in temp.glob("session_2*"):
             end_session(str(session))
         shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_the_app_joins_a_two_node_cluster_through_ray_address_and_runs_go_to_both(browser, tmp_path, two_nodes):
     names = ["node-a", "node-b"]
-    with running_app(tmp_path, RAY_ADDRESS=two_nodes, **TOKEN) as app:
+    with running_app(tmp_path, RAY_ADDRESS=two_nodes.address) as app:
         pages = [train_page(browser, app.url, name) for name in names]
         for page in pages:
             page.get_by_role("spinbutton", name="Epochs").fill("3")  # long enough to overlap
@@ -122,6 +155,45 @@ def test_the_app_joins_a_two_node_cluster_through_ray_address_and_runs_go_to_bot
             page.close()
         started_here = [p for p in descendants(app.pid) if "raylet" in " ".join(p.cmdline())]
         assert started_here == []  # joined the cluster: started no Ray of its own
+
+
+KILLED_APP = """
+import os, signal, sys, time
+from model_store import ModelStore
+from model_store.roles import Person
+from training.config import TrainConfig
+from training.runs import read_run, submit_run
+
+config = TrainConfig(name="phoenix", arch="dense-128", train_limit=12000, batch_size=32, validation="split", epochs=4)
+run_id = submit_run(config, ModelStore(), Person("x", "x"))
+while not any(e.phase == "epoch" for e in read_run(run_id).events):
+    time.sleep(0.1)
+print(run_id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_an_app_killed_mid_run_on_a_cluster_comes_back_and_stores_the_run_with_all_its_epochs(browser, tmp_path, two_nodes):
+    """The run is a detached actor in the cluster: it trains on while the app is dead, and the app
+    started again (once anyone opens it) copies its progress and stores its model."""
+    env = {
+        **os.environ,
+        "RAY_ADDRESS": two_nodes.address,
+        "MNIST_LAB_MODELS": str(tmp_path / "models"),
+        "MNIST_LAB_RUNS": str(tmp_path / "runs"),
+        "MNIST_LAB_DATA": str(tmp_path / "data"),
+    }
+    done = subprocess.run([sys.executable, "-c", KILLED_APP], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    run_id = done.stdout.split()[-1]
+    with running_app(tmp_path, RAY_ADDRESS=two_nodes.address) as app:
+        page = browser.new_page()
+        page.goto(app.url)  # someone opens the Draw page: nobody presses anything
+        assert wait_for(lambda: stored(app.models, ["phoenix"]), 240)
+        page.close()
+    record = json.loads((app.models / "phoenix.json").read_text())
+    assert record["epochs_run"] == 4 and len(record["history"]["val_accuracy"]) == 4
+    events = [json.loads(line) for line in (tmp_path / "runs" / run_id / "events.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["phase"] == "epoch"] == [1, 2, 3, 4]  # each once
 
 
 def test_a_second_app_process_on_the_same_runs_folder_starts_no_ray_of_its_own(tmp_path):

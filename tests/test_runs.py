@@ -249,7 +249,9 @@ def test_a_model_the_store_refuses_waits_on_the_board_until_it_can_be_stored(sto
 
     not_a_folder = tmp_path / "models-file"
     not_a_folder.write_text("a file where the store should be")
-    run_id = submit_run(TrainConfig(name="patient", epochs=1, **SMALL), ModelStore(not_a_folder, bundled_dir=None), Person("x", "x"))
+    run_id = submit_run(
+        TrainConfig(name="patient", epochs=1, **SMALL), ModelStore(not_a_folder, bundled_dir=None), Person("x", "x")
+    )
     run = wait_for(lambda: (r := read_run(run_id)).error and r)
     assert run.status == "done" and run.model is None
     assert run.error.startswith("not stored yet:") and "models-file" in run.error and "stored as soon as" in run.error
