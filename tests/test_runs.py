@@ -385,7 +385,8 @@ def test_an_unreachable_cluster_is_named_on_the_train_page_and_drawing_still_wor
     report = json.loads(result.stdout.strip().splitlines()[-1])
     message = f"Training is unavailable: the Ray cluster at {address} could not be reached"
     assert [m for m in report["shown"] if m.startswith(message)], report
-    assert [m for m in report["after_train"] if m.startswith(message)], report
+    assert len([m for m in report["after_train"] if m.startswith(message)]) == 1, report  # named once, not twice
+    assert "Not started: training is unavailable (the reason is on this page)." in report["after_train"], report
     assert report["exceptions"] == [] and report["draw"] == ["Prediction"]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing half-queued
 
@@ -500,3 +501,44 @@ def test_the_apps_own_ray_listens_on_loopback_only(store):
     start_sync()
     addresses = listening([*session_processes(session_dir()), psutil.Process()])
     assert addresses and addresses <= LOOPBACK, addresses
+
+
+def test_old_finished_runs_are_archived_out_of_the_lists(tmp_path, monkeypatch):
+    from training.__main__ import main
+
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    for run_id, state in [("20200101-000000-000000-aaaa", "done"), ("20200101-000001-000000-bbbb", "waiting")]:
+        (tmp_path / "runs" / run_id).mkdir(parents=True)
+        (tmp_path / "runs" / run_id / "config.json").write_text("{}")
+        (tmp_path / "runs" / run_id / "status.json").write_text(json.dumps({"status": state}))
+    assert main(["--archive-runs", "30"]) == 0
+    assert [r.id for r in list_runs()] == ["20200101-000001-000000-bbbb"]  # an unfinished run stays, however old
+    assert (tmp_path / "runs" / "archive" / "20200101-000000-000000-aaaa" / "status.json").exists()
+
+
+def test_a_failing_copy_is_shown_and_logged_and_a_dead_engine_thread_is_started_again(monkeypatch, caplog):
+    import threading
+
+    def broken():
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(runs_module, "sync", broken)
+    runs_module._sync_once()
+    assert "failed (OSError: No space left on device); trying again" in runs_module.problem()
+    assert "copying the training queue" in caplog.text  # in the server's log, with its traceback
+    monkeypatch.setattr(runs_module, "sync", lambda: None)
+    runs_module._sync_once()
+    assert runs_module.problem() is None  # said until the next copy succeeds
+
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    started = []
+    monkeypatch.setitem(runs_module._sync, "thread", dead)
+    monkeypatch.setitem(runs_module._sync, "death", "RuntimeError: boom")
+    monkeypatch.setattr(runs_module, "_engine", lambda: started.append(True))
+    runs_module.warm_up()
+    runs_module._sync["thread"].join(5)
+    assert started == [True]  # started again by the next page run
+    assert runs_module.problem() == "The training queue's engine stopped (RuntimeError: boom) and was started again."
+    monkeypatch.setitem(runs_module._sync, "notice", (None, 0.0))

@@ -53,6 +53,12 @@ def parser() -> argparse.ArgumentParser:
         help="start from a notebook's recipe (seed-a..d), the default model's, quick, or teach (for --teach)",
     )
     p.add_argument("--list-archs", action="store_true", help="describe every architecture and exit")
+    p.add_argument(
+        "--archive-runs",
+        type=float,
+        metavar="DAYS",
+        help="move the Train page's finished runs older than DAYS to runs/archive/ and exit (their models stay)",
+    )
     p.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
     p.add_argument("--verbose", action="store_true", help=f"show TensorFlow's own start-up logs (or set {VERBOSE}=1)")
     # One option per config field; only the ones given override the preset.
@@ -111,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[VERBOSE] = "1"
     if args.pop("list_archs"):
         list_archs()
+        return 0
+    if (days := args.pop("archive_runs")) is not None:
+        from training.runs import archive_runs, runs_root
+
+        print(f"{archive_runs(days)} finished runs older than {days:g} days moved to {runs_root() / 'archive'}")
         return 0
     preset, store_dir = args.pop("preset"), args.pop("store")
     # --teach alone starts from the teaching recipe (a few gentle epochs), not from a new model's.
