@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         measure(empty)  # a first serving warms the machine's caches: not counted
         figures = {"empty": measure(empty), "term": measure(term)}
     ratios = {k: round(figures["term"][k] / v, 2) for k, v in figures["empty"].items() if v}
-    result = {"term": built, **figures, "ratio": ratios}
+    result = {"built": built, **figures, "ratio": ratios}
     print(json.dumps(result))
     return result
 

@@ -256,12 +256,12 @@ def test_a_model_the_store_refuses_waits_on_the_board_until_it_can_be_stored(sto
     assert run.status == "done" and run.model is None
     assert run.error.startswith("not stored yet:") and "models-file" in run.error and "stored as soon as" in run.error
     board = cluster.board()
-    assert ray_get(board.result_of.remote(run_id)) is not None  # kept, not dropped
+    assert ray_get(board.sizes.remote())["results"] == 1  # kept, not dropped
     not_a_folder.unlink()  # the teacher frees the place
     run = wait_for(lambda: read_run(run_id).model and read_run(run_id), 30)
     assert (run.model, run.error) == ("patient", None)
     assert ModelStore(not_a_folder, bundled_dir=None).get("patient").record["epochs_run"] == 1
-    wait_for(lambda: ray_get(board.result_of.remote(run_id)) is None, 10)  # dropped once stored
+    wait_for(lambda: ray_get(board.sizes.remote())["results"] == 0, 10)  # dropped once stored
 
 
 def ray_get(ref):

@@ -41,6 +41,7 @@ class Board:
         self.checkpoints: dict[str, bytes] = {}  # the best epoch's weights
         self.resumes: dict[str, bytes] = {}  # the last finished epoch: the whole model, optimizer included
         self.results: dict[str, dict] = {}
+        self.claims: dict[str, tuple[str, float]] = {}  # a result being stored: by which app process, since when
         self.watches: dict[str, ray.ObjectRef] = {}  # each run's `join`: it fails when its actor dies
 
     def _state(self, run_id: str) -> dict:
@@ -111,12 +112,21 @@ class Board:
     def resume_of(self, run_id: str) -> bytes | None:
         return self.resumes.get(run_id)
 
-    def result_of(self, run_id: str) -> dict | None:
-        """The finished run's model files; they stay here until `stored` says they are safe."""
-        return self.results.get(run_id)
+    def result_of(self, run_id: str, claimant: str) -> dict | None:
+        """The finished run's model files, to one app process at a time (another is told who has
+        them, for a minute: two never store one model twice); they stay here until `stored` says
+        they are safe. None once stored."""
+        holder, since = self.claims.get(run_id, (claimant, 0.0))
+        if run_id not in self.results:
+            return None
+        if holder != claimant and time.time() - since < 60:
+            return {"claimed": holder}
+        self.claims[run_id] = (claimant, time.time())
+        return self.results[run_id]
 
     def stored(self, run_id: str, model: str | None, error: str | None = None) -> None:
         """An app stored the result as `model`, or could not (`error`: it keeps it to try again)."""
+        self.claims.pop(run_id, None)
         if model is not None:
             self.results.pop(run_id, None)
         self._change(run_id, model=model, error=error)

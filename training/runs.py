@@ -66,6 +66,7 @@ TEACHING = "teaching.npz"
 SYNC_SECONDS = 0.5
 BOARD_SECONDS = 10  # a board call that takes longer: the board is restarting
 RETRY_STORE_SECONDS = 5  # between tries to store a model the store refused
+APP_ID = secrets.token_hex(4)  # this app process, to the board
 log = logging.getLogger("mnist_lab.runs")
 
 
@@ -520,10 +521,13 @@ def _store_result(board, run_id: str) -> None:
     """Store a finished run's model, then tell the board (which drops its copy only then). A store
     that refuses keeps the model on the board, tried again every RETRY_STORE_SECONDS; a name taken
     since the run was queued gets the next free one (NAME-2, ...)."""
-    result = ray.get(board.result_of.remote(run_id), timeout=BOARD_SECONDS)
+    result = ray.get(board.result_of.remote(run_id, APP_ID), timeout=BOARD_SECONDS)
     if result is None:
         _sync["retry"].pop(run_id, None)
         return  # stored already, by another app process
+    if "claimed" in result:  # another app process stores it now: look again later, in case it dies
+        _sync["retry"][run_id] = time.monotonic() + RETRY_STORE_SECONDS
+        return
     config = json.loads((runs_root() / run_id / "config.json").read_text())
     store = ModelStore(config.get("store"))
     record = {**result["record"], "name": _free_name(store, result["record"]["name"])}
