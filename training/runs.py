@@ -413,7 +413,9 @@ def _sync_once() -> None:
     try:
         sync()
     except (exceptions.GetTimeoutError, exceptions.RayActorError, exceptions.ActorUnavailableError) as err:
-        _sync["problem"] = "Reconnecting to the training queue: its board is starting, or restarting after a failure; runs train on."
+        _sync["problem"] = (
+            "Reconnecting to the training queue: its board is starting, or restarting after a failure; runs train on."
+        )
         log.warning("the board does not answer: %s", str(err).splitlines()[0] if str(err) else type(err).__name__)
     except Exception as err:
         _sync["problem"] = f"Copying the training queue to {runs_root()} failed ({type(err).__name__}: {err}); trying again."
