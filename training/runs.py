@@ -320,7 +320,6 @@ def archive_runs(days: float) -> int:
 _sync = {
     "thread": None,
     "start_lock": threading.Lock(),  # starting the engine thread: never held while Ray or a disk works
-    "sync_lock": threading.Lock(),  # one copy of the board at a time: never held across a model save
     "ready": threading.Event(),
     "stop": threading.Event(),
     "wake": threading.Event(),  # a stop pressed: copy now, not in half a second
@@ -432,22 +431,22 @@ def _stop_engine() -> None:
 
 
 def sync() -> None:
-    """Copy every change on the board to the runs folder; then store finished models (outside the
-    lock: a page that stops a run never waits behind a model being saved)."""
+    """Copy every change on the board to the runs folder, then store finished models. Only the
+    engine thread calls it: a page never waits behind a model being saved."""
     board = cluster.board()
-    with _sync["sync_lock"]:
-        known = {run_id: (version, _written(run_id)) for run_id, version in _sync["versions"].items()}
-        incarnation, changed = ray.get(board.changes.remote(known), timeout=BOARD_SECONDS)
-        if incarnation != _sync["incarnation"]:
-            if _sync["incarnation"] is not None:  # the board restarted, empty: tell it what the disk holds
-                log.warning("the board restarted; recovering the runs from %s", runs_root())
-                for kept in ("versions", "checkpoints", "resumes"):
-                    _sync[kept].clear()
-                _sync["trimmed"].clear()
-                recover()
-            _sync["incarnation"] = incarnation
-        results = [run_id for run_id, state in changed.items() if _copy(board, run_id, state)]
-        results += [run_id for run_id, when in _sync["retry"].items() if when <= time.monotonic() and run_id not in results]
+    # A finished run on disk (trimmed) has no events left on the board: its file is not looked at.
+    known = {r: (v, 0 if r in _sync["trimmed"] else _written(r)) for r, v in _sync["versions"].items()}
+    incarnation, changed = ray.get(board.changes.remote(known), timeout=BOARD_SECONDS)
+    if incarnation != _sync["incarnation"]:
+        if _sync["incarnation"] is not None:  # the board restarted, empty: tell it what the disk holds
+            log.warning("the board restarted; recovering the runs from %s", runs_root())
+            for kept in ("versions", "checkpoints", "resumes"):
+                _sync[kept].clear()
+            _sync["trimmed"].clear()
+            recover()
+        _sync["incarnation"] = incarnation
+    results = [run_id for run_id, state in changed.items() if _copy(board, run_id, state)]
+    results += [run_id for run_id, when in _sync["retry"].items() if when <= time.monotonic() and run_id not in results]
     for run_id in results:
         _store_result(board, run_id)
 
