@@ -295,7 +295,8 @@ def queue_panel() -> None:
     # Newest first: the running and waiting ones, this browser's and the latest: a term holds thousands.
     by_id = {r.id: r for r in runs}
     ids = [r.id for r in reversed(runs) if not r.finished or mine(r)][:WATCHABLE]
-    ids += [r.id for r in reversed(runs) if r.id not in ids][: max(0, WATCHABLE - len(ids))]
+    offered = set(ids)
+    ids += [r.id for r in reversed(runs) if r.id not in offered][: max(0, WATCHABLE - len(ids))]
     if st.session_state.get("train_watch") not in ids:
         own = [i for i in ids if mine(by_id[i])]
         st.session_state["train_watch"] = own[0] if own else ids[0]

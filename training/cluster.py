@@ -107,7 +107,8 @@ def connect(owner: Path | None = None) -> None:
 
 
 def _reachable(where: str, seconds: float = 5.0) -> None:
-    """Raise ConnectionError unless a Ray head answers at HOST:PORT and accepts this machine's token.
+    """Raise ConnectionError unless something answers at HOST:PORT, and ClusterUnavailable naming the
+    token when that Ray head refuses this machine's token.
 
     Ray itself retries for 20 s and then says only that it failed to connect; its reason
     (InvalidAuthToken) goes to the log. So one call to the head's GCS, as Ray makes it, asks first.
