@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common.people import sidebar
+from pages.common.people import check_setup, sidebar
 
 # A local icon: a ":material/...:" page icon makes the browser fetch it from a font server.
 st.set_page_config(page_title="MNIST Lab", page_icon=Path(__file__).parent / "pages/common/icon.png", layout="wide")
@@ -35,6 +35,7 @@ def pick_up_runs() -> threading.Thread:
     return thread
 
 
+check_setup()  # a teacher password set but empty (or a misspelt key) stops here, saying what to fix
 pick_up_runs()
 page = st.navigation(pages)
 sidebar()  # the person's name and role, on every page

@@ -4,6 +4,8 @@ python -m model_store list
 python -m model_store predict [--model NAME] [--json] FILE...
 python -m model_store evaluate [--model NAME] [--json]
 python -m model_store drawings list | export FILE.npz [--by NAME] | import FILE.npz [--by NAME]
+python -m model_store backup DIR
+python -m model_store restore DIR
 """
 
 from __future__ import annotations
@@ -133,6 +135,26 @@ def _list_drawings(drawings) -> int:
     return 0
 
 
+def cmd_backup(store: ModelStore, args: argparse.Namespace) -> int:
+    """The lesson (drawings, names, models, runs' records) into a new folder, or back from one."""
+    from model_store import lesson
+    from model_store.drawings import Drawings, DrawingsError
+    from model_store.roles import TERMINAL
+
+    try:
+        if args.command == "backup":
+            held = lesson.backup(Path(args.dir), TERMINAL, Drawings(args.db), store)
+        else:
+            held = lesson.restore(Path(args.dir), TERMINAL, Drawings(args.db), store)
+    except (DrawingsError, ValueError, OSError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        print(f"error: {args.dir}: {reason}", file=sys.stderr)
+        return 2
+    done = "backed up into" if args.command == "backup" else "restored from"
+    print(f"{done} {args.dir}: {held['drawings']} drawings, {held['models']} models, {held['runs']} runs (made {held['made']})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_store", description=__doc__.split("\n")[0])
     parser.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
@@ -151,13 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("file", nargs="?", metavar="FILE.npz", help="x: uint8 images (n, h, w); y: labels 0-9 (n,)")
     d.add_argument("--by", help="export: only this person's drawings; import: the name they are saved under")
     d.add_argument("--db", help="the drawings database (default: $MNIST_LAB_DB or data/drawings.sqlite3)")
+    for name, what in (("backup", "back the lesson up into the new folder DIR"), ("restore", "put a backup back")):
+        b = sub.add_parser(name, help=what)
+        b.add_argument("dir", metavar="DIR")
+        b.add_argument("--db", help="the class database (default: $MNIST_LAB_DB or data/drawings.sqlite3)")
     args = parser.parse_args(argv)
     if args.command == "drawings" and args.action != "list" and not args.file:
         parser.error(f"drawings {args.action} needs a FILE.npz")
     if args.verbose:
         os.environ[VERBOSE] = "1"
     store = ModelStore(args.store)
-    command = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "drawings": cmd_drawings}[args.command]
+    commands = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "drawings": cmd_drawings}
+    command = commands.get(args.command, cmd_backup)
     try:
         return command(store, args)
     except StoreError as err:

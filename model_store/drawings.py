@@ -3,10 +3,12 @@
     $MNIST_LAB_DB, default `drawings.sqlite3` in the class's data folder (`files.data_root`)
 
 One row a drawing: the canvas (or file) as PNG, the prepared 28x28 as MNIST keeps its images
-(uint8, white on black, 784 bytes), the label its writer gave, who, when, and which model answered
-what. WAL mode lets many readers work beside one writer; each change is one transaction; a busy
-file is waited for (BUSY_SECONDS) before it is reported. The schema carries its version
-(`PRAGMA user_version`), so a later release can upgrade an old file.
+(uint8, white on black, 784 bytes), the label its writer gave, who (their name and their browser's
+id), when, and which model answered what. The same file holds the class's register of names and
+teacher sign-ins (`model_store.people`), so one backup keeps the whole lesson. WAL mode lets many
+readers work beside one writer; each change is one transaction; a busy file is waited for
+(BUSY_SECONDS) before it is reported. The schema carries its version (`PRAGMA user_version`), and
+an older file is upgraded in place when first opened.
 """
 
 from __future__ import annotations
@@ -19,19 +21,20 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from model_store.files import data_root
 from model_store.preprocess import prepare
-from model_store.roles import Person, require
+from model_store.roles import TERMINAL, Person, require
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_SECONDS = 5.0
 SOURCES = ("canvas", "upload", "import")
 MAX_IMPORT = 100_000  # drawings in one imported file
+SAVES_PER_MINUTE = 30  # from one browser: a digit every 2 s is quick drawing; more is a flood
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS drawings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: (count, last id) tells any change
@@ -42,9 +45,30 @@ CREATE TABLE IF NOT EXISTS drawings (
     original BLOB,                         -- the canvas or the file, as PNG
     source TEXT NOT NULL,                  -- canvas, upload or import
     model TEXT,                            -- the model that answered when it was saved
-    probabilities TEXT                     -- that model's ten probabilities, JSON
+    probabilities TEXT,                    -- that model's ten probabilities, JSON
+    browser TEXT                           -- the writer's browser (NULL for imports and older rows)
 );
 CREATE INDEX IF NOT EXISTS drawings_writer ON drawings (writer);
+"""
+# Version 2: who drew it from which browser, the register of names, the teacher's sign-ins.
+SCHEMA_2 = """
+CREATE INDEX IF NOT EXISTS drawings_browser ON drawings (browser, created);
+CREATE TABLE IF NOT EXISTS people (
+    browser TEXT PRIMARY KEY,  -- the browser's id: a person is their browser
+    name TEXT NOT NULL,        -- shown everywhere (two browsers share one only after a merge)
+    since TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS people_name ON people (name COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS wrong_passwords (
+    scope TEXT PRIMARY KEY,    -- a browser's id, or "app" for every browser at once
+    wrong INTEGER NOT NULL,    -- wrong passwords in a row
+    last REAL NOT NULL         -- the last one, Unix time
+);
+CREATE TABLE IF NOT EXISTS teachers (
+    browser TEXT PRIMARY KEY,  -- a browser the teacher signed in from (kept after sign-out)
+    until REAL NOT NULL,       -- the sign-in holds until then (0 after Sign out)
+    seen REAL NOT NULL         -- its last page run, for the idle rule
+);
 """
 
 
@@ -63,6 +87,15 @@ class Drawing:
     model: str | None
     probabilities: list[float] | None
     original: bytes | None
+    browser: str | None
+
+    @property
+    def owner(self) -> dict:
+        return {"name": self.writer, "browser": self.browser}
+
+
+class TooManySaves(DrawingsError):
+    """More than SAVES_PER_MINUTE drawings from one browser in a minute."""
 
 
 def default_path() -> Path:
@@ -107,12 +140,29 @@ def _wal(connection: sqlite3.Connection) -> None:
             time.sleep(0.01)
 
 
+def _upgrade(connection: sqlite3.Connection, version: int) -> None:
+    """A new file made, or a version 1 file brought to version 2, in one transaction. Two
+    processes may both get here: the version is read again under the write lock."""
+    if version == 0:
+        _wal(connection)
+    connection.execute("BEGIN IMMEDIATE")
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version == 1:
+        connection.execute("ALTER TABLE drawings ADD COLUMN browser TEXT")
+    if version < SCHEMA_VERSION:
+        for statement in (SCHEMA + SCHEMA_2).split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    connection.commit()
+
+
 class Drawings:
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path is not None else default_path()
 
     @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[sqlite3.Connection]:
         """A connection for one piece of work (so every thread has its own), the schema made or
         checked; any SQLite failure becomes a DrawingsError naming the file and the reason."""
         try:
@@ -122,9 +172,8 @@ class Drawings:
             raise DrawingsError(f"the class drawings database {self.path} cannot be opened ({err})") from None
         try:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:  # a new file (two processes may both get here: IF NOT EXISTS)
-                _wal(connection)
-                connection.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            if version < SCHEMA_VERSION:
+                _upgrade(connection, version)
             elif version > SCHEMA_VERSION:
                 raise DrawingsError(f"the class drawings database {self.path} is from a newer release (schema {version})")
             yield connection
@@ -144,15 +193,34 @@ class Drawings:
         original: bytes | None = None,
         model: str | None = None,
         probabilities: np.ndarray | None = None,
+        browser: str | None = None,
     ) -> int:
-        """Save one prepared drawing with its label; its id."""
-        row = self._row(image, label, writer, source, original, model, probabilities)
-        with self._connect() as db, db:
+        """Save one prepared drawing with its label; its id. A browser saving more than
+        SAVES_PER_MINUTE in a minute is refused (TooManySaves), counted in the same transaction,
+        so several app processes cannot exceed it together."""
+        row = (*self._row(image, label, writer, source, original, model, probabilities), browser)
+        with self.connect() as db, db:
+            db.execute("BEGIN IMMEDIATE")
+            if browser is not None:
+                self._check_rate(db, browser, row[0])
             return db.execute(
-                "INSERT INTO drawings (created, writer, label, image, original, source, model, probabilities) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO drawings (created, writer, label, image, original, source, model, probabilities, browser) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             ).lastrowid
+
+    def _check_rate(self, db: sqlite3.Connection, browser: str, now: str) -> None:
+        minute_ago = (datetime.fromisoformat(now) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+        recent = db.execute(
+            "SELECT created FROM drawings WHERE browser = ? AND created > ? ORDER BY created", (browser, minute_ago)
+        ).fetchall()
+        if len(recent) >= SAVES_PER_MINUTE:
+            oldest = datetime.fromisoformat(recent[-SAVES_PER_MINUTE][0])
+            wait = 60 - (datetime.fromisoformat(now) - oldest).total_seconds()
+            raise TooManySaves(
+                f"you saved {len(recent)} drawings in the last minute, the class's limit is {SAVES_PER_MINUTE}: "
+                f"wait {max(wait, 1):.0f} s (a flood of drawings would crowd everyone else's out of the next teach run)"
+            )
 
     def _row(self, image, label, writer, source, original, model, probabilities) -> tuple:
         if not isinstance(label, int | np.integer) or not 0 <= int(label) <= 9:
@@ -177,7 +245,7 @@ class Drawings:
                 raise ValueError(f"image {i} (labelled {labels[i]}) has no digit to read: {p.blank_reason}")
             prepared.append(p.image)
         rows = [self._row(img, int(label), writer, "import", None, None, None) for img, label in zip(prepared, labels)]
-        with self._connect() as db, db:
+        with self.connect() as db, db:
             db.executemany(
                 "INSERT INTO drawings (created, writer, label, image, original, source, model, probabilities) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -189,7 +257,7 @@ class Drawings:
 
     def counts(self) -> list[tuple[str, int, int]]:
         """(writer, label, drawings) for every writer and digit that has any."""
-        with self._connect() as db:
+        with self.connect() as db:
             return db.execute(
                 "SELECT writer, label, count(*) FROM drawings GROUP BY writer, label ORDER BY writer, label"
             ).fetchall()
@@ -199,18 +267,18 @@ class Drawings:
 
     def tally(self, writer: str) -> tuple[int, int]:
         """(this writer's drawings, the whole class's), in one query."""
-        with self._connect() as db:
+        with self.connect() as db:
             mine, everyone = db.execute("SELECT coalesce(sum(writer = ?), 0), count(*) FROM drawings", (writer,)).fetchone()
             return mine, everyone
 
     def version(self) -> tuple[int, int]:
         """(how many, the last id): changes whenever a drawing is added or deleted. A cache key."""
-        with self._connect() as db:
+        with self.connect() as db:
             count, last = db.execute("SELECT count(*), coalesce(max(id), 0) FROM drawings").fetchone()
             return count, last
 
     def writers(self) -> list[str]:
-        with self._connect() as db:
+        with self.connect() as db:
             return [w for (w,) in db.execute("SELECT DISTINCT writer FROM drawings ORDER BY writer")]
 
     def arrays(self, writer: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -223,55 +291,78 @@ class Drawings:
         query, args = "SELECT id, image, label, writer FROM drawings", ()
         if writer is not None:
             query, args = query + " WHERE writer = ?", (writer,)
-        with self._connect() as db:
+        with self.connect() as db:
             rows = db.execute(query + " ORDER BY id", args).fetchall()
         ids = np.array([r[0] for r in rows], np.int64)
         images = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(-1, 28, 28)
         return ids, images, np.array([r[2] for r in rows], np.uint8), [r[3] for r in rows]
 
     def get(self, drawing_id: int) -> Drawing:
-        with self._connect() as db:
+        with self.connect() as db:
             row = db.execute(
-                "SELECT id, created, writer, label, image, source, model, probabilities, original FROM drawings WHERE id = ?",
+                "SELECT id, created, writer, label, image, source, model, probabilities, original, browser "
+                "FROM drawings WHERE id = ?",
                 (int(drawing_id),),
             ).fetchone()
         if row is None:
             raise KeyError(f"no drawing {drawing_id}")
         image = np.frombuffer(row[4], np.uint8).reshape(28, 28)
-        return Drawing(*row[:4], image, row[5], row[6], json.loads(row[7]) if row[7] else None, row[8])
+        return Drawing(*row[:4], image, row[5], row[6], json.loads(row[7]) if row[7] else None, row[8], row[9])
 
-    def npz(self, writer: str | None = None) -> bytes:
-        """Every drawing, or one writer's, as an .npz file's bytes: the prepared images as `x`
-        uint8 (n, 28, 28) and `y` uint8 (n,), the shape `keras.datasets.mnist` gives."""
-        _, x, y = self.arrays(writer)
-        return _npz(x, y)
+    def npz(self, by: Person, writer: str | None = None) -> bytes:
+        """An .npz file's bytes: the prepared images as `x` uint8 (n, 28, 28) and `y` uint8 (n,),
+        the shape `keras.datasets.mnist` gives. A student gets their own drawings only; the
+        teacher gets everyone's or one writer's, with `writer` and `created` (UTC) for each."""
+        if not by.teacher:
+            return _npz(*self._own(by)[1:])
+        ids, x, y, writers = self.rows(writer)
+        with self.connect() as db:
+            created = dict(db.execute("SELECT id, created FROM drawings"))
+        return _npz(x, y, writer=np.array(writers, dtype=str), created=np.array([created[int(i)] for i in ids], dtype=str))
+
+    def _own(self, by: Person) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, images, labels) of the drawings `by` made from their browsers (imports and older
+        rows, which carry no browser, are nobody's but the teacher's)."""
+        browsers = sorted(by.browsers)
+        with self.connect() as db:
+            rows = db.execute(
+                f"SELECT id, image, label FROM drawings WHERE browser IN ({', '.join('?' * len(browsers))}) ORDER BY id", browsers
+            ).fetchall()
+        images = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(-1, 28, 28)
+        return np.array([r[0] for r in rows], np.int64), images, np.array([r[2] for r in rows], np.uint8)
 
     def export_npz(self, path: Path, writer: str | None = None) -> int:
-        """`npz` written to a file; how many."""
-        _, x, y = self.arrays(writer)
-        Path(path).write_bytes(_npz(x, y))
-        return len(y)
+        """The teacher's export (`npz`) written to a file, for the command line; how many."""
+        Path(path).write_bytes(self.npz(TERMINAL, writer))
+        return self.count(writer)
 
-    # ------------------------------------------------------------ deleting (the teacher's)
+    # ------------------------------------------------------------ deleting
 
     def delete(self, drawing_id: int, by: Person) -> None:
-        require(by, "delete_drawings")
-        with self._connect() as db, db:
+        """A drawing goes: its writer's (from their browser) or the teacher's to delete."""
+        require(by, "delete_drawings", owner=self.get(drawing_id).owner)
+        with self.connect() as db, db:
             if db.execute("DELETE FROM drawings WHERE id = ?", (int(drawing_id),)).rowcount == 0:
                 raise KeyError(f"no drawing {drawing_id}")
 
     def delete_all(self, by: Person, writer: str | None = None) -> int:
-        """Every drawing, or one writer's; how many went."""
-        require(by, "delete_drawings")
-        with self._connect() as db, db:
-            if writer is None:
-                return db.execute("DELETE FROM drawings").rowcount
-            return db.execute("DELETE FROM drawings WHERE writer = ?", (writer,)).rowcount
+        """Every drawing, or one writer's; how many went. A student may delete all of their own:
+        those made from their browsers (imports under their name are not theirs)."""
+        if by.teacher:
+            with self.connect() as db, db:
+                if writer is None:
+                    return db.execute("DELETE FROM drawings").rowcount
+                return db.execute("DELETE FROM drawings WHERE writer = ?", (writer,)).rowcount
+        if writer != by.name:
+            require(by, "delete_drawings", f" ({'everyone' if writer is None else writer}'s)")
+        browsers = sorted(by.browsers)
+        with self.connect() as db, db:
+            return db.execute(f"DELETE FROM drawings WHERE browser IN ({', '.join('?' * len(browsers))})", browsers).rowcount
 
 
-def _npz(x: np.ndarray, y: np.ndarray) -> bytes:
+def _npz(x: np.ndarray, y: np.ndarray, **more: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, x=x, y=y)
+    np.savez_compressed(buffer, x=x, y=y, **more)
     return buffer.getvalue()
 
 

@@ -18,6 +18,11 @@ def data_root() -> Path:
     return Path(os.environ.get("MNIST_LAB_DATA") or PROJECT_ROOT / "data")
 
 
+def runs_root() -> Path:
+    """The training runs' records (`training.runs`): $MNIST_LAB_RUNS, default `runs/` beside app.py."""
+    return Path(os.environ.get("MNIST_LAB_RUNS") or PROJECT_ROOT / "runs")
+
+
 def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
     """Call `write(tmp)` for a temporary file beside `path`, flush it to disk, rename it over `path`.
 

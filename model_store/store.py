@@ -280,9 +280,10 @@ class ModelStore:
 
     def rename(self, name: str, new_name: str, by: Person) -> StoredModel:
         """Give a model a new name; the default follows it. Crash-safe: the files are linked under
-        the new name and the new record written before the old one goes."""
-        require(by, "rename_model")
+        the new name and the new record written before the old one goes. Its owner's or the
+        teacher's to do."""
         entry = self.get(name)
+        require(by, "rename_model", f" ({name})", owner=entry.record.get("owner"))
         if entry.bundled:
             raise StoreError(f"{name!r} is the bundled model; it cannot be renamed")
         if entry.broken:
@@ -299,9 +300,22 @@ class ModelStore:
             chosen = self.root / "default.txt"
             was_default = chosen.is_file() and chosen.read_text().strip() == name
             self.delete(name, by)
-            if was_default:
-                self.set_default(new_name, by)
+            if was_default:  # the class's default follows, whoever renamed it
+                write_atomic(chosen, lambda p: p.write_text(new_name))
         return self.get(new_name)
+
+    def rename_owner(self, old: str, new: str) -> int:
+        """Every record owned by `old` now says `new` (a person renamed: `training.runs.rename_person`,
+        which checks who may); how many records changed."""
+        changed = 0
+        for entry in self.list():
+            owner = entry.record.get("owner") or {}
+            if entry.bundled or entry.broken or owner.get("name") != old:
+                continue
+            record = {**entry.record, "owner": {**owner, "name": new}}
+            write_atomic(self.root / f"{entry.name}.json", lambda p, r=record: p.write_text(json.dumps(r, indent=1)))
+            changed += 1
+        return changed
 
     def read_upload(self, data: bytes, by: Person) -> keras.Model:
         """A `.keras` file from outside, loaded in safe mode and checked to read 28x28 digits."""
@@ -328,8 +342,9 @@ class ModelStore:
         return model
 
     def delete(self, name: str, by: Person) -> None:
-        require(by, "delete_model")
+        """A model's record and files go: its owner's or the teacher's to do."""
         entry = self.get(name)
+        require(by, "delete_model", f" ({name})", owner=entry.record.get("owner"))
         if entry.bundled:
             raise StoreError(f"{name!r} is the bundled model; it cannot be deleted")
         record_path = self.root / f"{name}.json"

@@ -1,6 +1,7 @@
 """Look at MNIST (samples, raw pixels, class counts, mean digits, normalisation, preparation) and at
-the class's own drawings (by digit and person, any one large, downloaded as an .npz; the teacher
-deletes them and adds them from a file)."""
+the class's own drawings (by digit and person, any one large, downloaded as an .npz: a student
+their own, the teacher everyone's with names; each writer deletes their own, the teacher any, and
+adds them from a file)."""
 
 import altair as alt
 import numpy as np
@@ -9,9 +10,10 @@ import streamlit as st
 
 from model_store import ImageError, decode_image, load_mnist, normalize, prepare
 from model_store.drawings import Drawings, DrawingsError
+from model_store.people import clean_name
 from model_store.preprocess import IMAGE_TYPES
-from model_store.roles import NotAllowed
-from pages.common import through_app_frame
+from model_store.roles import NotAllowed, owns
+from pages.common import plain, through_app_frame
 from pages.common.people import me
 
 through_app_frame()
@@ -145,22 +147,15 @@ def class_drawings() -> None:
 
 def browse(db: Drawings, counts: list[tuple[str, int, int]], writers: list[str]) -> None:
     drawings_table(counts)
+    person = me()
     whose_col, digit_col, pick_col = st.columns(3)
-    whose = whose_col.selectbox("Whose", ["everyone", *writers], key="data_class_writer")
+    whose = whose_col.selectbox(
+        "Whose", ["everyone", *writers], key="data_class_writer", format_func=lambda w: mine_or(w, person)
+    )
     digit = digit_col.selectbox("Digit", ["any", *range(10)], key="data_class_digit")
     writer = None if whose == "everyone" else whose
     ids, _, labels, names = db.rows(writer)
-    st.download_button(
-        f"Download {'all ' if writer is None else ''}{len(ids)} drawings{'' if writer is None else ' by ' + writer} (.npz)",
-        data=lambda: db.npz(writer),  # made when pressed, not at every rerun
-        file_name=f"class-drawings{'' if writer is None else '-' + writer}.npz",
-        mime="application/zip",
-        on_click="ignore",
-        icon=":material/download:",
-        key="data_class_download",
-        help="The prepared 28x28 images as `x` uint8 (n, 28, 28) and the digits as `y` uint8 (n,), "
-        "the shape `keras.datasets.mnist` gives; the same as `python -m model_store drawings export`.",
-    )
+    download(db, writer, person)
     shown = [i for i, label in zip(range(len(ids)), labels) if digit == "any" or label == digit]
     if not shown:
         st.caption("No drawing of that digit here.")
@@ -169,11 +164,36 @@ def browse(db: Drawings, counts: list[tuple[str, int, int]], writers: list[str])
     chosen = pick_col.selectbox(
         "Drawing", list(by_id), key="data_class_id", format_func=lambda i: f"#{i}: a {by_id[i][1]} by {by_id[i][0]}"
     )
-    one_drawing(db, chosen)
-    teachers_deletes(db, chosen, whose, len(ids))
+    drawing = one_drawing(db, chosen)
+    deletes(db, drawing, whose, len(ids))
 
 
-def one_drawing(db: Drawings, drawing_id: int) -> None:
+def mine_or(writer: str, person) -> str:
+    return f"{writer} (you)" if writer == person.name else writer
+
+
+def download(db: Drawings, writer: str | None, person) -> None:
+    """The teacher downloads everyone's or one writer's, with names; a student only their own."""
+    if person.teacher:
+        label = f"Download {'all ' if writer is None else ''}drawings{'' if writer is None else ' by ' + writer}, with names"
+        file_name = f"class-drawings{'' if writer is None else '-' + writer}.npz"
+        about = "`writer` and `created` (UTC) beside each drawing, "
+    else:
+        label, file_name, about = "Download your drawings", "my-drawings.npz", ""
+    st.download_button(
+        plain(label) + " (.npz)",
+        data=lambda: db.npz(person, writer),  # made when pressed, not at every rerun
+        file_name=file_name,
+        mime="application/zip",
+        on_click="ignore",
+        icon=":material/download:",
+        key="data_class_download",
+        help="The prepared 28x28 images as `x` uint8 (n, 28, 28) and the digits as `y` uint8 (n,), "
+        f"the shape `keras.datasets.mnist` gives; {about}as `python -m model_store drawings export` writes.",
+    )
+
+
+def one_drawing(db: Drawings, drawing_id: int):
     d = db.get(drawing_id)
     original, prepared, about = st.columns([1, 1, 1])
     if d.original:
@@ -184,31 +204,38 @@ def one_drawing(db: Drawings, drawing_id: int) -> None:
         if d.probabilities
         else "no model's answer kept"
     )
-    about.markdown(f"**A {d.label}**, by {d.writer}  \n{d.created[:16].replace('T', ' ')} UTC  \n{answer}")
+    about.markdown(f"**A {d.label}**, by {plain(d.writer)}  \n{d.created[:16].replace('T', ' ')} UTC  \n{answer}")
+    return d
 
 
-def teachers_deletes(db: Drawings, drawing_id: int, whose: str, n: int) -> None:
+def deletes(db: Drawings, drawing, whose: str, n: int) -> None:
+    """The drawing's writer deletes it (or all of their own); the teacher any, or all of anyone's."""
     person = me()
-    if not person.teacher:
+    own, everyone = owns(person, drawing.owner), whose == "everyone"
+    if not person.teacher and not own:
         st.caption(
-            ":material/lock: Only the teacher may delete class drawings or add them from a file: "
+            ":material/lock: Only the teacher may delete other people's drawings or add drawings from a file: "
             "sign in as teacher in the sidebar."
         )
         return
     one, sure, every = st.columns([1, 2, 1], vertical_alignment="bottom")
-    everyone = whose == "everyone"
     try:
         if one.button("Delete this drawing", key="data_class_delete", icon=":material/delete:"):
-            db.delete(drawing_id, person)
+            db.delete(drawing.id, person)
             st.rerun()
+        if not person.teacher and whose != person.name:
+            return
         label = f"Yes, delete all {n} drawings" + ("" if everyone else f" by {whose}")
         if every.button(
-            "Delete all", key="data_class_delete_all", type="primary", disabled=not sure.checkbox(label, key="data_class_sure")
+            "Delete all",
+            key="data_class_delete_all",
+            type="primary",
+            disabled=not sure.checkbox(plain(label), key="data_class_sure"),
         ):
             st.toast(f"Deleted {db.delete_all(person, None if everyone else whose)} drawings")
             st.rerun()
     except (DrawingsError, NotAllowed, KeyError) as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(str(err)), icon=":material/error:")
 
 
 def teachers_import(db: Drawings) -> None:
@@ -224,16 +251,17 @@ def teachers_import(db: Drawings) -> None:
         )
         round_ = st.session_state.setdefault("data_import_round", 0)  # a new uploader once a file is in
         file = st.file_uploader("File", type=["npz"], key=f"data_class_import_file_{round_}")
-        writer = st.text_input("Whose drawings they are", "import", key="data_class_import_writer")
+        writer = st.text_input("Whose drawings they are", "import", key="data_class_import_writer", max_chars=40)
         if st.button("Add them", key="data_class_import", disabled=file is None, icon=":material/add:"):
             try:
-                with st.spinner(f"Preparing each image of {file.name}..."):  # ~0.4 ms an image
+                writer = clean_name(writer)
+                with st.spinner(f"Preparing each image of {plain(file.name)}..."):  # ~0.4 ms an image
                     n = db.import_npz(file.getvalue(), writer, person)
-            except (DrawingsError, ValueError, NotAllowed) as err:
-                st.error(f"{file.name}: {err}", icon=":material/error:")
+            except (DrawingsError, ValueError, NotAllowed) as err:  # NameRefused is a ValueError
+                st.error(plain(f"{file.name}: {err}"), icon=":material/error:")
                 return
             st.session_state.data_import_round += 1
-            st.toast(f"Added {n} drawings from {file.name} as {writer.strip() or '?'}")
+            st.toast(plain(f"Added {n} drawings from {file.name} as {writer}"))
             st.rerun()
 
 

@@ -11,8 +11,8 @@ from streamlit_drawable_canvas import st_canvas
 from model_store import ImageError, Prediction, Predictor, StoredModel, decode_image, prepare
 from model_store.drawings import Drawings, DrawingsError
 from model_store.preprocess import IMAGE_TYPES
-from pages.common import model_picker, newest, predictor_of, probability_chart, through_app_frame
-from pages.common.people import who_am_i
+from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
+from pages.common.people import me, who_am_i
 
 through_app_frame()
 
@@ -126,10 +126,12 @@ def png_of(image: np.ndarray) -> bytes:
 def save(prediction: Prediction, label: int, source: str, original: np.ndarray, model: str) -> None:
     """Keep the drawing with its writer's label. When the database fails, it is kept in the
     session (`draw_unsaved`) and "Save again" tries once more: nothing drawn is lost."""
+    person = me()
     drawing = dict(
         image=prediction.prepared,
         label=int(label),
-        writer=who_am_i(),
+        writer=person.name,
+        browser=person.session,
         source=source,
         original=png_of(original),
         model=model,
@@ -186,7 +188,7 @@ def tally(writer: str, saved_here: int) -> tuple[int, int]:
 def saved_counts(key: str) -> None:
     if error := st.session_state.get("draw_save_error"):
         waiting = len(st.session_state.get("draw_unsaved", []))
-        st.error(f"{waiting} drawing{'s' if waiting > 1 else ''} not saved yet: {error}. Kept here until it works.")
+        st.error(f"{waiting} drawing{'s' if waiting > 1 else ''} not saved yet: {plain(error)}. Kept here until it works.")
         st.button("Save again", key=f"{key}_save_again", icon=":material/refresh:", on_click=save_waiting)
         return
     try:
@@ -194,7 +196,7 @@ def saved_counts(key: str) -> None:
     except DrawingsError as err:
         st.caption(f":material/warning: {err}")
         return
-    st.caption(f"Saved with your name ({who_am_i()}) for the class to study: {mine} by you, {everyone} by the class.")
+    st.caption(f"Saved with your name ({plain(who_am_i())}) for the class to study: {mine} by you, {everyone} by the class.")
 
 
 # ---------------------------------------------------------------- the canvas

@@ -11,7 +11,7 @@ from pages.common.curves import curve_chart
 from pages.common.people import me
 from training.config import PRESETS
 from training.curves import compare_curves
-from training.experiments import READY_MADE, VARIABLES, results, submit_experiment
+from training.experiments import READY_MADE, VARIABLES, csv_of, results, submit_experiment
 from training.runs import list_runs, problem, warm_up
 
 through_app_frame()
@@ -86,9 +86,7 @@ def board() -> None:
             "training s": st.column_config.NumberColumn(format="%.1f"),
         },
     )
-    st.download_button(
-        "Download the table (CSV)", part.to_csv(index=False), file_name=f"{shown}.csv", mime="text/csv", key="exp_csv"
-    )
+    st.download_button("Download the table (CSV)", csv_of(part), file_name=f"{shown}.csv", mime="text/csv", key="exp_csv")
     done = part.dropna(subset=["test accuracy"])
     if done.empty:
         st.caption("The charts appear as the first runs finish.")

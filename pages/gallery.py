@@ -11,7 +11,9 @@ import streamlit as st
 
 from model_store import ModelStore, StoredModel, load_mnist
 from model_store.drawings import Drawings, DrawingsError
-from pages.common import model_picker, newest, predictor_of, probability_chart, through_app_frame
+from model_store.roles import NotAllowed, owns
+from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
+from pages.common.people import me
 from training.evaluation import compare, evaluate_probabilities, select
 
 through_app_frame()
@@ -34,6 +36,7 @@ class ImageSet:
     labels: np.ndarray  # (n,)
     names: list[str]  # each image's caption prefix: "#123", or "ada #17"
     item: str  # what one image is called: "MNIST test image", "Drawing"
+    ids: np.ndarray | None = None  # each drawing's id in the class database; None for MNIST
 
 
 # Resources, not data: an ImageSet is never changed, and a page's own class cannot be pickled.
@@ -48,7 +51,7 @@ def class_drawings(writer: str | None, version: tuple[int, int]) -> ImageSet:
     """The drawings as they are at `version` (a new drawing or a deletion makes another key)."""
     ids, x, y, writers = Drawings().rows(writer)
     title = f"{writer}'s drawings" if writer else "class drawings"
-    return ImageSet(f"class:{writer}:{version}", title, x, y, [f"{w} #{i}" for w, i in zip(writers, ids)], "Drawing")
+    return ImageSet(f"class:{writer}:{version}", title, x, y, [f"{w} #{i}" for w, i in zip(writers, ids)], "Drawing", ids)
 
 
 @st.cache_data(show_spinner="Reading the images with the model...", max_entries=40)
@@ -91,7 +94,9 @@ def choose_images() -> ImageSet | None:
     if not version[0]:
         st.info('No class drawings yet: on the Draw page, "Right" or "No, it is a ..." saves a drawing.', icon=":material/draw:")
         return None
-    whose = right.selectbox("Whose", [EVERYONE, *writers], key="gallery_writer", on_change=_new_set)
+    me_ = me().name
+    mark = lambda w: f"{w} (you)" if w == me_ else w  # noqa: E731
+    whose = right.selectbox("Whose", [EVERYONE, *writers], key="gallery_writer", on_change=_new_set, format_func=mark)
     return class_drawings(None if whose == EVERYONE else whose, version)
 
 
@@ -131,7 +136,7 @@ def apply_cell_click(event) -> None:
 def summary(probabilities: np.ndarray, images: ImageSet) -> None:
     ev = evaluate_probabilities(probabilities, images.labels)
     cols = st.columns(3)
-    cols[0].metric(f"Accuracy on {images.title}", f"{ev.accuracy:.2%}")
+    cols[0].metric(f"Accuracy on {plain(images.title)}", f"{ev.accuracy:.2%}")
     cols[1].metric("Loss", f"{ev.loss:.4f}")
     cols[2].metric("Wrong", f"{int(ev.confusion.sum() - np.trace(ev.confusion)):,} of {len(images.labels):,}")
     matrix, per_class = st.columns([3, 2])
@@ -209,7 +214,8 @@ def detail(entry: StoredModel, probabilities: np.ndarray, images: ImageSet) -> N
     if index is None or index >= len(images.labels):
         return
     x = images.images[index]
-    st.subheader(f"{images.item} {images.names[index]}: a {images.labels[index]}, read as {probabilities[index].argmax()}")
+    name = images.names[index] if images.ids is None else plain(images.names[index])  # a drawing's carries its writer
+    st.subheader(f"{images.item} {name}: a {images.labels[index]}, read as {probabilities[index].argmax()}")
     image, chart, heat = st.columns([1, 2, 1])
     image.image(x, caption="the image", width=168)
     with chart:
@@ -218,6 +224,31 @@ def detail(entry: StoredModel, probabilities: np.ndarray, images: ImageSet) -> N
     overlay = cv2.applyColorMap((looked * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
     overlay = (0.55 * overlay + 0.45 * x[..., None]).astype(np.uint8)
     heat.image(overlay, caption="where it looked: hiding the bright parts hurts the answer most", width=168)
+    if images.ids is not None:
+        moderate(int(images.ids[index]))
+
+
+def moderate(drawing_id: int) -> None:
+    """Where a bad drawing is seen: its writer deletes it; the teacher it, or all of its writer's."""
+    person, db = me(), Drawings()
+    try:
+        drawing = db.get(drawing_id)
+    except (KeyError, DrawingsError):
+        return  # deleted meanwhile
+    if not (person.teacher or owns(person, drawing.owner)):
+        return
+    one, every = st.columns(2)
+    try:
+        if one.button("Delete this drawing", key="gallery_delete", icon=":material/delete:"):
+            db.delete(drawing_id, person)
+            st.session_state["gallery_detail"] = None
+            st.rerun()
+        if person.teacher and every.button(f"Delete all by {plain(drawing.writer)}", key="gallery_delete_all", type="primary"):
+            st.toast(plain(f"Deleted {db.delete_all(person, drawing.writer)} drawings by {drawing.writer}"))
+            st.session_state.update(gallery_detail=None, gallery_writer=EVERYONE)
+            st.rerun()
+    except (DrawingsError, NotAllowed, KeyError) as err:
+        st.error(plain(str(err)), icon=":material/error:")
 
 
 # ---------------------------------------------------------------- notebook D's grid and two models
@@ -225,7 +256,7 @@ def detail(entry: StoredModel, probabilities: np.ndarray, images: ImageSet) -> N
 
 def random_grid(probabilities: np.ndarray, images: ImageSet) -> None:
     n = min(25, len(images.labels))
-    st.subheader(f"{n} random images of the {images.title}, as notebook D shows them")
+    st.subheader(f"{n} random images of the {plain(images.title)}, as notebook D shows them")
     if st.button("Reshuffle", key="gallery_reshuffle", icon=":material/shuffle:"):
         st.session_state["gallery_seed"] = st.session_state.get("gallery_seed", 0) + 1
     picks = np.random.default_rng(st.session_state.get("gallery_seed", 0)).choice(len(images.labels), n, replace=False)
@@ -238,7 +269,7 @@ TABLED = 20  # models read on the drawings for the table, at most: set_probabili
 
 def every_model(entries: list[StoredModel], images: ImageSet) -> None:
     """How each stored model reads the class's handwriting, beside its MNIST test accuracy."""
-    st.subheader(f"Every model on the {images.title}")
+    st.subheader(f"Every model on the {plain(images.title)}")
     if len(entries) > TABLED:
         st.caption(f"The {TABLED} newest of {len(entries)} models; choose another above to see its figures.")
         entries = newest(entries, TABLED)

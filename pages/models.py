@@ -1,12 +1,13 @@
-"""The stored models: compare them, look inside one, choose the default, rename, delete, upload."""
+"""The stored models: compare them, look inside one, choose the default, rename, delete, upload.
+Each shows who made it; its maker renames and deletes it, the teacher any."""
 
 import pandas as pd
 import streamlit as st
 
 from model_store import ModelStore, StoredModel, StoreError
 from model_store.preprocess import NORMALIZATIONS
-from model_store.roles import NotAllowed, Person
-from pages.common import attempt, through_app_frame
+from model_store.roles import NotAllowed, Person, owns
+from pages.common import attempt, plain, through_app_frame
 from pages.common.curves import curve_charts
 from pages.common.people import me
 from training.curves import record_curves
@@ -22,6 +23,7 @@ def overview(models: list[StoredModel], default: str | None) -> None:
     rows = [
         {
             "name": m.name,
+            "owner": owner_of(m),
             "default": m.name == default,
             "architecture": m.record.get("architecture"),
             "test accuracy": m.record.get("metrics", {}).get("test_accuracy"),
@@ -37,6 +39,12 @@ def overview(models: list[StoredModel], default: str | None) -> None:
         hide_index=True,
         column_config={"test accuracy": st.column_config.NumberColumn(format="percent")},
     )
+
+
+def owner_of(entry: StoredModel) -> str:
+    if entry.bundled:
+        return "bundled"
+    return (entry.record.get("owner") or {}).get("name") or "teacher (command line or older)"
 
 
 def details(entry: StoredModel) -> None:
@@ -61,14 +69,20 @@ def details(entry: StoredModel) -> None:
         st.json({k: v for k, v in r.items() if k not in ("summary", "history")}, expanded=False)
 
 
-TEACHERS_NOTE = ":material/lock: Choosing the default, renaming, deleting and adding models are the teacher's: sign in as teacher in the sidebar."
+TEACHERS_NOTE = (
+    ":material/lock: Choosing the default, adding models and changing other people's models are the teacher's: "
+    "sign in as teacher in the sidebar."
+)
 
 
 def actions(entry: StoredModel, default: str | None, person: Person) -> None:
-    """The student sees the teacher's buttons, disabled; pressed anyway, the store refuses them."""
-    student = not person.teacher
+    """A student sees the teacher's buttons disabled (and may rename and delete their own models);
+    pressed anyway, the store refuses them."""
+    student = not person.teacher and not owns(person, entry.record.get("owner"))
     make_default, download, _ = st.columns([1, 1, 2])
-    if make_default.button("Make it the default", key="models_make_default", disabled=entry.name == default or student):
+    if make_default.button(
+        "Make it the default", key="models_make_default", disabled=entry.name == default or not person.teacher
+    ):
         if attempt(lambda: store.set_default(entry.name, person)):
             st.rerun()
     download.download_button(
@@ -78,7 +92,8 @@ def actions(entry: StoredModel, default: str | None, person: Person) -> None:
         mime="application/zip",
         key="models_download",
     )
-    if student:
+    st.caption(f"Made by {plain(owner_of(entry))}" + (" (you)" if owns(person, entry.record.get("owner")) else ""))
+    if not person.teacher:
         st.caption(TEACHERS_NOTE)
     if entry.bundled:
         st.caption("The bundled model ships with the app: it cannot be renamed or deleted.")
@@ -125,16 +140,23 @@ def upload(person: Person) -> None:
 
 person = me()
 models = store.list()
+default = store.default().name if any(not m.broken for m in models) else None
+mine_only = st.segmented_control("Models", ["Mine", "Everyone's"], default="Everyone's", key="models_whose") == "Mine"
+if mine_only:
+    models = [m for m in models if owns(person, m.record.get("owner"))]
 if not models:
-    st.info(f"No models yet in `{store.root}`. Train one: `python -m training --preset seed-c`.")
+    st.info(
+        "You have made no model yet: train one on the Train page."
+        if mine_only
+        else f"No models yet in `{store.root}`. Train one: `python -m training --preset seed-c`."
+    )
 else:
-    default = store.default().name if any(not m.broken for m in models) else None
     overview(models, default)
     names = [m.name for m in models]
     if "models_next_pick" in st.session_state:
         st.session_state["models_pick"] = st.session_state.pop("models_next_pick")
     if st.session_state.get("models_pick") not in names:
-        st.session_state["models_pick"] = default or names[0]
+        st.session_state["models_pick"] = default if default in names else names[0]
     chosen = models[names.index(st.selectbox("Look at", names, key="models_pick"))]
     if chosen.broken:
         st.error(f"{chosen.name} is broken: {chosen.error}")

@@ -14,8 +14,8 @@ import streamlit as st
 from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.drawings import Drawings, DrawingsError
 from model_store.preprocess import NORMALIZATIONS
-from model_store.roles import NotAllowed
-from pages.common import attempt, queue_or_explain, through_app_frame
+from model_store.roles import NotAllowed, owns
+from pages.common import attempt, plain, queue_or_explain, through_app_frame
 from pages.common.curves import curve_chart, curve_charts
 from pages.common.people import me
 from training.cluster import ClusterUnavailable
@@ -242,8 +242,8 @@ STATUS = {"running": "Training", "stopping": "Stopping", "done": "Finished", "st
 
 
 def mine(run) -> bool:
-    """Queued from this browser (any tab, before or after a reload)."""
-    return run.config.get("session") == me().session
+    """Queued from this person's browser (any tab, before or after a reload)."""
+    return owns(me(), run.maker)
 
 
 def recipe(config: dict) -> str:
@@ -293,6 +293,12 @@ def queue_panel() -> None:
     else:
         st.caption("Nothing is running or waiting.")
     # Newest first: the running and waiting ones, this browser's and the latest: a term holds thousands.
+    whose = st.segmented_control("Runs", ["Mine", "Everyone's"], default="Everyone's", key="train_whose")
+    if whose == "Mine":
+        runs = [r for r in runs if mine(r)]
+        if not runs:
+            st.caption("You have no run yet: choose a recipe above and press Train.")
+            return
     by_id = {r.id: r for r in runs}
     ids = [r.id for r in reversed(runs) if not r.finished or mine(r)][:WATCHABLE]
     offered = set(ids)
@@ -319,7 +325,7 @@ def run_view(run, place) -> None:
         curve_charts(chart_data(run), "train_curve")
     if run.status in ("waiting", "running") and (mine(run) or me().teacher):
         name, icon = ("Cancel", ":material/cancel:") if run.status == "waiting" else ("Stop", ":material/stop:")
-        whose = "" if mine(run) else f" {run.owner}'s run"
+        whose = "" if mine(run) else f" {plain(run.owner)}'s run"
         st.button(name + whose, key="train_stop", icon=icon, on_click=stop, args=(run.id,))
     if run.status == "failed":
         st.error(f"The run failed: {run.error}")

@@ -126,3 +126,10 @@ def run_clean(at: AppTest) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def as_read(markdown: str) -> str:
+    """Markdown escaped as plain text (`pages.common.plain`) as a person reads it: backslashes gone."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", markdown)

@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 from model_store import drawings as drawings_module
 from model_store.drawings import Drawings, DrawingsError, default_path
 from model_store.roles import NotAllowed
-from tests.conftest import ROOT, cmyk_jpeg, digit_on_canvas, image_file, open_page, run_clean, sixteen_bit_png
-from tests.people import STUDENT, TEACHER
+from tests.conftest import ROOT, as_read, cmyk_jpeg, digit_on_canvas, image_file, open_page, run_clean, sixteen_bit_png
+from tests.people import OTHER_STUDENT, STUDENT, TEACHER, signed_in_as_teacher
 from tests.test_cli import run
 
 
@@ -86,7 +86,9 @@ def test_export_gives_mnists_shapes_and_import_prepares_any_images_both_ways_rou
         assert all(f["x"][i][0].max() == 0 and f["x"][i].max() > 200 for i in range(10))
         assert np.corrcoef(f["x"][7].ravel(), x[7].ravel())[0, 1] > 0.8
     assert db.export_npz(tmp_path / "paper.npz", "paper") == 4
-    assert db.npz() == (tmp_path / "out.npz").read_bytes()  # the Data page's download: the same file
+    assert db.npz(TEACHER) == (tmp_path / "out.npz").read_bytes()  # the Data page's download: the same file
+    with np.load(tmp_path / "out.npz") as f:  # the teacher's: who drew each, and when
+        assert f["writer"].tolist() == ["scanner"] * 6 + ["paper"] * 4 and f["created"][0].endswith("+00:00")
 
 
 @pytest.mark.parametrize(
@@ -115,18 +117,26 @@ def test_one_blank_image_refuses_the_whole_file(db, mnist_test):
     assert db.count() == 0  # not the two good ones either
 
 
-def test_only_the_teacher_deletes_drawings_or_imports_a_file_of_them(db, mnist_test):
-    ids = [db.add(np.zeros((28, 28), np.uint8), d, w) for d, w in ((1, "ada"), (2, "ada"), (3, "bob"))]
-    for attempt in (lambda: db.delete(ids[0], STUDENT), lambda: db.delete_all(STUDENT)):
-        with pytest.raises(NotAllowed, match="Only the teacher may delete class drawings"):
+def test_a_student_deletes_their_own_drawings_is_refused_anothers_and_downloads_only_their_own(db, mnist_test):
+    ids = [
+        db.add(np.full((28, 28), d, np.uint8), d, w.name, browser=w.session)
+        for d, w in ((1, STUDENT), (2, STUDENT), (3, OTHER_STUDENT))
+    ]
+    db.import_npz(npz(x=mnist_test[0][:2], y=mnist_test[1][:2]), "ada", TEACHER)  # under ada's name, not from her browser
+    for attempt in (lambda: db.delete(ids[2], STUDENT), lambda: db.delete_all(STUDENT), lambda: db.delete_all(STUDENT, "bob")):
+        with pytest.raises(NotAllowed, match="Only the teacher may delete another person's drawings"):
             attempt()
-    x, y = mnist_test
     with pytest.raises(NotAllowed, match="Only the teacher may add class drawings from a file"):
-        db.import_npz(npz(x=x[:5], y=y[:5]), "ada", STUDENT)
-    assert db.count() == 3
-    db.delete(ids[0], TEACHER)
+        db.import_npz(npz(x=mnist_test[0][:5], y=mnist_test[1][:5]), "ada", STUDENT)
+    with np.load(io.BytesIO(db.npz(STUDENT))) as mine:  # her own two, and no names
+        assert mine["y"].tolist() == [1, 2] and sorted(mine.files) == ["x", "y"]
+    with np.load(io.BytesIO(db.npz(STUDENT, writer="bob"))) as f:  # another's asked for: still her own
+        assert f["y"].tolist() == [1, 2]
+    db.delete(ids[0], STUDENT)
+    assert db.delete_all(STUDENT, "ada") == 1  # the rest of her own; the imported two are not hers
+    assert db.count() == 3 and db.count("ada") == 2
     assert db.delete_all(TEACHER, writer="bob") == 1 and db.writers() == ["ada"]
-    assert db.delete_all(TEACHER) == 1 and db.count() == 0
+    assert db.delete_all(TEACHER) == 2 and db.count() == 0
 
 
 def test_a_locked_damaged_or_newer_database_is_named_with_the_reason(db, monkeypatch, tmp_path):
@@ -292,20 +302,16 @@ def test_the_gallery_reads_the_class_drawings_with_the_same_instruments(tiny_sto
     first = next(b for b in at.button if b.key and b.key.startswith("gallery_inspect_"))
     first.click()
     run_clean(at)
-    assert any(h.value.startswith("Drawing bob #") for h in at.subheader)
+    assert any(h.value.startswith(r"Drawing bob \#") for h in at.subheader)  # as plain text
 
 
 # ---------------------------------------------------------------- the Data page
 
 
 def data_page(teacher: bool, monkeypatch) -> AppTest:
-    import time
-
     monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", "secret")
     at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60)
-    if teacher:
-        at.session_state["who_teacher_active"] = time.time()
-    return run_clean(at)
+    return run_clean(signed_in_as_teacher(at, "secret") if teacher else at)
 
 
 def test_the_data_page_counts_the_drawings_and_shows_one_large(tiny_store, monkeypatch, mnist_test):
@@ -322,7 +328,7 @@ def test_the_data_page_counts_the_drawings_and_shows_one_large(tiny_store, monke
     run_clean(at)
     assert at.selectbox(key="data_class_id").value == 31
     assert "**A 3**, by bob" in at.markdown[-1].value and "tiny read it as a 3 (100%)" in at.markdown[-1].value
-    assert any("Only the teacher may delete class drawings" in c.value for c in at.caption)
+    assert any("Only the teacher may delete other people's drawings" in c.value for c in at.caption)
     assert not [b for b in at.button if b.key and b.key.startswith("data_class_delete")]
 
 
@@ -353,7 +359,7 @@ def test_the_teacher_adds_a_file_of_drawings_and_anyone_downloads_them(tiny_stor
     at.file_uploader(key="data_class_import_file_0").set_value(("bad.npz", b"hello", "application/zip"))
     run_clean(at).button(key="data_class_import").click()
     run_clean(at)
-    assert "bad.npz: not an .npz file" in at.error[0].value and Drawings().count() == 0
+    assert "bad.npz: not an .npz file" in as_read(at.error[0].value) and Drawings().count() == 0
     at.file_uploader(key="data_class_import_file_0").set_value(("lesson-1.npz", npz(x=x[:12], y=y[:12]), "application/zip"))
     at.text_input(key="data_class_import_writer").set_value("4b")
     run_clean(at).button(key="data_class_import").click()
@@ -361,4 +367,4 @@ def test_the_teacher_adds_a_file_of_drawings_and_anyone_downloads_them(tiny_stor
     assert Drawings().writers() == ["4b"] and Drawings().arrays()[2].tolist() == y[:12].tolist()
     assert not at.error and importers(at) == ["data_class_import_file_1"]  # a fresh, empty uploader: no double add
     download = at.get("download_button")[0]
-    assert download.proto.label == "Download all 12 drawings (.npz)"
+    assert download.proto.label == "Download all drawings, with names (.npz)"

@@ -1,5 +1,5 @@
 """Teacher and students: who may change what, checked where each change happens, the sign-in,
-its wait after wrong passwords, the idle sign-out, and the class limits."""
+its wait after wrong passwords, the idle sign-out, and the class limits."""  # owners and names: test_people.py
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
 from model_store.networks import dense_128
-from model_store.roles import MAX_TRIES, WAIT_SECONDS, NotAllowed, Person, SignIns, TooManyTries, password_matches
+from model_store.people import BROWSER_TRIES, FIRST_WAIT, Register, TooManyTries
+from model_store.roles import NotAllowed, Person, password_matches
 from tests.browser import running_app
 from tests.conftest import ROOT, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER
@@ -53,8 +54,8 @@ def test_a_student_can_change_nothing_the_class_shares_in_the_store(two_models, 
     store, before = two_models, snapshot(two_models.root)
     attempts = {
         "choose the class's default model": lambda: store.set_default("second", STUDENT),
-        "rename models": lambda: store.rename("second", "mine", STUDENT),
-        "delete models": lambda: store.delete("second", STUDENT),
+        "rename another person's model": lambda: store.rename("second", "mine", STUDENT),
+        "delete another person's model": lambda: store.delete("second", STUDENT),
         "add models from a file": lambda: store.read_upload(keras_file(tmp_path), STUDENT),
     }
     attempts["add models from a file, past the check"] = lambda: import_model(dense_128(), "sneaky", "scale", store, STUDENT)
@@ -162,20 +163,20 @@ def test_a_broken_limits_file_means_the_defaults_and_the_teacher_is_told():
 
 
 def test_five_wrong_passwords_mean_a_wait_and_the_right_one_clears_the_count():
-    sign_ins, now = SignIns(), 1000.0
-    for i in range(MAX_TRIES):
-        assert sign_ins.tries_left("browser") == MAX_TRIES - i
+    sign_ins, now = Register(), 1000.0
+    for i in range(BROWSER_TRIES):
+        assert sign_ins.tries_left("browser", now + i) == BROWSER_TRIES - i
         assert not sign_ins.attempt("browser", f"guess-{i}", PASSWORD, now + i)
-    last = now + MAX_TRIES - 1
-    with pytest.raises(TooManyTries, match="wait 59 s"):
+    last = now + BROWSER_TRIES - 1
+    with pytest.raises(TooManyTries, match="from this browser: wait 59 s"):
         sign_ins.attempt("browser", PASSWORD, PASSWORD, last + 1)  # even the right one waits
-    assert sign_ins.wait_left("other-browser", last + 1) == 0  # another browser is not held up
-    assert sign_ins.wait_left("browser", last + 30) == WAIT_SECONDS - 30
-    assert not sign_ins.attempt("browser", "guess-again", PASSWORD, last + WAIT_SECONDS)  # the wait is over...
-    with pytest.raises(TooManyTries):  # ...and one more wrong one waits again at once
-        sign_ins.attempt("browser", PASSWORD, PASSWORD, last + WAIT_SECONDS + 1)
-    assert sign_ins.attempt("browser", PASSWORD, PASSWORD, last + 2 * WAIT_SECONDS + 1)
-    assert sign_ins.tries_left("browser") == MAX_TRIES
+    assert sign_ins.wait_left("other-browser", last + 1)[0] == 0  # another browser is not held up
+    assert sign_ins.wait_left("browser", last + 30) == (FIRST_WAIT - 30, "browser")
+    assert not sign_ins.attempt("browser", "guess-again", PASSWORD, last + FIRST_WAIT)  # the wait is over...
+    with pytest.raises(TooManyTries, match="wait 120 s"):  # ...and one more wrong one waits twice as long
+        sign_ins.attempt("browser", PASSWORD, PASSWORD, last + FIRST_WAIT)
+    assert sign_ins.attempt("browser", PASSWORD, PASSWORD, last + 3 * FIRST_WAIT + 1)
+    assert sign_ins.tries_left("browser", last + 3 * FIRST_WAIT + 1) == BROWSER_TRIES
 
 
 def test_passwords_are_compared_whole():
@@ -225,14 +226,15 @@ def page_as_teacher(name: str) -> AppTest:
     button press inside a page run through app.py's navigation; a page on its own keeps it.)"""
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
-    at.session_state["who_teacher_active"] = time.time()
+    at.session_state["session_id"] = "teachers-browser"  # AppTest has no cookie: the browser's id
+    assert Register().attempt("teachers-browser", PASSWORD, PASSWORD)
     return run_clean(at)
 
 
 def test_the_teacher_signs_in_and_out_and_the_password_is_not_kept(app):
     at = sign_in(app, PASSWORD)
-    assert [s.value for s in at.sidebar.success] == ["Signed in as teacher"]
-    assert "who_teacher_active" in repr(at.session_state) and PASSWORD not in repr(at.session_state)  # never kept
+    assert at.sidebar.success[0].value.startswith("Signed in as teacher (on this browser until ")
+    assert at.session_state["who_teacher"] and PASSWORD not in repr(at.session_state)  # never kept
     at = models_page(at)
     assert not at.button(key="models_make_default").disabled and not at.checkbox(key="models_sure").disabled
     assert at.get("file_uploader")
@@ -272,20 +274,24 @@ def test_the_teacher_sets_the_limits_on_the_class_page_and_a_student_run_over_th
 
 def test_five_wrong_passwords_disable_the_field_and_say_how_long_to_wait(app):
     at = app
-    for i in range(MAX_TRIES):
+    for i in range(BROWSER_TRIES):
         assert not at.sidebar.text_input(key="who_password").disabled
         sign_in(at, f"guess-{i}")
     assert at.sidebar.text_input(key="who_password").disabled
-    assert "Too many wrong passwords: the next try at" in at.sidebar.error[0].value and "(in 60 s)" in at.sidebar.error[0].value
+    error = at.sidebar.error[0].value
+    assert "Too many wrong passwords from this browser: the next try at" in error and "(in 60 s)" in error
     assert not at.sidebar.success  # still a student
 
 
 def test_a_teacher_idle_for_an_hour_is_a_student_again(app):
     at = sign_in(app, PASSWORD)
-    at.session_state["who_teacher_active"] = time.time() - 3601
+    with Register().db.connect() as db, db:  # the browser's last page run, an hour ago
+        db.execute("UPDATE teachers SET seen = ?", (time.time() - 3601,))
     run_clean(at)
     assert not at.sidebar.success
-    assert "Signed out as teacher after 60 minutes without activity." in [c.value for c in at.sidebar.caption]
+    assert [c.value for c in at.sidebar.caption] == [
+        r"Signed out as teacher after 60 minutes without activity\."
+    ]  # as plain text
 
 
 def test_without_a_password_everyone_may_change_everything_and_the_sidebar_says_how_to_set_one(app, monkeypatch):
@@ -302,14 +308,14 @@ def test_the_password_can_come_from_streamlits_secrets(app, monkeypatch):
     at.secrets["teacher_password"] = "from-secrets"
     run_clean(at)
     assert "Student. Teacher? Sign in" in [e.label for e in at.sidebar.expander]
-    assert [s.value for s in sign_in(at, "from-secrets").sidebar.success] == ["Signed in as teacher"]
+    assert sign_in(at, "from-secrets").sidebar.success[0].value.startswith("Signed in as teacher")
 
 
-def test_a_secrets_file_that_cannot_be_read_leaves_nobody_teacher(tmp_path, monkeypatch):
+def test_a_secrets_file_that_is_broken_or_misspelt_or_an_empty_password_stops_the_app_saying_what_to_fix(tmp_path, monkeypatch):
     from streamlit import config
-    from streamlit.errors import StreamlitSecretNotFoundError
     from streamlit.runtime.secrets import Secrets
 
+    from model_store.people import SetupProblem
     from pages.common.people import teacher_password
 
     def secrets_from(path) -> Secrets:
@@ -321,11 +327,26 @@ def test_a_secrets_file_that_cannot_be_read_leaves_nobody_teacher(tmp_path, monk
 
     monkeypatch.setattr(st, "secrets", secrets_from(tmp_path / "missing.toml"))
     assert teacher_password() == ""  # no file: one person on their own computer
-    broken = tmp_path / "secrets.toml"
-    broken.write_text('teacher_password = "a typo\n')
-    monkeypatch.setattr(st, "secrets", secrets_from(broken))
-    with pytest.raises(StreamlitSecretNotFoundError, match="Error parsing secrets file"):
-        teacher_password()  # me() then makes everyone a student, and the sidebar shows this error
+    secrets = tmp_path / "secrets.toml"
+    for text, said in [
+        ('teacher_password = "a typo\n', "The secrets file cannot be read: .*Error parsing secrets file"),
+        ('teacher_pasword = "misspelt"\n', "has no `teacher_password` .its keys: teacher_pasword."),
+        ('teacher_password = ""\n', "`teacher_password` in the secrets file .* is empty"),
+    ]:
+        secrets.write_text(text)
+        monkeypatch.setattr(st, "secrets", secrets_from(secrets))
+        with pytest.raises(SetupProblem, match=said):
+            teacher_password()
+    secrets.write_text('teacher_password = "right"\n')
+    monkeypatch.setattr(st, "secrets", secrets_from(secrets))
+    assert teacher_password() == "right"
+
+
+def test_an_empty_password_stops_the_app_at_start_with_the_message(app, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", "  ")
+    at = run_clean(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
+    assert at.error[0].value.startswith("**The app cannot start:** MNIST_LAB_TEACHER_PASSWORD is set but empty.")
+    assert not at.title and not at.sidebar.text_input  # no page, no sidebar: nothing runs with every right
 
 
 # ---------------------------------------------------------------- in a real browser

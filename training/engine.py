@@ -329,7 +329,8 @@ def import_model(model: keras.Model, name: str, normalization: str, store: Model
     require(by, "upload_model")
     store.check_free(name)
     evaluation = evaluate(Predictor(model, normalization))
-    record = {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None}
+    owner = {"name": by.name, "browser": by.session}
+    record = {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None, "owner": owner}
     return store.save(model, record, evaluation.probabilities)
 
 

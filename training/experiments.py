@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from model_store.people import formula_safe
 from model_store.roles import Person
 from model_store.store import ModelStore, validate_name
 from training.config import OPTIMIZERS, PRESETS, ConfigError, TrainConfig
@@ -166,6 +167,12 @@ def results(runs, records: dict[str, dict]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def csv_of(table: pd.DataFrame) -> str:
+    """The table as CSV, each text cell formula-safe: a name like "=cmd" (an older run's, or one
+    from a file) is written '=cmd, as text, not run by the spreadsheet that opens it."""
+    return table.map(formula_safe).to_csv(index=False)
 
 
 def submit_experiment(name: str, preset: str, variable: str, values: list[str], store: ModelStore, by: Person) -> int:

@@ -51,7 +51,8 @@ import ray
 from ray import exceptions
 
 from model_store import ModelStore, StoredModel
-from model_store.files import PROJECT_ROOT, write_atomic
+from model_store.files import runs_root, write_atomic
+from model_store.people import Register
 from model_store.roles import Person, require
 from model_store.store import StoreError
 from training import cluster
@@ -97,13 +98,14 @@ class Run:
         return self.config.get("owner", "?")
 
     @property
+    def maker(self) -> dict:
+        """Who queued it, as `roles.owns` reads it: their name and browser."""
+        return {"name": self.owner, "browser": self.config.get("session")}
+
+    @property
     def checkpoint(self) -> Path:
         """The best epoch's weights, copied to the app's disk as the run goes."""
         return runs_root() / self.id / CHECKPOINT
-
-
-def runs_root() -> Path:
-    return Path(os.environ.get("MNIST_LAB_RUNS") or PROJECT_ROOT / "runs")
 
 
 # ---------------------------------------------------------------- the app's side
@@ -157,8 +159,7 @@ def request_stop(run_id: str, by: Person) -> None:
     after its batch (its best weights are kept). A person's own runs are those queued from their
     browser; anyone's, for the teacher."""
     run = read_run(run_id)
-    if run.config.get("session") != by.session:
-        require(by, "stop_any_run", f" ({run.owner}'s {run.config.get('name')})")
+    require(by, "stop_any_run", f" ({run.owner}'s {run.config.get('name')})", owner=run.maker)
     _stop(cluster.board(), [run_id])
 
 
@@ -223,11 +224,15 @@ def _listed(run_id: str, root: Path) -> Run:
     if kept is None or kept[0] != stamp:
         kept = (stamp, json.loads((folder / "status.json").read_text()))
         _cache["statuses"][folder] = kept
-    if folder not in _cache["configs"]:  # written once, before its status
-        _cache["configs"][folder] = json.loads((folder / "config.json").read_text())
+    found = (folder / "config.json").stat()
+    stamp = (found.st_mtime_ns, found.st_ino, found.st_size)  # written once, or again when its owner is renamed
+    config = _cache["configs"].get(folder)
+    if config is None or config[0] != stamp:
+        config = (stamp, json.loads((folder / "config.json").read_text()))
+        _cache["configs"][folder] = config
     status = kept[1]
     fields = {k: status.get(k) for k in ("model", "error", "node", "pid")}
-    return Run(run_id, status["status"], _cache["configs"][folder], [], **fields, last=status.get("latest"))
+    return Run(run_id, status["status"], config[1], [], **fields, last=status.get("latest"))
 
 
 def _events(path: Path) -> list[Progress]:
@@ -296,6 +301,18 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
 
 
 ARCHIVE = "archive"
+
+
+def rename_person(old: str, new: str, by: Person, merge: bool = False) -> str:
+    """A person's new name for their browsers and drawings (`Register.rename`, which checks who
+    may), carried to their models' records and their runs' too; the name they now have."""
+    new = Register().rename(old, new, by, merge)
+    ModelStore().rename_owner(old, new)
+    for run in list_runs():
+        if run.owner == old:
+            config = {**run.config, "owner": new}
+            write_atomic(runs_root() / run.id / "config.json", lambda p, c=config: p.write_text(json.dumps(c)))
+    return new
 
 
 def archive_runs(days: float) -> int:
@@ -531,7 +548,8 @@ def _store_result(board, run_id: str) -> None:
         return
     config = json.loads((runs_root() / run_id / "config.json").read_text())
     store = ModelStore(config.get("store"))
-    record = {**result["record"], "name": _free_name(store, result["record"]["name"])}
+    owner = {"name": config.get("owner"), "browser": config.get("session")}
+    record = {**result["record"], "name": _free_name(store, result["record"]["name"]), "owner": owner}
     try:
         entry = store.save(result["model"], record, result["probabilities"])
     except (StoreError, OSError) as err:  # a full disk, a store that is not a folder, a save under way

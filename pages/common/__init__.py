@@ -1,5 +1,6 @@
 """What every page shares. A subfolder, so Streamlit never lists it as a page."""
 
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,6 +21,16 @@ T = TypeVar("T")
 # reset would tidy (training runs in its own process), so it is switched off. Its other duty,
 # closing matplotlib figures, does not apply: the app draws no matplotlib figures.
 script_runner._clean_problem_modules = lambda: None
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=^])")
+
+
+def plain(text: str) -> str:
+    """`text` (a person's name, a file name, a message quoting them) as it reads, inside Markdown:
+    every punctuation mark that Markdown, Streamlit's directives (`:red[...]`, `:material/...:`),
+    links, HTML or LaTeX could act on is escaped with a backslash."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 def through_app_frame() -> None:

@@ -1,7 +1,8 @@
-"""Who is at this browser: their display name, the browser's id, and their role.
+"""Who is at this browser: their name, the browser's id, and their role.
 
 With a teacher password set, every visitor is a student until they sign in as teacher from the
-sidebar (`sidebar`, drawn by app.py on every page); what each role may do is `model_store.roles`.
+sidebar (`sidebar`, drawn by app.py on every page); what each role may do is `model_store.roles`,
+and the names and sign-ins are kept in the class database (`model_store.people`), not in links.
 The password is compared as Streamlit's own password example does (`hmac.compare_digest`) and
 never kept: the field is emptied in the same callback that reads it.
 """
@@ -15,33 +16,57 @@ from datetime import datetime
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from model_store.roles import IDLE_SECONDS, MAX_TRIES, Person, SignIns, TooManyTries
+from model_store.drawings import DrawingsError
+from model_store.people import (
+    IDLE_SECONDS,
+    PASSWORD_VARIABLE,
+    SECRETS_KEY,
+    NameRefused,
+    Register,
+    SetupProblem,
+    TooManyTries,
+    password_from,
+)
+from model_store.roles import Person
+from pages.common import plain
 
-PASSWORD_VARIABLE = "MNIST_LAB_TEACHER_PASSWORD"
+NAME_SECONDS = 10  # a name is read again from the register this often (the teacher may rename it)
 
 
 def teacher_password() -> str:
     """$MNIST_LAB_TEACHER_PASSWORD, else `teacher_password` in Streamlit's secrets
-    (.streamlit/secrets.toml); "" when neither is set. A secrets file that cannot be parsed raises
-    StreamlitSecretNotFoundError: a typo in it must not leave the class open to everyone."""
-    if os.environ.get(PASSWORD_VARIABLE):
-        return os.environ[PASSWORD_VARIABLE]
+    (.streamlit/secrets.toml); "" when neither is configured. SetupProblem when the configuration
+    would silently leave the class open (an empty value, a misspelt key, a file that cannot be read)."""
     try:
-        return str(st.secrets.get("teacher_password") or "")
+        found = st.secrets.to_dict()
     except StreamlitSecretNotFoundError as err:
-        if getattr(err, "error_id", "") == "failed-parsing-secrets-file":
-            raise
-        return ""  # no secrets file at all
+        if getattr(err, "error_id", "") != "no-secrets-found":
+            raise SetupProblem(f"The secrets file cannot be read: {err}") from None
+        found = None
+    return password_from(os.environ.get(PASSWORD_VARIABLE), found)
+
+
+def check_setup() -> None:
+    """At the start of every page run (app.py): a configuration that would open the class to
+    everyone stops the app, saying what to fix."""
+    try:
+        teacher_password()
+    except SetupProblem as err:
+        st.error(f"**The app cannot start:** {err}", icon=":material/lock:")
+        st.caption(
+            f"Set the teacher password with {PASSWORD_VARIABLE} or `{SECRETS_KEY}` in .streamlit/secrets.toml, then reload."
+        )
+        st.stop()
 
 
 def browser_id() -> str:
-    """The same for every tab and every reload of one browser, so a student can stop their own
-    run after a reload: the token in Streamlit's XSRF cookie, hashed (the token is the browser's
-    secret). Without the cookie (XSRF protection off, or a test), one id per session."""
+    """The same for every tab and every reload of one browser, and across restarts of the app:
+    the token in Streamlit's XSRF cookie, hashed (the token is the browser's secret, which a shared
+    link does not carry). Without the cookie (XSRF protection off, or a test), one id per session."""
     cookie = st.context.cookies.get("_streamlit_xsrf")
     if isinstance(cookie, str) and cookie:
-        return hashlib.sha256(_xsrf_token(cookie)).hexdigest()[:12]
-    return st.session_state.setdefault("session_id", secrets.token_hex(6))
+        return hashlib.sha256(_xsrf_token(cookie)).hexdigest()[:16]
+    return st.session_state.setdefault("session_id", secrets.token_hex(8))
 
 
 def _xsrf_token(cookie: str) -> bytes:
@@ -57,99 +82,122 @@ def _xsrf_token(cookie: str) -> bytes:
     return bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
 
 
+def who_am_i() -> str:
+    """This browser's name, from the class register (a new browser gets a "guest-" name)."""
+    return _registered()[0]
+
+
+def _registered() -> tuple[str, frozenset[str]]:
+    """(this browser's name, the browsers merged with it), read from the register again every
+    NAME_SECONDS (the teacher may rename or merge); this session's copy when it cannot be read."""
+    kept = st.session_state.get("who_name")
+    if kept and time.time() - st.session_state.get("who_read", 0) < NAME_SECONDS:
+        return kept, st.session_state.get("who_merged", frozenset())
+    try:
+        name, merged = Register().person(browser_id())
+    except DrawingsError as err:
+        st.session_state["who_note"] = f"Names cannot be kept right now: {err}"
+        name, merged = kept or f"guest-{secrets.token_hex(2)}", frozenset()
+    st.session_state.update(who_name=name, who_merged=merged, who_read=time.time())
+    return name, merged
+
+
 def _take_name() -> None:
-    name = " ".join(st.session_state["who_field"].split())[:40]
-    st.session_state["who_name"] = name or st.session_state["who_name"]
+    """The sidebar's name field: this browser's new name; what it made follows it."""
+    from training.runs import rename_person  # the runs' records follow too
 
-
-def who_am_i(field: bool = False) -> str:
-    """The display name runs (and drawings) carry: picked once, kept in the page's address so a
-    reload keeps it; "guest-" and a short id until then. `field` draws the sidebar field to change it."""
-    name = st.session_state.setdefault("who_name", st.query_params.get("who") or f"guest-{secrets.token_hex(2)}")
-    if field:
-        st.session_state["who_field"] = name
-        st.sidebar.text_input("Your name", key="who_field", max_chars=40, on_change=_take_name, help="shown beside your runs")
-    if st.query_params.get("who") != name:
-        st.query_params["who"] = name
-    return name
-
-
-def _teacher_now() -> bool:
-    """Signed in as teacher and active within IDLE_SECONDS; an idle teacher is a student again."""
-    active = st.session_state.get("who_teacher_active")
-    if active is None:
-        return False
-    if time.time() - active > IDLE_SECONDS:
-        del st.session_state["who_teacher_active"]
-        st.session_state["who_note"] = f"Signed out as teacher after {IDLE_SECONDS // 60} minutes without activity."
-        return False
-    return True
+    person = me()
+    try:
+        name = rename_person(person.name, st.session_state["who_field"], person)
+    except (NameRefused, DrawingsError, PermissionError) as err:
+        st.session_state["who_note"] = f"Name not changed: {err}"
+        return
+    st.session_state.update(who_name=name, who_read=0)  # read again, with any merged browsers
 
 
 def me() -> Person:
     """The person at this browser, as the functions that change shared things need them."""
+    name, merged = _registered()
     try:
         password = teacher_password()
-    except StreamlitSecretNotFoundError:
-        return Person(who_am_i(), browser_id(), teacher=False)
-    return Person(who_am_i(), browser_id(), teacher=not password or _teacher_now())
+    except SetupProblem:
+        return Person(name, browser_id(), teacher=False, merged=merged)
+    return Person(name, browser_id(), teacher=not password or _signed_in(), merged=merged)
 
 
-@st.cache_resource
-def sign_ins() -> SignIns:
-    """Wrong passwords per browser, for this app process."""
-    return SignIns()
+def _signed_in() -> bool:
+    """This browser is signed in as teacher (kept in the class register: reloads keep it). Read
+    once per page run; an idle sign-out is said once."""
+    if (run := st.session_state.get("who_run_checked")) and run == _page_run():
+        return st.session_state["who_teacher"]
+    try:
+        until, why = Register().teacher(browser_id())
+    except DrawingsError:
+        until, why = None, ""
+    if why == "idle":
+        st.session_state["who_note"] = f"Signed out as teacher after {IDLE_SECONDS // 60} minutes without activity."
+    st.session_state.update(who_teacher=until is not None, who_until=until, who_run_checked=_page_run())
+    return until is not None
+
+
+def _page_run() -> int:
+    st.session_state.setdefault("who_runs", 0)
+    return st.session_state["who_runs"]
 
 
 def _sign_in() -> None:
     given, st.session_state["who_password"] = st.session_state["who_password"], ""  # never kept, the field emptied
     if not given:
         return
+    register, browser = Register(), browser_id()
     try:
-        right = sign_ins().attempt(browser_id(), given, teacher_password())
-    except (TooManyTries, StreamlitSecretNotFoundError) as err:
+        right = register.attempt(browser, given, teacher_password())
+    except (TooManyTries, SetupProblem, DrawingsError) as err:
         st.session_state["who_note"] = str(err)
         return
+    st.session_state.pop("who_run_checked", None)
     if right:
-        st.session_state["who_teacher_active"] = time.time()
         st.session_state.pop("who_note", None)
-    elif left := sign_ins().tries_left(browser_id()):
+    elif left := register.tries_left(browser):
         st.session_state["who_note"] = f"Wrong password: {left} more {'try' if left == 1 else 'tries'} before a wait."
     else:
-        st.session_state["who_note"] = f"Wrong password, {MAX_TRIES} times in a row."
+        st.session_state["who_note"] = "Wrong password, too many times in a row."
 
 
 def _sign_out() -> None:
-    st.session_state.pop("who_teacher_active", None)
+    Register().sign_out(browser_id())
+    st.session_state.pop("who_run_checked", None)
     st.session_state["who_note"] = "Signed out: you are a student now."
 
 
 def sidebar() -> Person:
     """Every page's sidebar: the person's name, their role, and the teacher's sign-in or sign-out."""
-    who_am_i(field=True)
+    st.session_state["who_runs"] = _page_run() + 1  # the sign-in is read again in each page run
+    name = who_am_i()
+    st.session_state["who_field"] = name
+    st.sidebar.text_input(
+        "Your name", key="who_field", max_chars=40, on_change=_take_name, help="kept for this browser, shown beside what you make"
+    )
     person = me()
-    try:
-        password = teacher_password()
-    except StreamlitSecretNotFoundError as err:
-        st.sidebar.error(f"Nobody can sign in as teacher: {err}", icon=":material/error:")
-        return person
+    password = teacher_password()  # check_setup has stopped the app if this fails
+    if note := st.session_state.pop("who_note", None):
+        st.sidebar.caption(plain(note))
     if not password:
         st.sidebar.caption(
             f":material/lock_open: No teacher password is set, so everyone may change everything. "
             f"To run a class, set one: `teacher_password` in .streamlit/secrets.toml or {PASSWORD_VARIABLE}."
         )
         return person
-    if note := st.session_state.pop("who_note", None):
-        st.sidebar.caption(note)
     if person.teacher:
-        st.session_state["who_teacher_active"] = time.time()  # a page opened or a button pressed
-        st.sidebar.success("Signed in as teacher", icon=":material/school:")
+        until = datetime.fromtimestamp(st.session_state["who_until"]).strftime("%H:%M")
+        st.sidebar.success(f"Signed in as teacher (on this browser until {until})", icon=":material/school:")
         st.sidebar.button("Sign out", key="who_sign_out", icon=":material/logout:", on_click=_sign_out)
         return person
-    wait = sign_ins().wait_left(person.session)
+    wait, scope = Register().wait_left(person.session)
     with st.sidebar.expander("Student. Teacher? Sign in", icon=":material/person:"):
         if wait:
             until = datetime.fromtimestamp(time.time() + wait).strftime("%H:%M:%S")
-            st.error(f"Too many wrong passwords: the next try at {until} (in {wait:.0f} s).", icon=":material/timer:")
+            whose = "from this browser" if scope == "browser" else "in this class"
+            st.error(f"Too many wrong passwords {whose}: the next try at {until} (in {wait:.0f} s).", icon=":material/timer:")
         st.text_input("Teacher password", type="password", key="who_password", on_change=_sign_in, disabled=bool(wait))
     return person

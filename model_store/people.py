@@ -1,0 +1,270 @@
+"""Who is who in the class: each browser's name, and the teacher's sign-in. No Streamlit here.
+
+Both live in the class database (the drawings file, `model_store.drawings`), so every app process
+of a class sees the same names, the same wrong-password counts and the same signed-in teacher,
+and they survive a restart of the app.
+
+- A person is their browser (the page gives its id: a hash of the secret in Streamlit's XSRF
+  cookie). Their name is kept for that browser, never in a link, and is unique in the class: a
+  name another browser holds is refused with a free one suggested. Only the teacher merges two
+  browsers under one name (a student who used two computers).
+- What a person makes (models, runs, drawings) carries their name and browser (`roles.owns`).
+  When a name changes, everything carrying it changes with it (`rename`, and
+  `training.runs.rename_person` for the runs), so a name given up and taken by someone else
+  never brings its old owner's things with it.
+- Wrong teacher passwords are counted per browser and for the whole app: a browser that forges
+  fresh cookies gets fresh browser counts but not a fresh app count. Waits double with each
+  wrong password past the allowance. A browser the teacher has signed in from before is held
+  only to its own count, so nobody can lock the teacher out by guessing from elsewhere.
+- A sign-in holds on its browser across reloads and restarts for LESSON_SECONDS, until Sign out,
+  or until IDLE_SECONDS without a page run.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+
+from model_store.drawings import Drawings
+from model_store.roles import Person, password_matches, require
+
+MAX_NAME = 40
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")  # incl. bidi overrides
+BROWSER_TRIES, APP_TRIES = 5, 20  # wrong passwords in a row before waits start
+FIRST_WAIT, LONGEST_WAIT = 60.0, 3600.0  # seconds; each wrong password past the allowance doubles the wait
+QUIET_SECONDS = 3600  # an hour without a wrong password starts the count again
+LESSON_SECONDS = 4 * 3600  # how long a sign-in holds on its browser
+IDLE_SECONDS = 60 * 60  # a teacher's browser idle this long is a student's again
+SEEN_EVERY = 60  # the last page run is written at most this often
+FORMULA_START = ("=", "+", "-", "@")  # a spreadsheet runs a cell that starts so
+
+
+PASSWORD_VARIABLE = "MNIST_LAB_TEACHER_PASSWORD"
+SECRETS_KEY = "teacher_password"
+
+
+class SetupProblem(RuntimeError):
+    """The teacher password is configured in a way that would open the class to everyone."""
+
+
+def password_from(variable: str | None, secrets: dict | None) -> str:
+    """The teacher password, from $MNIST_LAB_TEACHER_PASSWORD (`variable`, None when unset) or
+    the secrets file (`secrets`, None when there is none); "" when neither is configured: one
+    person on their own computer, who may do everything. A configuration that looks meant to set
+    one and sets none (an empty value, a misspelt key) raises SetupProblem saying what to fix."""
+    if variable is not None:
+        if not variable.strip():
+            raise SetupProblem(f"{PASSWORD_VARIABLE} is set but empty. Give it the teacher password, or unset it.")
+        return variable
+    if secrets is None:
+        return ""
+    if SECRETS_KEY not in secrets:
+        keys = ", ".join(sorted(secrets)) or "none"
+        raise SetupProblem(
+            f"The secrets file (.streamlit/secrets.toml) has no `{SECRETS_KEY}` (its keys: {keys}). "
+            f'Add `{SECRETS_KEY} = "..."`, or remove the file to run without a teacher password.'
+        )
+    value = secrets[SECRETS_KEY]
+    if not isinstance(value, str) or not value.strip():
+        raise SetupProblem(
+            f"`{SECRETS_KEY}` in the secrets file (.streamlit/secrets.toml) is empty or not text. Give it the password."
+        )
+    return value
+
+
+class NameRefused(ValueError):
+    """A name that cannot be used, with the reason (and a free one, when it is taken)."""
+
+
+class TooManyTries(PermissionError):
+    """Too many wrong passwords: `seconds` to wait."""
+
+    def __init__(self, seconds: float, scope: str):
+        whose = "from this browser" if scope != "app" else "in this class, from any browser"
+        super().__init__(f"Too many wrong passwords {whose}: wait {seconds:.0f} s before the next try.")
+        self.seconds = seconds
+
+
+def clean_name(text: str) -> str:
+    """A name as it is kept: spaces collapsed, at most MAX_NAME characters, no control or
+    direction-changing characters, not starting as a spreadsheet formula. Shown as plain text
+    wherever it appears (the pages escape it)."""
+    if CONTROL.search(text or ""):
+        raise NameRefused("a name cannot hold control characters")
+    name = " ".join((text or "").split())
+    if not name:
+        raise NameRefused("a name cannot be empty")
+    if len(name) > MAX_NAME:
+        raise NameRefused(f"a name has at most {MAX_NAME} characters (this one has {len(name)})")
+    if name[0] in FORMULA_START:
+        raise NameRefused(f"a name cannot start with {name[0]!r}: a spreadsheet would read it as a formula")
+    return name
+
+
+def formula_safe(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, quoted with a leading ' (as OWASP
+    advises for CSV files); anything else as it is. For every CSV the app writes."""
+    if isinstance(value, str) and value[:1] in FORMULA_START + ("\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _wait(wrong: int, last: float, allowed: int, now: float) -> float:
+    if wrong < allowed or now - last > QUIET_SECONDS:
+        return 0.0
+    return max(0.0, last + min(FIRST_WAIT * 2 ** (wrong - allowed), LONGEST_WAIT) - now)
+
+
+class Register:
+    def __init__(self, db: Drawings | None = None):
+        self.db = db or Drawings()
+
+    # ------------------------------------------------------------ names
+
+    def name_of(self, browser: str) -> str | None:
+        with self.db.connect() as db:
+            row = db.execute("SELECT name FROM people WHERE browser = ?", (browser,)).fetchone()
+        return row[0] if row else None
+
+    def name_for(self, browser: str) -> str:
+        """This browser's name; a new browser is given a free "guest-" name, kept for it."""
+        if name := self.name_of(browser):
+            return name
+        while True:
+            try:
+                return self.claim(browser, f"guest-{secrets.token_hex(2)}")
+            except NameRefused:
+                continue  # that guest name is someone's: draw another
+
+    def claim(self, browser: str, wanted: str) -> str:
+        """Give this browser the name `wanted` (cleaned), unless another browser holds it."""
+        name = clean_name(wanted)
+        with self.db.connect() as db, db:
+            db.execute("BEGIN IMMEDIATE")  # the check and the write as one, for every app process
+            holders = {b for (b,) in db.execute("SELECT browser FROM people WHERE name = ? COLLATE NOCASE", (name,))}
+            if holders - {browser}:
+                raise NameRefused(f"{name!r} is already someone else's name in this class: try {self._free(db, name)!r}")
+            db.execute(
+                "INSERT INTO people (browser, name, since) VALUES (?, ?, ?) ON CONFLICT (browser) DO UPDATE SET name = excluded.name",
+                (browser, name, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+        return name
+
+    def _free(self, db, name: str) -> str:
+        taken = {n.lower() for (n,) in db.execute("SELECT name FROM people")}
+        stem = name[: MAX_NAME - 4]
+        return next(f"{stem}-{i}" for i in range(2, 10_000) if f"{stem}-{i}".lower() not in taken)
+
+    def person(self, browser: str) -> tuple[str, frozenset[str]]:
+        """(this browser's name, the other browsers merged under it): a new browser is given a
+        free "guest-" name, kept for it."""
+        name = self.name_for(browser)
+        with self.db.connect() as db:
+            others = db.execute("SELECT browser FROM people WHERE name = ? AND browser != ?", (name, browser)).fetchall()
+        return name, frozenset(b for (b,) in others)
+
+    def people(self) -> dict[str, list[str]]:
+        """Every name and the browsers that carry it."""
+        with self.db.connect() as db:
+            rows = db.execute("SELECT name, browser FROM people ORDER BY name COLLATE NOCASE").fetchall()
+        names: dict[str, list[str]] = {}
+        for name, browser in rows:
+            names.setdefault(name, []).append(browser)
+        return names
+
+    def rename(self, old: str, new: str, by: Person, merge: bool = False) -> str:
+        """Every browser named `old` is named `new`, and the class's drawings with it (the models
+        and runs: `training.runs.rename_person`). A person renames themselves; the teacher anyone.
+        Into a name someone holds only with `merge` and only by the teacher: one person then."""
+        new = clean_name(new)
+        holders = self.people().get(old, [])
+        if not holders:
+            raise NameRefused(f"nobody in this class is called {old!r}")
+        if set(holders) - by.browsers:  # someone else's name, or one merged with another browser's
+            require(by, "rename_person", f" ({old})")
+        with self.db.connect() as db, db:
+            db.execute("BEGIN IMMEDIATE")
+            taken = {b for (b,) in db.execute("SELECT browser FROM people WHERE name = ? COLLATE NOCASE", (new,))}
+            if taken - set(holders) and not merge:
+                raise NameRefused(f"{new!r} is already someone else's name in this class: try {self._free(db, new)!r}")
+            if taken - set(holders):
+                require(by, "rename_person", f" (merging {old} into {new})")
+                new = db.execute("SELECT name FROM people WHERE name = ? COLLATE NOCASE", (new,)).fetchone()[0]
+            db.execute("UPDATE people SET name = ? WHERE name = ?", (new, old))
+            db.execute("UPDATE drawings SET writer = ? WHERE writer = ?", (new, old))
+        return new
+
+    # ------------------------------------------------------------ the teacher's sign-in
+
+    def _counts(self, db, browser: str) -> dict[str, tuple[int, float]]:
+        rows = db.execute("SELECT scope, wrong, last FROM wrong_passwords WHERE scope IN (?, 'app')", (browser,))
+        return {scope: (wrong, last) for scope, wrong, last in rows}
+
+    def _known(self, db, browser: str) -> bool:
+        return db.execute("SELECT 1 FROM teachers WHERE browser = ?", (browser,)).fetchone() is not None
+
+    def wait_left(self, browser: str, now: float | None = None) -> tuple[float, str]:
+        """(seconds before this browser may try a password, "browser" or "app": whose count)."""
+        now = time.time() if now is None else now
+        with self.db.connect() as db:
+            return self._wait_left(db, browser, now)
+
+    def _wait_left(self, db, browser: str, now: float) -> tuple[float, str]:
+        counts = self._counts(db, browser)
+        mine = _wait(*counts.get(browser, (0, 0.0)), BROWSER_TRIES, now)
+        everyone = 0.0 if self._known(db, browser) else _wait(*counts.get("app", (0, 0.0)), APP_TRIES, now)
+        return max((mine, "browser"), (everyone, "app"))
+
+    def tries_left(self, browser: str, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self.db.connect() as db:
+            wrong, last = self._counts(db, browser).get(browser, (0, 0.0))
+        return BROWSER_TRIES if now - last > QUIET_SECONDS else max(0, BROWSER_TRIES - wrong)
+
+    def attempt(self, browser: str, given: str, password: str, now: float | None = None) -> bool:
+        """True for the right password (and the browser is signed in as teacher); a wrong one is
+        counted for the browser and for the app. Raises TooManyTries while a wait holds."""
+        now = time.time() if now is None else now
+        with self.db.connect() as db, db:
+            db.execute("BEGIN IMMEDIATE")  # counted once by whichever app process asks
+            wait, scope = self._wait_left(db, browser, now)
+            if wait:
+                raise TooManyTries(wait, scope)
+            if password_matches(given, password):
+                db.execute("DELETE FROM wrong_passwords WHERE scope IN (?, 'app')", (browser,))
+                db.execute(
+                    "INSERT OR REPLACE INTO teachers (browser, until, seen) VALUES (?, ?, ?)",
+                    (browser, now + LESSON_SECONDS, now),
+                )
+                return True
+            counts = self._counts(db, browser)
+            for key in (browser, "app"):
+                wrong, last = counts.get(key, (0, 0.0))
+                wrong = 1 if now - last > QUIET_SECONDS else wrong + 1
+                db.execute("INSERT OR REPLACE INTO wrong_passwords (scope, wrong, last) VALUES (?, ?, ?)", (key, wrong, now))
+            return False
+
+    def teacher(self, browser: str, now: float | None = None) -> tuple[float | None, str]:
+        """(when this browser's teacher sign-in ends, or None when it is not signed in; why not:
+        "idle" when IDLE_SECONDS passed without a page run, else ""). A page run counts as
+        activity, written at most every SEEN_EVERY seconds."""
+        now = time.time() if now is None else now
+        with self.db.connect() as db:
+            row = db.execute("SELECT until, seen FROM teachers WHERE browser = ?", (browser,)).fetchone()
+            if row is None or row[0] <= now:
+                return None, ""
+            if now - row[1] > IDLE_SECONDS:
+                with db:
+                    db.execute("UPDATE teachers SET until = 0 WHERE browser = ?", (browser,))
+                return None, "idle"
+            if now - row[1] > SEEN_EVERY:
+                with db:
+                    db.execute("UPDATE teachers SET seen = ? WHERE browser = ?", (now, browser))
+        return row[0], ""
+
+    def sign_out(self, browser: str) -> None:
+        """The browser's sign-in ends; it stays known as the teacher's (see `wait_left`)."""
+        with self.db.connect() as db, db:
+            db.execute("UPDATE teachers SET until = 0 WHERE browser = ?", (browser,))
