@@ -37,6 +37,14 @@ def pick_up_runs() -> threading.Thread:
 
 check_setup()  # a teacher password set but empty (or a misspelt key) stops here, saying what to fix
 pick_up_runs()
+# A compact header on a phone (360x640 is common): Streamlit's top padding and a full-size title
+# pushed the bottom of the Draw page's canvas below the fold.
+st.html("""<style>
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-top: 3.25rem; }
+  [data-testid="stHeading"] h1 { font-size: 1.6rem; padding: 0 0 0.25rem 0; }
+}
+</style>""")
 page = st.navigation(pages)
 sidebar()  # the person's name and role, on every page
 page.run()

@@ -129,7 +129,8 @@ def run_clean(at: AppTest) -> AppTest:
 
 
 def as_read(markdown: str) -> str:
-    """Markdown escaped as plain text (`pages.common.plain`) as a person reads it: backslashes gone."""
+    """Markdown escaped as plain text (`pages.common.plain`) as a person reads it: backslashes and
+    word joiners gone."""
     import re
 
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")

@@ -376,11 +376,23 @@ def test_in_chromium_a_student_cannot_delete_and_the_teacher_signed_in_can(brows
         field.fill(PASSWORD)
         field.press("Enter")
         page.get_by_text("Signed in as teacher").wait_for()
+        page.reload()  # the sign-in is the browser's, not the tab's session
+        page.get_by_text("Signed in as teacher").wait_for(timeout=60_000)
+        page.get_by_test_id("stSelectbox").first.click()
+        page.get_by_role("option", name="tiny").click()
         page.get_by_text("Yes, delete tiny for good").click()
         page.get_by_role("button", name="Delete").click()
         deadline = time.monotonic() + 30
         while (app.models / "tiny.json").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not (app.models / "tiny.json").exists()
+        name = page.get_by_role("textbox", name="Your name")  # a name written as a link is shown as text, on every page
+        name.fill("[sign in again](http://x.example/)")
+        name.press("Enter")
+        page.goto(f"{app.url}/class")
+        shown = "You are [sign in again](http://x.example/), signed in as teacher"  # read as typed (its word joiner unseen)
+        page.wait_for_function("s => document.body.innerText.replaceAll('\u2060', '').includes(s)", arg=shown, timeout=60_000)
+        links = page.locator('a[href^="http://x.example"]')
+        assert links.count() == 0, [links.nth(i).evaluate("a => a.parentElement.outerHTML") for i in range(links.count())]
         page.close()
     assert PASSWORD not in (tmp_path / "streamlit.log").read_text()

@@ -26,11 +26,17 @@ script_runner._clean_problem_modules = lambda: None
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=^])")
 
 
+WORD_JOINER = "\u2060"  # invisible: splits what GitHub-flavoured Markdown would turn into a link
+LINK_LIKE = re.compile(r"(?i)(?<=:)(?=//)|(?<=www)(?=\.)|(?=@)")
+
+
 def plain(text: str) -> str:
     """`text` (a person's name, a file name, a message quoting them) as it reads, inside Markdown:
     every punctuation mark that Markdown, Streamlit's directives (`:red[...]`, `:material/...:`),
-    links, HTML or LaTeX could act on is escaped with a backslash."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    HTML or LaTeX could act on is escaped with a backslash. Escapes do not stop the browser's
+    Markdown from linking a bare "http://...", "www." or e-mail address, so an invisible word
+    joiner goes inside each of those."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", LINK_LIKE.sub(WORD_JOINER, str(text)))
 
 
 def through_app_frame() -> None:

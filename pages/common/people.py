@@ -173,6 +173,8 @@ def _sign_out() -> None:
 def sidebar() -> Person:
     """Every page's sidebar: the person's name, their role, and the teacher's sign-in or sign-out."""
     st.session_state["who_runs"] = _page_run() + 1  # the sign-in is read again in each page run
+    if "who" in st.query_params:  # an older link's name: a name is the browser's, never the link's
+        del st.query_params["who"]
     name = who_am_i()
     st.session_state["who_field"] = name
     st.sidebar.text_input(
