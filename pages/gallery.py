@@ -3,7 +3,6 @@ drawings (everyone's, or one person's), with the same instruments."""
 
 from dataclasses import dataclass
 
-import altair as alt
 import cv2
 import numpy as np
 import pandas as pd
@@ -13,6 +12,7 @@ from model_store import ModelStore, StoredModel, load_mnist
 from model_store.drawings import Drawings, DrawingsError
 from model_store.roles import NotAllowed, owns
 from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
+from pages.common.charts import confusion_chart, per_digit_chart
 from pages.common.people import me
 from training.evaluation import compare, evaluate_probabilities, select
 
@@ -103,22 +103,6 @@ def choose_images() -> ImageSet | None:
 # ---------------------------------------------------------------- summary and confusion matrix
 
 
-def confusion_chart(confusion: np.ndarray) -> alt.Chart:
-    cells = pd.DataFrame([{"true": t, "predicted": p, "images": int(confusion[t, p])} for t in range(10) for p in range(10)])
-    cells["mistake"] = np.where(cells["true"] != cells["predicted"], cells["images"], 0)
-    pick = alt.selection_point(name="cell", fields=["true", "predicted"], toggle="true")
-    base = alt.Chart(cells, width=360, height=360).encode(
-        x=alt.X("predicted:O", title="predicted"), y=alt.Y("true:O", title="true digit")
-    )
-    heat = base.mark_rect(stroke="white").encode(
-        color=alt.Color("mistake:Q", scale=alt.Scale(scheme="oranges"), title="mistakes"),
-        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
-        tooltip=["true", "predicted", "images"],
-    )
-    text = base.mark_text(fontSize=11).encode(text="images:Q", color=alt.value("#333"))
-    return (heat + text).add_params(pick)
-
-
 def apply_cell_click(event) -> None:
     """A click on a cell filters the gallery to that true/predicted pair; a second click clears it."""
     cells = event.selection.get("cell", []) if event else []
@@ -145,17 +129,7 @@ def summary(probabilities: np.ndarray, images: ImageSet) -> None:
         apply_cell_click(st.altair_chart(confusion_chart(ev.confusion), on_select="rerun", key="gallery_confusion"))
     with per_class:
         st.caption("Accuracy per digit")
-        data = pd.DataFrame({"digit": [str(d) for d in range(10)], "accuracy": ev.per_class_accuracy})
-        low = min(0.9, np.floor((min(ev.per_class_accuracy) - 0.02) * 20) / 20)  # zoom in, but show every bar
-        bars = (
-            alt.Chart(data, height=300)
-            .mark_bar(clip=True)
-            .encode(
-                x=alt.X("digit:N", axis=alt.Axis(labelAngle=0)),
-                y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[max(0.0, low), 1]), axis=alt.Axis(format="%")),
-            )
-        )
-        st.altair_chart(bars)
+        st.altair_chart(per_digit_chart(ev.per_class_accuracy))
 
 
 # ---------------------------------------------------------------- the gallery and one image
@@ -230,25 +204,34 @@ def detail(entry: StoredModel, probabilities: np.ndarray, images: ImageSet) -> N
 
 def moderate(drawing_id: int) -> None:
     """Where a bad drawing is seen: its writer deletes it; the teacher it, or all of its writer's."""
-    person, db = me(), Drawings()
+    person = me()
     try:
-        drawing = db.get(drawing_id)
+        drawing = Drawings().get(drawing_id)
     except (KeyError, DrawingsError):
         return  # deleted meanwhile
+    if error := st.session_state.pop("gallery_delete_error", None):
+        st.error(plain(error), icon=":material/error:")
     if not (person.teacher or owns(person, drawing.owner)):
         return
     one, every = st.columns(2)
+    one.button("Delete this drawing", key="gallery_delete", icon=":material/delete:", on_click=_delete, args=(drawing_id,))
+    if person.teacher:
+        label = f"Delete all by {plain(drawing.writer)}"
+        every.button(label, key="gallery_delete_all", type="primary", on_click=_delete, args=(drawing_id, drawing.writer))
+
+
+def _delete(drawing_id: int, all_by: str | None = None) -> None:
+    """Before the rerun (a callback), so the set of images can change with it."""
+    person, db = me(), Drawings()
     try:
-        if one.button("Delete this drawing", key="gallery_delete", icon=":material/delete:"):
-            db.delete(drawing_id, person)
-            st.session_state["gallery_detail"] = None
-            st.rerun()
-        if person.teacher and every.button(f"Delete all by {plain(drawing.writer)}", key="gallery_delete_all", type="primary"):
-            st.toast(plain(f"Deleted {db.delete_all(person, drawing.writer)} drawings by {drawing.writer}"))
-            st.session_state.update(gallery_detail=None, gallery_writer=EVERYONE)
-            st.rerun()
+        done = f"Deleted {db.delete_all(person, all_by)} drawings by {all_by}" if all_by else db.delete(drawing_id, person)
     except (DrawingsError, NotAllowed, KeyError) as err:
-        st.error(plain(str(err)), icon=":material/error:")
+        st.session_state["gallery_delete_error"] = str(err)
+        return
+    st.toast(plain(done or "Deleted the drawing"), icon=":material/delete:")
+    _new_set()
+    if all_by:
+        st.session_state["gallery_writer"] = EVERYONE
 
 
 # ---------------------------------------------------------------- notebook D's grid and two models

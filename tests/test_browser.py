@@ -211,8 +211,9 @@ def test_a_fresh_server_opened_first_at_a_page_url_still_has_the_app_frame(brows
         page.wait_for_selector('[data-testid="stFileUploader"]', timeout=60_000)
         links = [link.inner_text().split("\n")[-1] for link in page.get_by_test_id("stSidebarNavLink").all()]
         assert links == ["Draw", "Train", "Experiments", "Gallery", "Data", "Models", "Class"]
-        path = urllib.parse.urlsplit(page.url).path  # the query keeps the person's name: ?who=...
+        path = urllib.parse.urlsplit(page.url).path
         assert page.get_by_role("heading", name="Models").first.is_visible() and path.endswith("/models")
+        assert "who=" not in page.url  # the page's link names nobody: a shared one makes nobody someone else
         page.close()
 
 

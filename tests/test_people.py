@@ -217,3 +217,42 @@ def test_a_backup_taken_while_twenty_threads_save_restores_every_committed_row(s
     assert all(images[i].max() == int(writers[i][1:]) for i in range(len(ids)))  # each row whole, unmixed
     with pytest.raises(NotAllowed, match="Only the teacher may back up, restore or start a lesson"):
         backup(tmp_path / "b2", STUDENT, db, store)
+
+
+def test_in_the_gallery_a_writer_deletes_their_drawing_and_the_teacher_all_of_one_persons(monkeypatch, mnist_test):
+    x, y = mnist_test
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", PASSWORD)
+    db = Drawings()
+    for i in range(3):
+        db.add(x[i], int(y[i]), "ada", browser=STUDENT.session)
+    for i in range(3, 6):
+        db.add(x[i], int(y[i]), "mischief", browser="mischief-browser")
+
+    def gallery(browser: str, teacher: bool = False) -> AppTest:
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        at = AppTest.from_file(str(ROOT / "pages" / "gallery.py"), default_timeout=120)
+        at.session_state["session_id"] = browser
+        if teacher:
+            assert Register().attempt(browser, PASSWORD, PASSWORD)
+        run_clean(at).segmented_control(key="gallery_set").set_value("Class drawings")
+        run_clean(at).segmented_control(key="gallery_kind").set_value("Right")
+        return run_clean(at)
+
+    def inspect(at: AppTest, writer: str) -> AppTest:
+        at.selectbox(key="gallery_writer").set_value(writer)
+        run_clean(at)
+        next(b for b in at.button if b.key and b.key.startswith("gallery_inspect_")).click()
+        return run_clean(at)
+
+    Register().claim(STUDENT.session, "ada")
+    ada = gallery(STUDENT.session)
+    assert all(b.key != "gallery_delete" for b in inspect(ada, "mischief").button)  # another's: no delete button
+    inspect(ada, "ada").button(key="gallery_delete").click()
+    run_clean(ada)
+    assert db.count("ada") == 2 and all(b.key != "gallery_delete_all" for b in ada.button)  # all of one's: the teacher's
+    teacher = inspect(gallery("teachers-browser", teacher=True), "mischief")
+    assert as_read(teacher.button(key="gallery_delete_all").label) == "Delete all by mischief"
+    teacher.button(key="gallery_delete_all").click()
+    run_clean(teacher)
+    assert db.writers() == ["ada"] and db.count() == 2

@@ -1,0 +1,35 @@
+"""The Gallery's two charts of a model on a set of images: the confusion matrix and the accuracy per digit."""
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+
+def confusion_chart(confusion: np.ndarray) -> alt.Chart:
+    cells = pd.DataFrame([{"true": t, "predicted": p, "images": int(confusion[t, p])} for t in range(10) for p in range(10)])
+    cells["mistake"] = np.where(cells["true"] != cells["predicted"], cells["images"], 0)
+    pick = alt.selection_point(name="cell", fields=["true", "predicted"], toggle="true")
+    base = alt.Chart(cells, width=360, height=360).encode(
+        x=alt.X("predicted:O", title="predicted"), y=alt.Y("true:O", title="true digit")
+    )
+    heat = base.mark_rect(stroke="white").encode(
+        color=alt.Color("mistake:Q", scale=alt.Scale(scheme="oranges"), title="mistakes"),
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
+        tooltip=["true", "predicted", "images"],
+    )
+    text = base.mark_text(fontSize=11).encode(text="images:Q", color=alt.value("#333"))
+    return (heat + text).add_params(pick)
+
+
+def per_digit_chart(accuracies: list[float]) -> alt.Chart:
+    """Ten bars, zoomed in on the range they span but showing every bar whole."""
+    data = pd.DataFrame({"digit": [str(d) for d in range(10)], "accuracy": accuracies})
+    low = min(0.9, np.floor((min(accuracies) - 0.02) * 20) / 20)
+    return (
+        alt.Chart(data, height=300)
+        .mark_bar(clip=True)
+        .encode(
+            x=alt.X("digit:N", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[max(0.0, low), 1]), axis=alt.Axis(format="%")),
+        )
+    )
