@@ -34,7 +34,7 @@ class ImageSet:
     title: str  # "MNIST test", "class drawings", "ada's drawings"
     images: np.ndarray  # (n, 28, 28) uint8
     labels: np.ndarray  # (n,)
-    names: list[str]  # each image's caption prefix: "#123", or "ada #17"
+    names: list[str]  # each image's caption prefix, as Markdown: "#123", or "ada \\#17" (a writer's name escaped)
     item: str  # what one image is called: "MNIST test image", "Drawing"
     ids: np.ndarray | None = None  # each drawing's id in the class database; None for MNIST
 
@@ -51,7 +51,8 @@ def class_drawings(writer: str | None, version: tuple[int, int]) -> ImageSet:
     """The drawings as they are at `version` (a new drawing or a deletion makes another key)."""
     ids, x, y, writers = Drawings().rows(writer)
     title = f"{writer}'s drawings" if writer else "class drawings"
-    return ImageSet(f"class:{writer}:{version}", title, x, y, [f"{w} #{i}" for w, i in zip(writers, ids)], "Drawing", ids)
+    names = [plain(f"{w} #{i}") for w, i in zip(writers, ids)]  # shown in captions, which read Markdown
+    return ImageSet(f"class:{writer}:{version}", title, x, y, names, "Drawing", ids)
 
 
 @st.cache_data(show_spinner="Reading the images with the model...", max_entries=40)
@@ -188,8 +189,7 @@ def detail(entry: StoredModel, probabilities: np.ndarray, images: ImageSet) -> N
     if index is None or index >= len(images.labels):
         return
     x = images.images[index]
-    name = images.names[index] if images.ids is None else plain(images.names[index])  # a drawing's carries its writer
-    st.subheader(f"{images.item} {name}: a {images.labels[index]}, read as {probabilities[index].argmax()}")
+    st.subheader(f"{images.item} {images.names[index]}: a {images.labels[index]}, read as {probabilities[index].argmax()}")
     image, chart, heat = st.columns([1, 2, 1])
     image.image(x, caption="the image", width=168)
     with chart:

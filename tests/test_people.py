@@ -256,3 +256,25 @@ def test_in_the_gallery_a_writer_deletes_their_drawing_and_the_teacher_all_of_on
     teacher.button(key="gallery_delete_all").click()
     run_clean(teacher)
     assert db.writers() == ["ada"] and db.count() == 2
+
+
+def test_a_new_lesson_is_backed_up_then_starts_without_drawings_or_finished_runs_and_keeps_the_models(
+    store, tmp_path, monkeypatch
+):
+    from model_store.lesson import lessons_root, new_lesson
+    from training.runs import archive_runs, list_runs
+
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    owned_models(store)
+    Drawings().add(BLANK, 1, "ada", browser=STUDENT.session)
+    for run_id, status in (("20261124-090000-000000-aaaa", "done"), ("20261124-090001-000000-bbbb", "waiting")):
+        (tmp_path / "runs" / run_id).mkdir(parents=True)
+        (tmp_path / "runs" / run_id / "config.json").write_text(json.dumps({"name": run_id[-4:], "owner": "ada"}))
+        (tmp_path / "runs" / run_id / "status.json").write_text(json.dumps({"status": status}))
+    with pytest.raises(NotAllowed):
+        new_lesson(STUDENT, archive_runs)
+    folder, drawings, runs = new_lesson(TEACHER, archive_runs)
+    assert folder.parent == lessons_root() and (drawings, runs) == (1, 1)
+    assert Drawings().count() == 0 and [r.status for r in list_runs()] == ["waiting"] and len(store.list()) == 3
+    assert json.loads((folder / "lesson.json").read_text())["drawings"] == 1 and (folder / "runs").is_dir()
