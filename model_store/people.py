@@ -8,10 +8,10 @@ and they survive a restart of the app.
   cookie). Their name is kept for that browser, never in a link, and is unique in the class: a
   name another browser holds is refused with a free one suggested. Only the teacher merges two
   browsers under one name (a student who used two computers).
-- What a person makes (models, runs, drawings) carries their name and browser (`roles.owns`).
-  When a name changes, everything carrying it changes with it (`rename`, and
-  `training.runs.rename_person` for the runs), so a name given up and taken by someone else
-  never brings its old owner's things with it.
+- What a person makes (models, runs, drawings) carries their name and browser; it is theirs
+  through the browser (`roles.owns`), so a name given up and taken by someone else brings
+  nothing with it. When a name changes, everything carrying it changes with it (`rename`, and
+  `training.runs.rename_person` for the models and runs).
 - Wrong teacher passwords are counted per browser and for the whole app: a browser that forges
   fresh cookies gets fresh browser counts but not a fresh app count. Waits double with each
   wrong password past the allowance. A browser the teacher has signed in from before is held
@@ -34,7 +34,7 @@ MAX_NAME = 40
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")  # incl. bidi overrides
 BROWSER_TRIES, APP_TRIES = 5, 20  # wrong passwords in a row before waits start
 FIRST_WAIT, LONGEST_WAIT = 60.0, 3600.0  # seconds; each wrong password past the allowance doubles the wait
-QUIET_SECONDS = 3600  # an hour without a wrong password starts the count again
+QUIET_SECONDS = 24 * 3600  # a day without a wrong password starts the count again
 LESSON_SECONDS = 4 * 3600  # how long a sign-in holds on its browser
 IDLE_SECONDS = 60 * 60  # a teacher's browser idle this long is a student's again
 SEEN_EVERY = 60  # the last page run is written at most this often
@@ -49,24 +49,24 @@ class SetupProblem(RuntimeError):
     """The teacher password is configured in a way that would open the class to everyone."""
 
 
-def password_from(variable: str | None, secrets: dict | None) -> str:
+def password_from(variable: str | None, secrets_file: dict | None) -> str:
     """The teacher password, from $MNIST_LAB_TEACHER_PASSWORD (`variable`, None when unset) or
-    the secrets file (`secrets`, None when there is none); "" when neither is configured: one
+    the secrets file (`secrets_file`: its keys and values, None when there is none); "" when neither is configured: one
     person on their own computer, who may do everything. A configuration that looks meant to set
     one and sets none (an empty value, a misspelt key) raises SetupProblem saying what to fix."""
     if variable is not None:
         if not variable.strip():
             raise SetupProblem(f"{PASSWORD_VARIABLE} is set but empty. Give it the teacher password, or unset it.")
         return variable
-    if secrets is None:
+    if secrets_file is None:
         return ""
-    if SECRETS_KEY not in secrets:
-        keys = ", ".join(sorted(secrets)) or "none"
+    if SECRETS_KEY not in secrets_file:
+        keys = ", ".join(sorted(secrets_file)) or "none"
         raise SetupProblem(
             f"The secrets file (.streamlit/secrets.toml) has no `{SECRETS_KEY}` (its keys: {keys}). "
             f'Add `{SECRETS_KEY} = "..."`, or remove the file to run without a teacher password.'
         )
-    value = secrets[SECRETS_KEY]
+    value = secrets_file[SECRETS_KEY]
     if not isinstance(value, str) or not value.strip():
         raise SetupProblem(
             f"`{SECRETS_KEY}` in the secrets file (.streamlit/secrets.toml) is empty or not text. Give it the password."

@@ -65,8 +65,8 @@ def browser_id() -> str:
     link does not carry). Without the cookie (XSRF protection off, or a test), one id per session."""
     cookie = st.context.cookies.get("_streamlit_xsrf")
     if isinstance(cookie, str) and cookie:
-        return hashlib.sha256(_xsrf_token(cookie)).hexdigest()[:16]
-    return st.session_state.setdefault("session_id", secrets.token_hex(8))
+        return hashlib.sha256(_xsrf_token(cookie)).hexdigest()[:12]
+    return st.session_state.setdefault("session_id", secrets.token_hex(6))
 
 
 def _xsrf_token(cookie: str) -> bytes:
@@ -195,7 +195,11 @@ def sidebar() -> Person:
         st.sidebar.success(f"Signed in as teacher (on this browser until {until})", icon=":material/school:")
         st.sidebar.button("Sign out", key="who_sign_out", icon=":material/logout:", on_click=_sign_out)
         return person
-    wait, scope = Register().wait_left(person.session)
+    try:
+        wait, scope = Register().wait_left(person.session)
+    except DrawingsError as err:  # a locked or damaged class database: trying says so again
+        wait, scope = 0.0, ""
+        st.sidebar.caption(plain(f"The sign-in cannot be checked right now: {err}"))
     with st.sidebar.expander("Student. Teacher? Sign in", icon=":material/person:"):
         if wait:
             until = datetime.fromtimestamp(time.time() + wait).strftime("%H:%M:%S")
