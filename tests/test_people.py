@@ -278,3 +278,26 @@ def test_a_new_lesson_is_backed_up_then_starts_without_drawings_or_finished_runs
     assert folder.parent == lessons_root() and (drawings, runs) == (1, 1)
     assert Drawings().count() == 0 and [r.status for r in list_runs()] == ["waiting"] and len(store.list()) == 3
     assert json.loads((folder / "lesson.json").read_text())["drawings"] == 1 and (folder / "runs").is_dir()
+
+
+def test_a_class_database_from_the_last_release_is_upgraded_in_place_and_keeps_its_drawings(tmp_path):
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "old.sqlite3")  # schema 1, as the last release wrote it
+    old.executescript(
+        "CREATE TABLE drawings (id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, writer TEXT NOT NULL,"
+        " label INTEGER NOT NULL, image BLOB NOT NULL, original BLOB, source TEXT NOT NULL, model TEXT, probabilities TEXT);"
+        "CREATE INDEX drawings_writer ON drawings (writer); PRAGMA user_version = 1;"
+    )
+    old.execute(
+        "INSERT INTO drawings VALUES (1, '2026-11-01T09:00:00+00:00', 'ada', 3, ?, NULL, 'canvas', NULL, NULL)", (bytes(784),)
+    )
+    old.commit()
+    old.close()
+    db = Drawings(tmp_path / "old.sqlite3")
+    assert db.get(1).writer == "ada" and db.get(1).browser is None  # an older row: the teacher's to change
+    with pytest.raises(NotAllowed):
+        db.delete(1, STUDENT)
+    assert Register(db).claim(STUDENT.session, "ada") == "ada"  # the new tables are there
+    with sqlite3.connect(tmp_path / "old.sqlite3") as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
