@@ -38,7 +38,10 @@ def roles() -> None:
 
 def limits_form() -> None:
     st.subheader("Class limits")
-    st.caption("What a student's training run may ask for; 0 means no limit. Kept on disk, for every app process.")
+    st.caption(
+        "What a student's training run may ask for (0 epochs or images: no limit); they hold from the start and "
+        "the command line is not limited. Kept on disk, for every app process."
+    )
     if (problem := limits_problem()) and person.teacher:
         st.warning(problem, icon=":material/warning:")
     limits, student = read_limits(), not person.teacher
@@ -58,12 +61,20 @@ def limits_form() -> None:
         waiting = c.number_input(
             "Most runs waiting", 1, MOST_WAITING, limits.waiting, key="class_waiting", disabled=student, help="per browser"
         )
+        d, e, f, g = st.columns(4)
+        batch = d.number_input("Smallest batch", 1, 1024, limits.smallest_batch, key="class_batch", disabled=student)
+        layers = e.number_input(
+            "Most layers", 1, 64, limits.layers, key="class_layers", disabled=student, help="of a custom network"
+        )
+        units = f.number_input("Most units a layer", 1, 4096, limits.units, key="class_units", disabled=student)
+        filters = g.number_input("Most filters a layer", 1, 4096, limits.filters, key="class_filters", disabled=student)
         saved = st.form_submit_button("Save the limits", disabled=student)
     if student:
         st.caption(":material/lock: Only the teacher may change the class limits: sign in as teacher in the sidebar.")
     if saved:
         try:
-            save_limits(Limits(int(epochs), int(images), int(waiting)), person)
+            figures = (epochs, images, waiting, batch, layers, units, filters)
+            save_limits(Limits(*map(int, figures)), person)
         except (NotAllowed, OverLimit) as err:
             st.error(str(err), icon=":material/lock:")
         else:

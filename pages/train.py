@@ -69,9 +69,15 @@ def limits_note() -> None:
         f"{limits.train_images:,} training images" if limits.train_images else "",
     ]
     run = " and ".join(part for part in run if part and not teacher)
+    size = (
+        ""
+        if teacher
+        else f"; a batch of at least {limits.smallest_batch}, {limits.layers} layers, {limits.units:,} units and "
+        f"{limits.filters:,} filters a layer"
+    )
     st.caption(
         f":material/rule: Class limits: {f'at most {run} a run, ' if run else ''}{limits.waiting} runs waiting at a time"
-        " (the teacher sets them on the Class page)."
+        f"{size} (the teacher sets them on the Class page)."
     )
 
 

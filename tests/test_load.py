@@ -247,7 +247,7 @@ def test_a_classroom_draws_at_once_with_and_without_training(tmp_path, monkeypat
         def start_training() -> str:
             """Notebook C's network, queued on Ray as the Train page queues it; returns once it trains."""
             config = TrainConfig(name="during-load", arch="cnn-small", epochs=50, batch_size=32, train_limit=20_000)
-            run_id = submit_run(config, store, Person("load-test", "load-test"))
+            run_id = submit_run(config, store, Person("load-test", "load-test", teacher=True))  # 50 epochs: over the class limit
             deadline = time.monotonic() + 120
             while not read_run(run_id).events and time.monotonic() < deadline:
                 time.sleep(0.5)

@@ -301,3 +301,27 @@ def test_a_class_database_from_the_last_release_is_upgraded_in_place_and_keeps_i
     assert Register(db).claim(STUDENT.session, "ada") == "ada"  # the new tables are there
     with sqlite3.connect(tmp_path / "old.sqlite3") as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_on_the_class_page_the_teacher_renames_a_student_and_starts_a_new_lesson(store, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", PASSWORD)
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    Register().claim(STUDENT.session, "ada")
+    Drawings().add(BLANK, 4, "ada", browser=STUDENT.session)
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "pages" / "classroom.py"), default_timeout=60)
+    at.session_state["session_id"] = TEACHER.session
+    assert Register().attempt(TEACHER.session, PASSWORD, PASSWORD)
+    run_clean(at)
+    at.selectbox(key="class_rename_old").set_value("ada")
+    at.text_input(key="class_rename_new").set_value("Ada L")
+    at.button[[b.label for b in at.button].index("Rename")].click()
+    run_clean(at)
+    assert as_read(at.success[-1].value) == "ada is now Ada L: their models, runs and drawings too."
+    assert Drawings().writers() == ["Ada L"] and Register().name_of(STUDENT.session) == "Ada L"
+    at.checkbox(key="class_new_sure").check()
+    run_clean(at).button(key="class_new_lesson").click()
+    run_clean(at)
+    assert "Cleared 1 drawings and archived 0 finished runs" in as_read(at.success[-1].value)
+    assert Drawings().count() == 0 and Register().name_of(STUDENT.session) == "Ada L"  # names stay

@@ -20,7 +20,7 @@ from model_store.roles import NotAllowed, Person, password_matches
 from tests.browser import running_app
 from tests.conftest import ROOT, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER
-from training.config import TrainConfig
+from training.config import PRESETS, TrainConfig
 from training.limits import Limits, OverLimit, check_run, limits_path, limits_problem, read_limits, save_limits
 
 PASSWORD = "Zebra-42-ünïcode"
@@ -110,12 +110,17 @@ def test_a_student_cannot_stop_another_persons_run_nor_clear_the_queue(tmp_path,
 
 
 def test_only_the_teacher_sets_the_limits_and_they_are_kept_on_disk():
-    assert read_limits() == Limits(epochs=0, train_images=0, waiting=3)  # the defaults: no limit but 3 waiting
+    assert read_limits() == Limits(epochs=20, train_images=80_000, waiting=3)  # the defaults, out of the box
     with pytest.raises(NotAllowed, match="Only the teacher may change the class limits"):
         save_limits(Limits(epochs=50), STUDENT)
     assert not limits_path().exists()
     save_limits(Limits(epochs=5, train_images=10_000, waiting=2), TEACHER)
-    assert json.loads(limits_path().read_text()) == {"epochs": 5, "train_images": 10_000, "waiting": 2}
+    assert json.loads(limits_path().read_text()) == {"epochs": 5, "train_images": 10_000, "waiting": 2} | {
+        "smallest_batch": 8,
+        "layers": 6,
+        "units": 2048,
+        "filters": 256,
+    }
     assert read_limits() == Limits(5, 10_000, 2)
     for bad in (Limits(epochs=-1), Limits(waiting=0), Limits(waiting=21), Limits(train_images=10**6)):
         with pytest.raises(OverLimit, match="must be a whole number"):
@@ -138,6 +143,26 @@ def test_a_student_run_over_a_limit_is_refused_naming_the_limit():
     check_run(TrainConfig(epochs=500), TEACHER, 1, limits)  # the teacher's own runs are not limited...
     with pytest.raises(OverLimit, match="the class limit is 2"):
         check_run(small, TEACHER, 2, limits)  # ...but nobody fills the queue
+
+
+@pytest.mark.parametrize(
+    "asked, said",
+    [
+        (dict(batch_size=1), "a batch of at least 8 .this one asks for 1."),
+        (dict(arch="custom-dense", dense_units=(64,) * 7), "6 layers .this one asks for 7."),
+        (dict(arch="custom-cnn", conv_filters=(32,) * 4, dense_units=(64,) * 3), "6 layers .this one asks for 7."),
+        (dict(arch="custom-dense", dense_units=(4096,) * 12), "6 layers"),
+        (dict(arch="custom-dense", dense_units=(4096,)), "2,048 units a layer .this one asks for 4,096."),
+        (dict(arch="custom-cnn", conv_filters=(512,)), "256 filters a layer .this one asks for 512."),
+    ],
+)
+def test_out_of_the_box_a_students_run_keeps_to_a_size_the_class_can_afford(asked, said):
+    limits = read_limits()  # none saved: the defaults
+    with pytest.raises(OverLimit, match=f"the class limit is {said}"):
+        check_run(TrainConfig(epochs=1, train_limit=1000, **asked), STUDENT, 0, limits)
+    check_run(TrainConfig(epochs=1, train_limit=1000, **asked), TEACHER, 0, limits)  # the teacher's are not limited
+    for preset in ("seed-a", "seed-b", "seed-c", "seed-d", "default", "quick"):  # every recipe fits
+        check_run(PRESETS[preset].resolved(), STUDENT, 0, limits)
 
 
 def test_an_experiment_over_a_limit_queues_none_of_its_runs(store):

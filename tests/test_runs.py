@@ -43,6 +43,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> ModelStore:
     monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    save_limits(Limits(epochs=0), TEACHER)  # LONG runs, queued by students: the class's epochs unlimited
     return ModelStore(tmp_path / "models", bundled_dir=None)
 
 

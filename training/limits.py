@@ -1,8 +1,11 @@
-"""The class limits: how much training a student's run may ask for, and how many runs one browser
-may keep waiting. Set by the teacher on the Class page, kept in `class-limits.json` in the class's
-data folder (`model_store.files.data_root`), so every app process reads the same ones.
+"""The class limits: how much training a student's run may ask for (its epochs and images, and
+its size: the smallest batch, the most layers, units and filters), and how many runs one browser
+may keep waiting. They hold out of the box (the defaults below); the teacher changes them on the
+Class page. Kept in `class-limits.json` in the class's data folder (`model_store.files.data_root`),
+so every app process reads the same ones.
 
 The waiting limit holds for everyone (one browser cannot fill the queue); the others for students.
+The command line is not limited.
 """
 
 from __future__ import annotations
@@ -25,13 +28,25 @@ class OverLimit(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    epochs: int = 0  # the most epochs of a student run; 0: no limit
-    train_images: int = 0  # the most training images of a student run (MNIST and printed); 0: no limit
+    epochs: int = 20  # the most epochs of a student run; 0: no limit (the "default" recipe runs 15)
+    train_images: int = 80_000  # the most training images of a student run (MNIST and printed); 0: no limit
     waiting: int = 3  # the most runs one browser may have waiting
+    smallest_batch: int = 8  # a batch of 1 is 60,000 steps an epoch: minutes of everyone's CPU
+    layers: int = 6  # the most dense and conv layers of a custom network
+    units: int = 2048  # the most units of one dense layer
+    filters: int = 256  # the most filters of one conv layer
 
     def check(self) -> Limits:
         """Itself when every figure is allowed; OverLimit naming the wrong one otherwise."""
-        for name, low, high in (("epochs", 0, 1000), ("train_images", 0, TRAIN_SIZE + 100_000), ("waiting", 1, MOST_WAITING)):
+        for name, low, high in (
+            ("epochs", 0, 1000),
+            ("train_images", 0, TRAIN_SIZE + 100_000),
+            ("waiting", 1, MOST_WAITING),
+            ("smallest_batch", 1, 1024),
+            ("layers", 1, 64),
+            ("units", 1, 4096),
+            ("filters", 1, 4096),
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise OverLimit(f"{name.replace('_', ' ')} must be a whole number from {low} to {high} (got {value!r})")
@@ -99,3 +114,18 @@ def check_run(config: TrainConfig, by: Person, waiting: int, limits: Limits) -> 
             f"the class limit is {limits.train_images:,} training images for a student run "
             f"(this one asks for {training_images(config):,}: set Training images lower); ask your teacher to raise it"
         )
+    if refusal := too_big(config, limits):
+        raise OverLimit(f"the class limit is {refusal}; ask your teacher to raise it")
+
+
+def too_big(config: TrainConfig, limits: Limits) -> str | None:
+    """The size limit the run passes, as a refusal names it; None when it keeps to all of them."""
+    dense = config.dense_units if config.arch in ("custom-dense", "custom-cnn") else ()
+    conv = config.conv_filters if config.arch == "custom-cnn" else ()
+    checks = [
+        (config.batch_size < limits.smallest_batch, f"a batch of at least {limits.smallest_batch}", config.batch_size),
+        (len(dense) + len(conv) > limits.layers, f"{limits.layers} layers", len(dense) + len(conv)),
+        (max(dense, default=0) > limits.units, f"{limits.units:,} units a layer", max(dense, default=0)),
+        (max(conv, default=0) > limits.filters, f"{limits.filters:,} filters a layer", max(conv, default=0)),
+    ]
+    return next((f"{limit} (this one asks for {asked:,})" for over, limit, asked in checks if over), None)
