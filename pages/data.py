@@ -14,7 +14,7 @@ from model_store.people import clean_name
 from model_store.preprocess import IMAGE_TYPES
 from model_store.roles import NotAllowed, owns
 from pages.common import plain, through_app_frame
-from pages.common.people import me
+from pages.common.people import me, with_you
 
 through_app_frame()
 
@@ -150,7 +150,7 @@ def browse(db: Drawings, counts: list[tuple[str, int, int]], writers: list[str])
     person = me()
     whose_col, digit_col, pick_col = st.columns(3)
     whose = whose_col.selectbox(
-        "Whose", ["everyone", *writers], key="data_class_writer", format_func=lambda w: mine_or(w, person)
+        "Whose", ["everyone", *writers], key="data_class_writer", format_func=lambda w: with_you(w, person)
     )
     digit = digit_col.selectbox("Digit", ["any", *range(10)], key="data_class_digit")
     writer = None if whose == "everyone" else whose
@@ -165,11 +165,7 @@ def browse(db: Drawings, counts: list[tuple[str, int, int]], writers: list[str])
         "Drawing", list(by_id), key="data_class_id", format_func=lambda i: f"#{i}: a {by_id[i][1]} by {by_id[i][0]}"
     )
     drawing = one_drawing(db, chosen)
-    deletes(db, drawing, whose, len(ids))
-
-
-def mine_or(writer: str, person) -> str:
-    return f"{writer} (you)" if writer == person.name else writer
+    deletes(db, drawing, whose, len(ids), person)
 
 
 def download(db: Drawings, writer: str | None, person) -> None:
@@ -208,9 +204,8 @@ def one_drawing(db: Drawings, drawing_id: int):
     return d
 
 
-def deletes(db: Drawings, drawing, whose: str, n: int) -> None:
+def deletes(db: Drawings, drawing, whose: str, n: int, person) -> None:
     """The drawing's writer deletes it (or all of their own); the teacher any, or all of anyone's."""
-    person = me()
     own, everyone = owns(person, drawing.owner), whose == "everyone"
     if not person.teacher and not own:
         st.caption(

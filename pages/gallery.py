@@ -13,7 +13,7 @@ from model_store.drawings import Drawings, DrawingsError
 from model_store.roles import NotAllowed, owns
 from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
 from pages.common.charts import confusion_chart, per_digit_chart
-from pages.common.people import me
+from pages.common.people import me, with_you
 from training.evaluation import compare, evaluate_probabilities, select
 
 through_app_frame()
@@ -95,9 +95,10 @@ def choose_images() -> ImageSet | None:
     if not version[0]:
         st.info('No class drawings yet: on the Draw page, "Right" or "No, it is a ..." saves a drawing.', icon=":material/draw:")
         return None
-    me_ = me().name
-    mark = lambda w: f"{w} (you)" if w == me_ else w  # noqa: E731
-    whose = right.selectbox("Whose", [EVERYONE, *writers], key="gallery_writer", on_change=_new_set, format_func=mark)
+    person = me()
+    whose = right.selectbox(
+        "Whose", [EVERYONE, *writers], key="gallery_writer", on_change=_new_set, format_func=lambda w: with_you(w, person)
+    )
     return class_drawings(None if whose == EVERYONE else whose, version)
 
 

@@ -247,11 +247,6 @@ WATCHABLE = 50  # runs offered to watch: every unfinished one and this browser's
 STATUS = {"running": "Training", "stopping": "Stopping", "done": "Finished", "stopped": "Stopped early"}
 
 
-def mine(run) -> bool:
-    """Queued from this person's browser (any tab, before or after a reload)."""
-    return owns(me(), run.maker)
-
-
 def recipe(config: dict) -> str:
     what = f"teach {config['teach']}" if config.get("teach") else config.get("arch")
     return f"{what}, {config.get('epochs')} epochs, batch {config.get('batch_size')}"
@@ -290,34 +285,36 @@ def queue_panel() -> None:
     if not runs:
         st.info("No run yet: choose a recipe and press Train.")
         return
-    active, places = [r for r in runs if not r.finished], queue_places(runs)
+    active, places, person = [r for r in runs if not r.finished], queue_places(runs), me()
+    # Queued from this person's browser (any tab, before or after a reload): asked once, not per run.
+    mine = {r.id for r in runs if owns(person, r.maker)}
     st.subheader("The queue")
     if active:
         queue_table(active, places)
-        if me().teacher and places:
+        if person.teacher and places:
             clear_button(len(places))
     else:
         st.caption("Nothing is running or waiting.")
     # Newest first: the running and waiting ones, this browser's and the latest: a term holds thousands.
     whose = st.segmented_control("Runs", ["Mine", "Everyone's"], default="Everyone's", key="train_whose")
     if whose == "Mine":
-        runs = [r for r in runs if mine(r)]
+        runs = [r for r in runs if r.id in mine]
         if not runs:
             st.caption("You have no run yet: choose a recipe above and press Train.")
             return
     by_id = {r.id: r for r in runs}
-    ids = [r.id for r in reversed(runs) if not r.finished or mine(r)][:WATCHABLE]
+    ids = [r.id for r in reversed(runs) if not r.finished or r.id in mine][:WATCHABLE]
     offered = set(ids)
     ids += [r.id for r in reversed(runs) if r.id not in offered][: max(0, WATCHABLE - len(ids))]
     if st.session_state.get("train_watch") not in ids:
-        own = [i for i in ids if mine(by_id[i])]
+        own = [i for i in ids if i in mine]
         st.session_state["train_watch"] = own[0] if own else ids[0]
     label = lambda i: f"{by_id[i].config.get('name')} ({by_id[i].owner}, {by_id[i].status})"  # noqa: E731
     watched = read_run(st.selectbox("Watch a run", ids, key="train_watch", format_func=label))  # its events too
-    run_view(watched, places.get(watched.id))
+    run_view(watched, places.get(watched.id), person)
 
 
-def run_view(run, place) -> None:
+def run_view(run, place, person) -> None:
     p = run.latest
     label = STATUS.get(run.status, run.status.capitalize())
     st.subheader(f"{label}: {run.config.get('name')} ({run.config.get('arch')})")
@@ -329,9 +326,10 @@ def run_view(run, place) -> None:
         eta = f", about {p.eta:.0f} s left" if p.eta and not run.finished else ""
         st.progress(min(done, 1.0), text=f"Epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches}, {p.elapsed:.0f} s{eta}")
         curve_charts(chart_data(run), "train_curve")
-    if run.status in ("waiting", "running") and (mine(run) or me().teacher):
+    own = owns(person, run.maker)
+    if run.status in ("waiting", "running") and (own or person.teacher):
         name, icon = ("Cancel", ":material/cancel:") if run.status == "waiting" else ("Stop", ":material/stop:")
-        whose = "" if mine(run) else f" {plain(run.owner)}'s run"
+        whose = "" if own else f" {plain(run.owner)}'s run"
         st.button(name + whose, key="train_stop", icon=icon, on_click=stop, args=(run.id,))
     if run.status == "failed":
         st.error(f"The run failed: {run.error}")

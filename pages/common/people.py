@@ -115,6 +115,11 @@ def _take_name() -> None:
     st.session_state.update(who_name=name, who_read=0)  # read again, with any merged browsers
 
 
+def with_you(name: str, person: Person) -> str:
+    """A name in a list of writers, "(you)" beside the person's own."""
+    return f"{name} (you)" if name == person.name else name
+
+
 def me() -> Person:
     """The person at this browser, as the functions that change shared things need them."""
     name, merged = _registered()
