@@ -288,14 +288,16 @@ class Drawings:
 
     def rows(self, writer: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
         """As `arrays`, and who drew each."""
-        query, args = "SELECT id, image, label, writer FROM drawings", ()
-        if writer is not None:
-            query, args = query + " WHERE writer = ?", (writer,)
+        return self._select(*_of_writer(writer))[:4]
+
+    def _select(self, where: str, args: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+        """(ids, images uint8 (n, 28, 28), labels uint8 (n,), writers, times created) of the rows
+        `where` picks, oldest first."""
         with self.connect() as db:
-            rows = db.execute(query + " ORDER BY id", args).fetchall()
+            rows = db.execute(f"SELECT id, image, label, writer, created FROM drawings {where} ORDER BY id", args).fetchall()
         ids = np.array([r[0] for r in rows], np.int64)
         images = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(-1, 28, 28)
-        return ids, images, np.array([r[2] for r in rows], np.uint8), [r[3] for r in rows]
+        return ids, images, np.array([r[2] for r in rows], np.uint8), [r[3] for r in rows], [r[4] for r in rows]
 
     def get(self, drawing_id: int) -> Drawing:
         with self.connect() as db:
@@ -313,23 +315,12 @@ class Drawings:
         """An .npz file's bytes: the prepared images as `x` uint8 (n, 28, 28) and `y` uint8 (n,),
         the shape `keras.datasets.mnist` gives. A student gets their own drawings only; the
         teacher gets everyone's or one writer's, with `writer` and `created` (UTC) for each."""
-        if not by.teacher:
-            return _npz(*self._own(by)[1:])
-        ids, x, y, writers = self.rows(writer)
-        with self.connect() as db:
-            created = dict(db.execute("SELECT id, created FROM drawings"))
-        return _npz(x, y, writer=np.array(writers, dtype=str), created=np.array([created[int(i)] for i in ids], dtype=str))
-
-    def _own(self, by: Person) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(ids, images, labels) of the drawings `by` made from their browsers (imports and older
-        rows, which carry no browser, are nobody's but the teacher's)."""
-        browsers = sorted(by.browsers)
-        with self.connect() as db:
-            rows = db.execute(
-                f"SELECT id, image, label FROM drawings WHERE browser IN ({', '.join('?' * len(browsers))}) ORDER BY id", browsers
-            ).fetchall()
-        images = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(-1, 28, 28)
-        return np.array([r[0] for r in rows], np.int64), images, np.array([r[2] for r in rows], np.uint8)
+        if not by.teacher:  # made from their browsers: imports and older rows carry none, and are not theirs
+            browsers = tuple(sorted(by.browsers))
+            _, x, y, _, _ = self._select(f"WHERE browser IN ({', '.join('?' * len(browsers))})", browsers)
+            return _npz(x, y)
+        _, x, y, writers, created = self._select(*_of_writer(writer))
+        return _npz(x, y, writer=np.array(writers, dtype=str), created=np.array(created, dtype=str))
 
     def export_npz(self, path: Path, writer: str | None = None) -> int:
         """The teacher's export (`npz`) written to a file, for the command line; how many."""
@@ -358,6 +349,11 @@ class Drawings:
         browsers = sorted(by.browsers)
         with self.connect() as db, db:
             return db.execute(f"DELETE FROM drawings WHERE browser IN ({', '.join('?' * len(browsers))})", browsers).rowcount
+
+
+def _of_writer(writer: str | None) -> tuple[str, tuple]:
+    """The WHERE clause and its argument picking one writer's rows; everyone's for None."""
+    return ("WHERE writer = ?", (writer,)) if writer is not None else ("", ())
 
 
 def _npz(x: np.ndarray, y: np.ndarray, **more: np.ndarray) -> bytes:
