@@ -111,6 +111,19 @@ def formula_safe(value: object) -> object:
     return value
 
 
+def _holders(db, name: str) -> set[str]:
+    """The browsers that carry `name`, in any case."""
+    return {b for (b,) in db.execute("SELECT browser FROM people WHERE name = ? COLLATE NOCASE", (name,))}
+
+
+def _taken(db, name: str) -> NameRefused:
+    """The refusal of a name someone holds, with the first free NAME-2, NAME-3, ... suggested."""
+    taken = {n.lower() for (n,) in db.execute("SELECT name FROM people")}
+    stem = name[: MAX_NAME - 4]
+    free = next(f"{stem}-{i}" for i in range(2, 10_000) if f"{stem}-{i}".lower() not in taken)
+    return NameRefused(f"{name!r} is already someone else's name in this class: try {free!r}")
+
+
 def _wait(wrong: int, last: float, allowed: int, now: float) -> float:
     if wrong < allowed or now - last > QUIET_SECONDS:
         return 0.0
@@ -143,19 +156,13 @@ class Register:
         name = clean_name(wanted)
         with self.db.connect() as db, db:
             db.execute("BEGIN IMMEDIATE")  # the check and the write as one, for every app process
-            holders = {b for (b,) in db.execute("SELECT browser FROM people WHERE name = ? COLLATE NOCASE", (name,))}
-            if holders - {browser}:
-                raise NameRefused(f"{name!r} is already someone else's name in this class: try {self._free(db, name)!r}")
+            if _holders(db, name) - {browser}:
+                raise _taken(db, name)
             db.execute(
                 "INSERT INTO people (browser, name, since) VALUES (?, ?, ?) ON CONFLICT (browser) DO UPDATE SET name = excluded.name",
                 (browser, name, datetime.now(UTC).isoformat(timespec="seconds")),
             )
         return name
-
-    def _free(self, db, name: str) -> str:
-        taken = {n.lower() for (n,) in db.execute("SELECT name FROM people")}
-        stem = name[: MAX_NAME - 4]
-        return next(f"{stem}-{i}" for i in range(2, 10_000) if f"{stem}-{i}".lower() not in taken)
 
     def person(self, browser: str) -> tuple[str, frozenset[str]]:
         """(this browser's name, the other browsers merged under it): a new browser is given a
@@ -179,19 +186,18 @@ class Register:
         and runs: `training.runs.rename_person`). A person renames themselves; the teacher anyone.
         Into a name someone holds only with `merge` and only by the teacher: one person then."""
         new = clean_name(new)
-        holders = self.people().get(old, [])
-        if not holders:
-            raise NameRefused(f"nobody in this class is called {old!r}")
-        if set(holders) - by.browsers:  # someone else's name, or one merged with another browser's
-            require(by, "rename_person", f" ({old})")
         with self.db.connect() as db, db:
-            db.execute("BEGIN IMMEDIATE")
-            taken = {b for (b,) in db.execute("SELECT browser FROM people WHERE name = ? COLLATE NOCASE", (new,))}
-            if taken - set(holders) and not merge:
-                raise NameRefused(f"{new!r} is already someone else's name in this class: try {self._free(db, new)!r}")
-            if taken - set(holders):
+            db.execute("BEGIN IMMEDIATE")  # who holds which name, read and changed as one
+            holders = {b for (b,) in db.execute("SELECT browser FROM people WHERE name = ?", (old,))}
+            if not holders:
+                raise NameRefused(f"nobody in this class is called {old!r}")
+            if holders - by.browsers:  # someone else's name, or one merged with another browser's
+                require(by, "rename_person", f" ({old})")
+            if others := _holders(db, new) - holders:
+                if not merge:
+                    raise _taken(db, new)
                 require(by, "rename_person", f" (merging {old} into {new})")
-                new = db.execute("SELECT name FROM people WHERE name = ? COLLATE NOCASE", (new,)).fetchone()[0]
+                new = db.execute("SELECT name FROM people WHERE browser = ?", (min(others),)).fetchone()[0]
             db.execute("UPDATE people SET name = ? WHERE name = ?", (new, old))
             db.execute("UPDATE drawings SET writer = ? WHERE writer = ?", (new, old))
         return new
