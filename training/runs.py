@@ -194,6 +194,7 @@ def _kill(run_id: str) -> None:
 
 def read_run(run_id: str) -> Run:
     """A run with its events (read incrementally: only what was appended since the last read)."""
+    _forget_renamed_owners(runs_root())
     run = _listed(run_id, runs_root())
     run.events = _events(runs_root() / run_id / "events.jsonl")
     return run
@@ -203,6 +204,7 @@ def list_runs() -> list[Run]:
     """Every run on record, oldest first (the order they were submitted), without their events:
     a status file each, read again only when it changed."""
     root = runs_root()
+    _forget_renamed_owners(root)
     runs = []
     ids = sorted(e.name for e in os.scandir(root) if e.is_dir() and e.name != ARCHIVE) if root.is_dir() else []
     for run_id in ids:
@@ -213,7 +215,22 @@ def list_runs() -> list[Run]:
     return runs
 
 
-_cache: dict = {"configs": {}, "statuses": {}, "events": {}}  # this process's copies of files read
+_cache: dict = {"configs": {}, "statuses": {}, "events": {}, "renamed": None}  # this process's copies of files read
+RENAMED = ".renamed"  # in the runs folder: written after a rename changed owners in config files
+
+
+def _forget_renamed_owners(root: Path) -> None:
+    """A config file is written once, and again only when its owner is renamed (`rename_person`),
+    which then writes RENAMED: one stat of it tells every app process to read the configs again,
+    not a stat of each of a term's thousands of config files at every listing."""
+    try:
+        found = (root / RENAMED).stat()
+        stamp = (found.st_mtime_ns, found.st_ino)
+    except OSError:
+        stamp = None
+    if stamp != _cache["renamed"]:
+        _cache["configs"].clear()
+        _cache["renamed"] = stamp
 
 
 def _listed(run_id: str, root: Path) -> Run:
@@ -224,15 +241,11 @@ def _listed(run_id: str, root: Path) -> Run:
     if kept is None or kept[0] != stamp:
         kept = (stamp, json.loads((folder / "status.json").read_text()))
         _cache["statuses"][folder] = kept
-    found = (folder / "config.json").stat()
-    stamp = (found.st_mtime_ns, found.st_ino, found.st_size)  # written once, or again when its owner is renamed
-    config = _cache["configs"].get(folder)
-    if config is None or config[0] != stamp:
-        config = (stamp, json.loads((folder / "config.json").read_text()))
-        _cache["configs"][folder] = config
+    if folder not in _cache["configs"]:  # written before its status; again only by `rename_person`
+        _cache["configs"][folder] = json.loads((folder / "config.json").read_text())
     status = kept[1]
     fields = {k: status.get(k) for k in ("model", "error", "node", "pid")}
-    return Run(run_id, status["status"], config[1], [], **fields, last=status.get("latest"))
+    return Run(run_id, status["status"], _cache["configs"][folder], [], **fields, last=status.get("latest"))
 
 
 def _events(path: Path) -> list[Progress]:
@@ -312,6 +325,8 @@ def rename_person(old: str, new: str, by: Person, merge: bool = False) -> str:
         if run.owner == old:
             config = {**run.config, "owner": new}
             write_atomic(runs_root() / run.id / "config.json", lambda p, c=config: p.write_text(json.dumps(c)))
+    if runs_root().is_dir():
+        write_atomic(runs_root() / RENAMED, lambda p: p.write_text(f"{old} -> {new}"))  # every process reads configs again
     return new
 
 
