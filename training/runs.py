@@ -25,6 +25,7 @@ and the pages only read the disk:
         last.keras              the last finished epoch, optimizer included: where a run resumes
         teaching.npz            a teaching run's base model and class drawings (training.teach)
       archive/                  old finished runs, out of the lists
+      .renamed                  written when a person's rename rewrote owners in config files
 
 When the app restarts and the board has never heard of a run on disk (the app's own Ray went
 with the app), the run is recovered from this folder: a waiting one is queued again (it keeps its
