@@ -72,6 +72,27 @@ def cnn_small() -> keras.Model:
     )
 
 
+def cnn_fast() -> keras.Model:
+    """The class's quick recipe: two 5x5 conv layers, each pooled before its activation (the same
+    result on a quarter of the values), a dense layer; 80,202 parameters, no batch norm or dropout.
+    Measured here: 99.18-99.33% in two epochs of ~2.7 s (six seeds, `benchmarks/speed.py`)."""
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(16, 5),
+            layers.MaxPooling2D(),
+            layers.Activation("relu"),
+            layers.Conv2D(32, 5),
+            layers.MaxPooling2D(),
+            layers.Activation("relu"),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="cnn_fast",
+    )
+
+
 def _batch_norm() -> layers.Layer:
     # Momentum 0.9, not Keras' 0.99: after a one-epoch run the moving statistics must already
     # be right, or the trained model predicts at chance (measured: 11% test accuracy).

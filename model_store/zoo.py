@@ -65,6 +65,14 @@ ARCHITECTURES: dict[str, Architecture] = {
             198_442,
             "cnn_lab",
         ),
+        Architecture(
+            "cnn-fast",
+            "The quick recipe's: Conv(16, 5x5) -> Pool -> Conv(32, 5x5) -> Pool -> Dense(128)",
+            "scale",
+            "categorical",
+            80_202,
+            "cnn_fast",
+        ),
     ]
 }
 

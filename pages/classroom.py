@@ -46,7 +46,7 @@ def limits_form() -> None:
         st.warning(problem, icon=":material/warning:")
     limits, student = read_limits(), not person.teacher
     with st.form("class_limits_form"):
-        a, b, c = st.columns(3)
+        a, b, c, h = st.columns(4)
         epochs = a.number_input("Most epochs a run", 0, 1000, limits.epochs, key="class_epochs", disabled=student)
         images = b.number_input(
             "Most training images a run",
@@ -61,6 +61,15 @@ def limits_form() -> None:
         waiting = c.number_input(
             "Most runs waiting", 1, MOST_WAITING, limits.waiting, key="class_waiting", disabled=student, help="per browser"
         )
+        running = h.number_input(
+            "Most runs training at once",
+            0,
+            64,
+            limits.running,
+            key="class_running",
+            disabled=student,
+            help="per student (0: no limit); their next run waits its turn, it is not refused",
+        )
         d, e, f, g = st.columns(4)
         batch = d.number_input("Smallest batch", 1, 1024, limits.smallest_batch, key="class_batch", disabled=student)
         layers = e.number_input(
@@ -73,8 +82,9 @@ def limits_form() -> None:
         st.caption(":material/lock: Only the teacher may change the class limits: sign in as teacher in the sidebar.")
     if saved:
         try:
-            figures = (epochs, images, waiting, batch, layers, units, filters)
-            save_limits(Limits(*map(int, figures)), person)
+            figures = dict(epochs=epochs, train_images=images, waiting=waiting, running=running, smallest_batch=batch)
+            figures |= dict(layers=layers, units=units, filters=filters)
+            save_limits(Limits(**{name: int(value) for name, value in figures.items()}), person)
         except (NotAllowed, OverLimit) as err:
             st.error(str(err), icon=":material/lock:")
         else:

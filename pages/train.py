@@ -75,22 +75,25 @@ def limits_note() -> None:
         else f"; a batch of at least {limits.smallest_batch}, {limits.layers} layers, {limits.units:,} units and "
         f"{limits.filters:,} filters a layer"
     )
+    running = f", {limits.running} training at once" if limits.running and not teacher else ""
     st.caption(
         f":material/rule: Class limits: {f'at most {run} a run, ' if run else ''}{limits.waiting} runs waiting at a time"
-        f"{size} (the teacher sets them on the Class page)."
+        f"{running}{size} (the teacher sets them on the Class page). Runs start in turn: the teacher's first, then "
+        "everyone's first run before anyone's second."
     )
 
 
 def form() -> None:
     if "train_arch" not in st.session_state:
-        st.session_state["train_preset"] = "seed-c"
+        st.session_state["train_preset"] = "quick"  # the class's recipe: 99% in seconds
         fill_from_preset()
     st.selectbox(
         "Start from a recipe",
         list(PRESETS),
         key="train_preset",
         on_change=fill_from_preset,
-        help="seed-a..d: the notebooks' exact recipes",
+        help="quick: the class's recipe, 99% in seconds; seed-a..d: the notebooks' exact recipes; "
+        "default: the bundled model's (minutes)",
     )
     with st.form("train_form"):
         st.markdown("**Model**")

@@ -116,13 +116,14 @@ def test_only_the_teacher_sets_the_limits_and_they_are_kept_on_disk():
     assert not limits_path().exists()
     save_limits(Limits(epochs=5, train_images=10_000, waiting=2), TEACHER)
     assert json.loads(limits_path().read_text()) == {"epochs": 5, "train_images": 10_000, "waiting": 2} | {
+        "running": 1,
         "smallest_batch": 8,
         "layers": 6,
         "units": 2048,
         "filters": 256,
     }
     assert read_limits() == Limits(5, 10_000, 2)
-    for bad in (Limits(epochs=-1), Limits(waiting=0), Limits(waiting=21), Limits(train_images=10**6)):
+    for bad in (Limits(epochs=-1), Limits(waiting=0), Limits(waiting=21), Limits(train_images=10**6), Limits(running=-1)):
         with pytest.raises(OverLimit, match="must be a whole number"):
             save_limits(bad, TEACHER)
     assert read_limits() == Limits(5, 10_000, 2)

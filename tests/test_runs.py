@@ -1,4 +1,4 @@
-"""Training runs queued on Ray: many at once, first come first served, cancelled, stopped, killed,
+"""Training runs queued on Ray: many at once, in fair-share order, cancelled, stopped, killed,
 crashed and recovered after a restart, with nothing lost. One local Ray serves the whole module."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from training import runs as runs_module
 from training.config import ConfigError, TrainConfig
 from training.limits import Limits, OverLimit, save_limits
 from training.runs import (
+    _status_of,
     clear_queue,
     keep_checkpoint,
     list_runs,
@@ -34,6 +35,7 @@ from training.runs import (
     start_sync,
     submit_run,
 )
+from training.worker import CPUS_PER_RUN, Trainer, actor_name
 
 SMALL = dict(arch="dense-128", train_limit=3000, batch_size=32, validation="split")
 LONG = dict(SMALL, epochs=300)  # stopped or killed long before it ends
@@ -85,29 +87,75 @@ def test_three_sessions_press_train_at_once_and_every_model_is_stored(store, idl
     assert record["config"]["epochs"] == 1 and record["metrics"]["test_accuracy"] > 0.7 and len(record["progress"]) >= 1
     assert [r.owner for r in runs] == ["student-0", "student-1", "student-2"]
     assert all(r.node for r in runs)  # each tells the Ray node it ran on
-    # First come, first served: the run submitted last started last, once a CPU was free; never
-    # more runs training at once than there are CPUs.
+    # Level on turns, they start in the order pressed: the run submitted last started last, once
+    # a CPU was free; never more runs training at once than there are CPUs.
     times = [json.loads((runs_root() / i / "status.json").read_text()) for i in ids]
     assert times[2]["started"] >= min(t["finished"] for t in times[:2])
     cpus = int(__import__("ray").cluster_resources()["CPU"])
     assert all(sum(t["started"] <= s["started"] < t["finished"] for t in times) <= cpus for s in times)
+    # Each trained with as many threads as the CPUs it asked Ray for, no more.
+    assert Trainer._default_options["num_cpus"] == CPUS_PER_RUN
+    assert [t["threads"] for t in times] == [{"intra_op": CPUS_PER_RUN, "inter_op": CPUS_PER_RUN, "omp": CPUS_PER_RUN}] * 3
+
+
+def test_runs_start_in_fair_share_order_whoever_pressed_first(store, idle):
+    """Three people with uneven queues, behind the teacher's runs holding every CPU: everyone's
+    first run starts before anyone's second, and no student has two training at once."""
+    import ray
+
+    start_sync()
+    cpus = int(ray.cluster_resources()["CPU"])
+    blockers = [submit_run(TrainConfig(name=f"lesson-{i}", **LONG), store, TEACHER) for i in range(cpus)]
+    wait_for(lambda: all(status(i) == "running" for i in blockers))
+    ada, bob, cy = Person("ada", "ada"), Person("bob", "bob"), Person("cy", "cy")
+    pressed = [(ada, 0), (ada, 1), (ada, 2), (cy, 0), (cy, 1), (bob, 0)]  # in this order
+    ids = {f"{p.name}-{k}": submit_run(TrainConfig(name=f"{p.name}-{k}", epochs=1, **SMALL), store, p) for p, k in pressed}
+    wanted = ["ada-0", "cy-0", "bob-0", "ada-1", "cy-1", "ada-2"]
+    wait_for(lambda: sorted(ids, key=lambda name: queue_places(list_runs())[ids[name]][0]) == wanted, 10)  # as the board has it
+    assert all(actor_name(i) not in ray.util.list_named_actors() for i in ids.values())  # on the board, not in Ray
+    for run_id in blockers:
+        request_stop(run_id, TEACHER)
+    times = {name: wait_for(lambda i=i: finished(i) and _status_of(i)) for name, i in ids.items()}
+    started = sorted(times, key=lambda name: times[name]["started"])
+    assert set(started[:3]) == {"ada-0", "bob-0", "cy-0"}, started
+    for person in ("ada", "cy"):
+        own = sorted((t["started"], t["finished"]) for name, t in times.items() if name.startswith(person))
+        assert all(later[0] >= earlier[1] for earlier, later in zip(own, own[1:])), own  # one at a time
+
+
+def test_fair_share_order_puts_the_teacher_first_then_takes_turns_by_person():
+    from collections import Counter
+
+    from training.board import Queued, fair_order
+
+    def queued(i, owner, teacher=False):
+        return Queued(f"{i:02d}", owner, teacher)
+
+    pressed = [queued(1, "ada"), queued(2, "ada"), queued(3, "ada"), queued(4, "cy"), queued(5, "bob"), queued(6, "cy")]
+    pressed.append(queued(7, "teacher", teacher=True))
+    order = [(r.owner, r.id) for r in fair_order(pressed, Counter())]
+    assert order == [("teacher", "07"), ("ada", "01"), ("cy", "04"), ("bob", "05"), ("ada", "02"), ("cy", "06"), ("ada", "03")]
+    # A run training counts as a turn taken: bob, with one training, waits behind ada's and cy's first.
+    order = [r.owner for r in fair_order([queued(1, "bob"), queued(2, "ada"), queued(3, "cy")], Counter(bob=1))]
+    assert order == ["ada", "cy", "bob"]
+    # An experiment's eight runs are its person's: the others' single runs go between them.
+    experiment = [queued(i, "dan") for i in range(8)]
+    order = [r.owner for r in fair_order([*experiment, queued(8, "eve"), queued(9, "fay")], Counter())]
+    assert order[:4] == ["dan", "eve", "fay", "dan"] and order[4:] == ["dan"] * 6
 
 
 def test_a_waiting_run_is_cancelled_and_a_running_one_stops_with_its_best_weights(store, idle):
     import ray
 
-    from training.worker import actor_name
-
     start_sync()
     cpus = int(ray.cluster_resources()["CPU"])
-    running = [submit_run(TrainConfig(name=f"busy-{i}", **LONG), store, Person("a", "a")) for i in range(cpus)]
+    running = [submit_run(TrainConfig(name=f"busy-{i}", **LONG), store, Person(f"a{i}", f"a{i}")) for i in range(cpus)]
     waiting = submit_run(TrainConfig(name="patient", **LONG), store, Person("b", "b"))
     wait_for(lambda: all(status(i) == "running" for i in running))
     assert status(waiting) == "waiting"
     assert queue_places(list_runs())[waiting][0] == 1
-    assert actor_name(waiting) in ray.util.list_named_actors()  # in Ray's queue
+    assert actor_name(waiting) not in ray.util.list_named_actors()  # it waits on the board, not in Ray
     request_stop(waiting, Person("b", "b"))  # its own
-    assert actor_name(waiting) not in ray.util.list_named_actors()  # out of it at once: it never starts
     assert wait_for(lambda: status(waiting) == "cancelled")
     wait_for(lambda: any(e.phase == "epoch" and e.epoch >= 2 for e in read_run(running[0]).events))
     request_stop(running[0], TEACHER)  # anyone's
@@ -466,7 +514,7 @@ def test_the_board_killed_mid_run_is_rebuilt_the_page_carries_on_and_the_model_i
     run_id = submit_run(TrainConfig(name="survivor", **dict(SMALL, train_limit=12000, epochs=4)), store, Person("x", "x"))
     wait_for(lambda: any(e.phase == "epoch" for e in read_run(run_id).events))
     board = cluster.board()
-    first, _ = ray.get(board.changes.remote({}))
+    first = ray.get(board.changes.remote({}))[0]
     ray.kill(board, no_restart=False)  # Ray restarts it, empty
     monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
     open_page("train")  # no exception while it restarts

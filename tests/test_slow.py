@@ -27,6 +27,15 @@ def test_the_notebook_recipe_reaches_its_published_accuracy(preset, store):
     assert result.entry.record["metrics"]["test_accuracy"] >= PUBLISHED[preset] - 0.005
 
 
+def test_the_class_recipe_reaches_99_percent_in_seconds(store):
+    """Issue 24's recipe: 99% on every seed tried (benchmarks/speed.py: 99.18-99.33% on six, in
+    0.15x notebook C's time); one seed here, that not the preset's own."""
+    result = train(dataclasses.replace(PRESETS["quick"], name="quick", seed=3), store)
+    record = result.entry.record
+    assert record["metrics"]["test_accuracy"] >= 0.99, record["metrics"]["test_accuracy"]
+    assert record["epochs_run"] == 2 and record["parameters"] == 80_202
+
+
 @pytest.fixture(scope="module")
 def bundled():
     model, entry = ModelStore().load("lab-default")

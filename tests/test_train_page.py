@@ -27,7 +27,9 @@ def submit(at: AppTest) -> AppTest:
 
 
 def test_a_preset_fills_the_whole_form(page):
-    assert page.selectbox(key="train_preset").value == "seed-c"
+    assert page.selectbox(key="train_preset").value == "quick"  # the class's recipe comes first
+    assert page.selectbox(key="train_arch").value == "cnn-fast" and page.number_input(key="train_epochs").value == 2
+    page.selectbox(key="train_preset").set_value("seed-c").run()
     assert page.selectbox(key="train_arch").value == "cnn-small" and page.number_input(key="train_validation_split").value == 0.3
     page.selectbox(key="train_preset").set_value("seed-a").run()
     assert page.selectbox(key="train_arch").value == "dense-128-128"
@@ -46,10 +48,25 @@ def test_a_preset_fills_the_whole_form(page):
     ],
 )
 def test_bad_values_are_refused_at_the_form_naming_the_field(page, key, widget, value, named):
+    page.radio(key="train_validation").set_value("split")  # the quick recipe holds nothing back
     getattr(page, widget)(key=key).set_value(value)
     submit(page)
     assert page.error[0].value.startswith("Not started") and named in page.error[0].value
     assert list_runs() == []
+
+
+def test_a_students_run_over_a_class_limit_is_refused_at_the_form_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", "a-long-password")  # a class: this browser is a student's
+    page = open_page("train")
+    page.number_input(key="train_epochs").set_value(25)
+    submit(page)
+    said = page.error[0].value
+    assert said.startswith("Not started") and "the class limit is 20 epochs for a student run (this one asks for 25)" in said
+    page.number_input(key="train_epochs").set_value(2)
+    page.number_input(key="train_batch_size").set_value(4)
+    submit(page)
+    assert "the class limit is a batch of at least 8 (this one asks for 4)" in page.error[0].value
+    assert list_runs() == []  # refused before anything was queued
 
 
 def test_custom_layer_sizes_must_be_numbers(page):

@@ -14,23 +14,61 @@ an app process says it is stored: store first, forget after.
 Each event carries its number in the run (`seq`, given by the run itself), so an app appends to
 its disk only those it has not written, whichever board they came through; once a finished run
 is on disk, its events, checkpoints and result are dropped.
+
+The board is also the queue. A queued run waits here, not in Ray: it gets its actor
+(`training.worker.Trainer`) only when a CPU is free for it, and the next one is chosen in
+fair-share order (`fair_order`), not in the order pressed. Ray would start waiting actors in the
+order they were created, so one student's three runs pressed first would hold everyone back.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections import Counter
+from dataclasses import dataclass
 
 import ray
 from ray import exceptions
 
+from training.cluster import NAMESPACE
+from training.worker import CPUS_PER_RUN, Trainer, actor_name
+
 FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")  # the rest: waiting, running, stopping, lost
-# "lost": a waiting run whose actor died before it started (the app that queued it died with the
-# files it was handed); the app processes queue it again, and their disks never say "lost".
+# "lost": a waiting run whose actor died before it started; the app processes queue it again, and
+# their disks never say "lost".
 
 
 def _new_state(status: str = "waiting") -> dict:
     return {"status": status, "events": [], "version": 0, "checkpoint": 0, "resume": 0}
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A run's claim to a CPU: whose it is, and how many of theirs may train at once."""
+
+    id: str  # run ids sort in the order the runs were pressed
+    owner: str  # the person (a name is one person's, whichever of their browsers)
+    teacher: bool
+    running_limit: int = 0  # the most runs of this person training at once; 0: no limit
+
+    @classmethod
+    def of(cls, run_id: str, record: dict) -> Queued:
+        """From a run's record (`training.runs.submit_run` writes these fields)."""
+        return cls(run_id, record.get("owner", "?"), bool(record.get("teacher")), int(record.get("running_limit") or 0))
+
+
+def fair_order(waiting: list[Queued], served: Counter) -> list[Queued]:
+    """The order waiting runs start in: the teacher's first, then round robin by person: a
+    person's next run waits behind everyone's with fewer turns before it (`served`: runs each
+    person has had started while others waited), and runs level on turns go in the order pressed.
+    An experiment's runs are its person's like any other."""
+    turns = Counter(served)
+    keyed = []
+    for run in sorted(waiting, key=lambda r: r.id):
+        keyed.append(((not run.teacher, turns[run.owner], run.id), run))
+        turns[run.owner] += 1
+    return [run for _, run in sorted(keyed, key=lambda k: k[0])]
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -43,6 +81,12 @@ class Board:
         self.results: dict[str, dict] = {}
         self.claims: dict[str, tuple[str, float]] = {}  # a result being stored: by which app process, since when
         self.watches: dict[str, ray.ObjectRef] = {}  # each run's `join`: it fails when its actor dies
+        self.queued: dict[str, tuple] = {}  # waiting runs without an actor yet: what it is made with
+        self.who: dict[str, Queued] = {}  # every queued or training run: whose, for the order
+        self.actors: dict[str, ray.actor.ActorHandle] = {}  # runs given an actor, until they finish
+        # Runs started per person since the queue was last empty, those training included: the
+        # turns each has had (fair_order). Counted afresh once nobody waits.
+        self.served: Counter = Counter()
 
     def _state(self, run_id: str) -> dict:
         return self.runs.setdefault(run_id, _new_state())
@@ -54,41 +98,102 @@ class Board:
 
     # ------------------------------------------------------------ from the app
 
-    def add(self, run_id: str, actor: list, status: str = "waiting") -> str:
-        """A queued run and its actor (in a list: Ray hands over the handle as it is). Also how an
-        app re-tells a restarted board of a run on its disk, with the status the disk gives. A run
-        the board knows (it may have reported here first) keeps its state."""
-        self.watches[run_id] = actor[0].join.remote()
+    def queue(self, run_id: str, record: dict, teaching, resume, first_seq: int) -> str:
+        """A run to start when a CPU is free for it, in fair-share order, with what its actor is
+        made with (`training.worker.Trainer`). Also how an app queues again a run left on its disk
+        (a restart, a lost run). A run queued already, or finished, is left as it is."""
+        state = self.runs.get(run_id)
+        if run_id in self.queued or run_id in self.actors or (state and state["status"] in FINISHED):
+            return self.incarnation
+        self.queued[run_id] = (record, teaching, resume, first_seq)
+        self.who[run_id] = Queued.of(run_id, record)
+        if state is None or state["status"] == "lost":
+            self.runs[run_id] = _new_state("waiting")
+            self._change(run_id)
+        self._dispatch()
+        return self.incarnation
+
+    def add(self, run_id: str, actor: list, status: str, record: dict) -> str:
+        """A run whose actor lives in the cluster (in a list: Ray hands over the handle as it is),
+        as an app re-tells a restarted board of it, with the status its disk gives. A run the
+        board knows (it may have reported here first) keeps its state."""
+        self._watch(run_id, actor[0], record)
         if run_id not in self.runs or self.runs[run_id]["status"] == "lost":
             self.runs[run_id] = _new_state(status)
             self._change(run_id)
         return self.incarnation
 
+    def _watch(self, run_id: str, actor, record: dict) -> None:
+        self.actors[run_id] = actor
+        self.watches[run_id] = actor.join.remote()
+        self.who[run_id] = Queued.of(run_id, record)
+
+    def _dispatch(self) -> None:
+        """Give queued runs an actor while CPUs are free, in fair-share order, each person within
+        their limit of runs training at once. Ray's own queue stays empty: an actor made now waits
+        there only for the CPU of a run that has just finished and is ending."""
+        free = int(ray.cluster_resources().get("CPU", 0) // CPUS_PER_RUN) - len(self.actors) if self.queued else 0
+        training = Counter(self.who[r].owner for r in self.actors)
+        for run in self.order():
+            if free <= 0:
+                break
+            if run.running_limit and training[run.owner] >= run.running_limit:
+                continue
+            record, teaching, resume, first_seq = self.queued.pop(run.id)
+            me = ray.get_runtime_context().current_actor
+            options = dict(name=actor_name(run.id), namespace=NAMESPACE, lifetime="detached")
+            try:
+                actor = Trainer.options(**options).remote(run.id, record, me, teaching, resume, first_seq)
+            except ValueError:  # its actor lives on already (a board that restarted was not told yet)
+                actor = ray.get_actor(actor_name(run.id), namespace=NAMESPACE)
+            self._watch(run.id, actor, record)
+            training[run.owner] += 1
+            self.served[run.owner] += 1
+            free -= 1
+        if not self.queued:
+            self.served = training
+
+    def order(self) -> list[Queued]:
+        """The queued runs, in the order they will start (a person at their running limit is
+        passed over until one of theirs ends)."""
+        return fair_order([self.who[r] for r in self.queued], self.served)
+
+    def _done_with(self, run_id: str) -> None:
+        """A run that finished, or whose actor ended: its CPU goes to the next in line."""
+        self.actors.pop(run_id, None)
+        self.who.pop(run_id, None)
+        self._dispatch()
+
     def knows(self, run_ids: list[str]) -> list[str]:
         return [run_id for run_id in run_ids if run_id in self.runs]
 
     def stop(self, run_id: str) -> str:
-        """A waiting run is cancelled at once (the app then takes its actor out of Ray's queue);
-        a running one stops after its current batch. The status it had."""
+        """A waiting run is cancelled at once (it never starts); a running one stops after its
+        current batch. The status it had."""
         state = self._state(run_id)
         was = state["status"]
         if was == "waiting":
             self._change(run_id, status="cancelled", finished=time.time())
+            self.queued.pop(run_id, None)
+            if run_id in self.actors:  # made, not yet started: out of Ray's queue, it never starts
+                ray.kill(self.actors[run_id], no_restart=True)
+            self._done_with(run_id)
         elif was == "running":
             self._change(run_id, status="stopping")
         return was
 
-    def changes(self, known: dict[str, tuple[int, int]]) -> tuple[str, dict[str, dict]]:
-        """This board's incarnation, and every run whose version differs from `known` (run id:
+    def changes(self, known: dict[str, tuple[int, int]]) -> tuple[str, dict[str, dict], list[str]]:
+        """This board's incarnation; every run whose version differs from `known` (run id:
         (version, the number of the first event not yet written)), with only the events from there
-        on, without the bytes."""
+        on, without the bytes; and the queued runs' ids in the order they will start."""
         self._notice_ended_actors()
+        self._dispatch()  # a machine may have joined the cluster
         changed = {}
         for run_id, state in self.runs.items():
             version, written = known.get(run_id, (None, 0))
             if version != state["version"]:
                 changed[run_id] = {**state, "events": [e for e in state["events"] if e["seq"] >= written]}
-        return self.incarnation, changed
+        return self.incarnation, changed, [run.id for run in self.order()]
 
     def _notice_ended_actors(self) -> None:
         """A run whose actor ended while the run is unfinished died with its worker: Ray says why."""
@@ -97,11 +202,15 @@ class Board:
         for ref in ended:
             run_id = watched[ref]
             del self.watches[run_id]
+            self.actors.pop(run_id, None)
+            self.who.pop(run_id, None)
             try:
                 ray.get(ref)
             except exceptions.RayError as err:
                 status = self.runs[run_id]["status"]
-                if status == "waiting":  # never started (its app died, taking its files): to be queued again
+                # Never started: its worker died, or the owner of its arguments (a board before a
+                # restart) did. The app processes queue it again from their disk.
+                if status == "waiting":
                     self._change(run_id, status="lost")
                 elif status not in FINISHED:
                     self._change(run_id, status="interrupted", error=why_ended(err), finished=time.time())
@@ -148,16 +257,17 @@ class Board:
             "events": sum(len(s["events"]) for s in self.runs.values()),
             "checkpoints": len(self.checkpoints) + len(self.resumes),
             "results": len(self.results),
+            "queued": len(self.queued),
         }
 
     # ------------------------------------------------------------ from a run's actor
 
-    def start(self, run_id: str, node: str, pid: int) -> bool:
-        """The run begins; False if it was cancelled while it waited. A resumed run says 'running'
-        again on its new worker."""
+    def start(self, run_id: str, node: str, pid: int, threads: dict) -> bool:
+        """The run begins, with these threads; False if it was cancelled while it waited. A
+        resumed run says 'running' again on its new worker."""
         if self._state(run_id)["status"] not in ("waiting", "running"):
             return False
-        self._change(run_id, status="running", node=node, pid=pid, started=time.time())
+        self._change(run_id, status="running", node=node, pid=pid, started=time.time(), threads=threads)
         return True
 
     def stop_asked(self, run_id: str) -> bool:
@@ -180,6 +290,7 @@ class Board:
         if result is not None:
             self.results[run_id] = result
         self._change(run_id, status=status, error=error, has_result=result is not None, finished=time.time())
+        self._done_with(run_id)
 
 
 def why_ended(err: exceptions.RayError) -> str:

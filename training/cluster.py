@@ -88,7 +88,7 @@ def connect(owner: Path | None = None) -> None:
                 # On 127.0.0.1 only (with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, set in training/__init__).
                 ray.init(
                     address="local",
-                    num_cpus=os.cpu_count(),
+                    num_cpus=training_cpus(),
                     include_dashboard=False,
                     _node_ip_address="127.0.0.1",
                     _system_config=keep_warm,
@@ -104,6 +104,14 @@ def connect(owner: Path | None = None) -> None:
             _connected["error"] = f"Training is unavailable: {where} could not be reached or started ({reason})."
             raise ClusterUnavailable(_connected["error"]) from None
         _connected["ok"] = True
+
+
+def training_cpus() -> int:
+    """The CPUs the app's own Ray trains on: all of a machine of one or two (a run trains while
+    the web server waits on the network most of the time), all but one of a larger one, left to
+    the web server so that drawing stays quick while the class trains."""
+    cores = os.cpu_count() or 1
+    return cores if cores <= 2 else cores - 1
 
 
 def _reachable(where: str, seconds: float = 5.0) -> None:

@@ -143,6 +143,10 @@ def _train_dataset(x: np.ndarray, y: np.ndarray, c: TrainConfig, model: keras.Mo
     shape = model.input_shape[1:]
     ds = tf.data.Dataset.from_tensor_slices((x[..., None], y)).shuffle(len(x), seed=c.seed).batch(c.batch_size)
     ds = ds.map(lambda a, b: (tf.reshape(augment(a), (-1, *shape)), b), num_parallel_calls=tf.data.AUTOTUNE)
+    if threads := tf.config.threading.get_intra_op_parallelism_threads():  # a run on Ray: as many as it asked for
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = threads
+        ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

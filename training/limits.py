@@ -1,11 +1,12 @@
 """The class limits: how much training a student's run may ask for (its epochs and images, and
-its size: the smallest batch, the most layers, units and filters), and how many runs one browser
-may keep waiting. They hold out of the box (the defaults below); the teacher changes them on the
+its size: the smallest batch, the most layers, units and filters), how many runs one browser
+may keep waiting and how many of a student's may train at once. They hold out of the box (the defaults below); the teacher changes them on the
 Class page. Kept in `class-limits.json` in the class's data folder (`model_store.files.data_root`),
 so every app process reads the same ones.
 
 The waiting limit holds for everyone (one browser cannot fill the queue); the others for students.
-The command line is not limited.
+The running limit is not a refusal: the board starts no more of a student's runs at once, and
+the next waits its turn (`training.board`). The command line is not limited.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Limits:
     epochs: int = 20  # the most epochs of a student run; 0: no limit (the "default" recipe runs 15)
     train_images: int = 80_000  # the most training images of a student run (MNIST and printed); 0: no limit
     waiting: int = 3  # the most runs one browser may have waiting
+    running: int = 1  # the most runs of one student training at once (the rest wait their turn); 0: no limit
     smallest_batch: int = 8  # a batch of 1 is 60,000 steps an epoch: minutes of everyone's CPU
     layers: int = 6  # the most dense and conv layers of a custom network
     units: int = 2048  # the most units of one dense layer
@@ -42,6 +44,7 @@ class Limits:
             ("epochs", 0, 1000),
             ("train_images", 0, TRAIN_SIZE + 100_000),
             ("waiting", 1, MOST_WAITING),
+            ("running", 0, 64),
             ("smallest_batch", 1, 1024),
             ("layers", 1, 64),
             ("units", 1, 4096),

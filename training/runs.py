@@ -8,9 +8,10 @@ or a cluster (`training.cluster`).
     keep_checkpoint(run_id, store)              an interrupted run's best epoch, as a model
     archive_runs(days)                          finished runs older than that move to runs/archive/
 
-Each run is a detached Ray actor asking for CPUS_PER_RUN CPU (`training.worker`); Ray starts what
-fits and keeps the rest waiting, first come first served, and a run outlives the app process
-that queued it. The run tells the board (`training.board`) its progress, checkpoints and result;
+A queued run waits on the board (`training.board`), which gives it a detached Ray actor asking for
+CPUS_PER_RUN CPU (`training.worker`) once one is free, in fair-share order: the teacher's runs
+first, then round robin by person. A run outlives the app process that queued it. The run tells
+the board its progress, checkpoints and result;
 a thread in each app process copies what changed to the app's own disk and stores finished models
 in the app's store. The run never touches the app's disk, so a worker machine needs none of it,
 and the pages only read the disk:
@@ -26,6 +27,7 @@ and the pages only read the disk:
         teaching.npz            a teaching run's base model and class drawings (training.teach)
       archive/                  old finished runs, out of the lists
       .renamed                  written when a person's rename rewrote owners in config files
+      .queue.json               the board's waiting runs, in the order they will start
 
 When the app restarts and the board has never heard of a run on disk (the app's own Ray went
 with the app), the run is recovered from this folder: a waiting one is queued again (it keeps its
@@ -36,7 +38,6 @@ what the disk holds, and the runs still training in the cluster carry on.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import logging
 import os
@@ -62,7 +63,7 @@ from training.config import TrainConfig
 from training.engine import CHECKPOINT, LAST_EPOCH, Progress, Resume
 from training.limits import check_run, read_limits
 from training.teach import Teaching, teaching_of
-from training.worker import Trainer, _warm_up_worker, actor_name
+from training.worker import _warm_up_worker, actor_name
 
 TEACHING = "teaching.npz"
 SYNC_SECONDS = 0.5
@@ -128,7 +129,8 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
         if r.status == "waiting" and r.config.get("session") == by.session
     }
     group = (experiment or {}).get("name")
-    check_run(c, by, 0 if group in waiting else len(waiting), read_limits())
+    limits = read_limits()
+    check_run(c, by, 0 if group in waiting else len(waiting), limits)
     teaching = None
     if c.teach:  # the base model and the drawings go with the run: a worker has no access to them
         c, teaching = teaching_of(c, store)
@@ -137,7 +139,15 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
     run_id = f"{now:%Y%m%d-%H%M%S}-{now.microsecond:06d}-{secrets.token_hex(2)}"  # sorts in the order submitted
     run_dir = runs_root() / run_id
     run_dir.mkdir(parents=True)
-    record = {**c.to_dict(), "owner": by.name, "session": by.session, "experiment": experiment or {}, "store": str(store.root)}
+    record = {
+        **c.to_dict(),
+        "owner": by.name,
+        "session": by.session,
+        "teacher": by.teacher,  # their runs go first
+        "running_limit": 0 if by.teacher else limits.running,  # the board starts no more of theirs at once
+        "experiment": experiment or {},
+        "store": str(store.root),
+    }
     (run_dir / "config.json").write_text(json.dumps(record))
     if teaching is not None:
         (run_dir / TEACHING).write_bytes(teaching.to_bytes())
@@ -147,17 +157,14 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
 
 
 def _queue(run_id: str, record: dict, teaching: Teaching | None, resume: Resume | None = None) -> None:
-    """A run's actor, in Ray's queue until a CPU is free; the board told of it. A board that is
-    restarting gets the news when it is back (Ray retries the call), so this never waits long."""
+    """A run on the board's queue, with what it trains on. A board that is restarting gets it when
+    it is back (Ray retries the call), so this never waits long."""
     board = cluster.board()
-    options = dict(name=actor_name(run_id), namespace=cluster.NAMESPACE, lifetime="detached")
-    actor = Trainer.options(**options).remote(run_id, record, board, teaching, resume, _written(run_id))
-    ray.wait([board.add.remote(run_id, [actor])], timeout=BOARD_SECONDS)
+    ray.wait([board.queue.remote(run_id, record, teaching, resume, _written(run_id))], timeout=BOARD_SECONDS)
 
 
 def request_stop(run_id: str, by: Person) -> None:
-    """Cancel a waiting run (its actor leaves Ray's queue: it never starts), or stop a running one
-    after its batch (its best weights are kept). A person's own runs are those queued from their
+    """Cancel a waiting run (it never starts), or stop a running one after its batch (its best weights are kept). A person's own runs are those queued from their
     browser; anyone's, for the teacher."""
     run = read_run(run_id)
     require(by, "stop_any_run", f" ({run.owner}'s {run.config.get('name')})", owner=run.maker)
@@ -174,23 +181,12 @@ def clear_queue(by: Person) -> int:
 
 def _stop(board, run_ids: list[str]) -> None:
     try:
-        was = ray.get([board.stop.remote(run_id) for run_id in run_ids], timeout=BOARD_SECONDS)
+        ray.get([board.stop.remote(run_id) for run_id in run_ids], timeout=BOARD_SECONDS)
     except (exceptions.GetTimeoutError, exceptions.RayActorError):
         raise cluster.ClusterUnavailable(
             "The training queue is reconnecting (its board restarted); try again in a moment."
         ) from None
-    for run_id, status in zip(run_ids, was):
-        if status == "waiting":
-            _kill(run_id)
     _sync["wake"].set()
-
-
-def _kill(run_id: str) -> None:
-    """Take a run's actor out of Ray (a queued one never starts)."""
-    try:
-        ray.kill(ray.get_actor(actor_name(run_id), namespace=cluster.NAMESPACE), no_restart=True)
-    except ValueError:
-        pass  # gone already
 
 
 def read_run(run_id: str) -> Run:
@@ -280,13 +276,26 @@ def _event(line: bytes) -> Progress | None:
 
 def queue_places(runs: list[Run]) -> dict[str, tuple[int, float | None]]:
     """Each waiting run's place in the queue (1 = next) and a rough wait in seconds: the n-th
-    waiting run starts about when the n-th of the running runs ends (unknown past them)."""
+    waiting run starts about when the n-th of the running runs ends (unknown past them). The
+    order is the board's (fair share, `training.board`), as the engine thread last wrote it; a
+    waiting run not in it has its CPU already, or is not on the board yet, and comes first."""
     running = [r for r in runs if r.status in ("running", "stopping")]
     known = [r.latest.eta for r in running if r.latest and r.latest.eta is not None]
     # A run still starting (no estimate yet) ends after every run that has one.
     remaining = sorted(known) + [None] * (len(running) - len(known))
-    waiting = [r for r in runs if r.status == "waiting"]
-    return {r.id: (i + 1, remaining[i] if i < len(remaining) else None) for i, r in enumerate(waiting)}
+    line = {run_id: place for place, run_id in enumerate(_board_order())}
+    waiting = sorted((r.id for r in runs if r.status == "waiting"), key=lambda i: (i in line, line.get(i, 0), i))
+    return {run_id: (i + 1, remaining[i] if i < len(remaining) else None) for i, run_id in enumerate(waiting)}
+
+
+ORDER = ".queue.json"  # in the runs folder: the board's queued runs, in the order they will start
+
+
+def _board_order() -> list[str]:
+    try:
+        return json.loads((runs_root() / ORDER).read_text())
+    except (OSError, ValueError):
+        return []
 
 
 def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
@@ -365,6 +374,7 @@ _sync = {
     "retry": {},
     "problem": None,  # what the copying met last time, cleared by its next success
     "notice": (None, 0.0),  # the engine thread died and was started again: said for a minute
+    "order": None,  # the board's queued runs, in the order they will start, as last written to ORDER
 }
 
 
@@ -469,7 +479,7 @@ def sync() -> None:
     board = cluster.board()
     # A finished run on disk (trimmed) has no events left on the board: its file is not looked at.
     known = {r: (v, 0 if r in _sync["trimmed"] else _written(r)) for r, v in _sync["versions"].items()}
-    incarnation, changed = ray.get(board.changes.remote(known), timeout=BOARD_SECONDS)
+    incarnation, changed, order = ray.get(board.changes.remote(known), timeout=BOARD_SECONDS)
     if incarnation != _sync["incarnation"]:
         if _sync["incarnation"] is not None:  # the board restarted, empty: tell it what the disk holds
             log.warning("the board restarted; recovering the runs from %s", runs_root())
@@ -478,6 +488,9 @@ def sync() -> None:
             _sync["trimmed"].clear()
             recover()
         _sync["incarnation"] = incarnation
+    if order != _sync["order"]:
+        write_atomic(runs_root() / ORDER, lambda p: p.write_text(json.dumps(order)))
+        _sync["order"] = order
     results = [run_id for run_id, state in changed.items() if _copy(board, run_id, state)]
     results += [run_id for run_id, when in _sync["retry"].items() if when <= time.monotonic() and run_id not in results]
     for run_id in results:
@@ -491,15 +504,14 @@ def _copy(board, run_id: str, state: dict) -> bool:
     if not run_dir.is_dir():
         return False  # another app's run, with another runs folder
     if state["status"] == "lost":  # its actor died before it started: queued again, as it was
-        run = read_run(run_id)
-        with contextlib.suppress(ValueError):  # another app process queued it again first
-            _queue(run_id, run.config, _teaching(run_id), _resume_of(run))
+        run = read_run(run_id)  # (if another app process queued it again first, the board keeps that)
+        _queue(run_id, run.config, _teaching(run_id), _resume_of(run))
         return False
     if state["events"]:
         _append_events(run_dir, state["events"])
     _fetch(board, run_id, "checkpoint", "checkpoints", board.checkpoint_of, CHECKPOINT, state)
     _fetch(board, run_id, "resume", "resumes", board.resume_of, LAST_EPOCH, state)
-    fields = ("status", "error", "node", "pid", "model", "started", "finished", "resume_epoch")
+    fields = ("status", "error", "node", "pid", "threads", "model", "started", "finished", "resume_epoch")
     new = {k: state[k] for k in fields if k in state}
     if state["events"]:
         new["latest"] = state["events"][-1]
@@ -609,7 +621,7 @@ def recover() -> None:
         except ValueError:
             actor = None
         if actor is not None:  # training on: the board had only forgotten it
-            ray.wait([board.add.remote(run.id, [actor], run.status)], timeout=BOARD_SECONDS)
+            ray.wait([board.add.remote(run.id, [actor], run.status, run.config)], timeout=BOARD_SECONDS)
         elif run.status == "stopping":
             error = "the app restarted while it stopped"
             _write_status(runs_root() / run.id, {**_status_of(run.id), "status": "interrupted", "error": error})
