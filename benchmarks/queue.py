@@ -72,7 +72,7 @@ def seed_d(store: ModelStore) -> None:
 def gap(store: ModelStore) -> None:
     """Fill every CPU, plus one run that has to wait: it starts when the first one ends."""
     cpus = int(__import__("ray").cluster_resources()["CPU"])
-    ids = [submit_run(TrainConfig(name=f"gap-{i}", **SHORT), store, Person("bench", f"gap{i}")) for i in range(cpus + 1)]
+    ids = [submit_run(TrainConfig(name=f"gap-{i}", **SHORT), store, Person(f"bench-{i}", f"gap{i}")) for i in range(cpus + 1)]
     wait(ids)
     first_end = min(status(i)["finished"] for i in ids[:cpus])
     print(f"From a run ending to the waiting one starting: {status(ids[-1])['started'] - first_end:.2f} s")

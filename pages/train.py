@@ -323,7 +323,7 @@ def run_view(run, place, person) -> None:
     st.subheader(f"{label}: {run.config.get('name')} ({run.config.get('arch')})")
     if run.status == "waiting":
         wait = f", starting in about {place[1]:.0f} s" if place and place[1] is not None else ""
-        st.info(f"Waiting for a free CPU: place {place[0] if place else '?'} in the queue{wait}.", icon=":material/schedule:")
+        st.info(f"Waiting its turn: place {place[0] if place else '?'} in the queue{wait}.", icon=":material/schedule:")
     if p is not None:
         done = ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches)
         eta = f", about {p.eta:.0f} s left" if p.eta and not run.finished else ""

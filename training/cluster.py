@@ -82,8 +82,8 @@ def connect(owner: Path | None = None) -> None:
                 ray.init(address=address(), **options)
             else:
                 # "local": a Ray of our own, even when another was started on this machine by `ray start`.
-                # Idle workers stay (Ray would end those past one per CPU within a second): each
-                # holds TensorFlow and MNIST loaded, and a cold one costs the next run seconds.
+                # Idle workers stay (Ray would end those past one per CPU within a second): those
+                # Ray starts with it hold TensorFlow and MNIST loaded, ready for the first runs.
                 keep_warm = {"idle_worker_killing_time_threshold_ms": 3_600_000}
                 # On 127.0.0.1 only (with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, set in training/__init__).
                 ray.init(

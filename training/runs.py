@@ -63,7 +63,7 @@ from training.config import TrainConfig
 from training.engine import CHECKPOINT, LAST_EPOCH, Progress, Resume
 from training.limits import check_run, read_limits
 from training.teach import Teaching, teaching_of
-from training.worker import _warm_up_worker, actor_name
+from training.worker import actor_name
 
 TEACHING = "teaching.npz"
 SYNC_SECONDS = 0.5
@@ -426,11 +426,6 @@ def _engine() -> None:
     """
     try:
         cluster.connect(owner=runs_root() / ".local-ray.lock")
-        if not cluster.address() and not _sync["ready"].is_set():
-            # One warm worker for each CPU and one more, loading TensorFlow now: when a run ends,
-            # the next one starts on a worker that is ready, not on one still importing.
-            for _ in range(int(ray.cluster_resources().get("CPU", 1)) + 1):
-                _warm_up_worker.remote()
         recover()
     except cluster.ClusterUnavailable:
         return  # the reason is in cluster.problem()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -62,7 +61,6 @@ def train_run(run_id: str, record: dict, board, teaching: Teaching | None, resum
         threads = _threads()
         if not ray.get(board.start.remote(run_id, ray.get_runtime_context().get_node_id(), os.getpid(), threads)):
             return  # cancelled while it waited
-        _warm_up_worker.remote()  # a warm worker for the run after this one: this one ends with its run
         stop = BoardStop(board, run_id)
         try:
             keras.backend.clear_session()
@@ -132,6 +130,11 @@ class BoardReport:
 def warm_worker() -> None:
     """Run by Ray in every worker as it starts (`cluster.connect`): what each run needs, loaded once.
 
+    Ray never gives an actor a worker that has run a task (ray-project/ray#28773), so each run's
+    actor gets a fresh worker, and this import (~2.5 s here) is the gap between one run ending
+    and the next starting; only the workers Ray starts with it are ready in advance. (Warm-up
+    tasks, tried before, warmed workers no run could use: six short runs took 30.0 s, not 18.3.)
+
     A run trains with as many threads as the CPUs it asks Ray for, no more: TensorFlow would
     otherwise take every core of the machine (its default), and two runs on two cores would each
     run two threads, fighting. Measured here, the class recipe: 7.5 s on one thread, 5.7 s on two,
@@ -158,8 +161,3 @@ def _threads() -> dict:
         "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
         "omp": int(os.environ.get("OMP_NUM_THREADS", "0")),
     }
-
-
-@ray.remote(num_cpus=0)
-def _warm_up_worker() -> None:
-    time.sleep(2)  # long enough that each of these lands on a worker of its own
