@@ -214,3 +214,13 @@ def test_a_second_app_process_on_the_same_runs_folder_starts_no_ray_of_its_own(t
     os.close(fd)
     assert "another app process on this machine runs the training queue" in done.stdout, done.stderr
     assert "python -m benchmarks.replicas" in done.stdout and done.stdout.strip().endswith("False")  # no Ray started
+
+
+def test_the_apps_own_ray_leaves_the_web_server_a_core_on_a_machine_of_more_than_two(monkeypatch):
+    from training import cluster
+
+    cores = {}
+    for count in (1, 2, 4, 8):
+        monkeypatch.setattr(cluster.os, "cpu_count", lambda count=count: count)
+        cores[count] = cluster.training_cpus()
+    assert cores == {1: 1, 2: 2, 4: 3, 8: 7}
