@@ -3,6 +3,7 @@
 python -m model_store list
 python -m model_store predict [--model NAME] [--json] FILE...
 python -m model_store evaluate [--model NAME] [--json]
+python -m model_store explain [--model NAME] [--neighbours K] [--json] FILE...
 python -m model_store drawings list | export FILE.npz [--by NAME] | import FILE.npz [--by NAME]
 python -m model_store backup DIR
 python -m model_store restore DIR
@@ -60,9 +61,10 @@ def _load_predictor(store: ModelStore, name: str | None):
     return Predictor(model, entry.normalization), entry.name
 
 
-def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
-    predictor, _ = _load_predictor(store, args.model)
-    failures = 0
+def _readings(predictor, args: argparse.Namespace):
+    """Each file's prediction, in order; a file that cannot be read is reported (as JSON with
+    --json) and skipped, the rest go on. Sets `args.failures`."""
+    args.failures = 0
     for path in args.files:
         try:
             prepared = prepare(decode_image(Path(path).read_bytes()))
@@ -70,17 +72,43 @@ def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
             if result.blank:
                 raise ImageError(f"nothing to read: {result.blank_reason}")
         except (OSError, ImageError) as err:  # one bad file is reported, the rest go on
-            failures += 1
+            args.failures += 1
             message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             print(json.dumps({"path": path, "error": message}) if args.json else f"{path}: error: {message}")
             continue
+        yield path, result
+
+
+def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
+    predictor, _ = _load_predictor(store, args.model)
+    for path, result in _readings(predictor, args):
         if args.json:
             probs = [round(float(p), 6) for p in result.probabilities]
             line = {"path": path, "digit": result.digit, "confidence": round(result.confidence, 6), "probabilities": probs}
             print(json.dumps(line))
         else:
             print(f"{path}: {result.digit} ({result.confidence:.1%})")
-    return 1 if failures else 0
+    return 1 if args.failures else 0
+
+
+def cmd_explain(store: ModelStore, args: argparse.Namespace) -> int:
+    """Each file's reading and the MNIST training images nearest to it in the model's features."""
+    model, entry = store.load(args.model)
+    from model_store import Predictor
+    from model_store.explain import Explainer
+
+    predictor = Predictor(model, entry.normalization)
+    explainer = Explainer(predictor, entry.record.get("model_sha256"))
+    for path, result in _readings(predictor, args):
+        near = explainer.neighbours(result.prepared, args.neighbours)
+        if args.json:
+            neighbours = [{"index": n.index, "label": n.label, "distance": round(n.distance, 4)} for n in near]
+            line = {"path": path, "digit": result.digit, "confidence": round(result.confidence, 6), "neighbours": neighbours}
+            print(json.dumps(line | {"map": None}))  # the map: not built yet (issue 25)
+        else:
+            shown = ", ".join(f"#{n.index} a {n.label} at {n.distance:.2f}" for n in near)
+            print(f"{path}: {result.digit} ({result.confidence:.1%}); nearest training images: {shown}")
+    return 1 if args.failures else 0
 
 
 def cmd_evaluate(store: ModelStore, args: argparse.Namespace) -> int:
@@ -168,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("evaluate", help="test loss, accuracy and per-class accuracy on MNIST")
     e.add_argument("--model", help="a stored model's name (default: the default model)")
     e.add_argument("--json", action="store_true", help="one JSON object")
+    x = sub.add_parser("explain", help="read each image and name the training images nearest to it, as the model sees them")
+    x.add_argument("--model", help="a stored model's name (default: the default model)")
+    x.add_argument("--neighbours", type=int, default=8, metavar="K", help="how many training images (default 8)")
+    x.add_argument("--json", action="store_true", help="one JSON object per line")
+    x.add_argument("files", nargs="+", metavar="FILE")
     d = sub.add_parser("drawings", help="the class drawings: counts per digit and person, export, import")
     d.add_argument("action", choices=["list", "export", "import"], help="list: counts; export/import: FILE.npz")
     d.add_argument("file", nargs="?", metavar="FILE.npz", help="x: uint8 images (n, h, w); y: labels 0-9 (n,)")
@@ -180,10 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "drawings" and args.action != "list" and not args.file:
         parser.error(f"drawings {args.action} needs a FILE.npz")
+    if args.command == "explain" and not 1 <= args.neighbours <= 100:
+        parser.error(f"--neighbours must be from 1 to 100 (got {args.neighbours})")
     if args.verbose:
         os.environ[VERBOSE] = "1"
     store = ModelStore(args.store)
-    commands = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "drawings": cmd_drawings}
+    commands = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "explain": cmd_explain}
+    commands["drawings"] = cmd_drawings
     command = commands.get(args.command, cmd_backup)
     try:
         return command(store, args)

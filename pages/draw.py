@@ -12,6 +12,7 @@ from model_store import ImageError, Prediction, Predictor, StoredModel, decode_i
 from model_store.drawings import Drawings, DrawingsError
 from model_store.preprocess import IMAGE_TYPES
 from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
+from pages.common.explain import why
 from pages.common.people import me, who_am_i
 
 through_app_frame()
@@ -272,6 +273,8 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
         st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, clamp=True)
     if prediction.blank:
         return
+    if st.toggle("Why? The training images it finds most alike, and where it looked", key="draw_why"):
+        why(entry, prediction.prepared, prediction.digit)  # after the answer: a stroke's answer never waits for it
     if st.toggle("Inside the network: each layer's activations", key="draw_inside"):
         show_inside(predictor, prediction.prepared)
     if len(entries) > 1 and st.toggle("Compare every stored model on this drawing", key="draw_compare"):

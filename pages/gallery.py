@@ -13,6 +13,7 @@ from model_store.drawings import Drawings, DrawingsError
 from model_store.roles import NotAllowed, owns
 from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
 from pages.common.charts import confusion_chart, per_digit_chart
+from pages.common.explain import heat_overlay, why
 from pages.common.people import me, with_you
 from training.evaluation import compare, evaluate_probabilities, select
 
@@ -196,9 +197,9 @@ def detail(entry: StoredModel, probabilities: np.ndarray, images: ImageSet) -> N
     with chart:
         st.vega_lite_chart(spec=probability_chart(probabilities[index]), key="gallery_detail_chart")
     looked = predictor_of(entry).occlusion(x / 255.0, int(probabilities[index].argmax()))
-    overlay = cv2.applyColorMap((looked * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
-    overlay = (0.55 * overlay + 0.45 * x[..., None]).astype(np.uint8)
-    heat.image(overlay, caption="where it looked: hiding the bright parts hurts the answer most", width=168)
+    heat.image(heat_overlay(looked, x), caption="where it looked: hiding the bright parts hurts the answer most", width=168)
+    if st.toggle("Why? The training images it finds most alike, and where it looked", key="gallery_why"):
+        why(entry, x / np.float32(255), int(probabilities[index].argmax()))
     if images.ids is not None:
         moderate(int(images.ids[index]))
 

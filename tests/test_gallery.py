@@ -110,6 +110,20 @@ def test_inspecting_a_tile_shows_its_detail(page):
     assert any(h.value.startswith(f"MNIST test image #{index}:") for h in page.subheader)
 
 
+def test_why_shows_the_training_images_an_inspected_image_is_most_alike(page):
+    first = next(b for b in page.button if b.key and b.key.startswith("gallery_inspect_"))
+    first.click()
+    rerun(page)
+    page.toggle(key="gallery_why").set_value(True)
+    rerun(page)
+    said = [m.value for m in page.markdown] + [c.value for c in page.caption]
+    assert any("The 8 training images it finds most alike" in text for text in said)
+    assert any(text.startswith(("All of them are", "1 of them", "2 of them", "3 of them", "4 of them")) for text in said)
+    near = [e.proto.imgs for e in page.get("image") if len(e.proto.imgs) == 8]
+    assert len(near) == 1 and all(": a " in image.caption and image.caption.startswith("#") for image in near[0])
+    assert any(i.caption.startswith("Where it looked for a") for e in page.get("image") for i in e.proto.imgs)
+
+
 def test_comparing_with_another_model_counts_both_ways(page):
     page.selectbox(key="gallery_other").set_value("tiny")
     rerun(page)

@@ -1,0 +1,92 @@
+"""Explanations: the training images nearest a reading in the model's own features (exact), and
+where it looked (Grad-CAM, integrated gradients); the `explain` command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from model_store import Predictor, load_mnist
+from model_store import explain as explain_module
+from model_store.__main__ import main
+from model_store.explain import Explainer
+from model_store.networks import cnn_fast
+from tests.conftest import digit_on_canvas, image_file
+
+
+@pytest.fixture(scope="module")
+def explainer(tiny, tmp_path_factory):
+    _, entry, predictor = tiny
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(explain_module, "cache_path", lambda: folder / "mnist-uint8.npz")
+        yield Explainer(predictor, entry.record["model_sha256"])
+
+
+@pytest.fixture(scope="module")
+def train():
+    (x, y), _ = load_mnist()
+    return x / np.float32(255), y
+
+
+def test_a_training_image_is_its_own_nearest_neighbour_and_labels_are_mnists(explainer, train):
+    x, y = train
+    for index in (0, 123, 45_678):
+        near = explainer.neighbours(x[index], k=8)
+        assert near[0].index == index and near[0].distance < 1e-4
+        assert [n.label for n in near] == [int(y[n.index]) for n in near]  # MNIST's own labels
+        assert [n.distance for n in near] == sorted(n.distance for n in near) and near[1].distance > 0.01
+
+
+def test_neighbours_are_exact_against_a_search_of_every_training_image(explainer, mnist_test):
+    features = explainer.training_features()
+    for image in mnist_test[0][:5] / np.float32(255):
+        query = explainer.features(image[None])[0].astype(np.float64)
+        every = np.linalg.norm(features.astype(np.float64) - query, axis=1)
+        assert [n.index for n in explainer.neighbours(image, k=8)] == list(np.argsort(every, kind="stable")[:8])
+
+
+def test_the_training_features_are_cached_by_the_model_file(explainer, tiny):
+    _, entry, predictor = tiny
+    cached = explain_module.cache_path().parent / "features" / f"{entry.record['model_sha256']}.npy"
+    explainer.training_features()
+    assert cached.exists() and np.load(cached).shape == (60_000, 128)  # dense-128's hidden layer
+    again = Explainer(predictor, entry.record["model_sha256"])
+    assert np.array_equal(again.training_features(), explainer.training_features())
+
+
+def test_integrated_gradients_share_out_the_probability_and_saliency_is_a_28x28_map(explainer, tiny, mnist_test):
+    _, _, predictor = tiny
+    image, digit = mnist_test[0][0] / np.float32(255), int(mnist_test[1][0])
+    shares = explainer.integrated_gradients(image, digit, steps=64)
+    gained = predictor.probabilities(image[None])[0, digit] - predictor.probabilities(np.zeros((1, 28, 28)))[0, digit]
+    assert shares.shape == (28, 28) and shares.sum() == pytest.approx(gained, abs=0.03)
+    assert np.all(shares[image == 0] == 0)  # a black pixel has no share: it is where the path starts
+    heat = explainer.saliency(image, digit)
+    assert heat.shape == (28, 28) and heat.min() >= 0 and heat.max() == pytest.approx(1.0)
+
+
+def test_grad_cam_on_a_conv_model_is_a_28x28_map(mnist_test):
+    predictor = Predictor(cnn_fast(), "scale")
+    image = mnist_test[0][0] / np.float32(255)
+    heat = Explainer(predictor).saliency(image, 7)
+    assert heat.shape == (28, 28) and heat.min() >= 0 and heat.max() == pytest.approx(1.0)
+
+
+def test_explain_prints_json_for_good_files_and_the_predict_message_for_bad_ones(tiny_store, tmp_path, capsys, mnist_test):
+    good = tmp_path / "seven.png"
+    good.write_bytes(image_file(digit_on_canvas(mnist_test[0][0])))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    code = main(
+        ["--store", str(tiny_store.root), "explain", "--model", "tiny", "--neighbours", "3", "--json", str(broken), str(good)]
+    )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1 and lines[0]["path"] == str(broken) and "error" in lines[0]
+    answer = lines[1]
+    assert answer["path"] == str(good) and answer["digit"] == 7 and 0 < answer["confidence"] <= 1
+    assert len(answer["neighbours"]) == 3 and set(answer["neighbours"][0]) == {"index", "label", "distance"}
+    assert all(n["label"] == int(load_mnist()[0][1][n["index"]]) for n in answer["neighbours"])
+    assert answer["map"] is None
