@@ -99,15 +99,20 @@ def cmd_explain(store: ModelStore, args: argparse.Namespace) -> int:
 
     predictor = Predictor(model, entry.normalization)
     explainer = Explainer(predictor, entry.record.get("model_sha256"))
+    digit_map = explainer.digit_map()
+    if digit_map is None:
+        print(f"building {entry.name}'s map of MNIST's test images (once per model, about half a minute)", file=sys.stderr)
+        digit_map = explainer.digit_map(build=True)
     for path, result in _readings(predictor, args):
         near = explainer.neighbours(result.prepared, args.neighbours)
+        place = [round(float(v), 3) for v in digit_map.place(explainer.features(result.prepared[None]))[0]]
         if args.json:
             neighbours = [{"index": n.index, "label": n.label, "distance": round(n.distance, 4)} for n in near]
             line = {"path": path, "digit": result.digit, "confidence": round(result.confidence, 6), "neighbours": neighbours}
-            print(json.dumps(line | {"map": None}))  # the map: not built yet (issue 25)
+            print(json.dumps(line | {"map": place}))
         else:
             shown = ", ".join(f"#{n.index} a {n.label} at {n.distance:.2f}" for n in near)
-            print(f"{path}: {result.digit} ({result.confidence:.1%}); nearest training images: {shown}")
+            print(f"{path}: {result.digit} ({result.confidence:.1%}); nearest training images: {shown}; on the map at {place}")
     return 1 if args.failures else 0
 
 

@@ -4,10 +4,13 @@ in the model's own feature space, and where in the 28x28 it looked.
     explainer = Explainer(predictor, cache_key=entry.record.get("model_sha256"))
     explainer.neighbours(prepared, k=8)     # exact, over all 60,000 training images, nearest first
     explainer.saliency(prepared, digit)     # (28, 28) in [0, 1]: Grad-CAM, or integrated gradients
+    explainer.digit_map(build=True)         # a 2-D map of MNIST's test images as the model sees them
+    digit_map.place(explainer.features(prepared[None]))   # where a new image lands on it
 
 The feature space is the model's last hidden layer: what its last Dense layer reads. The 60,000
-training images' features are computed once per model (seconds) and cached by the model file's
-checksum, in the same folder as the MNIST cache.
+training images' features are computed once per model (seconds), and the map once (openTSNE, half
+a minute here); both are cached by the model file's checksum, in the same folder as the MNIST
+cache (the bundled model's folder is read-only, and a model's checksum names it wherever it is).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from model_store.data import cache_path, load_mnist
 from model_store.predict import BATCH_SIZE, Predictor
 from model_store.preprocess import normalize
 
+MAP_NEIGHBOURS = 10  # a new point lands among its nearest mapped images, weighted by closeness
+MAP_ITERATIONS = 750  # openTSNE's: 250 early exaggeration, then 500
 CANDIDATES = 4  # a query's nearest k are picked, exactly, from this many times k found by the fast formula
 IG_STEPS = 32  # integrated gradients: points on the path from a black image to the image
 
@@ -32,6 +37,73 @@ class Neighbour:
     index: int  # in MNIST's training set
     label: int  # MNIST's own label
     distance: float  # Euclidean, in the model's last hidden layer
+
+
+@dataclass
+class DigitMap:
+    """MNIST's test images placed in 2-D by t-SNE (openTSNE) of the model's features: images the
+    model sees alike land together."""
+
+    xy: np.ndarray  # (n, 2) float32: each mapped image's place
+    labels: np.ndarray  # (n,) MNIST's labels
+    indices: np.ndarray  # (n,) their indices in MNIST's test set
+    features: np.ndarray  # (n, d) float32: where they are in the model's feature space
+
+    def __post_init__(self):
+        self.norms = np.einsum("ij,ij->i", self.features, self.features)  # for `_nearest`
+
+    def place(self, features: np.ndarray, k: int = MAP_NEIGHBOURS) -> np.ndarray:
+        """(m, d) features -> (m, 2): each lands at the mean place of its k nearest mapped images
+        in the model's features, the nearer weighing more (openTSNE starts a new point there too)."""
+        places = []
+        for f in np.asarray(features, np.float32).reshape(len(features), -1):
+            nearest, distances = _nearest(self.features, self.norms, f, k)
+            weights = 1 / (distances + 1e-6)
+            places.append(weights @ self.xy[nearest] / weights.sum())
+        return np.asarray(places, np.float32)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.npz")
+        np.savez(partial, xy=self.xy, labels=self.labels, indices=self.indices, features=self.features)
+        partial.replace(path)  # whole or absent
+
+    @classmethod
+    def load(cls, path: Path) -> DigitMap:
+        with np.load(path) as kept:
+            return cls(kept["xy"], kept["labels"], kept["indices"], kept["features"])
+
+
+def build_map(
+    explainer: Explainer, images: np.ndarray, labels: np.ndarray, indices: np.ndarray, on_progress=None, seed: int = 42
+):
+    """The map of these prepared images (floats in [0, 1]): `on_progress(fraction)` as it goes."""
+    from openTSNE import TSNE  # scikit-learn and scipy come with it: loaded only to build a map
+
+    features = explainer.features(images)
+    done = {"iterations": 0}
+
+    def progress(iteration, error, embedding) -> bool:
+        done["iterations"] += 25
+        if on_progress:
+            on_progress(min(1.0, done["iterations"] / MAP_ITERATIONS))
+        return False  # go on
+
+    tsne = TSNE(n_jobs=2, random_state=seed, callbacks=progress, callbacks_every_iters=25, verbose=False)
+    xy = np.asarray(tsne.fit(features), np.float32)
+    return DigitMap(xy, np.asarray(labels), np.asarray(indices), features)
+
+
+def _nearest(points: np.ndarray, norms: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows of `points` nearest to `query`, nearest first, and their distances. Exact: the
+    fast formula (|a|^2 - 2ab + |b|^2, float32) picks CANDIDATES times k, whose distances are then
+    computed directly in float64 (the formula's rounding could swap two close ones)."""
+    rough = norms - 2 * points @ query
+    count = min(len(points), max(k, 1) * CANDIDATES)
+    candidates = np.argpartition(rough, count - 1)[:count]
+    exact = np.linalg.norm(points[candidates].astype(np.float64) - query.astype(np.float64), axis=1)
+    order = np.argsort(exact, kind="stable")[:k]
+    return candidates[order], exact[order]
 
 
 def feature_model(model: keras.Model) -> keras.Model:
@@ -48,8 +120,13 @@ class Explainer:
         self.cache_key = cache_key  # the model file's sha256: its features are cached under it
         features = feature_model(predictor.model)
         signature = tf.TensorSpec((None, *predictor.input_shape), tf.float32)
-        self._features = tf.function(lambda x: features(x, training=False), input_signature=[signature])
+        # No autograph: it parses Python source with `ast`, which Python 3.11.7 cannot do in two
+        # threads at once ("AST constructor recursion depth mismatch"), and a map builds in a thread
+        # while Streamlit compiles a page in another.
+        self._features = tf.function(lambda x: features(x, training=False), input_signature=[signature], autograph=False)
         self._train: tuple[np.ndarray, np.ndarray] | None = None  # features, squared norms
+        self._map: DigitMap | None = None
+        self._cam = None  # Grad-CAM's traced graph, made at first use
         self._labels = load_mnist()[0][1]
 
     def _inputs(self, images: np.ndarray) -> np.ndarray:
@@ -80,22 +157,35 @@ class Explainer:
             self._train = (train, np.einsum("ij,ij->i", train, train))
         return self._train[0]
 
-    def _cache_file(self) -> Path | None:
-        return cache_path().parent / "features" / f"{self.cache_key}.npy" if self.cache_key else None
+    def _cache_file(self, kind: str = "features", suffix: str = ".npy") -> Path | None:
+        return cache_path().parent / kind / f"{self.cache_key}{suffix}" if self.cache_key else None
+
+    def digit_map(self, build: bool = False, on_progress=None) -> DigitMap | None:
+        """The model's map of MNIST's 10,000 test images: from the cache, else built (half a minute)
+        when `build`, else None."""
+        if self._map is not None:
+            return self._map
+        path = self._cache_file("maps", ".npz")
+        if path and path.exists():
+            try:
+                self._map = DigitMap.load(path)
+                return self._map
+            except (OSError, ValueError, KeyError):
+                pass  # damaged: built again
+        if not build:
+            return None
+        _, (x, y) = load_mnist()
+        self._map = build_map(self, x / np.float32(255), y, np.arange(len(y)), on_progress)
+        if path:
+            self._map.save(path)
+        return self._map
 
     def neighbours(self, prepared: np.ndarray, k: int = 8) -> list[Neighbour]:
-        """The k MNIST training images nearest to a prepared 28x28 image, nearest first. Exact:
-        the fast formula (|a|^2 - 2ab + |b|^2) picks candidates among all 60,000, and their
-        distances are then computed directly, in float64."""
+        """The k MNIST training images nearest to a prepared 28x28 image, nearest first, exact
+        (`_nearest`)."""
         train = self.training_features()
-        norms = self._train[1]
-        query = self.features(prepared[None])[0]
-        rough = norms - 2 * train @ query
-        count = min(len(train), max(k, 1) * CANDIDATES)
-        candidates = np.argpartition(rough, count - 1)[:count]
-        exact = np.linalg.norm(train[candidates].astype(np.float64) - query.astype(np.float64), axis=1)
-        order = np.argsort(exact, kind="stable")[:k]
-        return [Neighbour(int(candidates[i]), int(self._labels[candidates[i]]), float(exact[i])) for i in order]
+        nearest, distances = _nearest(train, self._train[1], self.features(prepared[None])[0], k)
+        return [Neighbour(int(i), int(self._labels[i]), float(d)) for i, d in zip(nearest, distances)]
 
     @property
     def last_conv(self) -> keras.layers.Layer | None:
@@ -120,17 +210,29 @@ class Explainer:
     def grad_cam(self, prepared: np.ndarray, digit: int, conv: keras.layers.Layer) -> np.ndarray:
         """Grad-CAM (Selvaraju et al., 2017): the conv layer's maps weighted by the mean gradient
         of the digit's probability on each, the positive part, resized to 28x28."""
-        x = tf.constant(self._inputs(prepared[None]))
-        with tf.GradientTape() as tape:
-            for layer in self.predictor.model.layers:  # a Sequential's layers, one after another
-                x = layer(x, training=False)
-                if layer is conv:
-                    maps = x
-                    tape.watch(maps)
-            score = x[:, digit]
-        grads = tape.gradient(score, maps)[0].numpy()
-        cam = np.maximum((maps[0].numpy() * grads.mean(axis=(0, 1))).sum(axis=-1), 0)
+        if self._cam is None:
+            self._cam = self._cam_function(conv)
+        maps, grads = (t.numpy() for t in self._cam(tf.constant(self._inputs(prepared[None])), tf.constant(digit)))
+        cam = np.maximum((maps * grads.mean(axis=(0, 1))).sum(axis=-1), 0)
         return cv2.resize(cam.astype(np.float32), (28, 28), interpolation=cv2.INTER_LINEAR)
+
+    def _cam_function(self, conv: keras.layers.Layer):
+        """The conv layer's maps and the digit's gradient on them, as one traced graph (a stroke's
+        Grad-CAM in a few ms, not the ~14 of running the layers one by one in Python)."""
+        layers = self.predictor.model.layers
+        signature = [tf.TensorSpec((1, *self.predictor.input_shape), tf.float32), tf.TensorSpec((), tf.int32)]
+
+        def maps_and_gradients(x, digit):
+            with tf.GradientTape() as tape:
+                for layer in layers:  # a Sequential's layers, one after another
+                    x = layer(x, training=False)
+                    if layer is conv:
+                        maps = x
+                        tape.watch(maps)
+                score = tf.gather(x[0], digit)
+            return maps[0], tape.gradient(score, maps)[0]
+
+        return tf.function(maps_and_gradients, input_signature=signature, autograph=False)
 
     def integrated_gradients(self, prepared: np.ndarray, digit: int, steps: int = IG_STEPS) -> np.ndarray:
         """Integrated gradients (Sundararajan et al., 2017) from a black image: each pixel's share of

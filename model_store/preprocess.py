@@ -133,6 +133,15 @@ def _shrink(a: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(a, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
+def over_background(background: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """Strokes drawn over a picture, as one gray image: the canvas shows an image to edit behind
+    its strokes and returns the strokes alone (RGBA, transparent elsewhere). `background`: gray
+    uint8 of the canvas's size; a stroke in the background's colour (black) erases it."""
+    alpha = strokes[..., 3].astype(np.float32) / 255
+    ink = strokes[..., :3].astype(np.float32).mean(axis=-1)
+    return (alpha * ink + (1 - alpha) * background.astype(np.float32)).round().astype(np.uint8)
+
+
 def to_ink(image: np.ndarray) -> np.ndarray:
     """Ink map float32 in [0, 1]: 1 where the digit is, 0 on the paper, whatever the polarity.
 

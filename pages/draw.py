@@ -6,11 +6,12 @@ import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from model_store import ImageError, Prediction, Predictor, StoredModel, decode_image, prepare
 from model_store.drawings import Drawings, DrawingsError
-from model_store.preprocess import IMAGE_TYPES
+from model_store.preprocess import IMAGE_TYPES, over_background
 from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
 from pages.common.explain import why
 from pages.common.people import me, who_am_i
@@ -203,6 +204,20 @@ def saved_counts(key: str) -> None:
 # ---------------------------------------------------------------- the canvas
 
 
+def edited_picture() -> tuple[np.ndarray, str] | None:
+    """A Gallery image or class drawing opened here to edit ("Edit it"), at the canvas's size, and
+    what it is; None for a blank canvas."""
+    start = st.session_state.get("draw_start")
+    if start is None:
+        return None
+    return cv2.resize(start[0], (CANVAS_SIZE, CANVAS_SIZE), interpolation=cv2.INTER_LINEAR), start[1]
+
+
+def blank_canvas() -> None:
+    st.session_state.pop("draw_start", None)
+    clear_canvas()
+
+
 def clear_canvas() -> None:
     """Runs before the rerun the click starts, so that one rerun hands the canvas its new props.
 
@@ -231,26 +246,41 @@ def short_answer(prediction: Prediction) -> str:
 def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]) -> None:
     """Only this part reruns after each stroke."""
     version = st.session_state.setdefault("draw_canvas_version", 0)
+    for toggle in ("draw_why", "draw_inside", "draw_compare"):  # hidden while the canvas is blank, kept
+        if toggle in st.session_state:
+            st.session_state[toggle] = st.session_state[toggle]
     top = st.container(key="draw_answer_top")  # filled once the drawing is read, below
     left, right = st.columns([1, 1.3], gap="large")
+    editing = edited_picture()
     with left:
         brush = st.slider("Brush width", 6, 48, BRUSH, key="draw_brush", help="the default draws strokes like MNIST's")
+        eraser = False
+        if editing is not None:
+            st.caption(f"Editing {plain(editing[1])}: add ink, or erase with the background's colour.")
+            eraser = st.segmented_control("Pen", ["Ink", "Eraser"], default="Ink", key="draw_pen") == "Eraser"
         canvas = st_canvas(
             stroke_width=brush,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
+            stroke_color="#000000" if eraser else "#FFFFFF",
+            background_color="" if editing is not None else "#000000",
+            background_image=None if editing is None else Image.fromarray(editing[0]),
             width=CANVAS_SIZE,
             height=CANVAS_SIZE,
             return_image_data=True,
             initial_drawing={"objects": [], "clears": version},
-            key="draw_canvas",
+            key="draw_canvas_edit" if editing is not None else "draw_canvas",
         )
-        st.button("Clear", key="draw_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
+        clear, blank = st.columns(2)
+        clear.button("Clear", key="draw_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
+        if editing is not None:
+            blank.button("Blank canvas", key="draw_blank", icon=":material/crop_square:", on_click=blank_canvas)
     strokes = (canvas.json_data or {}).get("objects") or []
     if not strokes:
         st.session_state["draw_clearing"] = False  # the canvas reported back empty
     fresh = bool(strokes) and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
     image = canvas.image_data if fresh else None  # decoded once: each decode of the PNG costs ms
+    if editing is not None:  # the picture is behind the canvas: the strokes come back alone
+        image = editing[0] if image is None else over_background(editing[0], image)
+        fresh = True
     prediction = predictor.predict(image) if fresh else Prediction(None, 0.0, None, None, "nothing drawn")
     top.markdown(short_answer(prediction))
     with right:
@@ -274,7 +304,7 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
     if prediction.blank:
         return
     if st.toggle("Why? The training images it finds most alike, and where it looked", key="draw_why"):
-        why(entry, prediction.prepared, prediction.digit)  # after the answer: a stroke's answer never waits for it
+        why(entry, prediction.prepared, prediction.digit, "draw")  # after the answer: a stroke's answer never waits for it
     if st.toggle("Inside the network: each layer's activations", key="draw_inside"):
         show_inside(predictor, prediction.prepared)
     if len(entries) > 1 and st.toggle("Compare every stored model on this drawing", key="draw_compare"):

@@ -198,8 +198,11 @@ def detail(entry: StoredModel, probabilities: np.ndarray, images: ImageSet) -> N
         st.vega_lite_chart(spec=probability_chart(probabilities[index]), key="gallery_detail_chart")
     looked = predictor_of(entry).occlusion(x / 255.0, int(probabilities[index].argmax()))
     heat.image(heat_overlay(looked, x), caption="where it looked: hiding the bright parts hurts the answer most", width=168)
+    if st.button("Edit it on the Draw page", key="gallery_edit", icon=":material/edit:"):
+        st.session_state["draw_start"] = (x, f"{images.item} {images.names[index]} (a {images.labels[index]})")
+        st.switch_page("pages/draw.py")
     if st.toggle("Why? The training images it finds most alike, and where it looked", key="gallery_why"):
-        why(entry, x / np.float32(255), int(probabilities[index].argmax()))
+        why(entry, x / np.float32(255), int(probabilities[index].argmax()), "gallery")
     if images.ids is not None:
         moderate(int(images.ids[index]))
 

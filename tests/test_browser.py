@@ -287,3 +287,37 @@ def test_a_run_started_in_the_browser_shows_growing_curves_and_stops_with_its_mo
     record = ModelStore(server.models).get("browser-run").record
     assert record["stopped_by"] == "user" and record["epochs_run"] < 10
     page.close()
+
+
+def test_a_gallery_image_opens_on_the_canvas_to_edit_and_a_stroke_changes_its_answer(page, server):
+    page.goto(f"{server.url}/gallery")
+    page.get_by_role("button", name="Inspect").first.click()
+    page.get_by_role("button", name="Edit it on the Draw page").click()
+    page.get_by_text("Editing MNIST test image").wait_for(timeout=30_000)
+    page.wait_for_function("() => /^[0-9]$/.test(document.querySelector('[data-testid=stMetricValue]').innerText.trim())")
+    read = page.get_by_test_id("stProgress").first.inner_text()  # "Confidence NN.N%": the picture alone
+    draw(page, [[(60, 60), (230, 60)]])  # a bar across the top: ink added over the picture
+    page.wait_for_function(
+        "before => document.querySelector('[data-testid=stProgress]').innerText !== before", arg=read, timeout=15_000
+    )
+    assert page.get_by_role("button", name="Blank canvas").is_visible()
+
+
+def test_why_shows_the_neighbours_and_the_drawing_moves_on_the_map(page):
+    read = "() => document.querySelector('[data-testid=stMetricValue]').innerText.trim()"
+    drawn_map = "() => document.querySelector('.st-key-draw_map svg.marks')?.innerHTML"  # Vega draws it in SVG
+    draw(page, SEVEN)
+    page.wait_for_function(f"{read} === '7'", timeout=15_000)
+    page.get_by_text("Why? The training images").click()
+    page.get_by_text("Where it lands among MNIST").wait_for(timeout=240_000)  # the map built once, if not cached
+    page.wait_for_function("() => document.body.innerText.includes(': a 7')")  # the 7s it resembles
+    page.locator(".st-key-draw_map svg.marks").wait_for()
+    on_seven = page.evaluate(drawn_map)
+    page.get_by_role("button", name="Clear").click()
+    page.wait_for_function(f"{read} === '-'", timeout=15_000)
+    page.locator("canvas").last.scroll_into_view_if_needed()  # the panel below had scrolled it away
+    draw(page, ONE)
+    page.wait_for_function(f"{read} === '1'", timeout=15_000)
+    page.wait_for_function("() => document.body.innerText.includes(': a 1')")  # now the 1s
+    # The cross moved from among the 7s to among the 1s: the map is drawn again, differently.
+    page.wait_for_function(f"before => ({drawn_map})() && ({drawn_map})() !== before", arg=on_seven, timeout=15_000)

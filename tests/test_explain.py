@@ -75,7 +75,13 @@ def test_grad_cam_on_a_conv_model_is_a_28x28_map(mnist_test):
     assert heat.shape == (28, 28) and heat.min() >= 0 and heat.max() == pytest.approx(1.0)
 
 
-def test_explain_prints_json_for_good_files_and_the_predict_message_for_bad_ones(tiny_store, tmp_path, capsys, mnist_test):
+def test_explain_prints_json_for_good_files_and_the_predict_message_for_bad_ones(
+    explainer, tiny_store, tmp_path, capsys, mnist_test
+):
+    from model_store.explain import build_map
+
+    small = build_map(explainer, mnist_test[0][:500] / np.float32(255), mnist_test[1][:500], np.arange(500))
+    small.save(explainer._cache_file("maps", ".npz"))  # the tiny model's map, as one built earlier (10,000: 30 s)
     good = tmp_path / "seven.png"
     good.write_bytes(image_file(digit_on_canvas(mnist_test[0][0])))
     broken = tmp_path / "broken.png"
@@ -89,4 +95,32 @@ def test_explain_prints_json_for_good_files_and_the_predict_message_for_bad_ones
     assert answer["path"] == str(good) and answer["digit"] == 7 and 0 < answer["confidence"] <= 1
     assert len(answer["neighbours"]) == 3 and set(answer["neighbours"][0]) == {"index", "label", "distance"}
     assert all(n["label"] == int(load_mnist()[0][1][n["index"]]) for n in answer["neighbours"])
-    assert answer["map"] is None
+    assert len(answer["map"]) == 2 and all(isinstance(v, float) for v in answer["map"])
+
+
+def test_a_map_of_a_small_sample_is_reproducible_groups_digits_and_places_new_points_among_their_neighbours(
+    explainer, mnist_test
+):
+    from model_store.explain import build_map
+
+    x, y = mnist_test[0][:1500] / np.float32(255), mnist_test[1][:1500]
+    seen = []
+    first = build_map(explainer, x, y, np.arange(1500), on_progress=seen.append)
+    again = build_map(explainer, x, y, np.arange(1500))
+    assert first.xy.shape == (1500, 2) and np.allclose(first.xy, again.xy)  # the same seed, the same map
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    # Images of one digit land together: a vote of each image's 5 nearest on the map (itself left out).
+    gaps = np.linalg.norm(first.xy[:, None] - first.xy[None], axis=2)
+    np.fill_diagonal(gaps, np.inf)
+    votes = np.array([np.bincount(y[np.argsort(row)[:5]], minlength=10).argmax() for row in gaps])
+    tiny_accuracy = (explainer.predictor.probabilities(x).argmax(axis=1) == y).mean()
+    assert (votes == y).mean() >= tiny_accuracy - 0.05, ((votes == y).mean(), tiny_accuracy)
+    # A new image lands where the mapped images nearest to it in the model's features are: the
+    # digit most of its neighbours on the map show is the one most of those show.
+    new = mnist_test[0][5000:5040] / np.float32(255)
+    agree = 0
+    for place, feature in zip(first.place(explainer.features(new)), explainer.features(new)):
+        by_feature = np.argsort(np.linalg.norm(first.features - feature, axis=1))[:10]
+        by_place = np.argsort(np.linalg.norm(first.xy - place, axis=1))[:10]
+        agree += np.bincount(y[by_feature], minlength=10).argmax() == np.bincount(y[by_place], minlength=10).argmax()
+    assert agree >= 36, agree

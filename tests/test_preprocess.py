@@ -185,3 +185,16 @@ def test_the_naive_pipeline_only_resizes(mnist_test):
     x, _ = mnist_test
     out = naive_prepare(digit_on_canvas(x[0], dark_on_light=True))
     assert out.shape == (28, 28) and out.max() <= 1.0
+
+
+def test_strokes_over_a_picture_add_ink_and_the_eraser_takes_it_away():
+    from model_store.preprocess import over_background
+
+    picture = np.zeros((280, 280), np.uint8)
+    picture[100:180, 130:150] = 255  # a 1
+    strokes = np.zeros((280, 280, 4), np.uint8)  # transparent: the picture shows through
+    strokes[60:80, 60:220] = (255, 255, 255, 255)  # ink: a bar on top
+    strokes[160:180, 120:160] = (0, 0, 0, 255)  # the eraser: the foot of the 1
+    seen = over_background(picture, strokes)
+    assert seen[70, 100] == 255 and seen[120, 140] == 255 and seen[170, 140] == 0 and seen[10, 10] == 0
+    assert np.array_equal(over_background(picture, np.zeros_like(strokes)), picture)

@@ -147,6 +147,7 @@ class Board:
             except ValueError:  # its actor lives on already (a board that restarted was not told yet)
                 actor = ray.get_actor(actor_name(run.id), namespace=NAMESPACE)
             self._watch(run.id, actor, record)
+            self._change(run.id, given_cpu=time.time())  # its worker starts it seconds later (TensorFlow loads)
             training[run.owner] += 1
             self.served[run.owner] += 1
             free -= 1

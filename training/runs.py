@@ -20,7 +20,8 @@ and the pages only read the disk:
       20261121-064512-123456-ab12/  run ids sort in the order the runs were submitted
         config.json             the TrainConfig, plus who started it, from which session
         status.json             waiting | running | stopping | done | stopped | failed | cancelled
-                                | interrupted; the stored model, the error, the node, the latest progress
+                                | interrupted; the stored model, the error, the node, the latest progress,
+                                when the board gave it a CPU and when its worker started it
         events.jsonl            its progress, one event a line, appended
         best.weights.h5         the best epoch so far
         last.keras              the last finished epoch, optimizer included: where a run resumes
@@ -483,7 +484,7 @@ def sync() -> None:
             _sync["trimmed"].clear()
             recover()
         _sync["incarnation"] = incarnation
-    if order != _sync["order"]:
+    if order != _sync["order"] and runs_root().is_dir():  # no folder: this app has queued nothing yet
         write_atomic(runs_root() / ORDER, lambda p: p.write_text(json.dumps(order)))
         _sync["order"] = order
     results = [run_id for run_id, state in changed.items() if _copy(board, run_id, state)]
@@ -506,7 +507,7 @@ def _copy(board, run_id: str, state: dict) -> bool:
         _append_events(run_dir, state["events"])
     _fetch(board, run_id, "checkpoint", "checkpoints", board.checkpoint_of, CHECKPOINT, state)
     _fetch(board, run_id, "resume", "resumes", board.resume_of, LAST_EPOCH, state)
-    fields = ("status", "error", "node", "pid", "threads", "model", "started", "finished", "resume_epoch")
+    fields = ("status", "error", "node", "pid", "threads", "model", "given_cpu", "started", "finished", "resume_epoch")
     new = {k: state[k] for k in fields if k in state}
     if state["events"]:
         new["latest"] = state["events"][-1]
