@@ -160,10 +160,14 @@ class Board:
         return fair_order([self.who[r] for r in self.queued], self.served)
 
     def _done_with(self, run_id: str) -> None:
-        """A run that finished, or whose actor ended: its CPU goes to the next in line."""
+        """A run that finished, or was cancelled: its CPU goes to the next in line."""
+        self._release(run_id)
+        self._dispatch()
+
+    def _release(self, run_id: str) -> None:
+        """The run holds no CPU any more, nor a claim to one."""
         self.actors.pop(run_id, None)
         self.who.pop(run_id, None)
-        self._dispatch()
 
     def knows(self, run_ids: list[str]) -> list[str]:
         return [run_id for run_id in run_ids if run_id in self.runs]
@@ -203,8 +207,7 @@ class Board:
         for ref in ended:
             run_id = watched[ref]
             del self.watches[run_id]
-            self.actors.pop(run_id, None)
-            self.who.pop(run_id, None)
+            self._release(run_id)  # the next in line gets its CPU at once: `changes` dispatches next
             try:
                 ray.get(ref)
             except exceptions.RayError as err:
