@@ -1,8 +1,8 @@
 """The class limits: how much training a student's run may ask for (its epochs and images, and
 its size: the smallest batch, the most layers, units and filters), how many runs one browser
-may keep waiting and how many of a student's may train at once. They hold out of the box (the defaults below); the teacher changes them on the
-Class page. Kept in `class-limits.json` in the class's data folder (`model_store.files.data_root`),
-so every app process reads the same ones.
+may keep waiting and how many of a student's may train at once. They hold out of the box (the
+defaults below); the teacher changes them on the Class page. Kept in `class-limits.json` in the
+class's data folder (`model_store.files.data_root`), so every app process reads the same ones.
 
 The waiting limit holds for everyone (one browser cannot fill the queue); the others for students.
 The running limit is not a refusal: the board starts no more of a student's runs at once, and
