@@ -61,10 +61,9 @@ def _load_predictor(store: ModelStore, name: str | None):
     return Predictor(model, entry.normalization), entry.name
 
 
-def _readings(predictor, args: argparse.Namespace):
+def _readings(predictor, args: argparse.Namespace, failed: list[str]):
     """Each file's prediction, in order; a file that cannot be read is reported (as JSON with
-    --json) and skipped, the rest go on. Sets `args.failures`."""
-    args.failures = 0
+    --json), added to `failed` and skipped: the rest go on."""
     for path in args.files:
         try:
             prepared = prepare(decode_image(Path(path).read_bytes()))
@@ -72,7 +71,7 @@ def _readings(predictor, args: argparse.Namespace):
             if result.blank:
                 raise ImageError(f"nothing to read: {result.blank_reason}")
         except (OSError, ImageError) as err:  # one bad file is reported, the rest go on
-            args.failures += 1
+            failed.append(path)
             message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             print(json.dumps({"path": path, "error": message}) if args.json else f"{path}: error: {message}")
             continue
@@ -81,14 +80,15 @@ def _readings(predictor, args: argparse.Namespace):
 
 def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
     predictor, _ = _load_predictor(store, args.model)
-    for path, result in _readings(predictor, args):
+    failed: list[str] = []
+    for path, result in _readings(predictor, args, failed):
         if args.json:
             probs = [round(float(p), 6) for p in result.probabilities]
             line = {"path": path, "digit": result.digit, "confidence": round(result.confidence, 6), "probabilities": probs}
             print(json.dumps(line))
         else:
             print(f"{path}: {result.digit} ({result.confidence:.1%})")
-    return 1 if args.failures else 0
+    return 1 if failed else 0
 
 
 def cmd_explain(store: ModelStore, args: argparse.Namespace) -> int:
@@ -103,9 +103,11 @@ def cmd_explain(store: ModelStore, args: argparse.Namespace) -> int:
     if digit_map is None:
         print(f"building {entry.name}'s map of MNIST's test images (once per model, about half a minute)", file=sys.stderr)
         digit_map = explainer.digit_map(build=True)
-    for path, result in _readings(predictor, args):
-        near = explainer.neighbours(result.prepared, args.neighbours)
-        place = [round(float(v), 3) for v in digit_map.place(explainer.features(result.prepared[None]))[0]]
+    failed: list[str] = []
+    for path, result in _readings(predictor, args, failed):
+        features = explainer.features(result.prepared[None])  # once, for both
+        near = explainer.neighbours(features[0], args.neighbours)
+        place = [round(float(v), 3) for v in digit_map.place(features)[0]]
         if args.json:
             neighbours = [{"index": n.index, "label": n.label, "distance": round(n.distance, 4)} for n in near]
             line = {"path": path, "digit": result.digit, "confidence": round(result.confidence, 6), "neighbours": neighbours}
@@ -113,7 +115,7 @@ def cmd_explain(store: ModelStore, args: argparse.Namespace) -> int:
         else:
             shown = ", ".join(f"#{n.index} a {n.label} at {n.distance:.2f}" for n in near)
             print(f"{path}: {result.digit} ({result.confidence:.1%}); nearest training images: {shown}; on the map at {place}")
-    return 1 if args.failures else 0
+    return 1 if failed else 0
 
 
 def cmd_evaluate(store: ModelStore, args: argparse.Namespace) -> int:

@@ -2,10 +2,11 @@
 in the model's own feature space, and where in the 28x28 it looked.
 
     explainer = Explainer(predictor, cache_key=entry.record.get("model_sha256"))
-    explainer.neighbours(prepared, k=8)     # exact, over all 60,000 training images, nearest first
+    features = explainer.features(prepared[None])  # (1, d): the model's last hidden layer
+    explainer.neighbours(features[0], k=8)  # exact, over all 60,000 training images, nearest first
     explainer.saliency(prepared, digit)     # (28, 28) in [0, 1]: Grad-CAM, or integrated gradients
     explainer.digit_map(build=True)         # a 2-D map of MNIST's test images as the model sees them
-    digit_map.place(explainer.features(prepared[None]))   # where a new image lands on it
+    digit_map.place(features)               # where the image lands on it
 
 The feature space is the model's last hidden layer: what its last Dense layer reads. The 60,000
 training images' features are computed once per model (seconds), and the map once (openTSNE, half
@@ -23,8 +24,8 @@ import numpy as np
 
 from model_store.backend import keras, tf
 from model_store.data import cache_path, load_mnist
-from model_store.predict import BATCH_SIZE, Predictor
-from model_store.preprocess import normalize
+from model_store.files import write_atomic
+from model_store.predict import Predictor, in_batches
 
 MAP_NEIGHBOURS = 10  # a new point lands among its nearest mapped images, weighted by closeness
 MAP_ITERATIONS = 750  # openTSNE's: 250 early exaggeration, then 500
@@ -64,9 +65,8 @@ class DigitMap:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial.npz")
-        np.savez(partial, xy=self.xy, labels=self.labels, indices=self.indices, features=self.features)
-        partial.replace(path)  # whole or absent
+        arrays = dict(xy=self.xy, labels=self.labels, indices=self.indices, features=self.features)
+        write_atomic(path, lambda tmp: np.savez(tmp, **arrays))  # whole or absent
 
     @classmethod
     def load(cls, path: Path) -> DigitMap:
@@ -129,15 +129,10 @@ class Explainer:
         self._cam = None  # Grad-CAM's traced graph, made at first use
         self._labels = load_mnist()[0][1]
 
-    def _inputs(self, images: np.ndarray) -> np.ndarray:
-        x = normalize(np.asarray(images, np.float32).reshape(-1, 28, 28), self.predictor.normalization)
-        return x.reshape((-1, *self.predictor.input_shape))
-
     def features(self, images: np.ndarray) -> np.ndarray:
         """(n, 28, 28) prepared images -> (n, d) float32: the model's last hidden layer."""
-        x = self._inputs(images)
-        out = [self._features(tf.constant(x[i : i + BATCH_SIZE])).numpy() for i in range(0, len(x), BATCH_SIZE)]
-        return np.concatenate(out).reshape(len(x), -1).astype(np.float32)
+        x = self.predictor.inputs(images)
+        return in_batches(self._features, x).reshape(len(x), -1).astype(np.float32)
 
     def training_features(self) -> np.ndarray:
         """The 60,000 training images' features: from the cache, or computed once and kept."""
@@ -151,9 +146,7 @@ class Explainer:
                 train = self.features(load_mnist()[0][0] / np.float32(255))
                 if path:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    partial = path.with_suffix(".partial.npy")
-                    np.save(partial, train)
-                    partial.replace(path)  # whole or absent, never half-written
+                    write_atomic(path, lambda tmp: np.save(tmp, train))  # whole or absent, never half-written
             self._train = (train, np.einsum("ij,ij->i", train, train))
         return self._train[0]
 
@@ -180,11 +173,11 @@ class Explainer:
             self._map.save(path)
         return self._map
 
-    def neighbours(self, prepared: np.ndarray, k: int = 8) -> list[Neighbour]:
-        """The k MNIST training images nearest to a prepared 28x28 image, nearest first, exact
-        (`_nearest`)."""
+    def neighbours(self, features: np.ndarray, k: int = 8) -> list[Neighbour]:
+        """The k MNIST training images nearest to one image's features (`features`), nearest
+        first, exact (`_nearest`)."""
         train = self.training_features()
-        nearest, distances = _nearest(train, self._train[1], self.features(prepared[None])[0], k)
+        nearest, distances = _nearest(train, self._train[1], features, k)
         return [Neighbour(int(i), int(self._labels[i]), float(d)) for i, d in zip(nearest, distances)]
 
     @property
@@ -212,7 +205,7 @@ class Explainer:
         of the digit's probability on each, the positive part, resized to 28x28."""
         if self._cam is None:
             self._cam = self._cam_function(conv)
-        maps, grads = (t.numpy() for t in self._cam(tf.constant(self._inputs(prepared[None])), tf.constant(digit)))
+        maps, grads = (t.numpy() for t in self._cam(tf.constant(self.predictor.inputs(prepared[None])), tf.constant(digit)))
         cam = np.maximum((maps * grads.mean(axis=(0, 1))).sum(axis=-1), 0)
         return cv2.resize(cam.astype(np.float32), (28, 28), interpolation=cv2.INTER_LINEAR)
 
@@ -238,7 +231,7 @@ class Explainer:
         """Integrated gradients (Sundararajan et al., 2017) from a black image: each pixel's share of
         the digit's probability; the shares sum to about p(image) - p(black)."""
         model = self.predictor.model
-        x = self._inputs(prepared[None])[0]
+        x = self.predictor.inputs(prepared[None])[0]
         path = tf.constant(np.stack([x * (i + 0.5) / steps for i in range(steps)]))  # midpoints
         with tf.GradientTape() as tape:
             tape.watch(path)

@@ -46,6 +46,12 @@ def _softmax_if_needed(out: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def in_batches(forward, x: np.ndarray) -> np.ndarray:
+    """A traced model function over `x`, BATCH_SIZE rows at a time, the outputs stacked."""
+    out = [forward(tf.constant(x[i : i + BATCH_SIZE])).numpy() for i in range(0, len(x), BATCH_SIZE)]
+    return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
 class Predictor:
     def __init__(self, model: keras.Model, normalization: str = "scale"):
         self.model = model
@@ -58,12 +64,16 @@ class Predictor:
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[signature])
         self._probe: keras.Model | None = None  # every layer's output, built on first use
 
+    def inputs(self, images: np.ndarray) -> np.ndarray:
+        """(n, 28, 28) prepared images, floats in [0, 1] -> what the model takes: normalised its
+        way, in its input shape."""
+        x = normalize(np.asarray(images, np.float32).reshape(-1, 28, 28), self.normalization)
+        return x.reshape((-1, *self.input_shape))
+
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(n, 28, 28) prepared images, floats in [0, 1] -> (n, 10) probabilities."""
-        x = normalize(np.asarray(images, np.float32).reshape(-1, 28, 28), self.normalization)
-        x = x.reshape((-1, *self.input_shape))
-        out = [self._forward(tf.constant(x[i : i + BATCH_SIZE])).numpy() for i in range(0, len(x), BATCH_SIZE)]
-        return _softmax_if_needed(np.concatenate(out) if out else np.zeros((0, 10), np.float32))
+        out = in_batches(self._forward, self.inputs(images))
+        return _softmax_if_needed(out if len(out) else np.zeros((0, 10), np.float32))
 
     def predict(self, image: np.ndarray) -> Prediction:
         """Any image array (see `prepare`) -> the digit, or a blank with its reason."""
@@ -94,8 +104,7 @@ class Predictor:
         ]
         if self._probe is None:
             self._probe = keras.Model(self.model.inputs[0], [layer.output for layer in shown])
-        x = normalize(prepared.reshape(1, 28, 28), self.normalization).reshape((1, *self.input_shape))
-        outputs = self._probe(x, training=False)
+        outputs = self._probe(self.inputs(prepared), training=False)
         return [
             LayerActivation(layer.name, "maps" if len(out.shape) == 4 else "vector", np.asarray(out)[0])
             for layer, out in zip(shown, outputs if isinstance(outputs, list) else [outputs])

@@ -34,7 +34,7 @@ def train():
 def test_a_training_image_is_its_own_nearest_neighbour_and_labels_are_mnists(explainer, train):
     x, y = train
     for index in (0, 123, 45_678):
-        near = explainer.neighbours(x[index], k=8)
+        near = explainer.neighbours(explainer.features(x[index][None])[0], k=8)
         assert near[0].index == index and near[0].distance < 1e-4
         assert [n.label for n in near] == [int(y[n.index]) for n in near]  # MNIST's own labels
         assert [n.distance for n in near] == sorted(n.distance for n in near) and near[1].distance > 0.01
@@ -43,9 +43,9 @@ def test_a_training_image_is_its_own_nearest_neighbour_and_labels_are_mnists(exp
 def test_neighbours_are_exact_against_a_search_of_every_training_image(explainer, mnist_test):
     features = explainer.training_features()
     for image in mnist_test[0][:5] / np.float32(255):
-        query = explainer.features(image[None])[0].astype(np.float64)
-        every = np.linalg.norm(features.astype(np.float64) - query, axis=1)
-        assert [n.index for n in explainer.neighbours(image, k=8)] == list(np.argsort(every, kind="stable")[:8])
+        query = explainer.features(image[None])[0]
+        every = np.linalg.norm(features.astype(np.float64) - query.astype(np.float64), axis=1)
+        assert [n.index for n in explainer.neighbours(query, k=8)] == list(np.argsort(every, kind="stable")[:8])
 
 
 def test_the_training_features_are_cached_by_the_model_file(explainer, tiny):

@@ -107,14 +107,14 @@ def map_spec(points: list, middles: list, here: np.ndarray) -> dict:
     }
 
 
-def show_map(entry: StoredModel, explainer: Explainer, prepared: np.ndarray, key: str) -> None:
+def show_map(entry: StoredModel, explainer: Explainer, features: np.ndarray, key: str) -> None:
     """Where the drawing lands among MNIST's test images, as the model sees them."""
     checksum = entry.record.get("model_sha256", "")
     digit_map = explainer.digit_map()
     if digit_map is None:
         building(_map_build(entry.name, checksum, explainer))
         return
-    here = digit_map.place(explainer.features(prepared[None]))[0]
+    here = digit_map.place(features[None])[0]
     points, middles = _map_points(entry.name, checksum, digit_map)
     st.markdown("**Where it lands among MNIST's test images**, as the model sees them (t-SNE of its last hidden layer)")
     st.container(key=f"{key}_map").vega_lite_chart(spec=map_spec(points, middles, here))
@@ -142,7 +142,8 @@ def why(entry: StoredModel, prepared: np.ndarray, digit: int, key: str) -> None:
     """The 8 nearest training images (those that are not `digit` marked), the map with this drawing
     on it, and the saliency map."""
     explainer = explainer_of(entry)
-    near = explainer.neighbours(prepared, NEIGHBOURS)
+    features = explainer.features(prepared[None])[0]  # once a stroke, for the neighbours and the map
+    near = explainer.neighbours(features, NEIGHBOURS)
     train_images = load_mnist()[0][0]
     st.markdown(f"**The {NEIGHBOURS} training images it finds most alike**, nearest first")
     captions = [f"#{n.index}: a {n.label}" + ("" if n.label == digit else " (not a " + str(digit) + ")") for n in near]
@@ -155,7 +156,7 @@ def why(entry: StoredModel, prepared: np.ndarray, digit: int, key: str) -> None:
         )
     else:
         st.caption(f"All of them are {digit}s: as the model sees it, this is a typical {digit}.")
-    show_map(entry, explainer, prepared, key)
+    show_map(entry, explainer, features, key)
     heat = explainer.saliency(prepared, digit)
     image = (np.clip(prepared, 0, 1) * 255).astype(np.uint8)
     st.image(
