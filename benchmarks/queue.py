@@ -18,6 +18,7 @@ prints the time until the last model is stored, each student's wait for their fi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -108,22 +109,17 @@ def a_class(students: int, store: ModelStore) -> dict:
     greedy = people[::5]
     started = time.time()
     pressed: list[tuple[str, Person]] = []
+
+    def press(person: Person, k: int) -> None:
+        config = dataclasses.replace(PRESETS["quick"], name=f"{person.name}-{k}")
+        pressed.append((submit_run(config, store, person), person))
+
     for person in greedy:  # first to press, three runs each
-        pressed += [
-            (
-                submit_run(TrainConfig.from_dict({**PRESETS["quick"].to_dict(), "name": f"{person.name}-{k}"}), store, person),
-                person,
-            )
-            for k in range(3)
-        ]
+        for k in range(3):
+            press(person, k)
     for person in people:
         if person not in greedy:
-            pressed.append(
-                (
-                    submit_run(TrainConfig.from_dict({**PRESETS["quick"].to_dict(), "name": f"{person.name}-0"}), store, person),
-                    person,
-                )
-            )
+            press(person, 0)
     stored: dict[str, float] = {}
     while len(stored) < len(pressed):
         for run_id, _ in pressed:
