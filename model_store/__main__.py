@@ -4,6 +4,7 @@ python -m model_store list
 python -m model_store predict [--model NAME] [--json] FILE...
 python -m model_store evaluate [--model NAME] [--json]
 python -m model_store explain [--model NAME] [--neighbours K] [--json] FILE...
+python -m model_store map [--model NAME]
 python -m model_store drawings list | export FILE.npz [--by NAME] | import FILE.npz [--by NAME]
 python -m model_store backup DIR
 python -m model_store restore DIR
@@ -94,15 +95,8 @@ def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
 def cmd_explain(store: ModelStore, args: argparse.Namespace) -> int:
     """Each file's reading and the MNIST training images nearest to it in the model's features."""
     model, entry = store.load(args.model)
-    from model_store import Predictor
-    from model_store.explain import Explainer
-
-    predictor = Predictor(model, entry.normalization)
-    explainer = Explainer(predictor, entry.record.get("model_sha256"))
-    digit_map = explainer.digit_map()
-    if digit_map is None:
-        print(f"building {entry.name}'s map of MNIST's test images (once per model, about half a minute)", file=sys.stderr)
-        digit_map = explainer.digit_map(build=True)
+    explainer = _explainer(store, model, entry)
+    predictor, digit_map = explainer.predictor, _map(explainer, entry.name)
     failed: list[str] = []
     for path, result in _readings(predictor, args, failed):
         features = explainer.features(result.prepared[None])  # once, for both
@@ -116,6 +110,30 @@ def cmd_explain(store: ModelStore, args: argparse.Namespace) -> int:
             shown = ", ".join(f"#{n.index} a {n.label} at {n.distance:.2f}" for n in near)
             print(f"{path}: {result.digit} ({result.confidence:.1%}); nearest training images: {shown}; on the map at {place}")
     return 1 if failed else 0
+
+
+def _explainer(store: ModelStore, model, entry):
+    from model_store import Predictor
+    from model_store.explain import stored_explainer
+
+    return stored_explainer(Predictor(model, entry.normalization), entry, store)
+
+
+def _map(explainer, name: str):
+    """The model's map, built first if it has none (said on stderr: --json's lines stay clean)."""
+    digit_map = explainer.digit_map()
+    if digit_map is None:
+        print(f"building {name}'s map of MNIST's test images (once per model, about half a minute)", file=sys.stderr)
+        digit_map = explainer.digit_map(build=True)
+        print(explainer.keep_note or f"{name}'s map is kept beside it in the store", file=sys.stderr)
+    return digit_map
+
+
+def cmd_map(store: ModelStore, args: argparse.Namespace) -> int:
+    """Build a model's map ahead of a lesson (the app builds it at first use otherwise)."""
+    model, entry = store.load(args.model)
+    _map(_explainer(store, model, entry), entry.name)
+    return 0
 
 
 def cmd_evaluate(store: ModelStore, args: argparse.Namespace) -> int:
@@ -208,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     x.add_argument("--neighbours", type=int, default=8, metavar="K", help="how many training images (default 8)")
     x.add_argument("--json", action="store_true", help="one JSON object per line")
     x.add_argument("files", nargs="+", metavar="FILE")
+    m = sub.add_parser("map", help="make a model's map of the digits now (the app makes it at first use otherwise)")
+    m.add_argument("--model", help="a stored model's name (default: the default model)")
     d = sub.add_parser("drawings", help="the class drawings: counts per digit and person, export, import")
     d.add_argument("action", choices=["list", "export", "import"], help="list: counts; export/import: FILE.npz")
     d.add_argument("file", nargs="?", metavar="FILE.npz", help="x: uint8 images (n, h, w); y: labels 0-9 (n,)")
@@ -225,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         os.environ[VERBOSE] = "1"
     store = ModelStore(args.store)
-    commands = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "explain": cmd_explain}
+    commands = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "explain": cmd_explain, "map": cmd_map}
     commands["drawings"] = cmd_drawings
     command = commands.get(args.command, cmd_backup)
     try:

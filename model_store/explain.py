@@ -1,21 +1,23 @@
 """Why a model said what it said, for any image it reads: the MNIST training images nearest to it
 in the model's own feature space, and where in the 28x28 it looked.
 
-    explainer = Explainer(predictor, cache_key=entry.record.get("model_sha256"))
+    explainer = stored_explainer(predictor, entry, store)
     features = explainer.features(prepared[None])  # (1, d): the model's last hidden layer
     explainer.neighbours(features[0], k=8)  # exact, over all 60,000 training images, nearest first
     explainer.saliency(prepared, digit)     # (28, 28) in [0, 1]: Grad-CAM, or integrated gradients
     explainer.digit_map(build=True)         # a 2-D map of MNIST's test images as the model sees them
     digit_map.place(features)               # where the image lands on it
 
-The feature space is the model's last hidden layer: what its last Dense layer reads. The 60,000
-training images' features are computed once per model (seconds), and the map once (openTSNE, half
-a minute here); both are cached by the model file's checksum, in the same folder as the MNIST
-cache (the bundled model's folder is read-only, and a model's checksum names it wherever it is).
+The feature space is the model's last hidden layer: what its last Dense layer reads. The map
+(openTSNE, half a minute here) is made once per model and kept beside it in the store
+(`ModelStore.attach`; the bundled model's ships with it). The MNIST images' features are worked
+out again from the model in seconds, so they are only cached, by the model file's checksum, in the
+same folder as the MNIST cache.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from model_store.backend import keras, tf
 from model_store.data import cache_path, load_mnist
 from model_store.files import write_atomic
 from model_store.predict import Predictor, in_batches
+from model_store.store import ModelStore, StoreError, StoredModel
 
 MAP_NEIGHBOURS = 10  # a new point lands among its nearest mapped images, weighted by closeness
 MAP_ITERATIONS = 750  # openTSNE's: 250 early exaggeration, then 500
@@ -64,23 +67,24 @@ class DigitMap:
         return np.asarray(places, np.float32)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = dict(xy=self.xy, labels=self.labels, indices=self.indices, features=self.features)
-        write_atomic(path, lambda tmp: np.savez(tmp, **arrays))  # whole or absent
+        """The places only (160 KB for 10,000): the features are the model's to give again."""
+        with open(path, "wb") as f:  # a file object: np.savez adds ".npz" to a name without it
+            np.savez(f, xy=self.xy, labels=self.labels, indices=self.indices)
 
     @classmethod
-    def load(cls, path: Path) -> DigitMap:
+    def load(cls, path: Path, test_features: np.ndarray) -> DigitMap:
+        """A saved map, given the features of all MNIST test images (its own are picked out)."""
         with np.load(path) as kept:
-            return cls(kept["xy"], kept["labels"], kept["indices"], kept["features"])
+            xy, labels, indices = kept["xy"], kept["labels"], kept["indices"]
+        if xy.shape != (len(indices), 2) or labels.shape != indices.shape:
+            raise ValueError(f"{path.name} is not a whole map")
+        return cls(xy, labels, indices, test_features[indices])
 
 
-def build_map(
-    explainer: Explainer, images: np.ndarray, labels: np.ndarray, indices: np.ndarray, on_progress=None, seed: int = 42
-):
-    """The map of these prepared images (floats in [0, 1]): `on_progress(fraction)` as it goes."""
+def build_map(features: np.ndarray, labels: np.ndarray, indices: np.ndarray, on_progress=None, seed: int = 42) -> DigitMap:
+    """The map of these images, given their features: `on_progress(fraction)` as it goes."""
     from openTSNE import TSNE  # scikit-learn and scipy come with it: loaded only to build a map
 
-    features = explainer.features(images)
     done = {"iterations": 0}
 
     def progress(iteration, error, embedding) -> bool:
@@ -114,10 +118,35 @@ def feature_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs[0], dense[-1].input)
 
 
+def stored_explainer(predictor: Predictor, entry: StoredModel, store: ModelStore) -> Explainer:
+    """A stored model's explainer: its map read from beside it in the store (looked for again until
+    found: another app process may make it), and kept there once built (not for the bundled model,
+    whose folder is read-only: its map ships with it)."""
+
+    def find() -> Path | None:
+        try:
+            current = store.get(entry.name)
+        except StoreError:  # deleted meanwhile
+            return None
+        return current.map_path if current.record.get("model_sha256") == entry.record.get("model_sha256") else None
+
+    def keep(digit_map: DigitMap) -> None:
+        store.attach(entry, "map", digit_map.save)
+
+    return Explainer(predictor, entry.record.get("model_sha256"), find, None if entry.bundled else keep)
+
+
 class Explainer:
-    def __init__(self, predictor: Predictor, cache_key: str | None = None):
+    def __init__(
+        self,
+        predictor: Predictor,
+        cache_key: str | None = None,
+        find_map: Callable[[], Path | None] | None = None,
+        keep_map: Callable[[DigitMap], None] | None = None,
+    ):
         self.predictor = predictor
         self.cache_key = cache_key  # the model file's sha256: its features are cached under it
+        self.find_map, self.keep_map = find_map, keep_map  # where its map is, if it has one; how a new one is kept
         features = feature_model(predictor.model)
         signature = tf.TensorSpec((None, *predictor.input_shape), tf.float32)
         # No autograph: it parses Python source with `ast`, which Python 3.11.7 cannot do in two
@@ -125,8 +154,10 @@ class Explainer:
         # while Streamlit compiles a page in another.
         self._features = tf.function(lambda x: features(x, training=False), input_signature=[signature], autograph=False)
         self._train: tuple[np.ndarray, np.ndarray] | None = None  # features, squared norms
+        self._test: np.ndarray | None = None
         self._map: DigitMap | None = None
         self._cam = None  # Grad-CAM's traced graph, made at first use
+        self.keep_note: str | None = None  # why a map made was not kept, if it was not
         self._labels = load_mnist()[0][1]
 
     def features(self, images: np.ndarray) -> np.ndarray:
@@ -137,40 +168,50 @@ class Explainer:
     def training_features(self) -> np.ndarray:
         """The 60,000 training images' features: from the cache, or computed once and kept."""
         if self._train is None:
-            path = self._cache_file()
-            try:
-                train = np.load(path) if path else None
-            except (OSError, ValueError):
-                train = None  # damaged or half-written: computed again
-            if train is None or train.shape[0] != len(self._labels):
-                train = self.features(load_mnist()[0][0] / np.float32(255))
-                if path:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    write_atomic(path, lambda tmp: np.save(tmp, train))  # whole or absent, never half-written
+            train = self._cached_features("", load_mnist()[0][0])
             self._train = (train, np.einsum("ij,ij->i", train, train))
         return self._train[0]
 
-    def _cache_file(self, kind: str = "features", suffix: str = ".npy") -> Path | None:
-        return cache_path().parent / kind / f"{self.cache_key}{suffix}" if self.cache_key else None
+    def test_features(self) -> np.ndarray:
+        """The 10,000 test images' features (the map's), the same way."""
+        if self._test is None:
+            self._test = self._cached_features(".test", load_mnist()[1][0])
+        return self._test
+
+    def _cached_features(self, kind: str, images: np.ndarray) -> np.ndarray:
+        path = cache_path().parent / "features" / f"{self.cache_key}{kind}.npy" if self.cache_key else None
+        try:
+            features = np.load(path) if path else None
+        except (OSError, ValueError):
+            features = None  # damaged or half-written: computed again
+        if features is None or features.shape[0] != len(images):
+            features = self.features(images / np.float32(255))
+            if path:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, lambda tmp: np.save(tmp, features))  # whole or absent, never half-written
+        return features
 
     def digit_map(self, build: bool = False, on_progress=None) -> DigitMap | None:
-        """The model's map of MNIST's 10,000 test images: from the cache, else built (half a minute)
-        when `build`, else None."""
+        """The model's map of MNIST's 10,000 test images: read from where `find_map` says, else
+        built (half a minute) and kept (`keep_map`) when `build`, else None."""
         if self._map is not None:
             return self._map
-        path = self._cache_file("maps", ".npz")
-        if path and path.exists():
+        path = self.find_map() if self.find_map is not None else None
+        if path is not None and path.exists():
             try:
-                self._map = DigitMap.load(path)
+                self._map = DigitMap.load(path, self.test_features())
                 return self._map
             except (OSError, ValueError, KeyError):
                 pass  # damaged: built again
         if not build:
             return None
-        _, (x, y) = load_mnist()
-        self._map = build_map(self, x / np.float32(255), y, np.arange(len(y)), on_progress)
-        if path:
-            self._map.save(path)
+        labels = load_mnist()[1][1]
+        self._map = build_map(self.test_features(), labels, np.arange(len(labels)), on_progress)
+        if self.keep_map is not None:
+            try:
+                self.keep_map(self._map)
+            except (OSError, ValueError) as err:  # a read-only store, the model replaced meanwhile
+                self.keep_note = f"the map is not kept ({err}): it is made again after a restart"
         return self._map
 
     def neighbours(self, features: np.ndarray, k: int = 8) -> list[Neighbour]:

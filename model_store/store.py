@@ -5,6 +5,7 @@ Layout of a store directory (default `models/` beside `app.py`, or $MNIST_LAB_MO
     NAME.json                 the record: architecture, training options, metrics, history...
     NAME.<token>.keras        the model, named in the record's "files"
     NAME.<token>.npz          the test-set probabilities (the gallery reads them)
+    NAME.<token>.map.npz      its map of MNIST's test images, once made (`attach`)
     default.txt               the name of the default model
 
 A save writes the new files under a fresh token, then replaces `NAME.json` in one atomic rename:
@@ -22,6 +23,7 @@ import re
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,6 +106,12 @@ class StoredModel:
     @property
     def probabilities_path(self) -> Path | None:
         name = self.record.get("files", {}).get("test_probabilities")
+        return self.directory / name if name else None
+
+    @property
+    def map_path(self) -> Path | None:
+        """Its map of the digits (`model_store.explain`), once made and attached."""
+        name = self.record.get("files", {}).get("map")
         return self.directory / name if name else None
 
     @property
@@ -277,6 +285,23 @@ class ModelStore:
             write_atomic(record_path, lambda p: p.write_text(json.dumps(record, indent=1)))
             self._remove(old - set(files.values()))
         return self._entry(record_path, False)
+
+    def attach(self, entry: StoredModel, kind: str, write: Callable[[Path], Any]) -> StoredModel:
+        """Keep a file made from a model beside it (`kind` "map": its map of the digits), named in
+        its record, so renaming and deleting take it along. `write(path)` writes it. Refused when
+        the model was replaced since `entry` was read: the file belongs to the old model."""
+        if entry.bundled and self.bundled_dir is not None:
+            raise StoreError(f"{entry.name!r} is the bundled model; its files are read-only")
+        with _save_lock(self.root / f".{entry.name}.lock", entry.name):
+            current = self.get(entry.name)
+            if current.broken or current.record.get("model_sha256") != entry.record.get("model_sha256"):
+                raise StoreError(f"{entry.name!r} changed while its {kind} was made; make it again")
+            files = current.record["files"]
+            file_name = f"{Path(files['model']).stem}.{kind}.npz"  # "name.3f2a.map.npz": renamed as the rest
+            write_atomic(self.root / file_name, write)
+            record = {**current.record, "files": {**files, kind: file_name}}
+            write_atomic(self.root / f"{entry.name}.json", lambda p: p.write_text(json.dumps(record, indent=1)))
+        return self.get(entry.name)
 
     def rename(self, name: str, new_name: str, by: Person) -> StoredModel:
         """Give a model a new name; the default follows it. Crash-safe: the files are linked under

@@ -11,7 +11,7 @@ import pytest
 from model_store import Predictor, load_mnist
 from model_store import explain as explain_module
 from model_store.__main__ import main
-from model_store.explain import Explainer
+from model_store.explain import Explainer, build_map, stored_explainer
 from model_store.networks import cnn_fast
 from tests.conftest import digit_on_canvas, image_file
 
@@ -76,12 +76,11 @@ def test_grad_cam_on_a_conv_model_is_a_28x28_map(mnist_test):
 
 
 def test_explain_prints_json_for_good_files_and_the_predict_message_for_bad_ones(
-    explainer, tiny_store, tmp_path, capsys, mnist_test
+    explainer, tiny, tiny_store, tmp_path, capsys, mnist_test
 ):
-    from model_store.explain import build_map
-
-    small = build_map(explainer, mnist_test[0][:500] / np.float32(255), mnist_test[1][:500], np.arange(500))
-    small.save(explainer._cache_file("maps", ".npz"))  # the tiny model's map, as one built earlier (10,000: 30 s)
+    _, entry, _ = tiny
+    small = build_map(explainer.test_features()[:500], mnist_test[1][:500], np.arange(500))
+    tiny_store.attach(entry, "map", small.save)  # the tiny model's map, as one built earlier (10,000: 30 s)
     good = tmp_path / "seven.png"
     good.write_bytes(image_file(digit_on_canvas(mnist_test[0][0])))
     broken = tmp_path / "broken.png"
@@ -101,12 +100,10 @@ def test_explain_prints_json_for_good_files_and_the_predict_message_for_bad_ones
 def test_a_map_of_a_small_sample_is_reproducible_groups_digits_and_places_new_points_among_their_neighbours(
     explainer, mnist_test
 ):
-    from model_store.explain import build_map
-
     x, y = mnist_test[0][:1500] / np.float32(255), mnist_test[1][:1500]
     seen = []
-    first = build_map(explainer, x, y, np.arange(1500), on_progress=seen.append)
-    again = build_map(explainer, x, y, np.arange(1500))
+    first = build_map(explainer.features(x), y, np.arange(1500), on_progress=seen.append)
+    again = build_map(explainer.features(x), y, np.arange(1500))
     assert first.xy.shape == (1500, 2) and np.allclose(first.xy, again.xy)  # the same seed, the same map
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
     # Images of one digit land together: a vote of each image's 5 nearest on the map (itself left out).
@@ -124,3 +121,28 @@ def test_a_map_of_a_small_sample_is_reproducible_groups_digits_and_places_new_po
         by_place = np.argsort(np.linalg.norm(first.xy - place, axis=1))[:10]
         agree += np.bincount(y[by_feature], minlength=10).argmax() == np.bincount(y[by_place], minlength=10).argmax()
     assert agree >= 36, agree
+
+
+def test_a_map_is_kept_beside_its_model_renamed_and_deleted_with_it_and_refused_for_a_replaced_one(
+    explainer, tiny, tmp_path, mnist_test
+):
+    from model_store import ModelStore, StoreError
+    from model_store.roles import TERMINAL
+
+    model, _, predictor = tiny
+    store = ModelStore(tmp_path / "models", bundled_dir=None)
+    entry = store.save(model, {"name": "mine", "normalization": "scale"})
+    built = build_map(explainer.test_features()[:300], mnist_test[1][:300], np.arange(300), seed=1)
+    entry = store.attach(entry, "map", built.save)
+    assert entry.map_path.name.startswith("mine.") and entry.map_path.name.endswith(".map.npz")
+    read = stored_explainer(predictor, entry, store).digit_map()  # a new explainer (after a restart) reads it
+    assert np.array_equal(read.xy, built.xy) and np.array_equal(read.indices, np.arange(300))
+    assert np.allclose(read.features, explainer.test_features()[:300])  # given again by the model
+    renamed = store.rename("mine", "ours", TERMINAL)
+    assert renamed.map_path.is_file() and not entry.map_path.exists()
+    store.save(cnn_fast(), {"name": "ours", "normalization": "scale"}, overwrite=True)  # replaced by another model
+    assert store.get("ours").map_path is None  # the old model's map went with it
+    with pytest.raises(StoreError, match="changed while its map was made"):
+        store.attach(renamed, "map", built.save)
+    store.delete("ours", TERMINAL)
+    assert list((tmp_path / "models").iterdir()) == []

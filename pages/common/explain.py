@@ -3,24 +3,26 @@ model's own features, and where the model looked (`model_store.explain`)."""
 
 from __future__ import annotations
 
+import base64
 import threading
 
 import cv2
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from model_store import StoredModel, load_mnist
-from model_store.explain import DigitMap, Explainer
+from model_store import ModelStore, StoredModel, load_mnist
+from model_store.explain import DigitMap, Explainer, stored_explainer
 from pages.common import predictor_of
 
 NEIGHBOURS = 8
-MAPPED = 1500  # points drawn on the map (of the 10,000 placed): each stroke sends them all again (~85 KB)
+MAPPED = 1000  # test images drawn on the map (of the 10,000 placed): each stroke sends them again, ~0.5 MB with their pictures
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _explainer(name: str, checksum: str, _entry: StoredModel) -> Explainer:
     """One per model file (name and checksum): its training images' features stay in memory."""
-    explainer = Explainer(predictor_of(_entry), checksum or None)
+    explainer = stored_explainer(predictor_of(_entry), _entry, ModelStore())
     explainer.training_features()  # seconds the first time for a model, then read from the cache
     return explainer
 
@@ -54,19 +56,30 @@ def _map_build(name: str, checksum: str, _explainer: Explainer) -> MapBuild:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _map_points(name: str, checksum: str, _digit_map: DigitMap) -> tuple[list, list]:
-    """The points drawn (a fixed sample) and each digit's label at the middle of its images."""
-    shown = np.random.default_rng(0).choice(len(_digit_map.labels), min(MAPPED, len(_digit_map.labels)), replace=False)
-    xy, labels = _digit_map.xy, _digit_map.labels
-    points = [
+def _map_points(name: str, checksum: str, _entry: StoredModel, _digit_map: DigitMap) -> tuple[pd.DataFrame, list]:
+    """The points drawn: a fixed sample of the mapped test images and every one the model gets
+    wrong, each with its picture for the tooltip (a data URL: the browser fetches nothing); and each
+    digit's label at the middle of its images."""
+    xy, labels, indices = _digit_map.xy, _digit_map.labels, _digit_map.indices
+    read = test_readings(_entry)[indices]
+    shown = np.zeros(len(labels), bool)
+    shown[np.random.default_rng(0).choice(len(labels), min(MAPPED, len(labels)), replace=False)] = True
+    rows = np.flatnonzero(shown | (read != labels))
+    images = load_mnist()[1][0]
+    points = pd.DataFrame(
         {
-            "x": round(float(xy[i, 0]), 2),
-            "y": round(float(xy[i, 1]), 2),
-            "digit": str(labels[i]),
-            "image": f"#{_digit_map.indices[i]}",
+            "x": xy[rows, 0].round(2),
+            "y": xy[rows, 1].round(2),
+            "digit": labels[rows].astype(str),
+            "index": indices[rows],
+            "wrong": read[rows] != labels[rows],
+            "title": [
+                f"MNIST test image #{i}: a {label}" + (f", read as {r}" if r != label else "")
+                for i, label, r in zip(indices[rows], labels[rows], read[rows])
+            ],
+            "image": [data_url(images[i]) for i in indices[rows]],
         }
-        for i in shown
-    ]
+    )
     middles = [
         {"x": float(np.median(xy[labels == d, 0])), "y": float(np.median(xy[labels == d, 1])), "digit": str(d)}
         for d in range(10)
@@ -75,23 +88,48 @@ def _map_points(name: str, checksum: str, _digit_map: DigitMap) -> tuple[list, l
     return points, middles
 
 
-def map_spec(points: list, middles: list, here: np.ndarray) -> dict:
-    """The map as a Vega-Lite spec written out (as `probability_chart`): the test images coloured
-    by digit, each digit's name at its middle, and a cross where this drawing lands."""
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _test_readings(name: str, checksum: str, _entry: StoredModel) -> np.ndarray:
+    stored = ModelStore().test_probabilities(_entry)
+    probabilities = stored if stored is not None else predictor_of(_entry).probabilities(load_mnist()[1][0] / 255.0)
+    return probabilities.argmax(axis=1)
+
+
+def test_readings(entry: StoredModel) -> np.ndarray:
+    """The model's answer for each of MNIST's 10,000 test images."""
+    return _test_readings(entry.name, entry.record.get("model_sha256", ""), entry)
+
+
+def data_url(image: np.ndarray) -> str:
+    """A 28x28 image as a 56x56 PNG in a data URL (the tooltip shows it at its own size)."""
+    png = cv2.imencode(".png", cv2.resize(image, (56, 56), interpolation=cv2.INTER_NEAREST), [cv2.IMWRITE_PNG_COMPRESSION, 9])[1]
+    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()
+
+
+def map_spec(middles: list, here: np.ndarray) -> dict:
+    """The map as a Vega-Lite spec written out (as `probability_chart`): the test images (the
+    chart's data) coloured by digit, those the model gets wrong ringed, each digit's name at its
+    middle, and a cross where this drawing lands. A click on an image picks it ("pick")."""
     axis = {"axis": None, "type": "quantitative"}
     x, y = {"field": "x", **axis}, {"field": "y", **axis}
+    tooltip = [{"field": "title", "title": "title"}, {"field": "image", "title": "image"}]  # vega-tooltip shows both
     return {
         "height": 320,
         "layer": [
             {
-                "data": {"values": points},
-                "mark": {"type": "circle", "size": 14, "opacity": 0.5},
+                "params": [{"name": "pick", "select": {"type": "point", "fields": ["index"]}}],
+                "mark": {"type": "circle", "size": 14, "opacity": 0.5, "cursor": "pointer"},
                 "encoding": {
                     "x": x,
                     "y": y,
                     "color": {"field": "digit", "type": "nominal", "scale": {"scheme": "tableau10"}},
-                    "tooltip": [{"field": "image", "title": "MNIST test image"}, {"field": "digit"}],
+                    "tooltip": tooltip,
                 },
+            },
+            {
+                "transform": [{"filter": "datum.wrong"}],
+                "mark": {"type": "point", "size": 70, "strokeWidth": 1.5, "color": "#d62728", "cursor": "pointer"},
+                "encoding": {"x": x, "y": y, "tooltip": tooltip},
             },
             {
                 "data": {"values": middles},
@@ -108,16 +146,48 @@ def map_spec(points: list, middles: list, here: np.ndarray) -> dict:
 
 
 def show_map(entry: StoredModel, explainer: Explainer, features: np.ndarray, key: str) -> None:
-    """Where the drawing lands among MNIST's test images, as the model sees them."""
+    """Where the drawing lands among MNIST's test images, as the model sees them; a click on one
+    of them shows it."""
     checksum = entry.record.get("model_sha256", "")
     digit_map = explainer.digit_map()
     if digit_map is None:
         building(_map_build(entry.name, checksum, explainer))
         return
     here = digit_map.place(features[None])[0]
-    points, middles = _map_points(entry.name, checksum, digit_map)
+    points, middles = _map_points(entry.name, checksum, entry, digit_map)
     st.markdown("**Where it lands among MNIST's test images**, as the model sees them (t-SNE of its last hidden layer)")
-    st.container(key=f"{key}_map").vega_lite_chart(spec=map_spec(points, middles, here))
+    event = st.container(key=f"{key}_map").vega_lite_chart(
+        points, spec=map_spec(middles, here), on_select="rerun", selection_mode="pick", key=f"{key}_map_chart"
+    )
+    wrong = int(points["wrong"].sum())
+    st.caption(
+        f"The cross is this drawing. Each dot is a test image ({len(points):,} of {len(digit_map.labels):,} shown); "
+        f"ringed in red: the {wrong} it reads wrong. Point at one to see it, click it to look closer."
+    )
+    picked = event.selection.get("pick") if event else None
+    if picked:
+        show_picked(entry, int(picked[-1]["index"]), key)
+
+
+def show_picked(entry: StoredModel, index: int, key: str) -> None:
+    """A test image clicked on the map, its reading, and the way to the Gallery's closer look."""
+    images, labels = load_mnist()[1]
+    read = int(test_readings(entry)[index])
+    left, right = st.columns([1, 3])
+    left.image(images[index], width=84)
+    right.markdown(
+        f"**MNIST test image #{index}**: a {labels[index]}, " + ("read right" if read == labels[index] else f"read as {read}")
+    )
+    if right.button(
+        "Inspect it in the Gallery", key=f"{key}_map_open", icon=":material/zoom_in:", on_click=_open, args=(entry.name, index)
+    ):
+        st.switch_page("pages/gallery.py")
+
+
+def _open(name: str, index: int) -> None:
+    """The Gallery on that test image, with the same model (a callback: the Gallery's own widgets
+    may already be on the page)."""
+    st.session_state.update(gallery_model=name, gallery_set="MNIST test", gallery_detail=index, gallery_page=1)
 
 
 @st.fragment(run_every=1.0)
