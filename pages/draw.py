@@ -239,6 +239,8 @@ def uploads(predictor: Predictor, entry: StoredModel) -> None:
             with answer:
                 show_prediction(prediction, f"upload_{i}")
                 keep_controls(prediction, f"draw_keep_upload_{i}", "upload", image, entry.name)
+            if st.toggle("Why? The training images it finds most alike, and where it looked", key=f"draw_why_upload_{i}"):
+                why(entry, prediction.prepared, prediction.digit, f"upload_{i}")
 
 
 # ---------------------------------------------------------------- the page

@@ -56,6 +56,16 @@ def test_an_uploaded_digit_is_read_with_its_probabilities(page, mnist_test):
     assert not page.error
 
 
+def test_why_on_an_upload_shows_the_training_images_it_is_most_alike_and_its_place_on_the_map(page, mnist_test):
+    x, _ = mnist_test
+    upload(page, ("seven.png", image_file(digit_on_canvas(x[0], dark_on_light=True))))
+    page.toggle(key="draw_why_upload_0").set_value(True)
+    run_clean(page)  # the bundled model, whose map ships with it
+    near = [e.proto.imgs for e in page.get("image") if len(e.proto.imgs) == 8]
+    assert len(near) == 1 and sum(": a 7" in image.caption for image in near[0]) >= 6
+    assert any(m.value.startswith("**Where it lands among MNIST's test images**") for m in page.markdown)
+
+
 def test_an_ambiguous_image_gets_an_unsure_notice_naming_two_digits(page, mnist_test):
     x, _ = mnist_test
     blend = np.maximum(digit_on_canvas(x[0]), digit_on_canvas(x[1])).astype(np.uint8)  # a 7 over a 2
