@@ -2,7 +2,7 @@
 Streamlit's own protocol (the BackMsg and ForwardMsg protobufs that ship with Streamlit) exactly
 as the Draw page's browser does, so the load lands on the server, not on Chromium.
 
-    python -m benchmarks.classroom --students 30 --seconds 60 [--url http://127.0.0.1:8501]
+    python -m benchmarks.classroom --students 30 --seconds 60 [--url http://127.0.0.1:8501] [--why]
 
 Each student opens the Draw page, then draws digits stroke by stroke, a stroke every ~2 s
 (randomised): the canvas component's value as the browser sends it (the strokes as fabric.js
@@ -10,7 +10,7 @@ paths and the canvas as a PNG). A stroke is timed from sending it to the predict
 after a digit's last stroke the answer must be that digit; then the student presses Clear. Prints
 a table and, last, one JSON line:
 
-    {"students", "replicas", "strokes", "errors", "p50_ms", "p95_ms", "server_cpu_ms_per_stroke"}
+    {"students", "replicas", "strokes", "errors", "p50_ms", "p95_ms", "server_cpu_ms_per_stroke", "kb_sent_per_stroke"}
 
 Server CPU is read from /proc for every `streamlit run app.py` process on this machine (the
 replicas behind a proxy too); None when the server is elsewhere.
@@ -128,14 +128,18 @@ class Session:
     ws: object
     canvas: str = ""  # the canvas's widget id, learnt from the first page
     clear: str = ""  # the Clear button's
+    why: str = ""  # the "Why?" toggle's, once shown (after a first stroke)
+    explain: bool = False  # keep "Why?" on: each stroke also sends the toggle, as a browser sends every widget
     fragment: str = ""  # the fragment holding them
     page: str = ""  # the Draw page's script hash
     finished: asyncio.Queue = field(default_factory=asyncio.Queue)
     answer: str | None = None  # the last "Prediction" metric received
     answered: float | None = None  # when it came (perf_counter): the rest of the rerun may follow later
+    received: int = 0  # bytes the server sent
 
     async def read(self) -> None:
         async for raw in self.ws:
+            self.received += len(raw)
             msg = ForwardMsg()
             msg.ParseFromString(raw)
             kind = msg.WhichOneof("type")
@@ -150,6 +154,8 @@ class Session:
                     self.canvas, self.fragment = wid, msg.delta.fragment_id
                 elif wid.endswith("-draw_clear"):
                     self.clear = wid
+                elif wid.endswith("-draw_why"):
+                    self.why = wid
             elif kind == "script_finished":
                 await self.finished.put(msg.script_finished)
 
@@ -169,9 +175,13 @@ class Session:
         return self.answer
 
     async def stroke(self, strokes) -> str | None:
-        w = BackMsg().rerun_script.widget_states.widgets.add()
+        widgets = BackMsg().rerun_script.widget_states.widgets
+        w = widgets.add()
         w.id, w.json_value = self.canvas, canvas_value(strokes)
-        return await self.run([w], fragment=True)
+        if self.explain and self.why:
+            toggle = widgets.add()
+            toggle.id, toggle.bool_value = self.why, True
+        return await self.run(list(widgets), fragment=True)
 
     async def press_clear(self) -> None:
         """Clear, then the empty canvas reporting back, as the component does after a clear."""
@@ -187,6 +197,7 @@ class Tally:
     digits: int = 0
     errors: list[str] = field(default_factory=list)
     own_cpu: float = 0.0  # this generator's CPU seconds while the class drew
+    received: int = 0  # bytes the server sent while the class drew
 
 
 @dataclass
@@ -204,7 +215,7 @@ class Start:
             self.go.set()
 
 
-async def student(n: int, url: str, start: Start, tally: Tally, check: bool = True) -> None:
+async def student(n: int, url: str, start: Start, tally: Tally, check: bool = True, explain: bool = False) -> None:
     rng = random.Random(n)
     opened = False
     await asyncio.sleep(rng.uniform(0, 2))  # a class does not start in the same millisecond
@@ -214,7 +225,7 @@ async def student(n: int, url: str, start: Start, tally: Tally, check: bool = Tr
         ws_url = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}{parts.path.rstrip('/')}/_stcore/stream"
         headers = {"Cookie": cookies, "Origin": f"{parts.scheme}://{parts.netloc}"}
         async with websockets.connect(ws_url, subprotocols=["streamlit"], additional_headers=headers, max_size=None) as ws:
-            session = Session(ws)
+            session = Session(ws, explain=explain)
             reader = asyncio.create_task(session.read())
             await asyncio.wait_for(session.run(), 120)  # the Draw page, as a browser first opens it
             if not (session.canvas and session.clear):
@@ -222,9 +233,11 @@ async def student(n: int, url: str, start: Start, tally: Tally, check: bool = Tr
             opened = True
             start.arrived()
             await start.go.wait()
+            session.received = 0  # opening the page is not counted
             while time.monotonic() < start.deadline:
                 await draw_a_digit(session, rng, tally, start.deadline, check)
             reader.cancel()
+            tally.received += session.received
     except Exception as err:  # a refused connection, a dropped socket, a timeout
         tally.errors.append(f"student {n}: {type(err).__name__}: {err}")
     finally:
@@ -328,7 +341,13 @@ def cpu_seconds(processes: list[psutil.Process]) -> list[float]:
 
 
 async def classroom(
-    url: str, students: int, seconds: float, servers: list[psutil.Process], check: bool = True, browser=None
+    url: str,
+    students: int,
+    seconds: float,
+    servers: list[psutil.Process],
+    check: bool = True,
+    browser=None,
+    explain: bool = False,
 ) -> tuple[Tally, float, list[float]]:
     """The tally, the seconds drawn and the servers' CPU seconds meanwhile (opening the pages,
     which loads the model once, is not counted). With `browser` (Playwright's), Chromium draws."""
@@ -336,7 +355,7 @@ async def classroom(
     if browser is not None:
         everyone = asyncio.gather(*(browser_student(n, url, start, tally, browser) for n in range(students)))
     else:
-        everyone = asyncio.gather(*(student(n, url, start, tally, check) for n in range(students)))
+        everyone = asyncio.gather(*(student(n, url, start, tally, check, explain) for n in range(students)))
     await start.go.wait()
     before, began, own = cpu_seconds(servers), time.monotonic(), time.process_time()
     start.deadline = began + seconds
@@ -375,6 +394,7 @@ def report(tally: Tally, students: int, seconds: float, per_process: list[float]
         "p50_ms": _rounded(percentile(tally.times_ms, 50)),
         "p95_ms": _rounded(percentile(tally.times_ms, 95)),
         "server_cpu_ms_per_stroke": round(cpu * 1000 / strokes, 1) if cpu is not None and strokes else None,
+        "kb_sent_per_stroke": round(tally.received / 1000 / strokes, 1) if strokes else None,
     }
     rows = [
         ("students", students),
@@ -388,6 +408,7 @@ def report(tally: Tally, students: int, seconds: float, per_process: list[float]
         ("slowest", f"{max(tally.times_ms):.0f} ms" if result["p50_ms"] is not None else "-"),
         ("server CPU per stroke", f"{result['server_cpu_ms_per_stroke']} ms" if cpu is not None else "not on this machine"),
         ("each app process's share of it", " / ".join(f"{c / cpu:.0%}" for c in per_process) if cpu else "-"),
+        ("sent to the browser per stroke", f"{result['kb_sent_per_stroke']} KB" if strokes else "-"),
         ("this generator's CPU per stroke", f"{tally.own_cpu * 1000 / strokes:.1f} ms" if strokes else "-"),
     ]
     for name, value in rows:
@@ -404,12 +425,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--url", default="http://127.0.0.1:8501", help="the app, or the proxy in front of its replicas")
     p.add_argument("--bare", action="store_true", help="the server runs benchmarks/bare_canvas.py: answers are not checked")
     p.add_argument("--browsers", action="store_true", help="draw in Chromium instead, to compare the server's figures")
+    p.add_argument("--why", action="store_true", help="every student has the Draw page's Why? panel on")
     args = p.parse_args(argv)
     servers = app_processes(args.url)
     if args.browsers:
         tally, elapsed, per_process = asyncio.run(in_chromium(args.url, args.students, args.seconds, servers))
     else:
-        tally, elapsed, per_process = asyncio.run(classroom(args.url, args.students, args.seconds, servers, not args.bare))
+        tally, elapsed, per_process = asyncio.run(
+            classroom(args.url, args.students, args.seconds, servers, not args.bare, explain=args.why)
+        )
     result = report(tally, args.students, elapsed, per_process)
     print(json.dumps(result))
     return result

@@ -5,6 +5,7 @@ in the model's own feature space, and where in the 28x28 it looked.
     features = explainer.features(prepared[None])  # (1, d): the model's last hidden layer
     explainer.neighbours(features[0], k=8)  # exact, over all 60,000 training images, nearest first
     explainer.saliency(prepared, digit)     # (28, 28) in [0, 1]: Grad-CAM, or integrated gradients
+    explainer.look(prepared, digit)         # both the features and the saliency, in one pass if it can
     explainer.digit_map(build=True)         # a 2-D map of MNIST's test images as the model sees them
     digit_map.place(features)               # where the image lands on it
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from model_store.backend import keras, tf
 from model_store.data import cache_path, load_mnist
@@ -34,6 +36,7 @@ MAP_NEIGHBOURS = 10  # a new point lands among its nearest mapped images, weight
 MAP_ITERATIONS = 750  # openTSNE's: 250 early exaggeration, then 500
 CANDIDATES = 4  # a query's nearest k are picked, exactly, from this many times k found by the fast formula
 IG_STEPS = 32  # integrated gradients: points on the path from a black image to the image
+BLAS = ThreadpoolController()  # the BLAS libraries NumPy and SciPy loaded, to give `_nearest` one thread
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,10 @@ def _nearest(points: np.ndarray, norms: np.ndarray, query: np.ndarray, k: int) -
     """The k rows of `points` nearest to `query`, nearest first, and their distances. Exact: the
     fast formula (|a|^2 - 2ab + |b|^2, float32) picks CANDIDATES times k, whose distances are then
     computed directly in float64 (the formula's rounding could swap two close ones)."""
-    rough = norms - 2 * points @ query
+    # One BLAS thread: OpenBLAS's other threads spin for ~0.1 s after each call, and a stroke's
+    # search then cost 110 ms of CPU instead of 3.6 (benchmarks/classroom.py --why, docs/performance.md).
+    with BLAS.limit(limits=1, user_api="blas"):
+        rough = norms - 2 * points @ query
     count = min(len(points), max(k, 1) * CANDIDATES)
     candidates = np.argpartition(rough, count - 1)[:count]
     exact = np.linalg.norm(points[candidates].astype(np.float64) - query.astype(np.float64), axis=1)
@@ -235,36 +241,47 @@ class Explainer:
 
     def saliency(self, prepared: np.ndarray, digit: int) -> np.ndarray:
         """Where the model looked for `digit` (`saliency_method`): (28, 28), 1 where it looked most."""
-        if self.last_conv is not None:
-            heat = self.grad_cam(prepared, digit, self.last_conv)
-        else:
-            heat = np.clip(self.integrated_gradients(prepared, digit), 0, None)
-        return heat / heat.max() if heat.max() > 0 else heat
+        return self.look(prepared, digit)[1]
 
-    def grad_cam(self, prepared: np.ndarray, digit: int, conv: keras.layers.Layer) -> np.ndarray:
+    def look(self, prepared: np.ndarray, digit: int) -> tuple[np.ndarray, np.ndarray]:
+        """The image's features (as `features`) and where it looked (as `saliency`); with Grad-CAM
+        from the same pass through the model, so a stroke pays for one."""
+        if self.last_conv is not None:
+            features, heat = self.grad_cam(prepared, digit, self.last_conv)
+        else:
+            features, heat = self.features(prepared[None])[0], np.clip(self.integrated_gradients(prepared, digit), 0, None)
+        return features, heat / heat.max() if heat.max() > 0 else heat
+
+    def grad_cam(self, prepared: np.ndarray, digit: int, conv: keras.layers.Layer) -> tuple[np.ndarray, np.ndarray]:
         """Grad-CAM (Selvaraju et al., 2017): the conv layer's maps weighted by the mean gradient
-        of the digit's probability on each, the positive part, resized to 28x28."""
+        of the digit's probability on each, the positive part, resized to 28x28; and the features
+        the pass went through."""
         if self._cam is None:
             self._cam = self._cam_function(conv)
-        maps, grads = (t.numpy() for t in self._cam(tf.constant(self.predictor.inputs(prepared[None])), tf.constant(digit)))
+        x = tf.constant(self.predictor.inputs(prepared[None]))
+        maps, grads, features = (t.numpy() for t in self._cam(x, tf.constant(digit)))
         cam = np.maximum((maps * grads.mean(axis=(0, 1))).sum(axis=-1), 0)
-        return cv2.resize(cam.astype(np.float32), (28, 28), interpolation=cv2.INTER_LINEAR)
+        return features.astype(np.float32), cv2.resize(cam.astype(np.float32), (28, 28), interpolation=cv2.INTER_LINEAR)
 
     def _cam_function(self, conv: keras.layers.Layer):
-        """The conv layer's maps and the digit's gradient on them, as one traced graph (a stroke's
-        Grad-CAM in a few ms, not the ~14 of running the layers one by one in Python)."""
+        """The conv layer's maps, the digit's gradient on them and the last Dense layer's input, as
+        one traced graph (a stroke's Grad-CAM in a few ms, not the ~14 of running the layers one by
+        one in Python)."""
         layers = self.predictor.model.layers
+        last_dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)][-1]
         signature = [tf.TensorSpec((1, *self.predictor.input_shape), tf.float32), tf.TensorSpec((), tf.int32)]
 
         def maps_and_gradients(x, digit):
             with tf.GradientTape() as tape:
                 for layer in layers:  # a Sequential's layers, one after another
+                    if layer is last_dense:
+                        features = tf.reshape(x[0], [-1])
                     x = layer(x, training=False)
                     if layer is conv:
                         maps = x
                         tape.watch(maps)
                 score = tf.gather(x[0], digit)
-            return maps[0], tape.gradient(score, maps)[0]
+            return maps[0], tape.gradient(score, maps)[0], features
 
         return tf.function(maps_and_gradients, input_signature=signature, autograph=False)
 

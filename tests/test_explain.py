@@ -71,7 +71,10 @@ def test_integrated_gradients_share_out_the_probability_and_saliency_is_a_28x28_
 def test_grad_cam_on_a_conv_model_is_a_28x28_map(mnist_test):
     predictor = Predictor(cnn_fast(), "scale")
     image = mnist_test[0][0] / np.float32(255)
-    heat = Explainer(predictor).saliency(image, 7)
+    explainer = Explainer(predictor)
+    heat = explainer.saliency(image, 7)
+    features, same = explainer.look(image, 7)  # the features come from Grad-CAM's own pass
+    assert np.allclose(features, explainer.features(image[None])[0], atol=1e-5) and np.array_equal(heat, same)
     assert heat.shape == (28, 28) and heat.min() >= 0 and heat.max() == pytest.approx(1.0)
 
 

@@ -4,11 +4,12 @@ model's own features, and where the model looked (`model_store.explain`)."""
 from __future__ import annotations
 
 import base64
+import functools
 import threading
 
 import cv2
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from model_store import ModelStore, StoredModel, load_mnist
@@ -56,21 +57,22 @@ def _map_build(name: str, checksum: str, _explainer: Explainer) -> MapBuild:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _map_points(name: str, checksum: str, _entry: StoredModel, _digit_map: DigitMap) -> tuple[pd.DataFrame, list]:
+def _map_points(name: str, checksum: str, _entry: StoredModel, _digit_map: DigitMap) -> tuple[pa.Table, list]:
     """The points drawn: a fixed sample of the mapped test images and every one the model gets
     wrong, each with its picture for the tooltip (a data URL: the browser fetches nothing); and each
-    digit's label at the middle of its images."""
+    digit's label at the middle of its images. An Arrow table: Streamlit sends it as it is, where
+    a DataFrame would be converted again at every stroke."""
     xy, labels, indices = _digit_map.xy, _digit_map.labels, _digit_map.indices
     read = test_readings(_entry)[indices]
     shown = np.zeros(len(labels), bool)
     shown[np.random.default_rng(0).choice(len(labels), min(MAPPED, len(labels)), replace=False)] = True
     rows = np.flatnonzero(shown | (read != labels))
     images = load_mnist()[1][0]
-    points = pd.DataFrame(
+    points = pa.table(
         {
             "x": xy[rows, 0].round(2),
             "y": xy[rows, 1].round(2),
-            "digit": labels[rows].astype(str),
+            "digit": labels[rows].astype(str).tolist(),
             "index": indices[rows],
             "wrong": read[rows] != labels[rows],
             "title": [
@@ -159,7 +161,7 @@ def show_map(entry: StoredModel, explainer: Explainer, features: np.ndarray, key
     event = st.container(key=f"{key}_map").vega_lite_chart(
         points, spec=map_spec(middles, here), on_select="rerun", selection_mode="pick", key=f"{key}_map_chart"
     )
-    wrong = int(points["wrong"].sum())
+    wrong = int(points.column("wrong").to_numpy().sum())
     st.caption(
         f"The cross is this drawing. Each dot is a test image ({len(points):,} of {len(digit_map.labels):,} shown); "
         f"ringed in red: the {wrong} it reads wrong. Point at one to see it, click it to look closer."
@@ -202,6 +204,12 @@ def building(build: MapBuild) -> None:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def training_tile(index: int) -> bytes:
+    """A training image as a PNG, made once: a stroke's 8 neighbours are mostly the last stroke's."""
+    return cv2.imencode(".png", load_mnist()[0][0][index])[1].tobytes()
+
+
 def heat_overlay(heat: np.ndarray, image: np.ndarray) -> np.ndarray:
     """A (28, 28) heat map in [0, 1] over a 28x28 uint8 image: bright where the heat is."""
     colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
@@ -212,12 +220,11 @@ def why(entry: StoredModel, prepared: np.ndarray, digit: int, key: str) -> None:
     """The 8 nearest training images (those that are not `digit` marked), the map with this drawing
     on it, and the saliency map."""
     explainer = explainer_of(entry)
-    features = explainer.features(prepared[None])[0]  # once a stroke, for the neighbours and the map
+    features, heat = explainer.look(prepared, digit)  # once a stroke, for the neighbours, the map and the heat
     near = explainer.neighbours(features, NEIGHBOURS)
-    train_images = load_mnist()[0][0]
     st.markdown(f"**The {NEIGHBOURS} training images it finds most alike**, nearest first")
     captions = [f"#{n.index}: a {n.label}" + ("" if n.label == digit else " (not a " + str(digit) + ")") for n in near]
-    st.image([train_images[n.index] for n in near], caption=captions, width=72)
+    st.image([training_tile(n.index) for n in near], caption=captions, width=72)
     others = [n.label for n in near if n.label != digit]
     if others:
         st.caption(
@@ -227,7 +234,6 @@ def why(entry: StoredModel, prepared: np.ndarray, digit: int, key: str) -> None:
     else:
         st.caption(f"All of them are {digit}s: as the model sees it, this is a typical {digit}.")
     show_map(entry, explainer, features, key)
-    heat = explainer.saliency(prepared, digit)
     image = (np.clip(prepared, 0, 1) * 255).astype(np.uint8)
     st.image(
         cv2.resize(heat_overlay(heat, image), (168, 168), interpolation=cv2.INTER_NEAREST),
