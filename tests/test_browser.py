@@ -309,7 +309,7 @@ def test_why_shows_the_neighbours_and_the_drawing_moves_on_the_map(page):
     draw(page, SEVEN)
     page.wait_for_function(f"{read} === '7'", timeout=15_000)
     page.get_by_text("Why? The training images").click()
-    page.get_by_text("Where it lands among MNIST").wait_for(timeout=240_000)  # the map built once, if not cached
+    page.get_by_text("Where it lands among MNIST").wait_for(timeout=60_000)  # the bundled model's map ships with it
     page.wait_for_function("() => document.body.innerText.includes(': a 7')")  # the 7s it resembles
     page.locator(".st-key-draw_map svg.marks").wait_for()
     on_seven = page.evaluate(drawn_map)
@@ -321,3 +321,13 @@ def test_why_shows_the_neighbours_and_the_drawing_moves_on_the_map(page):
     page.wait_for_function("() => document.body.innerText.includes(': a 1')")  # now the 1s
     # The cross moved from among the 7s to among the 1s: the map is drawn again, differently.
     page.wait_for_function(f"before => ({drawn_map})() && ({drawn_map})() !== before", arg=on_seven, timeout=15_000)
+    # A test image on the map: its picture on hover, and a click opens it in the Gallery.
+    page.locator(".st-key-draw_map").scroll_into_view_if_needed()
+    dot = page.locator(".st-key-draw_map g.mark-symbol path").nth(100).bounding_box()
+    page.mouse.move(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
+    tooltip = page.locator("#vg-tooltip-element")
+    tooltip.locator("img[src^='data:image/png']").wait_for(timeout=10_000)
+    index = tooltip.locator("h2").inner_text().split("#")[1].split(":")[0]  # "MNIST test image #123: a 4"
+    page.mouse.click(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
+    page.get_by_role("button", name="Inspect it in the Gallery").click(timeout=15_000)
+    page.get_by_role("heading", name=f"MNIST test image #{index}:").wait_for(timeout=30_000)
