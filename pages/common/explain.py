@@ -164,7 +164,7 @@ def show_map(entry: StoredModel, explainer: Explainer, features: np.ndarray, key
     wrong = int(points.column("wrong").to_numpy().sum())
     st.caption(
         f"The cross is this drawing. Each dot is a test image ({len(points):,} of {len(digit_map.labels):,} shown); "
-        f"ringed in red: the {wrong} it reads wrong. Point at one to see it, click it to look closer."
+        f"ringed in red: the {wrong} it reads wrong. Point at one (or tap it) to see it; click it to look closer."
     )
     picked = event.selection.get("pick") if event else None
     if picked:
@@ -217,8 +217,8 @@ def heat_overlay(heat: np.ndarray, image: np.ndarray) -> np.ndarray:
 
 
 def why(entry: StoredModel, prepared: np.ndarray, digit: int, key: str) -> None:
-    """The 8 nearest training images (those that are not `digit` marked), the map with this drawing
-    on it, and the saliency map."""
+    """The 8 nearest training images (those that are not `digit` marked), where the model looked,
+    and the map with this drawing on it (last: a test image clicked on it shows below)."""
     explainer = explainer_of(entry)
     features, heat = explainer.look(prepared, digit)  # once a stroke, for the neighbours, the map and the heat
     near = explainer.neighbours(features, NEIGHBOURS)
@@ -233,10 +233,10 @@ def why(entry: StoredModel, prepared: np.ndarray, digit: int, key: str) -> None:
         )
     else:
         st.caption(f"All of them are {digit}s: as the model sees it, this is a typical {digit}.")
-    show_map(entry, explainer, features, key)
     image = (np.clip(prepared, 0, 1) * 255).astype(np.uint8)
     st.image(
         cv2.resize(heat_overlay(heat, image), (168, 168), interpolation=cv2.INTER_NEAREST),
         caption=f"Where it looked for a {digit} ({explainer.saliency_method}): bright where the answer leaned most",
         width=168,
     )
+    show_map(entry, explainer, features, key)
