@@ -30,7 +30,7 @@ from model_store.backend import keras, tf
 from model_store.data import cache_path, load_mnist
 from model_store.files import write_atomic
 from model_store.predict import Predictor, in_batches
-from model_store.store import ModelStore, StoreError, StoredModel
+from model_store.store import ModelStore, StoredModel, StoreError
 
 MAP_NEIGHBOURS = 10  # a new point lands among its nearest mapped images, weighted by closeness
 MAP_ITERATIONS = 750  # openTSNE's: 250 early exaggeration, then 500
