@@ -163,7 +163,7 @@ def show_map(entry: StoredModel, explainer: Explainer, features: np.ndarray, key
     )
     wrong = int(points.column("wrong").to_numpy().sum())
     st.caption(
-        f"The cross is this drawing. Each dot is a test image ({len(points):,} of {len(digit_map.labels):,} shown); "
+        f"The cross is the image being read. Each dot is a test image ({len(points):,} of {len(digit_map.labels):,} shown); "
         f"ringed in red: the {wrong} it reads wrong. Point at one (or tap it) to see it; click it to look closer."
     )
     picked = event.selection.get("pick") if event else None
