@@ -1,5 +1,6 @@
-"""The "Why?" panel (Draw page, Gallery): the MNIST training images a reading sits among in the
-model's own features, and where the model looked (`model_store.explain`)."""
+"""The "Why?" panel (Draw page, its uploads, Gallery): the MNIST training images a reading sits
+among in the model's own features, where the model looked, and where the reading lands on the
+model's map of MNIST's test images (`model_store.explain`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from model_store.explain import DigitMap, Explainer, stored_explainer
 from pages.common import predictor_of
 
 NEIGHBOURS = 8
-MAPPED = 1000  # test images drawn on the map (of the 10,000 placed): each stroke sends them again, ~0.5 MB with their pictures
+MAPPED = 1000  # test images drawn on the map (of the 10,000 placed): each stroke sends them again, ~0.6 MB with their pictures
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
