@@ -213,11 +213,13 @@ class Explainer:
             return None
         labels = load_mnist()[1][1]
         self._map = build_map(self.test_features(), labels, np.arange(len(labels)), on_progress)
-        if self.keep_map is not None:
-            try:
-                self.keep_map(self._map)
-            except (OSError, ValueError) as err:  # a read-only store, the model replaced meanwhile
-                self.keep_note = f"the map is not kept ({err}): it is made again after a restart"
+        if self.keep_map is None:
+            self.keep_note = "the map is not kept (nowhere to keep it): it is made again after a restart"
+            return self._map
+        try:
+            self.keep_map(self._map)
+        except (OSError, ValueError) as err:  # a read-only store, the model replaced meanwhile
+            self.keep_note = f"the map is not kept ({err}): it is made again after a restart"
         return self._map
 
     def neighbours(self, features: np.ndarray, k: int = 8) -> list[Neighbour]:
