@@ -54,23 +54,21 @@ def cmd_list(store: ModelStore, args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_predictor(store: ModelStore, name: str | None):
-    """The model as a Predictor and its name. TensorFlow is loaded here, not for `list`."""
+def _load_predictor(store: ModelStore, name: str | None, calibrated: bool = True):
+    """The model as a Predictor (its confidences calibrated, when it has a calibration and
+    `calibrated`) and its entry. TensorFlow is loaded here, not for `list`."""
     model, entry = store.load(name)  # a wrong name is answered before TensorFlow loads
     from model_store import Predictor
 
-    return Predictor(model, entry.normalization), entry.name
+    return Predictor(model, entry.normalization, entry.temperature if calibrated else 1.0), entry
 
 
 def _readings(predictor, args: argparse.Namespace, failed: list[str]):
-    """Each file's prediction, in order; a file that cannot be read is reported (as JSON with
-    --json), added to `failed` and skipped: the rest go on."""
+    """Each file's prediction, in order, blank ones included; a file that cannot be read is
+    reported (as JSON with --json), added to `failed` and skipped: the rest go on."""
     for path in args.files:
         try:
-            prepared = prepare(decode_image(Path(path).read_bytes()))
-            result = predictor.predict_prepared([prepared])[0]
-            if result.blank:
-                raise ImageError(f"nothing to read: {result.blank_reason}")
+            result = predictor.predict_prepared([prepare(decode_image(Path(path).read_bytes()))])[0]
         except (OSError, ImageError) as err:  # one bad file is reported, the rest go on
             failed.append(path)
             message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
@@ -79,26 +77,54 @@ def _readings(predictor, args: argparse.Namespace, failed: list[str]):
         yield path, result
 
 
+def _blank(path: str, result, args: argparse.Namespace, failed: list[str]) -> bool:
+    """A file with nothing to read is said so (a "blank" verdict with --json) and counted as failed."""
+    if not result.blank:
+        return False
+    failed.append(path)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "path": path,
+                    "digit": None,
+                    "confidence": 0.0,
+                    "probabilities": None,
+                    "verdict": "blank",
+                    "reason": result.blank_reason,
+                }
+            )
+        )
+    else:
+        print(f"{path}: error: nothing to read: {result.blank_reason}")
+    return True
+
+
 def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
-    predictor, _ = _load_predictor(store, args.model)
+    """Each file's digit, confidence (calibrated when the model has a calibration) and verdict."""
+    predictor, entry = _load_predictor(store, args.model)
     failed: list[str] = []
     for path, result in _readings(predictor, args, failed):
+        if _blank(path, result, args, failed):
+            continue
+        verdict = result.verdict(entry.unsure_below)
         if args.json:
             probs = [round(float(p), 6) for p in result.probabilities]
             line = {"path": path, "digit": result.digit, "confidence": round(result.confidence, 6), "probabilities": probs}
-            print(json.dumps(line))
+            print(json.dumps(line | {"verdict": verdict}))
         else:
-            print(f"{path}: {result.digit} ({result.confidence:.1%})")
+            print(f"{path}: {result.digit} ({result.confidence:.1%})" + (", not sure" if verdict == "unsure" else ""))
     return 1 if failed else 0
 
 
 def cmd_explain(store: ModelStore, args: argparse.Namespace) -> int:
     """Each file's reading and the MNIST training images nearest to it in the model's features."""
-    model, entry = store.load(args.model)
-    explainer = _explainer(store, model, entry)
+    explainer, entry = _explainer(store, args.model)
     predictor, digit_map = explainer.predictor, _map(explainer, entry.name)
     failed: list[str] = []
     for path, result in _readings(predictor, args, failed):
+        if _blank(path, result, args, failed):
+            continue
         features = explainer.features(result.prepared[None])  # once, for both
         near = explainer.neighbours(features[0], args.neighbours)
         place = [round(float(v), 3) for v in digit_map.place(features)[0]]
@@ -112,11 +138,11 @@ def cmd_explain(store: ModelStore, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _explainer(store: ModelStore, model, entry):
-    from model_store import Predictor
+def _explainer(store: ModelStore, name: str | None):
     from model_store.explain import stored_explainer
 
-    return stored_explainer(Predictor(model, entry.normalization), entry, store)
+    predictor, entry = _load_predictor(store, name)
+    return stored_explainer(predictor, entry, store), entry
 
 
 def _map(explainer, name: str):
@@ -131,15 +157,16 @@ def _map(explainer, name: str):
 
 def cmd_map(store: ModelStore, args: argparse.Namespace) -> int:
     """Build a model's map ahead of a lesson (the app builds it at first use otherwise)."""
-    model, entry = store.load(args.model)
-    _map(_explainer(store, model, entry), entry.name)
+    explainer, entry = _explainer(store, args.model)
+    _map(explainer, entry.name)
     return 0
 
 
 def cmd_evaluate(store: ModelStore, args: argparse.Namespace) -> int:
     from training.evaluation import evaluate  # the evaluation lives with the training engine
 
-    predictor, name = _load_predictor(store, args.model)
+    predictor, entry = _load_predictor(store, args.model, calibrated=False)  # the model's own loss
+    name = entry.name
     ev = evaluate(predictor)
     if args.json:
         print(json.dumps({"model": name, "loss": ev.loss, "accuracy": ev.accuracy, "per_class_accuracy": ev.per_class_accuracy}))

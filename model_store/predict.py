@@ -13,6 +13,7 @@ import numpy as np
 
 from model_store.backend import keras, tf
 from model_store.preprocess import Prepared, normalize, prepare
+from model_store.store import UNSURE
 
 BATCH_SIZE = 512
 HIDDEN_LAYERS = ("BatchNormalization", "Dropout", "Flatten", "InputLayer")
@@ -30,6 +31,12 @@ class Prediction:
     def blank(self) -> bool:
         return self.digit is None
 
+    def verdict(self, unsure_below: float = UNSURE) -> str:
+        """ "blank", "unsure" (the top probability under `unsure_below`) or "digit"."""
+        if self.blank:
+            return "blank"
+        return "unsure" if self.confidence < unsure_below else "digit"
+
 
 @dataclass
 class LayerActivation:
@@ -46,6 +53,16 @@ def _softmax_if_needed(out: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def tempered(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities as a softmax of log-probabilities over `temperature` (temperature scaling):
+    the ranking never changes, only how sure it sounds (above 1 less sure, below 1 surer)."""
+    if temperature == 1.0:
+        return probabilities
+    logits = np.log(np.clip(probabilities, 1e-12, 1)) / temperature
+    out = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (out / out.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 def in_batches(forward, x: np.ndarray) -> np.ndarray:
     """A traced model function over `x`, BATCH_SIZE rows at a time, the outputs stacked."""
     out = [forward(tf.constant(x[i : i + BATCH_SIZE])).numpy() for i in range(0, len(x), BATCH_SIZE)]
@@ -53,9 +70,10 @@ def in_batches(forward, x: np.ndarray) -> np.ndarray:
 
 
 class Predictor:
-    def __init__(self, model: keras.Model, normalization: str = "scale"):
+    def __init__(self, model: keras.Model, normalization: str = "scale", temperature: float = 1.0):
         self.model = model
         self.normalization = normalization
+        self.temperature = temperature  # its calibration's (`StoredModel.temperature`): 1.0 leaves it as trained
         self.input_shape = tuple(model.input_shape[1:])
         if int(np.prod(self.input_shape)) != 784:
             raise ValueError(f"the model takes input {self.input_shape}; a 28x28 image has 784 pixels")
@@ -73,7 +91,7 @@ class Predictor:
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(n, 28, 28) prepared images, floats in [0, 1] -> (n, 10) probabilities."""
         out = in_batches(self._forward, self.inputs(images))
-        return _softmax_if_needed(out if len(out) else np.zeros((0, 10), np.float32))
+        return tempered(_softmax_if_needed(out if len(out) else np.zeros((0, 10), np.float32)), self.temperature)
 
     def predict(self, image: np.ndarray) -> Prediction:
         """Any image array (see `prepare`) -> the digit, or a blank with its reason."""

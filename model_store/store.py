@@ -40,6 +40,7 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME_LENGTH = 64
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # as server.maxUploadSize in .streamlit/config.toml
+UNSURE = 0.6  # "Not sure" below this confidence, for a model without a calibration (`training.calibration`)
 STALE_LOCK_SECONDS = 120  # a save takes seconds; an older lock belongs to a dead process
 
 
@@ -113,6 +114,21 @@ class StoredModel:
         """Its map of the digits (`model_store.explain`), once made and attached."""
         name = self.record.get("files", {}).get("map")
         return self.directory / name if name else None
+
+    @property
+    def calibration(self) -> dict | None:
+        """Its calibration (`training.calibration`), once made: temperature, "Not sure" threshold,
+        each set's ECE and reliability bins."""
+        return self.record.get("calibration")
+
+    @property
+    def temperature(self) -> float:
+        return (self.calibration or {}).get("temperature", 1.0)
+
+    @property
+    def unsure_below(self) -> float:
+        """The confidence under which its answers are called unsure: its calibration's, else 60%."""
+        return (self.calibration or {}).get("unsure_below", UNSURE)
 
     @property
     def normalization(self) -> str:
@@ -288,18 +304,29 @@ class ModelStore:
 
     def attach(self, entry: StoredModel, kind: str, write: Callable[[Path], Any]) -> StoredModel:
         """Keep a file made from a model beside it (`kind` "map": its map of the digits), named in
-        its record, so renaming and deleting take it along. `write(path)` writes it. Refused when
-        the model was replaced since `entry` was read: the file belongs to the old model."""
+        its record, so renaming and deleting take it along. `write(path)` writes it."""
+
+        def add_file(record: dict) -> dict:
+            file_name = f"{Path(record['files']['model']).stem}.{kind}.npz"  # "name.3f2a.map.npz": renamed as the rest
+            write_atomic(self.root / file_name, write)
+            return {**record, "files": {**record["files"], kind: file_name}}
+
+        return self._amend(entry, kind, add_file)
+
+    def annotate(self, entry: StoredModel, key: str, value: Any) -> StoredModel:
+        """Add what was learnt about a model to its record (`key` "calibration")."""
+        return self._amend(entry, key, lambda record: {**record, key: value})
+
+    def _amend(self, entry: StoredModel, what: str, change: Callable[[dict], dict]) -> StoredModel:
+        """The record rewritten by `change`, under the save lock; refused when the model was
+        replaced since `entry` was read (what was made belongs to the old model)."""
         if entry.bundled and self.bundled_dir is not None:
             raise StoreError(f"{entry.name!r} is the bundled model; its files are read-only")
         with _save_lock(self.root / f".{entry.name}.lock", entry.name):
             current = self.get(entry.name)
             if current.broken or current.record.get("model_sha256") != entry.record.get("model_sha256"):
-                raise StoreError(f"{entry.name!r} changed while its {kind} was made; make it again")
-            files = current.record["files"]
-            file_name = f"{Path(files['model']).stem}.{kind}.npz"  # "name.3f2a.map.npz": renamed as the rest
-            write_atomic(self.root / file_name, write)
-            record = {**current.record, "files": {**files, kind: file_name}}
+                raise StoreError(f"{entry.name!r} changed while its {what} was made; make it again")
+            record = change(current.record)
             write_atomic(self.root / f"{entry.name}.json", lambda p: p.write_text(json.dumps(record, indent=1)))
         return self.get(entry.name)
 

@@ -19,7 +19,6 @@ through_app_frame()
 
 CANVAS_SIZE = 280
 BRUSH = 22  # on a 280-px canvas, a digit drawn ~200 px tall then has MNIST's stroke-to-size ratio
-UNSURE = 0.6  # below this top probability the page says it is unsure
 ANSWER_ALONE_SECONDS = 0.02  # the answer's head start over the rest of the panel, in drawing()
 BLANK = np.zeros((28, 28), np.float32)  # what the model sees before anything is drawn
 COMPARED = 8  # models read at each stroke when comparing, at most: each one stays loaded (load_predictor)
@@ -36,17 +35,22 @@ def pixel_view(image: np.ndarray, scale: int = 8) -> np.ndarray:
     return big
 
 
-def show_prediction(prediction: Prediction, key: str, note: str | None = None) -> None:
+def show_prediction(prediction: Prediction, entry: StoredModel, key: str, note: str | None = None) -> None:
     """The answer, its confidence and the ten probabilities."""
-    show_answer(prediction)
-    show_details(prediction, key, note)
+    show_answer(prediction, entry)
+    show_details(prediction, entry, key, note)
 
 
-def show_answer(prediction: Prediction) -> None:
-    st.metric("Prediction", "-" if prediction.blank else prediction.digit, help="the model's most likely digit")
+def show_answer(prediction: Prediction, entry: StoredModel) -> None:
+    meaning = (
+        "; its confidence is calibrated on held-out images: when it says 80%, it is right about 80% of the time"
+        if entry.calibration
+        else "; its confidence is as the model gives it (not calibrated)"
+    )
+    st.metric("Prediction", "-" if prediction.blank else prediction.digit, help="the model's most likely digit" + meaning)
 
 
-def show_details(prediction: Prediction, key: str, note: str | None = None) -> None:
+def show_details(prediction: Prediction, entry: StoredModel, key: str, note: str | None = None) -> None:
     """The confidence, a note, the ten probabilities. A blank shows the same elements ("-", an
     empty bar and chart), so a stroke only updates them: when the first stroke made the browser
     build them, a session's first answer came ~100 ms later than the next ones."""
@@ -59,10 +63,17 @@ def show_details(prediction: Prediction, key: str, note: str | None = None) -> N
     slot = st.empty()
     if note:
         slot.info(note, icon=":material/draw:")
-    elif not blank and prediction.confidence < UNSURE:
+    elif prediction.verdict(entry.unsure_below) == "unsure":
         first, second = np.argsort(-prediction.probabilities)[:2]
         p = prediction.probabilities
-        slot.warning(f"Not sure: it could be a {first} ({p[first]:.0%}) or a {second} ({p[second]:.0%}).")
+        slot.warning(
+            f"Not sure: it could be a {first} ({p[first]:.0%}) or a {second} ({p[second]:.0%}). "
+            + (
+                f"Under {entry.unsure_below:.0%} it says so: half of its mistakes on held-out images come under it."
+                if entry.calibration
+                else ""
+            )
+        )
     st.vega_lite_chart(spec=probability_chart(np.zeros(10) if blank else prediction.probabilities), key=f"{key}_chart")
 
 
@@ -188,7 +199,7 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
             note = f"Nothing to read yet: {prediction.blank_reason}. Keep drawing (only a digit can be saved)."
         elif prediction.blank:
             note = "Draw a digit on the black square: the model reads it as you draw."
-        show_answer(prediction)
+        show_answer(prediction, entry)
         if not prediction.blank:
             # The answer on its own first: this pause lets Streamlit send it (it flushes every 5 ms)
             # and the browser draw it before the chart, buttons and image arrive; otherwise it is
@@ -196,7 +207,7 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
             # +69 ms first stroke, +39 later without the pause; +44 and +20 with it, in one run
             # (docs/performance.md). A sleep holds no CPU: other sessions' reruns go on.
             time.sleep(ANSWER_ALONE_SECONDS)
-        show_details(prediction, "draw", note)
+        show_details(prediction, entry, "draw", note)
         keep_controls(prediction, "draw_keep", "canvas", image, entry.name)
         seen = BLANK if prediction.blank else prediction.prepared
         st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, clamp=True)
@@ -237,7 +248,7 @@ def uploads(predictor: Predictor, entry: StoredModel) -> None:
                 continue
             seen.image(pixel_view(prediction.prepared, 5), caption="What the model sees", width=140, clamp=True)
             with answer:
-                show_prediction(prediction, f"upload_{i}")
+                show_prediction(prediction, entry, f"upload_{i}")
                 keep_controls(prediction, f"draw_keep_upload_{i}", "upload", image, entry.name)
             if st.toggle("Why? The training images it finds most alike, and where it looked", key=f"draw_why_upload_{i}"):
                 why(entry, prediction.prepared, prediction.digit, f"upload_{i}")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from model_store import ModelStore, StoredModel, load_mnist
 from model_store.drawings import Drawings, DrawingsError
+from model_store.predict import tempered
 from model_store.roles import NotAllowed, owns
 from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
 from pages.common.charts import confusion_chart, per_digit_chart
@@ -57,11 +58,14 @@ def class_drawings(writer: str | None, version: tuple[int, int]) -> ImageSet:
 
 
 @st.cache_data(show_spinner="Reading the images with the model...", max_entries=40)
-def set_probabilities(name: str, model_sha256: str, set_key: str, _images: np.ndarray) -> np.ndarray:
-    """MNIST's from the model's stored predictions when it has them; else one batched evaluation."""
+def set_probabilities(name: str, model_sha256: str, temperature: float, set_key: str, _images: np.ndarray) -> np.ndarray:
+    """MNIST's from the model's stored predictions when it has them; else one batched evaluation.
+    Calibrated either way (`temperature`), as every confidence the pages show."""
     store = ModelStore()
     stored = store.test_probabilities(store.get(name)) if set_key == "mnist" else None
-    return stored if stored is not None else predictor_of(store.get(name)).probabilities(_images / 255.0)
+    if stored is not None:
+        return tempered(stored.astype(np.float32), temperature)
+    return predictor_of(store.get(name)).probabilities(_images / 255.0)
 
 
 @st.cache_data(max_entries=20)
@@ -71,7 +75,7 @@ def set_tiles(set_key: str, _images: np.ndarray) -> list[bytes]:
 
 
 def probabilities_of(entry: StoredModel, images: ImageSet) -> np.ndarray:
-    return set_probabilities(entry.name, entry.record.get("model_sha256", ""), images.key, images.images)
+    return set_probabilities(entry.name, entry.record.get("model_sha256", ""), entry.temperature, images.key, images.images)
 
 
 def tiles(images: ImageSet) -> list[bytes]:

@@ -72,8 +72,9 @@ def test_predict_json_gives_one_object_per_line(tiny_store, image_files):
     objects = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert len(objects) == 5 and result.returncode == 1
     for obj, path in zip(objects, files, strict=False):
-        assert set(obj) == {"path", "digit", "confidence", "probabilities"} and obj["path"] == str(path)
+        assert set(obj) == {"path", "digit", "confidence", "probabilities", "verdict"} and obj["path"] == str(path)
         assert len(obj["probabilities"]) == 10 and obj["confidence"] == pytest.approx(max(obj["probabilities"]), abs=1e-5)
+        assert obj["verdict"] == ("digit" if obj["confidence"] >= 0.6 else "unsure")  # tiny has no calibration
     assert set(objects[-1]) == {"path", "error"}
     correct = sum(obj["digit"] == files[Path(obj["path"])] for obj in objects[:4])
     assert correct >= 3  # the tiny model reads most of them
@@ -121,6 +122,30 @@ def test_a_blank_or_dot_image_says_why_there_is_nothing_to_read(tiny_store, tmp_
         f"{tmp_path / 'white.png'}: error: nothing to read: no ink found (the image is one even shade)",
         f"{tmp_path / 'dot.png'}: error: nothing to read: just a dot or a blob, not a digit",
     ]
+
+
+def test_predict_json_says_blank_and_the_bundled_models_calibrated_confidence_and_verdict(tiny_store, tmp_path, mnist_test):
+    import cv2
+
+    from model_store import ModelStore, Predictor
+    from model_store.predict import tempered
+
+    (tmp_path / "white.png").write_bytes(image_file(np.full((100, 100), 255, np.uint8)))
+    (tmp_path / "seven.png").write_bytes(image_file(digit_on_canvas(mnist_test[0][0])))
+    blend = np.maximum(digit_on_canvas(mnist_test[0][0]), cv2.flip(digit_on_canvas(mnist_test[0][1]), 1))
+    (tmp_path / "blend.png").write_bytes(image_file(blend))
+    files = [str(tmp_path / name) for name in ("white.png", "seven.png", "blend.png")]
+    result = run("-m", "model_store", "predict", "--json", *files, store=tiny_store)  # the bundled default
+    blank, seven, blend_line = (json.loads(line) for line in result.stdout.splitlines())
+    assert result.returncode == 1 and blank["verdict"] == "blank" and blank["digit"] is None and "no ink" in blank["reason"]
+    assert seven["digit"] == 7 and seven["verdict"] == "digit"
+    # The confidence shown is the calibrated one: the model's own, tempered by its temperature.
+    model, entry = ModelStore(tiny_store.root).load("lab-default")
+    assert entry.calibration and entry.temperature != 1.0
+    raw = Predictor(model, entry.normalization).predict(np.asarray(Image.open(files[2])))
+    expected = tempered(raw.probabilities, entry.temperature).max()
+    assert blend_line["confidence"] == pytest.approx(float(expected), abs=1e-5)
+    assert blend_line["verdict"] == ("unsure" if expected < entry.unsure_below else "digit")
 
 
 def test_no_command_shows_tensorflow_start_up_logs_unless_asked(tiny_store, image_files, tmp_path):

@@ -122,7 +122,9 @@ def test_a_corrupted_model_is_left_out_and_the_page_falls_back_to_the_default(ti
     run_clean(at)
     picker = at.selectbox(key="draw_model")
     assert picker.value == "lab-default" and [o.split(" ")[0] for o in picker.options] == ["lab-default", "spare"]
-    assert any("Not offered, broken: tiny." in c.value for c in at.caption)
+    assert any("Not offered, broken: tiny." in c.value for c in at.caption), [c.value for c in at.caption] + [
+        e.value for e in at.exception
+    ]
     x, y = mnist_test
     for name in ("lab-default", "spare"):  # every other model still reads digits
         at.selectbox(key="draw_model").set_value(name)

@@ -52,14 +52,16 @@ def through_app_frame() -> None:
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=20)
-def load_predictor(name: str, model_sha256: str) -> Predictor:
-    """One predictor per model file; the checksum in the key reloads a replaced model."""
+def load_predictor(name: str, model_sha256: str, temperature: float) -> Predictor:
+    """One predictor per model file and calibration; the checksum in the key reloads a replaced
+    model, the temperature a newly calibrated one."""
     model, entry = ModelStore().load(name)
-    return Predictor(model, entry.normalization)
+    return Predictor(model, entry.normalization, temperature)
 
 
 def predictor_of(entry: StoredModel) -> Predictor:
-    return load_predictor(entry.name, entry.record.get("model_sha256", ""))
+    """The model's predictor, its confidences calibrated when it has a calibration."""
+    return load_predictor(entry.name, entry.record.get("model_sha256", ""), entry.temperature)
 
 
 def probability_chart(probabilities: np.ndarray) -> dict:
