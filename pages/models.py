@@ -4,12 +4,14 @@ Each shows who made it; its maker renames and deletes it, the teacher any."""
 import pandas as pd
 import streamlit as st
 
-from model_store import ModelStore, StoredModel, StoreError
+from model_store import ModelStore, Predictor, StoredModel, StoreError
 from model_store.preprocess import NORMALIZATIONS
 from model_store.roles import NotAllowed, Person, owns
-from pages.common import attempt, plain, through_app_frame
+from pages.common import attempt, plain, predictor_of, through_app_frame
+from pages.common.charts import reliability_chart
 from pages.common.curves import curve_charts
 from pages.common.people import me
+from training.calibration import calibrate, keep
 from training.curves import record_curves
 from training.engine import import_model
 
@@ -65,8 +67,50 @@ def details(entry: StoredModel) -> None:
     with per_class:
         st.caption("Accuracy per digit")
         st.bar_chart(pd.DataFrame({"accuracy": metrics.get("per_class_accuracy", [])}), y_label="accuracy", height=260)
+    calibration(entry)
     with st.expander("The full record"):
-        st.json({k: v for k, v in r.items() if k not in ("summary", "history")}, expanded=False)
+        st.json({k: v for k, v in r.items() if k not in ("summary", "history", "calibration")}, expanded=False)
+
+
+def calibration(entry: StoredModel) -> None:
+    """How far its confidence can be trusted: the reliability diagram and each set's calibration
+    error, before and after temperature scaling (`training.calibration`)."""
+    st.subheader("Can its confidence be trusted?")
+    c = entry.calibration
+    if c is None:
+        st.caption(
+            "Not calibrated yet: the pages show its confidence as the model gives it, and say "
+            f'"Not sure" under {entry.unsure_below:.0%}.'
+        )
+    else:
+        st.caption(
+            f"Calibrated on held-out images (temperature {c['temperature']:.2f}): when it says 80%, it is right about 80% "
+            f'of the time. "Not sure" under {c["unsure_below"]:.0%}, where half of its held-out mistakes are. '
+            "Measured on images the calibration never saw; the ECE is the average gap between how sure it "
+            "says it is and how often it is right."
+        )
+        table = pd.DataFrame(
+            [
+                {
+                    "images": name,
+                    "accuracy": f"{s['accuracy']:.2%}",
+                    "ECE before": f"{s['ece_before']:.2%}",
+                    "ECE after": f"{s['ece_after']:.2%}",
+                    "called unsure": f"{s['unsure']:.1%}",
+                    "of its mistakes": "-" if s["caught"] is None else f"{s['caught']:.0%}",
+                }
+                for name, s in c["sets"].items()
+            ]
+        )
+        st.dataframe(table, hide_index=True)
+        st.altair_chart(reliability_chart(c["sets"]))
+    if not entry.bundled and st.button(
+        "Calibrate it again" if c else "Calibrate it (about 15 s)", key="models_calibrate", icon=":material/tune:"
+    ):
+        with st.spinner("Reading 10,000 MNIST images and 6,000 check-set images, twice over..."):
+            as_trained = Predictor(predictor_of(entry).model, entry.normalization)  # the fit starts from the raw confidences
+            if attempt(lambda: keep(store, entry, calibrate(as_trained))):
+                st.rerun()
 
 
 TEACHERS_NOTE = (

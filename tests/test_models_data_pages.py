@@ -30,6 +30,27 @@ def test_the_table_lists_every_model_and_the_default_is_shown_first(own_store):
     assert any("cannot be renamed or deleted" in c.value for c in at.caption)  # the bundled model
 
 
+def test_the_bundled_models_calibration_is_shown_and_another_model_can_be_calibrated(own_store, monkeypatch):
+    at = open_page("models")
+    ece = at.dataframe[2].value  # the overview, the summary, then the calibration
+    assert ece["images"].tolist() == ["MNIST test", "canvas", "printed", "scans"]
+    assert all(float(a[:-1]) < float(b[:-1]) for a, b in zip(ece["ECE after"], ece["ECE before"]))
+    assert any(c.value.startswith("Calibrated on held-out images") for c in at.caption)
+    monkeypatch.setattr("training.calibration.CHECK_IMAGES", 60)  # a quick fit: the page's flow, not the numbers
+    at.selectbox(key="models_pick").set_value("tiny")
+    run_clean(at)
+    assert any(c.value.startswith("Not calibrated yet") for c in at.caption)
+    at.button(key="models_calibrate").click()
+    run_clean(at)
+    calibration = own_store.get("tiny").calibration
+    assert (
+        calibration
+        and calibration["temperature"] > 0
+        and set(calibration["sets"]) == {"MNIST test", "canvas", "printed", "scans"}
+    )
+    assert any(c.value.startswith("Calibrated on held-out images") for c in at.caption)
+
+
 def test_make_default_then_rename_then_delete(own_store):
     at = open_page("models")
     at.selectbox(key="models_pick").set_value("tiny")

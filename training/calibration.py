@@ -28,6 +28,7 @@ from model_store.store import UNSURE
 
 BINS = 10  # the reliability diagram's: 0-10%, ..., 90-100%
 FIT_SEED, MEASURE_SEED = 101, 202  # the check sets' draws: one to fit, another to measure
+CHECK_IMAGES = 1000  # per check set and draw
 
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS) -> float:
@@ -106,8 +107,10 @@ def _caught(probabilities: np.ndarray, labels: np.ndarray, unsure: float) -> flo
     return float((probabilities[wrong].max(axis=1) < unsure).mean()) if wrong.any() else None
 
 
-def calibrate(predictor: Predictor, n: int = 1000) -> Calibration:
-    """Fit on one half of the images, measure on the other (the module's docstring)."""
+def calibrate(predictor: Predictor, n: int | None = None) -> Calibration:
+    """Fit on one half of the images, measure on the other (the module's docstring): n images per
+    check set (CHECK_IMAGES). `predictor` gives the model's own confidences (temperature 1)."""
+    n = n or CHECK_IMAGES
     fit = _readings(predictor, FIT_SEED, slice(0, 5000), n)
     probabilities = np.concatenate([p for p, _ in fit.values()])
     labels = np.concatenate([y for _, y in fit.values()])
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.calibration", description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="a stored model's name (default: the default model)")
     parser.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
-    parser.add_argument("--n", type=int, default=1000, help="images per check set (default 1000)")
+    parser.add_argument("--n", type=int, default=CHECK_IMAGES, help=f"images per check set (default {CHECK_IMAGES})")
     args = parser.parse_args(argv)
     store = ModelStore(args.store) if args.store else ModelStore()
     model, entry = store.load(args.model)

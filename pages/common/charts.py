@@ -1,4 +1,5 @@
-"""The Gallery's two charts of a model on a set of images: the confusion matrix and the accuracy per digit."""
+"""Charts of a model on a set of images: the confusion matrix and the accuracy per digit (Gallery),
+the reliability diagram (Models)."""
 
 import altair as alt
 import numpy as np
@@ -33,3 +34,33 @@ def per_digit_chart(accuracies: list[float]) -> alt.Chart:
             y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[max(0.0, low), 1]), axis=alt.Axis(format="%")),
         )
     )
+
+
+def reliability_chart(sets: dict) -> alt.Chart:
+    """The reliability diagram: per confidence bin, how often the model was right against how sure
+    it said it was, each set before (dashed) and after calibration; on the grey diagonal, "80%
+    sure" means right 80% of the time."""
+    rows = [
+        {"set": name, "when": when, "confidence": r["confidence"], "right": r["accuracy"], "answers": r["count"]}
+        for name, s in sets.items()
+        for when, key in (("before", "reliability_before"), ("after", "reliability"))
+        for r in s.get(key, [])
+    ]
+    axis = alt.Scale(domain=[0, 1])
+    diagonal = (
+        alt.Chart(pd.DataFrame({"confidence": [0, 1], "right": [0, 1]}))
+        .mark_line(color="#bbb")
+        .encode(x=alt.X("confidence:Q", scale=axis), y=alt.Y("right:Q", scale=axis))
+    )
+    lines = (
+        alt.Chart(pd.DataFrame(rows), height=320)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("confidence:Q", scale=axis, axis=alt.Axis(format="%"), title="how sure it said it was"),
+            y=alt.Y("right:Q", scale=axis, axis=alt.Axis(format="%"), title="how often it was right"),
+            color=alt.Color("set:N", title="images"),
+            strokeDash=alt.StrokeDash("when:N", sort=["after", "before"], title="calibration"),
+            tooltip=["set", "when", alt.Tooltip("confidence:Q", format=".1%"), alt.Tooltip("right:Q", format=".1%"), "answers"],
+        )
+    )
+    return diagonal + lines
