@@ -87,7 +87,7 @@ def calibration(entry: StoredModel) -> None:
             f"Calibrated on held-out images (temperature {c['temperature']:.2f}): when it says 80%, it is right about 80% "
             f'of the time. "Not sure" under {c["unsure_below"]:.0%}, where half of its held-out mistakes are. '
             "Measured on images the calibration never saw; the ECE is the average gap between how sure it "
-            "says it is and how often it is right."
+            "says it is and how often it is right. In the diagram, the confidence bins of fewer than 20 answers are left out."
         )
         table = pd.DataFrame(
             [

@@ -36,15 +36,17 @@ def per_digit_chart(accuracies: list[float]) -> alt.Chart:
     )
 
 
-def reliability_chart(sets: dict) -> alt.Chart:
+def reliability_chart(sets: dict, fewest: int = 20) -> alt.Chart:
     """The reliability diagram: per confidence bin, how often the model was right against how sure
     it said it was, each set before (dashed) and after calibration; on the grey diagonal, "80%
-    sure" means right 80% of the time."""
+    sure" means right 80% of the time. Bins of fewer than `fewest` answers are left out: a bin of
+    three images is right 0%, 33%, 67% or 100% of the time, whatever the model."""
     rows = [
         {"set": name, "when": when, "confidence": r["confidence"], "right": r["accuracy"], "answers": r["count"]}
         for name, s in sets.items()
         for when, key in (("before", "reliability_before"), ("after", "reliability"))
         for r in s.get(key, [])
+        if r["count"] >= fewest
     ]
     axis = alt.Scale(domain=[0, 1])
     diagonal = (
