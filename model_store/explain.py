@@ -36,7 +36,7 @@ MAP_NEIGHBOURS = 10  # a new point lands among its nearest mapped images, weight
 MAP_ITERATIONS = 750  # openTSNE's: 250 early exaggeration, then 500
 CANDIDATES = 4  # a query's nearest k are picked, exactly, from this many times k found by the fast formula
 IG_STEPS = 32  # integrated gradients: points on the path from a black image to the image
-BLAS = ThreadpoolController()  # the BLAS libraries NumPy and SciPy loaded, to give `_nearest` one thread
+BLAS = ThreadpoolController()  # the BLAS libraries NumPy and SciPy loaded, to give `nearest` one thread
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,16 @@ class DigitMap:
     features: np.ndarray  # (n, d) float32: where they are in the model's feature space
 
     def __post_init__(self):
-        self.norms = np.einsum("ij,ij->i", self.features, self.features)  # for `_nearest`
+        self.norms = np.einsum("ij,ij->i", self.features, self.features)  # for `nearest`
 
     def place(self, features: np.ndarray, k: int = MAP_NEIGHBOURS) -> np.ndarray:
         """(m, d) features -> (m, 2): each lands at the mean place of its k nearest mapped images
         in the model's features, the nearer weighing more (openTSNE starts a new point there too)."""
         places = []
         for f in np.asarray(features, np.float32).reshape(len(features), -1):
-            nearest, distances = _nearest(self.features, self.norms, f, k)
+            picked, distances = nearest(self.features, self.norms, f, k)
             weights = 1 / (distances + 1e-6)
-            places.append(weights @ self.xy[nearest] / weights.sum())
+            places.append(weights @ self.xy[picked] / weights.sum())
         return np.asarray(places, np.float32)
 
     def save(self, path: Path) -> None:
@@ -101,7 +101,7 @@ def build_map(features: np.ndarray, labels: np.ndarray, indices: np.ndarray, on_
     return DigitMap(xy, np.asarray(labels), np.asarray(indices), features)
 
 
-def _nearest(points: np.ndarray, norms: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest(points: np.ndarray, norms: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k rows of `points` nearest to `query`, nearest first, and their distances. Exact: the
     fast formula (|a|^2 - 2ab + |b|^2, float32) picks CANDIDATES times k, whose distances are then
     computed directly in float64 (the formula's rounding could swap two close ones)."""
@@ -224,10 +224,10 @@ class Explainer:
 
     def neighbours(self, features: np.ndarray, k: int = 8) -> list[Neighbour]:
         """The k MNIST training images nearest to one image's features (`features`), nearest
-        first, exact (`_nearest`)."""
+        first, exact (`nearest`)."""
         train = self.training_features()
-        nearest, distances = _nearest(train, self._train[1], features, k)
-        return [Neighbour(int(i), int(self._labels[i]), float(d)) for i, d in zip(nearest, distances)]
+        picked, distances = nearest(train, self._train[1], features, k)
+        return [Neighbour(int(i), int(self._labels[i]), float(d)) for i, d in zip(picked, distances)]
 
     @property
     def last_conv(self) -> keras.layers.Layer | None:

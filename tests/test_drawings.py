@@ -219,6 +219,19 @@ def test_right_saves_an_upload_with_the_models_answer_and_the_counts_grow(page, 
     assert any("1 by you, 1 by the class" in c.value for c in at.caption)
 
 
+def test_why_shows_the_class_drawings_most_alike_with_who_drew_them(page, mnist_test):
+    at = upload_seven(page, mnist_test)
+    at.button(key="draw_keep_upload_0_right").click()
+    run_clean(at)
+    x, _ = mnist_test
+    Drawings().add(x[1], 2, "cy", source="upload", model="lab-default")  # a 2 by someone else
+    at.toggle(key="draw_why_upload_0").set_value(True)
+    run_clean(at)
+    assert any(m.value.startswith("**The 2 class drawings it finds most alike**") for m in at.markdown)
+    alike = [e.proto.imgs for e in at.get("image") if [i.caption for i in e.proto.imgs][:1] == ["ada: a 7"]]
+    assert len(alike) == 1 and [i.caption for i in alike[0]] == ["ada: a 7", "cy: a 2 (not a 7)"]  # its own first
+
+
 def test_uploads_of_any_depth_and_colour_are_saved_with_their_image(page, mnist_test):
     x, _ = mnist_test
     seven = digit_on_canvas(x[0], dark_on_light=True)

@@ -14,10 +14,12 @@ import pyarrow as pa
 import streamlit as st
 
 from model_store import ModelStore, StoredModel, load_mnist
-from model_store.explain import DigitMap, Explainer, stored_explainer
-from pages.common import predictor_of
+from model_store.drawings import Drawings, DrawingsError
+from model_store.explain import DigitMap, Explainer, nearest, stored_explainer
+from pages.common import plain, predictor_of
 
 NEIGHBOURS = 8
+CLASS_NEIGHBOURS = 4
 MAPPED = 1000  # test images drawn on the map (of the 10,000 placed): each stroke sends them again, ~0.6 MB with their pictures
 
 
@@ -205,6 +207,40 @@ def building(build: MapBuild) -> None:
         )
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def class_version(path: str) -> tuple[int, int]:
+    """The class drawings' version (in the database at `path`), asked at most every 10 s, not at
+    every stroke."""
+    return Drawings(path).version()
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _class_features(name: str, checksum: str, version: tuple[int, int], _explainer: Explainer):
+    """Every class drawing's features, once per model and version of the drawings: (features,
+    their squared norms, images, labels, writers)."""
+    _, images, labels, writers = Drawings().rows(None)
+    features = _explainer.features(images / np.float32(255))
+    return features, np.einsum("ij,ij->i", features, features), images, labels, writers
+
+
+def nearest_class_drawings(entry: StoredModel, explainer: Explainer, features: np.ndarray, digit: int) -> None:
+    """The class drawings nearest to it, in the same feature space: what the class drew alike."""
+    try:
+        version = class_version(str(Drawings().path))
+        if not version[0]:
+            return
+        found, norms, images, labels, writers = _class_features(
+            entry.name, entry.record.get("model_sha256", ""), version, explainer
+        )
+    except DrawingsError as err:
+        st.caption(f"The class drawings cannot be read now ({plain(str(err))}).")
+        return
+    picked, _ = nearest(found, norms, features, min(CLASS_NEIGHBOURS, len(labels)))
+    st.markdown(f"**The {len(picked)} class drawing{'s' if len(picked) > 1 else ''} it finds most alike**, nearest first")
+    captions = [f"{plain(writers[i])}: a {labels[i]}" + ("" if labels[i] == digit else f" (not a {digit})") for i in picked]
+    st.image([images[i] for i in picked], caption=captions, width=72)
+
+
 @functools.lru_cache(maxsize=4096)
 def training_tile(index: int) -> bytes:
     """A training image as a PNG, made once: a stroke's 8 neighbours are mostly the last stroke's."""
@@ -234,6 +270,7 @@ def why(entry: StoredModel, prepared: np.ndarray, digit: int, key: str) -> None:
         )
     else:
         st.caption(f"All of them are {digit}s: as the model sees it, this is a typical {digit}.")
+    nearest_class_drawings(entry, explainer, features, digit)
     image = (np.clip(prepared, 0, 1) * 255).astype(np.uint8)
     st.image(
         cv2.resize(heat_overlay(heat, image), (168, 168), interpolation=cv2.INTER_NEAREST),
