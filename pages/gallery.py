@@ -8,11 +8,19 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model_store import ModelStore, StoredModel, load_mnist
+from model_store import StoredModel, load_mnist
 from model_store.drawings import Drawings, DrawingsError
-from model_store.predict import tempered
 from model_store.roles import NotAllowed, owns
-from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
+from pages.common import (
+    MNIST_TEST,
+    model_picker,
+    newest,
+    plain,
+    predictor_of,
+    probabilities_on,
+    probability_chart,
+    through_app_frame,
+)
 from pages.common.charts import confusion_chart, per_digit_chart
 from pages.common.explain import heat_overlay, why
 from pages.common.people import me, with_you
@@ -32,7 +40,7 @@ EVERYONE = "everyone"
 class ImageSet:
     """The images the instruments look at, with their true labels."""
 
-    key: str  # "mnist", or the drawings' writer and version: a cache key
+    key: str  # MNIST_TEST, or the drawings' writer and version: a cache key
     title: str  # "MNIST test", "class drawings", "ada's drawings"
     images: np.ndarray  # (n, 28, 28) uint8
     labels: np.ndarray  # (n,)
@@ -45,7 +53,7 @@ class ImageSet:
 @st.cache_resource(max_entries=1)
 def mnist_test() -> ImageSet:
     _, (x, y) = load_mnist()
-    return ImageSet("mnist", "MNIST test", x, y, [f"#{i}" for i in range(len(y))], "MNIST test image")
+    return ImageSet(MNIST_TEST, "MNIST test", x, y, [f"#{i}" for i in range(len(y))], "MNIST test image")
 
 
 @st.cache_resource(max_entries=20)
@@ -57,17 +65,6 @@ def class_drawings(writer: str | None, version: tuple[int, int]) -> ImageSet:
     return ImageSet(f"class:{writer}:{version}", title, x, y, names, "Drawing", ids)
 
 
-@st.cache_data(show_spinner="Reading the images with the model...", max_entries=40)
-def set_probabilities(name: str, model_sha256: str, temperature: float, set_key: str, _images: np.ndarray) -> np.ndarray:
-    """MNIST's from the model's stored predictions when it has them; else one batched evaluation.
-    Calibrated either way (`temperature`), as every confidence the pages show."""
-    store = ModelStore()
-    stored = store.test_probabilities(store.get(name)) if set_key == "mnist" else None
-    if stored is not None:
-        return tempered(stored.astype(np.float32), temperature)
-    return predictor_of(store.get(name)).probabilities(_images / 255.0)
-
-
 @st.cache_data(max_entries=20)
 def set_tiles(set_key: str, _images: np.ndarray) -> list[bytes]:
     """Every image of the set as a small PNG, built once: a page of tiles only picks from this list."""
@@ -75,7 +72,7 @@ def set_tiles(set_key: str, _images: np.ndarray) -> list[bytes]:
 
 
 def probabilities_of(entry: StoredModel, images: ImageSet) -> np.ndarray:
-    return set_probabilities(entry.name, entry.record.get("model_sha256", ""), entry.temperature, images.key, images.images)
+    return probabilities_on(entry, images.key, images.images)
 
 
 def tiles(images: ImageSet) -> list[bytes]:
@@ -256,7 +253,7 @@ def random_grid(probabilities: np.ndarray, images: ImageSet) -> None:
     st.image([tiles(images)[i] for i in picks], caption=[f"{images.names[i]} = {guesses[i]}" for i in picks], width=84)
 
 
-TABLED = 20  # models read on the drawings for the table, at most: set_probabilities keeps 40 sets
+TABLED = 20  # models read on the drawings for the table, at most: pages.common.set_probabilities keeps 40 sets
 
 
 def every_model(entries: list[StoredModel], images: ImageSet) -> None:
@@ -317,7 +314,7 @@ images = choose_images()
 if images is not None:
     probabilities = probabilities_of(entry, images)
     summary(probabilities, images)
-    if images.key != "mnist":
+    if images.key != MNIST_TEST:
         every_model(entries, images)
     gallery(probabilities, images)
     detail(entry, probabilities, images)

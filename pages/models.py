@@ -107,7 +107,7 @@ def calibration(entry: StoredModel) -> None:
     if not entry.bundled and st.button(
         "Calibrate it again" if c else "Calibrate it (about 15 s)", key="models_calibrate", icon=":material/tune:"
     ):
-        with st.spinner("Reading 10,000 MNIST images and 6,000 check-set images, twice over..."):
+        with st.spinner("Reading MNIST's 10,000 test images and two draws of the check sets (6,000 images)..."):
             as_trained = Predictor(predictor_of(entry).model, entry.normalization)  # the fit starts from the raw confidences
             if attempt(lambda: keep(store, entry, calibrate(as_trained))):
                 st.rerun()

@@ -10,6 +10,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
 
 from model_store import ModelStore, Predictor, StoredModel, StoreError
+from model_store.predict import tempered
 from model_store.roles import NotAllowed
 
 T = TypeVar("T")
@@ -62,6 +63,25 @@ def load_predictor(name: str, model_sha256: str, temperature: float) -> Predicto
 def predictor_of(entry: StoredModel) -> Predictor:
     """The model's predictor, its confidences calibrated when it has a calibration."""
     return load_predictor(entry.name, entry.record.get("model_sha256", ""), entry.temperature)
+
+
+MNIST_TEST = "mnist"  # the key of MNIST's test images among the sets a model reads
+
+
+@st.cache_data(show_spinner="Reading the images with the model...", max_entries=40)
+def set_probabilities(name: str, model_sha256: str, temperature: float, set_key: str, _images: np.ndarray) -> np.ndarray:
+    """MNIST's from the model's stored predictions when it has them; else one batched evaluation.
+    Calibrated either way (`temperature`), as every confidence the pages show."""
+    store = ModelStore()
+    stored = store.test_probabilities(store.get(name)) if set_key == MNIST_TEST else None
+    if stored is not None:
+        return tempered(stored.astype(np.float32), temperature)
+    return predictor_of(store.get(name)).probabilities(_images / 255.0)
+
+
+def probabilities_on(entry: StoredModel, set_key: str, images: np.ndarray) -> np.ndarray:
+    """The model's probabilities for a set of uint8 images (`set_key` names the set: a cache key)."""
+    return set_probabilities(entry.name, entry.record.get("model_sha256", ""), entry.temperature, set_key, images)
 
 
 def probability_chart(probabilities: np.ndarray) -> dict:

@@ -16,7 +16,7 @@ import streamlit as st
 from model_store import ModelStore, StoredModel, load_mnist
 from model_store.drawings import Drawings, DrawingsError
 from model_store.explain import DigitMap, Explainer, nearest, stored_explainer
-from pages.common import plain, predictor_of
+from pages.common import MNIST_TEST, plain, predictor_of, probabilities_on
 
 NEIGHBOURS = 8
 CLASS_NEIGHBOURS = 4
@@ -93,16 +93,9 @@ def _map_points(name: str, checksum: str, _entry: StoredModel, _digit_map: Digit
     return points, middles
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _test_readings(name: str, checksum: str, _entry: StoredModel) -> np.ndarray:
-    stored = ModelStore().test_probabilities(_entry)
-    probabilities = stored if stored is not None else predictor_of(_entry).probabilities(load_mnist()[1][0] / 255.0)
-    return probabilities.argmax(axis=1)
-
-
 def test_readings(entry: StoredModel) -> np.ndarray:
-    """The model's answer for each of MNIST's 10,000 test images."""
-    return _test_readings(entry.name, entry.record.get("model_sha256", ""), entry)
+    """The model's answer for each of MNIST's 10,000 test images (the Gallery's probabilities)."""
+    return probabilities_on(entry, MNIST_TEST, load_mnist()[1][0]).argmax(axis=1)
 
 
 def data_url(image: np.ndarray) -> str:
