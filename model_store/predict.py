@@ -1,4 +1,5 @@
-"""One predictor used everywhere: any image in, ten probabilities out.
+"""One predictor used everywhere: any image in, ten probabilities out (and, from a model that
+learnt an 11th answer, how likely it is that the image is not a digit at all).
 
 A single image goes through a compiled `tf.function` call of the model (well under a
 millisecond here), not `model.predict`, which sets up a whole data pipeline per call
@@ -16,6 +17,7 @@ from model_store.preprocess import Prepared, normalize, prepare
 from model_store.store import UNSURE
 
 BATCH_SIZE = 512
+NOT_A_DIGIT = 10  # the 11th output (and training label) of a model that learnt "not a digit"
 HIDDEN_LAYERS = ("BatchNormalization", "Dropout", "Flatten", "InputLayer")
 
 
@@ -26,16 +28,26 @@ class Prediction:
     probabilities: np.ndarray | None  # (10,) float32, digits 0..9 in order
     prepared: np.ndarray | None  # the 28x28 input the model saw
     blank_reason: str | None = None
+    not_digit: float = 0.0  # the probability that it is not a digit at all (0 from a ten-output model)
 
     @property
     def blank(self) -> bool:
         return self.digit is None
 
     def verdict(self, unsure_below: float = UNSURE) -> str:
-        """ "blank", "unsure" (the top probability under `unsure_below`) or "digit"."""
+        """ "blank"; "not_a_digit" when that is the model's likeliest answer; "unsure" when the
+        digit's probability is under `unsure_below`; or "digit"."""
         if self.blank:
             return "blank"
+        if called_not_a_digit(self.not_digit, self.confidence):
+            return "not_a_digit"
         return "unsure" if self.confidence < unsure_below else "digit"
+
+
+def called_not_a_digit(not_digit, confidence):
+    """Whether "not a digit" is the likeliest answer: its probability above the top digit's
+    (`confidence`: the top digit's given that it is a digit). Numbers or arrays."""
+    return not_digit > (1 - not_digit) * confidence
 
 
 @dataclass
@@ -75,6 +87,7 @@ class Predictor:
         self.normalization = normalization
         self.temperature = temperature  # its calibration's (`StoredModel.temperature`): 1.0 leaves it as trained
         self.input_shape = tuple(model.input_shape[1:])
+        self.knows_non_digits = model.output_shape[-1] > NOT_A_DIGIT  # it has the 11th output
         if int(np.prod(self.input_shape)) != 784:
             raise ValueError(f"the model takes input {self.input_shape}; a 28x28 image has 784 pixels")
         signature = tf.TensorSpec((None, *self.input_shape), tf.float32)
@@ -89,9 +102,21 @@ class Predictor:
         return x.reshape((-1, *self.input_shape))
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """(n, 28, 28) prepared images, floats in [0, 1] -> (n, 10) probabilities."""
+        """(n, 28, 28) prepared images, floats in [0, 1] -> (n, 10) probabilities of the digits
+        (from a model with "not a digit", given that it is one)."""
+        return self.read(images)[0]
+
+    def read(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, 28, 28) prepared images -> (n, 10) digit probabilities as `probabilities`, and (n,)
+        probabilities that each is not a digit (zeros from a model with ten outputs)."""
         out = in_batches(self._forward, self.inputs(images))
-        return tempered(_softmax_if_needed(out if len(out) else np.zeros((0, 10), np.float32)), self.temperature)
+        out = tempered(_softmax_if_needed(out if len(out) else np.zeros((0, 10), np.float32)), self.temperature)
+        if out.shape[1] == 10:
+            return out, np.zeros(len(out), np.float32)
+        # Tempering all 11 outputs, then keeping the digits' share, equals tempering the digits alone:
+        # one temperature serves both.
+        digits = out[:, :NOT_A_DIGIT]
+        return digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12), out[:, NOT_A_DIGIT]
 
     def predict(self, image: np.ndarray) -> Prediction:
         """Any image array (see `prepare`) -> the digit, or a blank with its reason."""
@@ -99,14 +124,15 @@ class Predictor:
 
     def predict_prepared(self, prepared: list[Prepared]) -> list[Prediction]:
         readable = [p.image for p in prepared if p.image is not None]
-        probs = iter(self.probabilities(np.stack(readable)) if readable else [])
+        probs, not_digit = self.read(np.stack(readable)) if readable else ([], [])
+        rows = iter(zip(probs, not_digit))
         results = []
         for p in prepared:
             if p.image is None:
                 results.append(Prediction(None, 0.0, None, None, p.blank_reason))
                 continue
-            row = next(probs)
-            results.append(Prediction(int(row.argmax()), float(row.max()), row, p.image))
+            row, other = next(rows)
+            results.append(Prediction(int(row.argmax()), float(row.max()), row, p.image, not_digit=float(other)))
         return results
 
     def activations(self, prepared: np.ndarray) -> list[LayerActivation]:

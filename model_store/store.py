@@ -389,8 +389,11 @@ class ModelStore:
         inputs = int(np.prod(model.input_shape[1:])) if isinstance(model.input_shape, tuple) else None
         if inputs != 784:
             raise StoreError(f"the model takes input {model.input_shape}; it must take one 28x28 image (784 values)")
-        if tuple(model.output_shape) != (None, 10):
-            raise StoreError(f"the model gives output {model.output_shape}; it must give 10 values, one per digit")
+        if tuple(model.output_shape) not in ((None, 10), (None, 11)):
+            raise StoreError(
+                f"the model gives output {model.output_shape}; it must give 10 values, one per digit "
+                "(or 11: the digits, then 'not a digit')"
+            )
         return model
 
     def delete(self, name: str, by: Person) -> None:

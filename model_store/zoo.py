@@ -23,10 +23,11 @@ class Architecture:
     parameters: int  # trainable and other weights of the built model (a test checks it)
     builder: str  # the function in model_store.networks that builds it
 
-    def build(self) -> keras.Model:
+    def build(self, classes: int = 10) -> keras.Model:
+        """The network with `classes` outputs: the ten digits, or 11 with "not a digit"."""
         from model_store import networks  # TensorFlow is loaded only once a model is built
 
-        return getattr(networks, self.builder)()
+        return getattr(networks, self.builder)(classes)
 
 
 ARCHITECTURES: dict[str, Architecture] = {

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from model_store import Predictor, prepare
+from model_store.predict import tempered
 from tests.conftest import digit_on_canvas
 
 
@@ -73,3 +74,34 @@ def test_a_model_that_outputs_logits_still_gives_probabilities(mnist_test):
     probs = Predictor(logits).probabilities(x[:5] / 255.0)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
     assert probs.min() >= 0
+
+
+def fixed_answer(logits: list[float]) -> keras.Model:
+    """A model that gives the same outputs for any image: a softmax of these logits."""
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(len(logits), activation="softmax")])
+    model.layers[-1].set_weights([np.zeros((784, len(logits)), np.float32), np.asarray(logits, np.float32)])
+    return model
+
+
+def test_an_eleventh_output_is_the_chance_of_not_a_digit_and_the_digits_are_read_given_one(mnist_test):
+    x, _ = mnist_test
+    digits = [0.0] * 10
+    digits[3], digits[8] = 2.0, 1.0
+    star = Predictor(fixed_answer([*digits, 3.0])).predict(digit_on_canvas(x[0]))
+    assert star.verdict() == "not_a_digit" and star.digit == 3  # the digit it would be, were it one
+    raw = np.exp([*digits, 3.0]) / np.exp([*digits, 3.0]).sum()
+    assert star.not_digit == pytest.approx(raw[10], abs=1e-6)
+    np.testing.assert_allclose(star.probabilities, raw[:10] / raw[:10].sum(), atol=1e-6)  # the digits, given one
+    # Just under the top digit's probability: a digit (or "unsure" when it is not sure of which).
+    close = Predictor(fixed_answer([*digits, 1.99])).predict(digit_on_canvas(x[0]))
+    assert close.not_digit < (1 - close.not_digit) * close.confidence and close.verdict(unsure_below=0.1) == "digit"
+    assert close.verdict() == "unsure"  # 3 at ~33% of the digits
+    # A temperature changes how sure, never which answer: the verdict stays, the digits are the
+    # ten alone tempered.
+    hot = Predictor(fixed_answer([*digits, 3.0]), temperature=0.5).predict(digit_on_canvas(x[0]))
+    assert hot.verdict() == "not_a_digit" and hot.not_digit > star.not_digit
+    np.testing.assert_allclose(hot.probabilities, tempered(star.probabilities, 0.5), atol=1e-6)
+    # A ten-output model never says it.
+    ten = Predictor(fixed_answer(digits)).predict(digit_on_canvas(x[0]))
+    assert ten.not_digit == 0.0 and ten.verdict() != "not_a_digit"
+    assert Predictor(fixed_answer([*digits, 3.0])).knows_non_digits and not Predictor(fixed_answer(digits)).knows_non_digits

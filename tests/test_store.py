@@ -316,8 +316,10 @@ def test_an_uploaded_model_with_the_wrong_input_or_output_is_refused(store, tmp_
     with pytest.raises(StoreError, match=r"must take one 28x28 image"):
         store.read_upload(keras_bytes(wrong_input, tmp_path), TEACHER)
     wrong_output = keras.Sequential([keras.Input((784,)), keras.layers.Dense(5)])
-    with pytest.raises(StoreError, match="must give 10 values"):
+    with pytest.raises(StoreError, match=r"must give 10 values, one per digit \(or 11: the digits, then 'not a digit'\)"):
         store.read_upload(keras_bytes(wrong_output, tmp_path), TEACHER)
+    eleven = keras.Sequential([keras.Input((784,)), keras.layers.Dense(11, activation="softmax")])  # with "not a digit"
+    assert store.read_upload(keras_bytes(eleven, tmp_path), TEACHER).output_shape == (None, 11)
 
 
 def test_a_corrupt_or_unsafe_upload_is_refused(store, tmp_path):
