@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import cv2
@@ -78,6 +79,25 @@ def test_teaching_lifts_the_held_back_drawings_and_keeps_mnist(tiny_store, class
     assert t["mnist_accuracy_after"] > t["mnist_accuracy_before"] - 0.03, t
     assert record["architecture"] == "dense-128" and "val_accuracy" in record["history"]  # validated on the held-back
     assert sorted(m.name for m in store.list()) == ["tiny", "tiny-taught"]
+
+
+def test_a_base_that_answers_not_a_digit_keeps_that_answer_when_taught(tiny_store, class_db, tmp_path):
+    store = ModelStore(tmp_path / "models", bundled_dir=None)
+    base = TrainConfig(
+        name="eleven", arch="cnn-fast", epochs=2, batch_size=64, train_limit=3000, validation="none", not_digits=1500
+    )
+    before = train(base, store).entry.record["metrics"]["non_digits_rejected"]
+    config = TrainConfig(**{**PRESETS["teach"].to_dict(), "teach": "eleven", "name": "eleven-taught", "train_limit": 3000})
+    config, teaching = teaching_of(config, store, class_db)
+    record = train(config, store, teaching=teaching).entry.record
+    # Taught digits only, three epochs would wear the answer away; a fifth as many non-digits keep it.
+    assert store.load("eleven-taught")[0].output_shape == (None, 11)
+    assert record["metrics"]["non_digits_rejected"] > before - 0.15, (before, record["metrics"])
+    # A base with ten outputs has no such answer to teach.
+    store.save(*tiny_store.load("tiny")[:1], {**tiny_store.get("tiny").record, "name": "tiny"})
+    config, teaching = teaching_of(dataclasses.replace(config, teach="tiny", name="x", not_digits=100), store, class_db)
+    with pytest.raises(ValueError, match="tiny has no 'not a digit' answer"):
+        train(config, store, teaching=teaching)
 
 
 def test_teaching_refuses_a_missing_base_or_too_few_drawings(tiny_store, mnist_test):

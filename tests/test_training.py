@@ -11,7 +11,7 @@ import pytest
 
 from training.config import PRESETS, ConfigError, TrainConfig
 from training.curves import best_epoch
-from training.engine import REPORT_EVERY, build_model, train
+from training.engine import REPORT_EVERY, build_model, prepare_data, train
 
 TINY = TrainConfig(arch="dense-128", epochs=2, batch_size=32, train_limit=2000, validation="split", validation_split=0.2)
 
@@ -38,6 +38,9 @@ TINY = TrainConfig(arch="dense-128", epochs=2, batch_size=32, train_limit=2000, 
         ({"validation": "none", "early_stopping": True}, "es_monitor"),
         ({"arch": "custom-dense", "dense_units": ()}, "dense_units"),
         ({"arch": "custom-cnn", "conv_filters": (0,)}, "conv_filters"),
+        ({"not_digits": -1}, "not_digits"),
+        ({"not_digits": 100_001}, "not_digits"),
+        ({"redrawn_digits": 2.5}, "redrawn_digits"),
     ],
 )
 def test_out_of_range_options_are_refused_naming_the_field(change, field):
@@ -151,6 +154,33 @@ def test_augmented_training_with_printed_digits_runs_on_the_cnn(store):
     )
     result = train(config, store)
     assert result.entry.record["config"]["augment"] is True and result.entry.record["epochs_run"] == 1
+
+
+def test_non_digits_give_an_eleventh_answer_that_is_trained_evaluated_and_recorded(store):
+    """Generated non-digits teach "not a digit"; the record says how often it turns away real
+    digits and non-digits of kinds it never learnt from (training.nondigits.held_out_set)."""
+    config = TrainConfig(
+        name="eleven", arch="cnn-fast", epochs=2, batch_size=64, train_limit=3000, validation="none", not_digits=1500
+    )
+    data = prepare_data(config.resolved())
+    assert (data.y_train == 10).sum() >= 1490 and len(data.y_train) - 3000 == (data.y_train == 10).sum()
+    result = train(config, store)
+    model, entry = store.load("eleven")
+    assert model.output_shape == (None, 11) and result.evaluation.probabilities.shape == (10_000, 10)
+    metrics = entry.record["metrics"]
+    assert metrics["test_accuracy"] > 0.85 and metrics["test_not_a_digit"] < 0.1  # digits stay digits (4.5% measured)
+    assert metrics["non_digits_rejected"] > 0.5  # most unseen kinds turned away from 1,500 examples (82% measured)
+    # Switched off, the same recipe answers with a digit only.
+    assert (
+        "non_digits_rejected" not in train(dataclasses.replace(config, name="ten", not_digits=0), store).entry.record["metrics"]
+    )
+
+
+def test_redrawn_digits_join_training_only_and_keep_their_labels():
+    config = dataclasses.replace(TINY, train_limit=1000, redrawn_digits=60).resolved()
+    data = prepare_data(config)
+    assert len(data.y_val) == 200 and 855 <= len(data.y_train) <= 860  # 800 MNIST, ~60 redrawn (a faint scan may drop)
+    assert data.x_train.max() <= 1.0 and set(np.unique(data.y_train[800:])) <= set(range(10))
 
 
 def test_a_second_run_under_a_taken_name_is_refused_before_training(store):

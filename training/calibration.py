@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from model_store import ModelStore, Predictor, StoredModel, load_mnist, prepare
-from model_store.predict import tempered
+from model_store.predict import called_not_a_digit, tempered
 from model_store.store import UNSURE
 
 BINS = 10  # the reliability diagram's: 0-10%, ..., 90-100%
@@ -85,20 +85,22 @@ def unsure_threshold(probabilities: np.ndarray, labels: np.ndarray, mistakes: fl
 class Calibration:
     temperature: float
     unsure_below: float  # a calibrated confidence
-    sets: dict  # per measuring set: {"ece_before", "ece_after", "accuracy", "unsure", "caught", "reliability"...}
+    sets: dict  # per measuring set: {"ece_before", "ece_after", "accuracy", "unsure", "caught", "reliability"...,
+    # and "not_a_digit" (the share turned away) from a model with that answer}
 
 
-def _readings(predictor: Predictor, seed: int, half: slice, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each set's probabilities and labels (images the pipeline calls blank left out)."""
+def _readings(predictor: Predictor, seed: int, half: slice, n: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each set's digit probabilities, labels and probabilities of "not a digit" (images the
+    pipeline calls blank left out)."""
     from training.checksets import make_checksets
 
     _, (x, y) = load_mnist()
-    sets = {"MNIST test": (predictor.probabilities(x[half] / np.float32(255)), y[half])}
+    sets = {"MNIST test": (*predictor.read(x[half] / np.float32(255)), y[half])}
     for check in make_checksets(n, seed=seed):
         prepared = [prepare(image).image for image in check.images]
         kept = [i for i, p in enumerate(prepared) if p is not None]
-        sets[check.name] = (predictor.probabilities(np.stack([prepared[i] for i in kept])), check.labels[kept])
-    return sets
+        sets[check.name] = (*predictor.read(np.stack([prepared[i] for i in kept])), check.labels[kept])
+    return {name: (p, labels, not_digit) for name, (p, not_digit, labels) in sets.items()}
 
 
 def _caught(probabilities: np.ndarray, labels: np.ndarray, unsure: float) -> float | None:
@@ -112,14 +114,16 @@ def calibrate(predictor: Predictor, n: int | None = None) -> Calibration:
     check set (CHECK_IMAGES). `predictor` gives the model's own confidences (temperature 1)."""
     n = n or CHECK_IMAGES
     fit = _readings(predictor, FIT_SEED, slice(0, 5000), n)
-    probabilities = np.concatenate([p for p, _ in fit.values()])
-    labels = np.concatenate([y for _, y in fit.values()])
+    probabilities = np.concatenate([p for p, _, _ in fit.values()])
+    labels = np.concatenate([y for _, y, _ in fit.values()])
     temperature = fit_temperature(probabilities, labels)
     unsure = unsure_threshold(tempered(probabilities, temperature), labels)
     sets = {}
-    for name, (p, y) in _readings(predictor, MEASURE_SEED, slice(5000, 10000), n).items():
+    for name, (p, y, not_digit) in _readings(predictor, MEASURE_SEED, slice(5000, 10000), n).items():
         after = tempered(p, temperature)
-        sets[name] = {
+        if predictor.knows_non_digits:  # real digits it turns away (the likeliest answer is the same at any temperature)
+            sets[name] = {"not_a_digit": float(called_not_a_digit(not_digit, p.max(axis=1)).mean())}
+        sets[name] = sets.get(name, {}) | {
             "ece_before": expected_calibration_error(p, y),
             "ece_after": expected_calibration_error(after, y),
             "accuracy": float((p.argmax(axis=1) == y).mean()),
@@ -146,10 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     model, entry = store.load(args.model)
     calibration = calibrate(Predictor(model, entry.normalization), args.n)
     print(f"model {entry.name}: temperature {calibration.temperature:.3f}, 'Not sure' below {calibration.unsure_below:.0%}")
-    print(f"{'set':12} {'accuracy':>9} {'ECE before':>11} {'ECE after':>10} {'unsure':>7} {'of mistakes':>12}")
+    print(
+        f"{'set':12} {'accuracy':>9} {'ECE before':>11} {'ECE after':>10} {'unsure':>7} {'of mistakes':>12} {'not a digit':>12}"
+    )
     for name, s in calibration.sets.items():
         caught = "-" if s["caught"] is None else f"{s['caught']:.0%}"
-        print(f"{name:12} {s['accuracy']:9.2%} {s['ece_before']:11.2%} {s['ece_after']:10.2%} {s['unsure']:7.1%} {caught:>12}")
+        turned_away = f"{s['not_a_digit']:.1%}" if "not_a_digit" in s else "-"
+        print(
+            f"{name:12} {s['accuracy']:9.2%} {s['ece_before']:11.2%} {s['ece_after']:10.2%} {s['unsure']:7.1%} {caught:>12} "
+            f"{turned_away:>12}"
+        )
     try:
         keep(store, entry, calibration)
     except (OSError, ValueError) as err:

@@ -1,6 +1,6 @@
 """Check sets: digits as people really make them, to measure the default model beyond MNIST.
 
-Three kinds, each generated (never taken from the MNIST training images the models learn from):
+Four kinds, each generated (never taken from the MNIST training images the models learn from):
 
 - canvas: MNIST *test* digits redrawn as strokes on a 280x280 canvas, off-centre, small or
   large, with a thin or thick brush (white on black, or black on a transparent canvas);
@@ -8,7 +8,9 @@ Three kinds, each generated (never taken from the MNIST training images the mode
   which sees only OpenCV's Hershey fonts) photographed on paper: uneven light, tilt, blur,
   noise and JPEG compression;
 - scans: MNIST *test* digits as dark ink on grey paper, scanned at low resolution (8-16 px
-  tall), blurred, noisy, sometimes binarised.
+  tall), blurred, noisy, sometimes binarised;
+- strokes: other MNIST *test* digits drawn as the canvas ones, by an unsteady hand: slanted up to
+  ~17 degrees either way and wobbling.
 
     python -m training.checksets [--model NAME] [--n 1000]
 
@@ -79,11 +81,26 @@ def _thin(mask: np.ndarray) -> np.ndarray:
     return img
 
 
-def _draw_on_canvas(digit28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _bend(path: np.ndarray, slant: float, wobble: float, rng: np.random.Generator) -> np.ndarray:
+    """A one-pixel path slanted (x moves by `slant` times the height above the middle) and waved
+    by up to `wobble` pixels, as an unsteady hand draws it."""
+    h, w = path.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    period, (px, py) = rng.uniform(25, 70), rng.uniform(0, 2 * np.pi, 2)
+    map_x = xx + slant * (yy - h / 2) + wobble * np.sin(yy * 2 * np.pi / period + px)
+    map_y = yy + wobble * np.sin(xx * 2 * np.pi / period + py)
+    return (cv2.remap(path.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR) > 0.05).astype(np.uint8)
+
+
+def draw_on_canvas(digit28: np.ndarray, rng: np.random.Generator, slant: float = 0.0, wobble: float = 0.0) -> np.ndarray:
+    """A 28x28 digit redrawn by a pen on the 280x280 canvas: anywhere, 50-250 px tall, any brush;
+    `slant` and `wobble` (see `_bend`) bend the pen's path."""
     height = int(rng.integers(50, 250))  # small to nearly the whole canvas
     brush = int(rng.integers(4, max(5, min(36, height // 6))))  # a thin pen to a thick marker
     # The pen's path: the digit's centre lines, found at 4x MNIST's resolution, then scaled.
     path = _thin(cv2.resize(digit28, (112, 112), interpolation=cv2.INTER_CUBIC) > 110)
+    if slant or wobble:
+        path = _bend(path, slant, wobble, rng)
     # Shrinking a one-pixel path must not break it: any coverage keeps the pixel.
     path = (cv2.resize(path.astype(np.float32), (height, height), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
     strokes = cv2.dilate(path, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (brush, brush)))
@@ -143,7 +160,7 @@ def _print_digit(digit: int, font_path: Path, rng: np.random.Generator) -> np.nd
 # ---------------------------------------------------------------- low-resolution scans
 
 
-def _scan(digit28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def scan(digit28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A handwritten digit on grey paper, scanned so it is only 8 to 16 pixels tall."""
     tall = int(rng.integers(8, 17))
     margin = int(rng.integers(2, 8))
@@ -162,7 +179,7 @@ def _scan(digit28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_checksets(n: int = 1000, seed: int = 2024) -> list[CheckSet]:
-    """n images each of canvas drawings, printed photos and low-resolution scans."""
+    """n images each of canvas drawings, printed photos, low-resolution scans and unsteady strokes."""
     rng = np.random.default_rng(seed)
     _, (x_test, y_test) = load_mnist()
     picks = rng.choice(len(x_test), 2 * n, replace=False)
@@ -170,12 +187,22 @@ def make_checksets(n: int = 1000, seed: int = 2024) -> list[CheckSet]:
     fonts = available_fonts()
     printed_labels = np.arange(n) % 10
     return [
-        CheckSet("canvas", [_draw_on_canvas(x_test[i], rng) for i in canvas_idx], y_test[canvas_idx]),
+        CheckSet("canvas", [draw_on_canvas(x_test[i], rng) for i in canvas_idx], y_test[canvas_idx]),
         CheckSet(
             "printed", [_print_digit(int(d), fonts[i % len(fonts)], rng) for i, d in enumerate(printed_labels)], printed_labels
         ),
-        CheckSet("scans", [_scan(x_test[i], rng) for i in scan_idx], y_test[scan_idx]),
+        CheckSet("scans", [scan(x_test[i], rng) for i in scan_idx], y_test[scan_idx]),
+        _strokes(n, seed, x_test, y_test),
     ]
+
+
+def _strokes(n: int, seed: int, x_test: np.ndarray, y_test: np.ndarray) -> CheckSet:
+    """MNIST test digits drawn by an unsteady, slanting hand (its own random stream: the other
+    three sets stay as they were before this one was added)."""
+    rng = np.random.default_rng([seed, 4])
+    picks = rng.choice(len(x_test), n, replace=False)
+    drawn = [draw_on_canvas(x_test[i], rng, slant=rng.uniform(-0.3, 0.3), wobble=rng.uniform(0, 3)) for i in picks]
+    return CheckSet("strokes", drawn, y_test[picks])
 
 
 def accuracy(predictor: Predictor, check: CheckSet, naive: bool = False) -> float:

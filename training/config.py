@@ -44,6 +44,10 @@ HELP = {
     "checkpoint_best": "end with the best epoch's weights (by the monitored figure), as notebook C does",
     "augment": "random shifts, rotations, zoom and stroke thickness, so it reads real handwriting (scale input only)",
     "printed_digits": "add this many synthetic printed digits (Hershey fonts) to training, 0-100000",
+    "redrawn_digits": "add this many MNIST training digits redrawn as canvas strokes (any brush, slanted, wobbling) "
+    "and as low-resolution scans, 0-100000",
+    "not_digits": "teach an 11th answer, 'not a digit', from this many generated drawings that are not digits "
+    "(letters, symbols, shapes, doodles, scribbles), 0-100000; 0 keeps the ten digits only",
     "seed": "the random seed: the same seed gives the same model",
     "train_limit": "train on the first N of the 60,000 training images, 0-60000; 0 means all",
     "teach": "teach this stored model the class drawings instead of training a new one: it is fine-tuned on them, "
@@ -84,6 +88,8 @@ class TrainConfig:
     checkpoint_best: bool = False  # end with the best epoch's weights (by es_monitor)
     augment: bool = False  # random shifts, rotations, zoom and stroke thickness
     printed_digits: int = 0  # add this many synthetic printed digits to the training set
+    redrawn_digits: int = 0  # ... and this many MNIST training digits redrawn on the canvas or scanned
+    not_digits: int = 0  # > 0: an 11th class, "not a digit", learnt from this many generated non-digits
     seed: int = 42
     train_limit: int = 0  # train on the first N images only; 0 means all 60,000
     teach: str = ""  # a stored model to teach the class drawings (training.teach); "" trains a new one
@@ -110,6 +116,11 @@ class TrainConfig:
         """What early stopping and the best-only checkpoint watch: without validation data, the
         training loss instead of a validation figure."""
         return self.es_monitor if self.validation != "none" or not self.es_monitor.startswith("val_") else "loss"
+
+    @property
+    def classes(self) -> int:
+        """The model's outputs: the ten digits, and "not a digit" when it learns from non-digits."""
+        return 11 if self.not_digits else 10
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -157,7 +168,9 @@ def validate(c: TrainConfig) -> None:
     _between("dropout", c.dropout, 0, 1, high_open=True)
     _between("es_min_delta", c.es_min_delta, 0, 1e9)
     _between("es_patience", c.es_patience, 0, 1000)
-    _between("printed_digits", c.printed_digits, 0, 100_000)
+    for field in ("printed_digits", "redrawn_digits", "not_digits"):
+        if not isinstance(getattr(c, field), int) or not 0 <= getattr(c, field) <= 100_000:
+            raise ConfigError(field, f"must be a whole number from 0 to 100000 (got {getattr(c, field)!r})")
     _between("held_back", c.held_back, 0.05, 0.5)
     if c.teach and not NAME_PATTERN.fullmatch(c.teach):
         raise ConfigError("teach", f"{c.teach!r} is not a model name")

@@ -19,15 +19,17 @@ from typing import Protocol
 
 import numpy as np
 
-from model_store import ModelStore, Predictor, StoredModel, data_fingerprint, get_architecture, load_mnist, normalize
+from model_store import ModelStore, Predictor, StoredModel, data_fingerprint, get_architecture, load_mnist, normalize, prepare
 from model_store.backend import keras, tf
 from model_store.networks import custom_cnn, custom_dense, summary_rows
+from model_store.predict import NOT_A_DIGIT
 from model_store.roles import Person, require
 from training.augment import make_augmenter
 from training.config import TrainConfig
 from training.curves import Report, best_epoch
 from training.evaluation import Evaluation, evaluate
-from training.synthetic import printed_digits
+from training.nondigits import training_set
+from training.synthetic import printed_digits, redrawn_digits
 from training.teach import Teaching, figures, teaching_data
 
 REPORT_EVERY = 50  # batches between progress reports
@@ -80,7 +82,7 @@ class TrainResult:
 @dataclass
 class Data:
     x_train: np.ndarray  # floats in [0, 1], (n, 28, 28)
-    y_train: np.ndarray  # uint8 digits
+    y_train: np.ndarray  # uint8 digits, and NOT_A_DIGIT for the non-digits
     x_val: np.ndarray | None
     y_val: np.ndarray | None
 
@@ -94,11 +96,25 @@ def prepare_data(c: TrainConfig) -> Data:
         x, y, x_val, y_val = x[:cut], y[:cut], x[cut:], y[cut:]
     elif c.validation == "test":  # as notebooks B and D did
         x_val, y_val = x_test, y_test
+    # Generated images join the training part only: validation stays MNIST's digits.
+    extra = [(x, y)]
     if c.printed_digits:
-        px, py = printed_digits(c.printed_digits, seed=c.seed)
-        x, y = np.concatenate([x, px]), np.concatenate([y, py])
+        extra.append(printed_digits(c.printed_digits, seed=c.seed))
+    if c.redrawn_digits:
+        extra.append(redrawn_digits(c.redrawn_digits, seed=c.seed))
+    if c.not_digits:
+        extra.append(not_digits(c.not_digits, seed=c.seed))
+    x, y = np.concatenate([e[0] for e in extra]), np.concatenate([e[1] for e in extra]).astype(np.uint8)
     scale = np.float32(1 / 255)
     return Data(x * scale, y, None if x_val is None else x_val * scale, y_val)
+
+
+def not_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` generated non-digits (`training.nondigits.training_set`), prepared as the app prepares
+    a drawing, labelled NOT_A_DIGIT."""
+    prepared = [prepare(image).image for image in training_set(n, seed=seed)]
+    x = np.stack([np.round(p * 255).astype(np.uint8) for p in prepared if p is not None])
+    return x, np.full(len(x), NOT_A_DIGIT, np.uint8)
 
 
 # ---------------------------------------------------------------- model
@@ -106,10 +122,10 @@ def prepare_data(c: TrainConfig) -> Data:
 
 def build_model(c: TrainConfig) -> keras.Model:
     if c.arch == "custom-dense":
-        return custom_dense(c.dense_units, c.dropout)
+        return custom_dense(c.dense_units, c.dropout, c.classes)
     if c.arch == "custom-cnn":
-        return custom_cnn(c.conv_filters, c.dense_units, c.dropout)
-    return get_architecture(c.arch).build()
+        return custom_cnn(c.conv_filters, c.dense_units, c.dropout, c.classes)
+    return get_architecture(c.arch).build(c.classes)
 
 
 def learning_rate(c: TrainConfig, steps: int):
@@ -134,7 +150,7 @@ def compile_model(model: keras.Model, c: TrainConfig, steps: int) -> None:
 
 def _inputs(x: np.ndarray, y: np.ndarray, c: TrainConfig, model: keras.Model) -> tuple[np.ndarray, np.ndarray]:
     x = normalize(x, c.normalization).reshape((-1, *model.input_shape[1:]))
-    return x, (keras.utils.to_categorical(y, 10) if c.loss == "categorical" else y)
+    return x, (keras.utils.to_categorical(y, model.output_shape[-1]) if c.loss == "categorical" else y)
 
 
 def _train_dataset(x: np.ndarray, y: np.ndarray, c: TrainConfig, model: keras.Model) -> tf.data.Dataset:
@@ -217,6 +233,19 @@ def default_name(c: TrainConfig) -> str:
     return f"{c.arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+def teaching_with_non_digits(c: TrainConfig, data: Data, base: keras.Model) -> tuple[Data, keras.Model]:
+    """A base that answers "not a digit" keeps that answer: its teaching mix gets non-digits too
+    (c.not_digits, or a fifth of the MNIST images), or a few epochs on digits alone would wear it away."""
+    knows = base.output_shape[-1] > NOT_A_DIGIT
+    if c.not_digits and not knows:
+        raise ValueError(f"{c.teach} has no 'not a digit' answer to teach non-digits to; set not_digits to 0")
+    if knows:
+        x, y = not_digits(c.not_digits or c.train_size // 5, seed=c.seed)
+        data.x_train = np.concatenate([data.x_train, x * np.float32(1 / 255)])
+        data.y_train = np.concatenate([data.y_train, y])
+    return data, base
+
+
 def load_base(teaching: Teaching) -> keras.Model:
     """The model a teaching run starts from."""
     return load_model_bytes(teaching.model)
@@ -259,7 +288,7 @@ def train(
     if teaching is None:
         data, model = prepare_data(c), build_model(c)
     else:
-        data, model = Data(*teaching_data(c, teaching)), load_base(teaching)
+        data, model = teaching_with_non_digits(c, Data(*teaching_data(c, teaching)), load_base(teaching))
         held_before = Predictor(model, c.normalization).probabilities(data.x_val)
     batches = math.ceil(len(data.x_train) / c.batch_size)
     if resume is None:

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_store import Predictor, load_mnist
+from model_store import Predictor, load_mnist, prepare
+from model_store.predict import called_not_a_digit
+from training.nondigits import held_out_set
 
 
 @dataclass
@@ -16,10 +18,17 @@ class Evaluation:
     per_class_accuracy: list[float]  # digits 0..9
     confusion: np.ndarray  # (10, 10): rows are true digits, columns predictions
     probabilities: np.ndarray  # (n, 10)
+    not_a_digit: float | None = None  # the share called "not a digit" (a model with that answer)
+    non_digits_rejected: float | None = None  # ... and of the held-out non-digits (training.nondigits)
 
     def metrics(self) -> dict:
         """The JSON-ready part of the record (the probabilities are stored beside it)."""
         return {
+            **(
+                {}
+                if self.not_a_digit is None
+                else {"test_not_a_digit": round(self.not_a_digit, 6), "non_digits_rejected": round(self.non_digits_rejected, 6)}
+            ),
             "test_loss": round(self.loss, 6),
             "test_accuracy": round(self.accuracy, 6),
             "per_class_accuracy": [round(a, 6) for a in self.per_class_accuracy],
@@ -45,11 +54,28 @@ def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> Eva
     )
 
 
+HELD_OUT_NON_DIGITS = 1000
+
+
 def evaluate(predictor: Predictor, limit: int | None = None) -> Evaluation:
-    """Evaluate on the MNIST test set (the first `limit` images when given)."""
+    """Evaluate on the MNIST test set (the first `limit` images when given); a model that answers
+    "not a digit" also on HELD_OUT_NON_DIGITS drawings of kinds it never learnt from."""
     _, (x_test, y_test) = load_mnist()
     x, y = x_test[:limit], y_test[:limit]
-    return evaluate_probabilities(predictor.probabilities(x / 255.0), y)
+    probabilities, not_digit = predictor.read(x / 255.0)
+    evaluation = evaluate_probabilities(probabilities, y)
+    if predictor.knows_non_digits:
+        evaluation.not_a_digit = float(called_not_a_digit(not_digit, probabilities.max(axis=1)).mean())
+        evaluation.non_digits_rejected = non_digits_rejected(predictor, held_out_set(HELD_OUT_NON_DIGITS))
+    return evaluation
+
+
+def non_digits_rejected(predictor: Predictor, images: list[np.ndarray]) -> float:
+    """The share of these images (as people hand them over) the model calls "not a digit"; one
+    the pipeline calls blank counts as not rejected."""
+    prepared = [p.image for p in map(prepare, images) if p.image is not None]
+    probabilities, not_digit = predictor.read(np.stack(prepared))
+    return float(called_not_a_digit(not_digit, probabilities.max(axis=1)).sum() / len(images))
 
 
 def select(

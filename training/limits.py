@@ -95,8 +95,8 @@ def save_limits(limits: Limits, by: Person) -> None:
 
 
 def training_images(config: TrainConfig) -> int:
-    """How many images one epoch of the run trains on: MNIST's (all or the first N) and the printed."""
-    return (config.train_limit or TRAIN_SIZE) + config.printed_digits
+    """How many images one epoch of the run trains on: MNIST's (all or the first N) and the generated."""
+    return (config.train_limit or TRAIN_SIZE) + config.printed_digits + config.redrawn_digits + config.not_digits
 
 
 def check_run(config: TrainConfig, by: Person, waiting: int, limits: Limits) -> None:

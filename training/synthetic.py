@@ -1,8 +1,14 @@
-"""Synthetic printed digits for training, drawn with OpenCV's built-in Hershey fonts.
+"""Synthetic digits for training, beside MNIST's: printed, and redrawn as people hand them over.
 
 MNIST holds only handwriting; people also photograph printed digits (a 1 with a serif, a 4
-with a closed top). These fonts ship inside OpenCV, so the recipe needs nothing from the
-system. The printed-digit check set uses different (TrueType) fonts, so it stays held out.
+with a closed top). These are drawn with OpenCV's built-in Hershey fonts, so the recipe needs
+nothing from the system; the printed-digit check set uses different (TrueType) fonts, so it
+stays held out.
+
+People also draw on the canvas with a brush, and hand over small, blurred scans. Redrawn digits
+are MNIST *training* digits put through the check sets' canvas pen (slanted and wobbling here,
+which the check set is not) and scanner, then prepared as the app prepares any image; the check
+sets redraw MNIST *test* digits, which training never sees.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from model_store import load_mnist
 from model_store.preprocess import prepare
+from training.checksets import draw_on_canvas, scan
 
 HERSHEY_FONTS = (
     cv2.FONT_HERSHEY_SIMPLEX,
@@ -48,3 +56,22 @@ def printed_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
             prepared = prepare(_render(int(digit), rng)).image
         images[i] = np.round(prepared * 255).astype(np.uint8)
     return images, labels
+
+
+def redrawn_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`n` MNIST training digits in MNIST form, each redrawn first: alternately as canvas strokes
+    (any brush, anywhere, tiny to huge, slanted up to ~17 degrees, wobbling) and as a scan."""
+    (x, y), _ = load_mnist()
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(x), n, replace=n > len(x))
+    images = np.zeros((n, 28, 28), np.uint8)
+    for i, k in enumerate(picks):
+        if i % 2:
+            drawn = scan(x[k], rng)
+        else:
+            drawn = draw_on_canvas(x[k], rng, slant=rng.uniform(-0.3, 0.3), wobble=rng.uniform(0, 3))
+        prepared = prepare(drawn).image
+        if prepared is not None:  # a scan too faint to read stays a blank row: dropped below
+            images[i] = np.round(prepared * 255).astype(np.uint8)
+    kept = images.reshape(n, -1).any(axis=1)
+    return images[kept], y[picks][kept]
