@@ -90,6 +90,7 @@ def _blank(path: str, result, args: argparse.Namespace, failed: list[str]) -> bo
                     "digit": None,
                     "confidence": 0.0,
                     "probabilities": None,
+                    "not_a_digit": None,
                     "verdict": "blank",
                     "reason": result.blank_reason,
                 }
@@ -111,7 +112,9 @@ def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
         if args.json:
             probs = [round(float(p), 6) for p in result.probabilities]
             line = {"path": path, "digit": result.digit, "confidence": round(result.confidence, 6), "probabilities": probs}
-            print(json.dumps(line | {"verdict": verdict}))
+            print(json.dumps(line | {"not_a_digit": round(result.not_digit, 6), "verdict": verdict}))
+        elif verdict == "not_a_digit":
+            print(f"{path}: not a digit ({result.not_digit:.1%}; were it one, a {result.digit})")
         else:
             print(f"{path}: {result.digit} ({result.confidence:.1%})" + (", not sure" if verdict == "unsure" else ""))
     return 1 if failed else 0

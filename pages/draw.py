@@ -47,25 +47,37 @@ def show_answer(prediction: Prediction, entry: StoredModel) -> None:
         if entry.calibration
         else "; its confidence is as the model gives it (not calibrated)"
     )
-    st.metric("Prediction", "-" if prediction.blank else prediction.digit, help="the model's most likely digit" + meaning)
+    verdict = prediction.verdict(entry.unsure_below)
+    shown = {"blank": "-", "not_a_digit": "Not a digit"}.get(verdict, prediction.digit)
+    st.metric("Prediction", shown, help="the model's most likely digit" + meaning)
 
 
 def show_details(prediction: Prediction, entry: StoredModel, key: str, note: str | None = None) -> None:
     """The confidence, a note, the ten probabilities. A blank shows the same elements ("-", an
     empty bar and chart), so a stroke only updates them: when the first stroke made the browser
     build them, a session's first answer came ~100 ms later than the next ones."""
-    blank = prediction.blank
-    st.progress(
-        0.0 if blank else prediction.confidence, text="Confidence -" if blank else f"Confidence {prediction.confidence:.1%}"
-    )
+    verdict = prediction.verdict(entry.unsure_below)
+    if verdict == "blank":
+        st.progress(0.0, text="Confidence -")
+    elif verdict == "not_a_digit":
+        st.progress(prediction.not_digit, text=f"Not a digit {prediction.not_digit:.1%}")
+    else:
+        st.progress(prediction.confidence, text=f"Confidence {prediction.confidence:.1%}")
     # One slot for the note, filled or not: a warning that came and went between strokes moved
     # the chart below it to another place in the page, and the browser built the chart anew.
     slot = st.empty()
+    p = prediction.probabilities
     if note:
         slot.info(note, icon=":material/draw:")
-    elif prediction.verdict(entry.unsure_below) == "unsure":
-        first, second = np.argsort(-prediction.probabilities)[:2]
-        p = prediction.probabilities
+    elif verdict == "not_a_digit":
+        slot.warning(
+            f"That doesn't look like a digit ({prediction.not_digit:.0%} sure): it is more like the letters, shapes and "
+            f"doodles this model learnt to tell apart from digits. Were it a digit, it would be a {prediction.digit} "
+            f"({p.max():.0%}), as the bars show.",
+            icon=":material/block:",
+        )
+    elif verdict == "unsure":
+        first, second = np.argsort(-p)[:2]
         slot.warning(
             f"Not sure: it could be a {first} ({p[first]:.0%}) or a {second} ({p[second]:.0%}). "
             + (
@@ -74,7 +86,7 @@ def show_details(prediction: Prediction, entry: StoredModel, key: str, note: str
                 else ""
             )
         )
-    st.vega_lite_chart(spec=probability_chart(np.zeros(10) if blank else prediction.probabilities), key=f"{key}_chart")
+    st.vega_lite_chart(spec=probability_chart(np.zeros(10) if verdict == "blank" else p), key=f"{key}_chart")
 
 
 def tile_maps(maps: np.ndarray, columns: int = 8, limit: int = 32) -> np.ndarray:
@@ -149,6 +161,8 @@ NARROW_SCREEN_CSS = """<style>
 def short_answer(prediction: Prediction) -> str:
     if prediction.blank:
         return "**Prediction: -** · draw a digit below"
+    if prediction.verdict() == "not_a_digit":
+        return f"**Prediction: not a digit** · {prediction.not_digit:.0%} sure"
     return f"**Prediction: {prediction.digit}** · {prediction.confidence:.0%} sure"
 
 

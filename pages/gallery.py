@@ -13,6 +13,7 @@ from model_store.drawings import Drawings, DrawingsError
 from model_store.roles import NotAllowed, owns
 from pages.common import (
     MNIST_TEST,
+    called_not_digits,
     model_picker,
     newest,
     plain,
@@ -121,12 +122,19 @@ def apply_cell_click(event) -> None:
     st.session_state["gallery_page"] = 1
 
 
-def summary(probabilities: np.ndarray, images: ImageSet) -> None:
+def summary(probabilities: np.ndarray, images: ImageSet, turned: np.ndarray | None) -> None:
+    """`turned`: the drawings the model calls "not a digit" (None: it has no such answer, or MNIST)."""
     ev = evaluate_probabilities(probabilities, images.labels)
-    cols = st.columns(3)
+    cols = st.columns(3 if turned is None else 4)
     cols[0].metric(f"Accuracy on {plain(images.title)}", f"{ev.accuracy:.2%}")
     cols[1].metric("Loss", f"{ev.loss:.4f}")
     cols[2].metric("Wrong", f"{int(ev.confusion.sum() - np.trace(ev.confusion)):,} of {len(images.labels):,}")
+    if turned is not None:
+        cols[3].metric(
+            "Called not a digit",
+            f"{int(turned.sum()):,}",
+            help="drawings it says don't look like a digit; the figures beside count the digit it would read",
+        )
     matrix, per_class = st.columns([3, 2])
     with matrix:
         st.caption("Confusion matrix: click a cell to see those images, click it again to clear")
@@ -139,7 +147,7 @@ def summary(probabilities: np.ndarray, images: ImageSet) -> None:
 # ---------------------------------------------------------------- the gallery and one image
 
 
-def gallery(probabilities: np.ndarray, images: ImageSet) -> None:
+def gallery(probabilities: np.ndarray, images: ImageSet, turned: np.ndarray | None) -> None:
     st.subheader("The images")
     st.session_state.setdefault("gallery_kind", "Wrong")
     kind, true, pred, order = st.columns([2, 1, 1, 2])
@@ -168,7 +176,8 @@ def gallery(probabilities: np.ndarray, images: ImageSet) -> None:
     guesses = probabilities.argmax(axis=1)
     for start in range(0, len(on_page), COLUMNS):
         for col, i in zip(st.columns(COLUMNS), on_page[start : start + COLUMNS]):
-            caption = f"{images.names[i]}: {images.labels[i]} → {guesses[i]} ({probabilities[i].max():.0%})"
+            answer = "not a digit" if turned is not None and turned[i] else f"{guesses[i]} ({probabilities[i].max():.0%})"
+            caption = f"{images.names[i]}: {images.labels[i]} → {answer}"
             col.image(tiles(images)[i], caption=caption)
             col.button("Inspect", key=f"gallery_inspect_{i}", on_click=_inspect, args=(int(i),))
 
@@ -313,10 +322,11 @@ entry, entries = model_picker("gallery_model")
 images = choose_images()
 if images is not None:
     probabilities = probabilities_of(entry, images)
-    summary(probabilities, images)
+    turned = None if images.ids is None else called_not_digits(entry, images.key, images.images, probabilities)
+    summary(probabilities, images, turned)
     if images.key != MNIST_TEST:
         every_model(entries, images)
-    gallery(probabilities, images)
+    gallery(probabilities, images, turned)
     detail(entry, probabilities, images)
     random_grid(probabilities, images)
     comparison(entry, probabilities, [m for m in entries if m.name != entry.name], images)

@@ -67,9 +67,34 @@ def details(entry: StoredModel) -> None:
     with per_class:
         st.caption("Accuracy per digit")
         st.bar_chart(pd.DataFrame({"accuracy": metrics.get("per_class_accuracy", [])}), y_label="accuracy", height=260)
+    not_a_digit(entry)
     calibration(entry)
     with st.expander("The full record"):
         st.json({k: v for k, v in r.items() if k not in ("summary", "history", "calibration")}, expanded=False)
+
+
+def not_a_digit(entry: StoredModel) -> None:
+    """Whether it can say "that is not a digit", and how often it says so of digits and of non-digits."""
+    st.subheader("Does it know what is not a digit?")
+    metrics = entry.record.get("metrics", {})
+    if "non_digits_rejected" not in metrics:
+        st.caption(
+            "No: it answers every drawing with a digit, a star or a letter too. Train with non-digits (the Train "
+            'page\'s "Non-digits") to give it an 11th answer, "not a digit".'
+        )
+        return
+    rejected, turned_away = st.columns(2)
+    rejected.metric(
+        "Non-digits it turns away",
+        f"{metrics['non_digits_rejected']:.1%}",
+        help="of 1,000 generated drawings of kinds it never learnt from: letters in TrueType fonts, hearts, spirals, "
+        "arrows, hash signs, triangles and squares",
+    )
+    turned_away.metric(
+        "MNIST test digits it calls not a digit",
+        f"{metrics['test_not_a_digit']:.2%}",
+        help="real digits it wrongly turns away; its calibration (below) measures the same on the check sets",
+    )
 
 
 def calibration(entry: StoredModel) -> None:
@@ -98,6 +123,7 @@ def calibration(entry: StoredModel) -> None:
                     "ECE after": f"{s['ece_after']:.2%}",
                     "called unsure": f"{s['unsure']:.1%}",
                     "of its mistakes": "-" if s["caught"] is None else f"{s['caught']:.0%}",
+                    **({"called not a digit": f"{s['not_a_digit']:.1%}"} if "not_a_digit" in s else {}),
                 }
                 for name, s in c["sets"].items()
             ]
@@ -162,7 +188,11 @@ def upload(person: Person) -> None:
         st.caption(TEACHERS_NOTE)
         return
     with st.form("models_upload_form", clear_on_submit=True):
-        file = st.file_uploader("A Keras model that takes a 28x28 image and gives 10 outputs", type=["keras"], key="models_file")
+        file = st.file_uploader(
+            "A Keras model that takes a 28x28 image and gives 10 outputs (or 11: the 11th, 'not a digit')",
+            type=["keras"],
+            key="models_file",
+        )
         name = st.text_input("Name it", key="models_upload_name")
         normalization = st.selectbox(
             "Its input scaling", NORMALIZATIONS, key="models_upload_norm", help="scale: pixels / 255; l2: notebook A's"

@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
 ONE = [[(140, 40), (140, 240)]]
 SEVEN = [[(70, 50), (210, 50), (120, 240)]]
 ZERO = [[(140 + 70 * math.sin(t / 20 * 2 * math.pi), 140 - 100 * math.cos(t / 20 * 2 * math.pi)) for t in range(21)]]
+# A five-pointed star in one stroke, as a child draws it.
+STAR = [[(140 + 100 * math.sin(k * 4 * math.pi / 5), 150 - 100 * math.cos(k * 4 * math.pi / 5)) for k in range(6)]]
 
 
 # Times the answer inside the page: `which` is the metric to watch (0: the drawing's, 1: the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import ONE, SEVEN, WATCH, ZERO, draw, running_app, touch_draw
+from tests.browser import ONE, SEVEN, STAR, WATCH, ZERO, draw, running_app, touch_draw
 from tests.test_cli import TF_LOGS
 
 pytestmark = pytest.mark.browser
@@ -101,6 +101,15 @@ def test_a_single_dot_is_not_guessed_and_says_why(page):
     draw(page, [[(140, 140), (142, 141)]])
     page.get_by_text("Nothing to read yet: just a dot or a blob, not a digit. Keep drawing").wait_for(timeout=15_000)
     assert prediction(page) == "-"
+
+
+def test_a_drawn_star_does_not_look_like_a_digit_and_a_seven_after_it_is_read(page):
+    draw(page, STAR)
+    page.get_by_text("That doesn't look like a digit").wait_for(timeout=15_000)
+    assert prediction(page) == "Not a digit"
+    clear(page)
+    draw(page, SEVEN)
+    page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '7'", timeout=15_000)
 
 
 def test_the_chart_stays_in_place_while_the_not_sure_warning_comes_and_goes(page):

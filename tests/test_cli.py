@@ -72,8 +72,9 @@ def test_predict_json_gives_one_object_per_line(tiny_store, image_files):
     objects = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert len(objects) == 5 and result.returncode == 1
     for obj, path in zip(objects, files, strict=False):
-        assert set(obj) == {"path", "digit", "confidence", "probabilities", "verdict"} and obj["path"] == str(path)
+        assert set(obj) == {"path", "digit", "confidence", "probabilities", "not_a_digit", "verdict"} and obj["path"] == str(path)
         assert len(obj["probabilities"]) == 10 and obj["confidence"] == pytest.approx(max(obj["probabilities"]), abs=1e-5)
+        assert obj["not_a_digit"] == 0.0  # tiny has ten outputs: it cannot say "not a digit"
         assert obj["verdict"] == ("digit" if obj["confidence"] >= 0.6 else "unsure")  # tiny has no calibration
     assert set(objects[-1]) == {"path", "error"}
     correct = sum(obj["digit"] == files[Path(obj["path"])] for obj in objects[:4])

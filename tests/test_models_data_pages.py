@@ -33,20 +33,27 @@ def test_the_table_lists_every_model_and_the_default_is_shown_first(own_store):
 def test_the_bundled_models_calibration_is_shown_and_another_model_can_be_calibrated(own_store, monkeypatch):
     at = open_page("models")
     ece = at.dataframe[2].value  # the overview, the summary, then the calibration
-    assert ece["images"].tolist() == ["MNIST test", "canvas", "printed", "scans"]
+    assert ece["images"].tolist() == ["MNIST test", "canvas", "printed", "scans", "strokes"]
     assert all(float(a[:-1]) < float(b[:-1]) for a, b in zip(ece["ECE after"], ece["ECE before"]))
+    # The bundled model says "not a digit": how often, of non-digits and of each set's real digits.
+    assert all(float(v[:-1]) <= 1.0 for v in ece["called not a digit"])
+    turned = {m.label: m.value for m in at.metric}
+    assert (
+        float(turned["Non-digits it turns away"][:-1]) >= 90 and float(turned["MNIST test digits it calls not a digit"][:-1]) <= 1
+    )
     assert any(c.value.startswith("Calibrated on held-out images") for c in at.caption)
     monkeypatch.setattr("training.calibration.CHECK_IMAGES", 60)  # a quick fit: the page's flow, not the numbers
     at.selectbox(key="models_pick").set_value("tiny")
     run_clean(at)
     assert any(c.value.startswith("Not calibrated yet") for c in at.caption)
+    assert any(c.value.startswith("No: it answers every drawing with a digit") for c in at.caption)
     at.button(key="models_calibrate").click()
     run_clean(at)
     calibration = own_store.get("tiny").calibration
     assert (
         calibration
         and calibration["temperature"] > 0
-        and set(calibration["sets"]) == {"MNIST test", "canvas", "printed", "scans"}
+        and set(calibration["sets"]) == {"MNIST test", "canvas", "printed", "scans", "strokes"}
     )
     assert any(c.value.startswith("Calibrated on held-out images") for c in at.caption)
 

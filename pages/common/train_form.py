@@ -120,6 +120,10 @@ def form(store: ModelStore) -> None:
             key="train_printed_digits",
             help=HELP["printed_digits"],
         )
+        c.number_input(
+            "Redrawn digits (canvas, scans)", 0, 100000, step=1000, key="train_redrawn_digits", help=HELP["redrawn_digits"]
+        )
+        a.number_input('Non-digits (learn "not a digit")', 0, 100000, step=1000, key="train_not_digits", help=HELP["not_digits"])
         st.markdown("**Stopping**")
         a, b, c, d = st.columns(4)
         a.checkbox("Early stopping", key="train_early_stopping", help=HELP["early_stopping"])
