@@ -8,6 +8,9 @@
 3. The quick recipe: seconds of training to reach 99.0% test accuracy.
 4. Preparing and predicting one 280x280 canvas image, median of many runs, against
    `model.predict` on the same image.
+5. The project's own work per stroke, in CPU time: decoding the canvas PNG, preparing, the model
+   and the verdict, for the default model (and for the models named with --stroke-models, read
+   from --stroke-store, to compare them in one run).
 """
 
 from __future__ import annotations
@@ -113,13 +116,54 @@ def prediction_latency() -> None:
     print(f"  model.predict on the prepared image alone: {naive:.1f} ms median -> ours is {naive / ours:.0f}x faster")
 
 
+def median_cpu_ms(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.process_time()
+        fn()
+        times.append(time.process_time() - t)
+    return statistics.median(times) * 1000
+
+
+def stroke_cost(store: ModelStore, names: list[str | None]) -> None:
+    """What the Draw page's own code does with a stroke, the canvas PNG in to the verdict out;
+    CPU time, so another process's load does not count."""
+    import cv2
+
+    from model_store import decode_image
+    from tests.browser import SEVEN
+
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
+    for stroke in SEVEN:  # the browser tests' drawn 7, with the Draw page's 22-px brush
+        cv2.polylines(canvas, [np.array(stroke, np.int32)], False, (255, 255, 255, 255), 22, cv2.LINE_AA)
+    png = cv2.imencode(".png", canvas)[1].tobytes()
+    for name in names:
+        model, entry = store.load(name)
+        predictor = Predictor(model, entry.normalization, entry.temperature)
+
+        def stroke(predictor=predictor, unsure=entry.unsure_below) -> str:
+            return predictor.predict(decode_image(png)).verdict(unsure)
+
+        verdict = stroke()  # traced once
+        ms = median_cpu_ms(stroke, 200)
+        print(
+            f"Per stroke, {entry.name} ({model.output_shape[-1]} outputs): {ms:.2f} ms CPU (decode, prepare, model, verdict: {verdict})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skip-training", action="store_true", help="only the load and prediction figures")
+    parser.add_argument("--stroke-store", help="a model directory for --stroke-models (default: the app's)")
+    parser.add_argument("--stroke-models", nargs="*", default=[], help="more models whose per-stroke cost to print")
     args = parser.parse_args()
     command_times()
     mnist_load()
     prediction_latency()
+    stroke_cost(ModelStore(), [None])
+    if args.stroke_models:
+        stroke_cost(ModelStore(args.stroke_store) if args.stroke_store else ModelStore(), args.stroke_models)
     if not args.skip_training:
         print("One epoch per architecture (60,000 images, batch 128):")
         epochs_per_architecture()

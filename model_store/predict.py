@@ -35,19 +35,19 @@ class Prediction:
         return self.digit is None
 
     def verdict(self, unsure_below: float = UNSURE) -> str:
-        """ "blank"; "not_a_digit" when that is the model's likeliest answer; "unsure" when the
-        digit's probability is under `unsure_below`; or "digit"."""
+        """ "blank"; "not_a_digit" when it is more likely not a digit than a digit; "unsure" when
+        the digit's probability is under `unsure_below`; or "digit"."""
         if self.blank:
             return "blank"
-        if called_not_a_digit(self.not_digit, self.confidence):
+        if called_not_a_digit(self.not_digit):
             return "not_a_digit"
         return "unsure" if self.confidence < unsure_below else "digit"
 
 
-def called_not_a_digit(not_digit, confidence):
-    """Whether "not a digit" is the likeliest answer: its probability above the top digit's
-    (`confidence`: the top digit's given that it is a digit). Numbers or arrays."""
-    return not_digit > (1 - not_digit) * confidence
+def called_not_a_digit(not_digit):
+    """Whether it is more likely not a digit than a digit: its probability (calibrated, where the
+    model is) over a half. A number or an array."""
+    return not_digit > 0.5
 
 
 @dataclass
@@ -73,6 +73,19 @@ def tempered(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     logits = np.log(np.clip(probabilities, 1e-12, 1)) / temperature
     out = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return (out / out.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def split_not_digit(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An 11-output model's probabilities -> the digits' given that it is one, and "not a digit"'s.
+    Tempering all 11 and then keeping the digits' share equals tempering the digits alone: one
+    temperature serves both."""
+    digits = out[:, :NOT_A_DIGIT]
+    return digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12), out[:, NOT_A_DIGIT]
+
+
+def joined(probabilities: np.ndarray, not_digit: np.ndarray) -> np.ndarray:
+    """`split_not_digit` undone: the 11 probabilities again."""
+    return np.concatenate([probabilities * (1 - not_digit)[:, None], not_digit[:, None]], axis=1)
 
 
 def in_batches(forward, x: np.ndarray) -> np.ndarray:
@@ -113,10 +126,7 @@ class Predictor:
         out = tempered(_softmax_if_needed(out if len(out) else np.zeros((0, 10), np.float32)), self.temperature)
         if out.shape[1] == 10:
             return out, np.zeros(len(out), np.float32)
-        # Tempering all 11 outputs, then keeping the digits' share, equals tempering the digits alone:
-        # one temperature serves both.
-        digits = out[:, :NOT_A_DIGIT]
-        return digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12), out[:, NOT_A_DIGIT]
+        return split_not_digit(out)
 
     def predict(self, image: np.ndarray) -> Prediction:
         """Any image array (see `prepare`) -> the digit, or a blank with its reason."""

@@ -322,7 +322,7 @@ entry, entries = model_picker("gallery_model")
 images = choose_images()
 if images is not None:
     probabilities = probabilities_of(entry, images)
-    turned = None if images.ids is None else called_not_digits(entry, images.key, images.images, probabilities)
+    turned = None if images.ids is None else called_not_digits(entry, images.key, images.images)
     summary(probabilities, images, turned)
     if images.key != MNIST_TEST:
         every_model(entries, images)

@@ -84,11 +84,13 @@ def not_a_digit(entry: StoredModel) -> None:
         )
         return
     rejected, turned_away = st.columns(2)
+    calibrated = (entry.calibration or {}).get("non_digits_rejected")
     rejected.metric(
         "Non-digits it turns away",
-        f"{metrics['non_digits_rejected']:.1%}",
+        f"{metrics['non_digits_rejected'] if calibrated is None else calibrated:.1%}",
         help="of 1,000 generated drawings of kinds it never learnt from: letters in TrueType fonts, hearts, spirals, "
-        "arrows, hash signs, triangles and squares",
+        'arrows, hash signs, triangles and squares; it says "not a digit" when that is more likely than a digit'
+        + (", as sure as its calibration makes it" if calibrated is not None else ""),
     )
     turned_away.metric(
         "MNIST test digits it calls not a digit",

@@ -113,9 +113,9 @@ def test_a_drawn_star_does_not_look_like_a_digit_and_a_seven_after_it_is_read(pa
 
 
 def test_the_chart_stays_in_place_while_the_not_sure_warning_comes_and_goes(page):
-    """A plus reads as an unsure 4 (a calibrated 50%: its bar alone made the bundled model, once
-    calibrated, 77-80% sure of a 2, too near the line); a diagonal makes it a sure 4. The chart is
-    updated, not built anew (it was, each time the warning came or went, below it)."""
+    """A 1 with a diagonal from its top reads as an unsure 1 or 7 (a calibrated 75%, under the
+    bundled model's 81%); a bar across makes it a sure 4. The chart is updated, not built anew (it
+    was, each time the warning came or went, below it)."""
     keep = "() => { window.__chart = document.querySelector('[data-testid=stVegaLiteChart]') }"
     kept = "() => document.contains(window.__chart)"
     read = "() => document.querySelector('[data-testid=stMetricValue]').innerText.trim()"
@@ -123,10 +123,10 @@ def test_the_chart_stays_in_place_while_the_not_sure_warning_comes_and_goes(page
     page.evaluate(keep)
     draw(page, [[(140, 50), (140, 230)]])
     page.wait_for_function(f"{read} === '1'", timeout=15_000)
-    draw(page, [[(60, 140), (220, 140)]])
+    draw(page, [[(140, 50), (60, 140)]])
     warning.wait_for(timeout=15_000)
     assert page.evaluate(kept)
-    draw(page, [[(140, 50), (60, 140)]])
+    draw(page, [[(60, 140), (220, 140)]])
     page.wait_for_function(f"{read} === '4'", timeout=15_000)
     warning.wait_for(state="detached", timeout=15_000)
     assert page.evaluate(kept)

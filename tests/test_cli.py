@@ -68,7 +68,7 @@ def test_predict_prints_a_line_per_file_and_goes_on_after_bad_ones(tiny_store, t
 def test_predict_json_gives_one_object_per_line(tiny_store, image_files):
     folder, files = image_files
     names = [str(p) for p in files] + [str(folder / "notes.png")]
-    result = run("-m", "model_store", "predict", "--json", *names, store=tiny_store)
+    result = run("-m", "model_store", "predict", "--json", "--model", "tiny", *names, store=tiny_store)
     objects = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert len(objects) == 5 and result.returncode == 1
     for obj, path in zip(objects, files, strict=False):
@@ -146,7 +146,32 @@ def test_predict_json_says_blank_and_the_bundled_models_calibrated_confidence_an
     raw = Predictor(model, entry.normalization).predict(np.asarray(Image.open(files[2])))
     expected = tempered(raw.probabilities, entry.temperature).max()
     assert blend_line["confidence"] == pytest.approx(float(expected), abs=1e-5)
-    assert blend_line["verdict"] == ("unsure" if expected < entry.unsure_below else "digit")
+    # A 7 over a mirrored 2 is hardly a digit: the calibrated chance of "not a digit" decides.
+    calibrated = Predictor(model, entry.normalization, entry.temperature).predict(np.asarray(Image.open(files[2])))
+    assert blend_line["not_a_digit"] == pytest.approx(calibrated.not_digit, abs=1e-5) and calibrated.not_digit != raw.not_digit
+    assert blend_line["verdict"] == calibrated.verdict(entry.unsure_below)
+
+
+def test_the_bundled_model_says_a_printed_letter_and_a_drawn_star_are_not_digits(tiny_store, tmp_path, mnist_test):
+    import cv2
+
+    from tests.browser import STAR
+
+    letter = np.full((120, 100), 255, np.uint8)  # a printed K, black on white paper
+    cv2.putText(letter, "K", (12, 100), cv2.FONT_HERSHEY_DUPLEX, 3.5, 0, 8, cv2.LINE_AA)
+    star = np.zeros((280, 280), np.uint8)  # the browser test's star, as the canvas exports it
+    cv2.polylines(star, [np.array(STAR[0], np.int32)], False, 255, 22, cv2.LINE_AA)
+    images = {"letter.png": letter, "star.png": star, "seven.png": digit_on_canvas(mnist_test[0][0])}
+    images["dot.png"] = cv2.circle(np.zeros((280, 280), np.uint8), (90, 90), 9, 255, -1)
+    for name, image in images.items():
+        (tmp_path / name).write_bytes(image_file(image))
+    result = run("-m", "model_store", "predict", "--json", *(str(tmp_path / n) for n in images), store=tiny_store)
+    lines = {Path(line["path"]).name: line for line in map(json.loads, result.stdout.splitlines())}
+    assert [lines[n]["verdict"] for n in images] == ["not_a_digit", "not_a_digit", "digit", "blank"]
+    assert lines["star.png"]["not_a_digit"] > 0.5 and lines["seven.png"]["not_a_digit"] < 0.01
+    assert lines["seven.png"]["digit"] == 7 and len(lines["star.png"]["probabilities"]) == 10  # what it would be, kept
+    plain = run("-m", "model_store", "predict", str(tmp_path / "star.png"), store=tiny_store).stdout
+    assert plain.startswith(f"{tmp_path / 'star.png'}: not a digit (")
 
 
 def test_no_command_shows_tensorflow_start_up_logs_unless_asked(tiny_store, image_files, tmp_path):

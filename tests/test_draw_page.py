@@ -74,6 +74,15 @@ def test_an_ambiguous_image_gets_an_unsure_notice_naming_two_digits(page, mnist_
     assert warning.startswith("Not sure: it could be a ") and " or a " in warning
 
 
+def test_an_uploaded_star_does_not_look_like_a_digit(page):
+    from tests.browser import STAR
+
+    star = cv2.polylines(np.zeros((280, 280), np.uint8), [np.array(STAR[0], np.int32)], False, 255, 22, cv2.LINE_AA)
+    upload(page, ("star.png", image_file(star)))
+    assert page.warning[0].value.startswith("That doesn't look like a digit (")
+    assert page.metric[-1].value == "Not a digit"  # the upload's answer, after the canvas's
+
+
 def test_bad_files_get_their_own_error_and_the_good_ones_still_work(page, mnist_test):
     """Every bad file of the reliability list, uploaded at once with good ones in odd formats."""
     x, y = mnist_test

@@ -14,11 +14,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from model_store import drawings as drawings_module
+from model_store import prepare
 from model_store.drawings import Drawings, DrawingsError, default_path
 from model_store.roles import NotAllowed
 from tests.conftest import ROOT, as_read, cmyk_jpeg, digit_on_canvas, image_file, open_page, run_clean, sixteen_bit_png
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER, signed_in_as_teacher
 from tests.test_cli import run
+from training.nondigits import training_set
 
 
 @pytest.fixture
@@ -316,6 +318,15 @@ def test_the_gallery_reads_the_class_drawings_with_the_same_instruments(tiny_sto
     first.click()
     run_clean(at)
     assert any(h.value.startswith(r"Drawing bob \#") for h in at.subheader)  # as plain text
+    # Drawings that are no digit: the bundled model turns them away, in the tiles and the count.
+    star = np.round(prepare(training_set(8, seed=3)[7]).image * 255).astype(np.uint8)  # the 8th kind: a star
+    Drawings().import_npz(npz(x=np.stack([star] * 3), y=np.array([4, 4, 4], np.uint8)), "cy", TEACHER)  # "it's a 4!"
+    run_clean(at).selectbox(key="gallery_writer").set_value("cy")
+    at.segmented_control(key="gallery_kind").set_value("Wrong")
+    run_clean(at)
+    turned = {m.label: m.value for m in at.metric}
+    assert turned["Called not a digit"] == "3"
+    assert sum(i.caption.endswith(": 4 → not a digit") for e in at.get("image") for i in e.proto.imgs) == 3
 
 
 # ---------------------------------------------------------------- the Data page

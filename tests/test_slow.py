@@ -12,13 +12,15 @@ from model_store import ModelStore, Predictor
 from training.checksets import accuracy, make_checksets
 from training.config import PRESETS
 from training.engine import train
-from training.evaluation import evaluate
+from training.evaluation import evaluate, share_called_not_a_digit
+from training.nondigits import held_out_set
 
 pytestmark = pytest.mark.slow
 
 # Each notebook's published test accuracy; ours must come within 0.5 percentage points.
 PUBLISHED = {"seed-a": 0.9716, "seed-c": 0.9922}
-GOALS = {"canvas": 0.98, "printed": 0.95, "scans": 0.93}
+GOALS = {"canvas": 0.985, "printed": 0.995, "scans": 0.98, "strokes": 0.98}  # reached: 98.60, 100, 98.25, 98.20%
+TURNED_AWAY = {"canvas": 0.01, "printed": 0.01, "scans": 0.01, "strokes": 0.03}  # real digits called "not a digit", at most
 
 
 @pytest.mark.parametrize("preset", ["seed-a", "seed-c"])
@@ -39,12 +41,12 @@ def test_the_class_recipe_reaches_99_percent_in_seconds(store):
 @pytest.fixture(scope="module")
 def bundled():
     model, entry = ModelStore().load("lab-default")
-    return entry, Predictor(model, entry.normalization)
+    return entry, Predictor(model, entry.normalization, entry.temperature)  # calibrated, as the pages read
 
 
-def test_the_bundled_model_reaches_99_5_percent_on_mnist(bundled):
+def test_the_bundled_model_reaches_99_6_percent_on_mnist(bundled):
     entry, predictor = bundled
-    assert entry.bundled and entry.record["metrics"]["test_accuracy"] >= 0.995
+    assert entry.bundled and entry.record["metrics"]["test_accuracy"] >= 0.996
     assert evaluate(predictor).accuracy == pytest.approx(entry.record["metrics"]["test_accuracy"], abs=1e-4)
 
 
@@ -52,8 +54,17 @@ def test_the_bundled_model_reads_drawn_printed_and_scanned_digits(bundled):
     _, predictor = bundled
     for check in make_checksets(2000):  # the sets the README reports
         ours, naive = accuracy(predictor, check), accuracy(predictor, check, naive=True)
-        print(f"{check.name}: {ours:.2%} with the pipeline, {naive:.2%} with a plain resize")
-        assert ours >= GOALS[check.name] and ours > naive
+        turned = share_called_not_a_digit(predictor, check.images)
+        print(f"{check.name}: {ours:.2%} with the pipeline, {naive:.2%} with a plain resize, {turned:.2%} not a digit")
+        assert ours >= GOALS[check.name] and ours > naive and turned <= TURNED_AWAY[check.name]
+
+
+def test_the_bundled_model_turns_away_non_digits_of_kinds_it_never_learnt_from(bundled):
+    entry, predictor = bundled
+    metrics = entry.record["metrics"]
+    assert metrics["test_not_a_digit"] <= 0.01 and metrics["non_digits_rejected"] >= 0.9
+    # Another draw of the held-out kinds than the one in its record.
+    assert share_called_not_a_digit(predictor, held_out_set(1000, seed=12)) >= 0.9
 
 
 def test_teaching_the_default_model_a_numeral_system_it_never_saw_reaches_the_goal(tmp_path):

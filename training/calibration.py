@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from model_store import ModelStore, Predictor, StoredModel, load_mnist, prepare
-from model_store.predict import called_not_a_digit, tempered
+from model_store.predict import called_not_a_digit, joined, split_not_digit, tempered
 from model_store.store import UNSURE
 
 BINS = 10  # the reliability diagram's: 0-10%, ..., 90-100%
@@ -87,6 +87,7 @@ class Calibration:
     unsure_below: float  # a calibrated confidence
     sets: dict  # per measuring set: {"ece_before", "ece_after", "accuracy", "unsure", "caught", "reliability"...,
     # and "not_a_digit" (the share turned away) from a model with that answer}
+    non_digits_rejected: float | None = None  # the held-out non-digits turned away, calibrated
 
 
 def _readings(predictor: Predictor, seed: int, half: slice, n: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -121,8 +122,8 @@ def calibrate(predictor: Predictor, n: int | None = None) -> Calibration:
     sets = {}
     for name, (p, y, not_digit) in _readings(predictor, MEASURE_SEED, slice(5000, 10000), n).items():
         after = tempered(p, temperature)
-        if predictor.knows_non_digits:  # real digits it turns away (the likeliest answer is the same at any temperature)
-            sets[name] = {"not_a_digit": float(called_not_a_digit(not_digit, p.max(axis=1)).mean())}
+        if predictor.knows_non_digits:  # real digits it turns away, as sure as the pages will say
+            sets[name] = {"not_a_digit": float(called_not_a_digit(tempered_not_digit(p, not_digit, temperature)).mean())}
         sets[name] = sets.get(name, {}) | {
             "ece_before": expected_calibration_error(p, y),
             "ece_after": expected_calibration_error(after, y),
@@ -132,7 +133,22 @@ def calibrate(predictor: Predictor, n: int | None = None) -> Calibration:
             "reliability_before": reliability(p, y),
             "reliability": reliability(after, y),
         }
-    return Calibration(round(temperature, 4), unsure, sets)
+    rejected = _non_digits_rejected(predictor, temperature) if predictor.knows_non_digits else None
+    return Calibration(round(temperature, 4), unsure, sets, rejected)
+
+
+def tempered_not_digit(probabilities: np.ndarray, not_digit: np.ndarray, temperature: float) -> np.ndarray:
+    """The probability of "not a digit" at `temperature`, from a temperature-1 reading."""
+    return split_not_digit(tempered(joined(probabilities, not_digit), temperature))[1]
+
+
+def _non_digits_rejected(predictor: Predictor, temperature: float) -> float:
+    """The share of the held-out non-digits (as in the record's figure) turned away once calibrated."""
+    from training.evaluation import HELD_OUT_NON_DIGITS, share_called_not_a_digit
+    from training.nondigits import held_out_set
+
+    calibrated = Predictor(predictor.model, predictor.normalization, temperature)
+    return share_called_not_a_digit(calibrated, held_out_set(HELD_OUT_NON_DIGITS))
 
 
 def keep(store: ModelStore, entry: StoredModel, calibration: Calibration) -> StoredModel:

@@ -220,12 +220,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="images per set")
     parser.add_argument("--save", type=Path, help="write a sample sheet of each set to this folder")
     args = parser.parse_args(argv)
+    from training.evaluation import share_called_not_a_digit  # here: it imports training.nondigits, which imports this
+    from training.nondigits import held_out_set
+
     model, entry = ModelStore().load(args.model)
-    predictor = Predictor(model, entry.normalization)
+    predictor = Predictor(model, entry.normalization, entry.temperature)  # as the pages read: "not a digit" as they say it
     print(f"model {entry.name}")
-    print(f"{'set':10} {'pipeline':>9} {'naive':>9}")
+    print(f"{'set':10} {'pipeline':>9} {'naive':>9} {'not a digit':>12}")
     for check in make_checksets(args.n):
-        print(f"{check.name:10} {accuracy(predictor, check):9.2%} {accuracy(predictor, check, naive=True):9.2%}")
+        turned = f"{share_called_not_a_digit(predictor, check.images):.2%}" if predictor.knows_non_digits else "-"
+        print(f"{check.name:10} {accuracy(predictor, check):9.2%} {accuracy(predictor, check, naive=True):9.2%} {turned:>12}")
+    if predictor.knows_non_digits:
+        print(f"held-out non-digits called not a digit: {share_called_not_a_digit(predictor, held_out_set(args.n)):.2%}")
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
             sample = [cv2.resize(_as_rgb(img), (96, 96)) for img in check.images[:32]]

@@ -219,6 +219,8 @@ PRESETS: dict[str, TrainConfig] = {
         checkpoint_best=True,
         augment=True,
         printed_digits=12_000,
+        redrawn_digits=36_000,
+        not_digits=36_000,
     ),
     # Teaching a stored model the class drawings: a few gentle epochs on 10,000 MNIST images and the drawings.
     "teach": TrainConfig(

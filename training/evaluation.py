@@ -65,17 +65,16 @@ def evaluate(predictor: Predictor, limit: int | None = None) -> Evaluation:
     probabilities, not_digit = predictor.read(x / 255.0)
     evaluation = evaluate_probabilities(probabilities, y)
     if predictor.knows_non_digits:
-        evaluation.not_a_digit = float(called_not_a_digit(not_digit, probabilities.max(axis=1)).mean())
-        evaluation.non_digits_rejected = non_digits_rejected(predictor, held_out_set(HELD_OUT_NON_DIGITS))
+        evaluation.not_a_digit = float(called_not_a_digit(not_digit).mean())
+        evaluation.non_digits_rejected = share_called_not_a_digit(predictor, held_out_set(HELD_OUT_NON_DIGITS))
     return evaluation
 
 
-def non_digits_rejected(predictor: Predictor, images: list[np.ndarray]) -> float:
+def share_called_not_a_digit(predictor: Predictor, images: list[np.ndarray]) -> float:
     """The share of these images (as people hand them over) the model calls "not a digit"; one
     the pipeline calls blank counts as not rejected."""
     prepared = [p.image for p in map(prepare, images) if p.image is not None]
-    probabilities, not_digit = predictor.read(np.stack(prepared))
-    return float(called_not_a_digit(not_digit, probabilities.max(axis=1)).sum() / len(images))
+    return float(called_not_a_digit(predictor.read(np.stack(prepared))[1]).sum() / len(images))
 
 
 def select(

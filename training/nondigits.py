@@ -5,7 +5,7 @@ Two sets, made differently on purpose:
 - training (`training_set`, what the "not a digit" class learns from): letters, short words and
   symbols in OpenCV's Hershey stroke fonts, five-pointed stars, smileys, scribbles, smooth
   curves, waves and zigzags, suns, flowers, clouds, targets, stick figures, leaves, crescent
-  moons, fish, coils and uneven outlines of five to eight sides, drawn as strokes;
+  moons, fish and coils, drawn as strokes (no plain closed outline: a lumpy ring is a 0);
 - held out (`held_out_set`): letters in TrueType fonts (DejaVu, Liberation: outlines, not
   strokes), hearts, spirals, arrows, hash signs, triangles and squares. Nothing in it is
   trained on or used to choose a method or a threshold.
@@ -244,14 +244,6 @@ def coil(rng: np.random.Generator) -> np.ndarray:
     return _polyline(np.stack([cx + x, cy + y], axis=1), rng)
 
 
-def many_sided(rng: np.random.Generator) -> np.ndarray:
-    """An uneven outline of five to eight straight sides."""
-    corners = int(rng.integers(5, 9))
-    a = np.sort(rng.uniform(0, 2 * math.pi, corners))
-    radius = rng.uniform(0.6, 1.0, corners)
-    return _outline(radius * np.cos(a), radius * np.sin(a), rng)
-
-
 # ---------------------------------------------------------------- the held-out set's kinds
 
 
@@ -322,7 +314,7 @@ def polygon(rng: np.random.Generator) -> np.ndarray:
 TRAINING_KINDS = (
     [hershey_letter] * 4
     + [hershey_word, hershey_symbol, hershey_symbol, star, smiley, scribble, scribble, curve, curve, wave]
-    + [sun, flower, cloud, target, stick_figure, leaf, moon, fish, coil, many_sided]
+    + [sun, flower, cloud, target, stick_figure, leaf, moon, fish, coil]
 )
 
 

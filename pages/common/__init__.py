@@ -85,16 +85,16 @@ def probabilities_on(entry: StoredModel, set_key: str, images: np.ndarray) -> np
 
 
 @st.cache_data(max_entries=40)
-def set_not_digit(name: str, model_sha256: str, set_key: str, _images: np.ndarray) -> np.ndarray | None:
+def set_not_digit(name: str, model_sha256: str, temperature: float, set_key: str, _images: np.ndarray) -> np.ndarray | None:
     """Each image's probability of not being a digit; None from a model without that answer."""
     predictor = predictor_of(ModelStore().get(name))
     return predictor.read(_images / 255.0)[1] if predictor.knows_non_digits else None
 
 
-def called_not_digits(entry: StoredModel, set_key: str, images: np.ndarray, probabilities: np.ndarray) -> np.ndarray | None:
+def called_not_digits(entry: StoredModel, set_key: str, images: np.ndarray) -> np.ndarray | None:
     """Which of a set's uint8 images the model calls "not a digit"; None from a model without that answer."""
-    not_digit = set_not_digit(entry.name, entry.record.get("model_sha256", ""), set_key, images)
-    return None if not_digit is None else called_not_a_digit(not_digit, probabilities.max(axis=1))
+    not_digit = set_not_digit(entry.name, entry.record.get("model_sha256", ""), entry.temperature, set_key, images)
+    return None if not_digit is None else called_not_a_digit(not_digit)
 
 
 def probability_chart(probabilities: np.ndarray) -> dict:
