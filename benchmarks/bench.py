@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The project's root in place of this folder: its queue.py would shadow the standard library's
+# queue, which TensorFlow imports (run as a script, the script's folder comes first on the path).
+sys.path[0] = str(ROOT)
 
 import numpy as np  # noqa: E402
 

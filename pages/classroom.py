@@ -51,12 +51,12 @@ def limits_form() -> None:
         images = b.number_input(
             "Most training images a run",
             0,
-            160_000,
+            360_000,
             limits.train_images,
             step=5000,
             key="class_images",
             disabled=student,
-            help="MNIST images (all are 60,000) plus synthetic printed digits",
+            help="MNIST images (all are 60,000) plus the generated ones: printed and redrawn digits, non-digits",
         )
         waiting = c.number_input(
             "Most runs waiting", 1, MOST_WAITING, limits.waiting, key="class_waiting", disabled=student, help="per browser"

@@ -110,7 +110,7 @@ def test_a_student_cannot_stop_another_persons_run_nor_clear_the_queue(tmp_path,
 
 
 def test_only_the_teacher_sets_the_limits_and_they_are_kept_on_disk():
-    assert read_limits() == Limits(epochs=20, train_images=80_000, waiting=3)  # the defaults, out of the box
+    assert read_limits() == Limits(epochs=20, train_images=150_000, waiting=3)  # the defaults, out of the box
     with pytest.raises(NotAllowed, match="Only the teacher may change the class limits"):
         save_limits(Limits(epochs=50), STUDENT)
     assert not limits_path().exists()
