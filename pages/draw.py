@@ -71,7 +71,7 @@ def show_details(prediction: Prediction, entry: StoredModel, key: str, note: str
         slot.info(note, icon=":material/draw:")
     elif verdict == "not_a_digit":
         slot.warning(
-            f"That doesn't look like a digit ({prediction.not_digit:.0%} sure): it is more like the letters, shapes and "
+            f"That doesn't look like a digit ({prediction.not_digit:.1%} sure): it is more like the letters, shapes and "
             f"doodles this model learnt to tell apart from digits. Still drawing? Go on. Were it a digit, it would be a "
             f"{prediction.digit} ({p.max():.0%}), as the bars show.",
             icon=":material/block:",

@@ -83,6 +83,12 @@ def not_a_digit(entry: StoredModel) -> None:
             'page\'s "Non-digits") to give it an 11th answer, "not a digit".'
         )
         return
+    learnt = (entry.record.get("config") or {}).get("not_digits")  # an uploaded model has no config
+    st.caption(
+        f"Yes: it learnt from {f'{learnt:,} ' if learnt else ''}generated letters, symbols, shapes and doodles, and "
+        'says "not a digit" when that is more likely than a digit. Measured on drawings of kinds it never learnt '
+        "from, and on real digits."
+    )
     rejected, turned_away = st.columns(2)
     calibrated = (entry.calibration or {}).get("non_digits_rejected")
     rejected.metric(

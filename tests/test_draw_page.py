@@ -81,6 +81,9 @@ def test_an_uploaded_star_does_not_look_like_a_digit(page):
     upload(page, ("star.png", image_file(star)))
     assert page.warning[0].value.startswith("That doesn't look like a digit (")
     assert page.metric[-1].value == "Not a digit"  # the upload's answer, after the canvas's
+    # Nothing to agree with: "Right" is off, and a real digit turned away can still be labelled.
+    assert page.button(key="draw_keep_upload_0_right").disabled
+    assert page.button_group(key="draw_keep_upload_0_label").options == [str(d) for d in range(10)]
 
 
 def test_bad_files_get_their_own_error_and_the_good_ones_still_work(page, mnist_test):

@@ -67,12 +67,17 @@ def save_wrong(key: str, prediction: Prediction, source: str, original: np.ndarr
 
 def keep_controls(prediction: Prediction, key: str, source: str, original: np.ndarray, model: str) -> None:
     """ "Right" keeps the drawing with the model's answer as its label; "No, it is a ..." with the
-    writer's (both shown, disabled, before there is a digit). The counts say how many the writer
-    and the class have kept."""
+    writer's (both shown, disabled, before there is a digit; "Right" disabled, and all ten digits
+    offered, when the model says it is no digit). The counts say how many the writer and the class
+    have kept."""
     args, blank = (prediction, prediction.digit, source, original, model), prediction.blank
-    right = f"Right, it is a {'...' if blank else prediction.digit}"
-    st.button(right, key=f"{key}_right", icon=":material/check:", on_click=save, args=args, disabled=blank)
-    others = [d for d in range(10) if d != prediction.digit]
+    if prediction.verdict() == "not_a_digit":  # the class keeps digits: a real one turned away gets its label below
+        st.button("Right, it is no digit (only digits are kept)", key=f"{key}_right", icon=":material/check:", disabled=True)
+        others = list(range(10))
+    else:
+        right = f"Right, it is a {'...' if blank else prediction.digit}"
+        st.button(right, key=f"{key}_right", icon=":material/check:", on_click=save, args=args, disabled=blank)
+        others = [d for d in range(10) if d != prediction.digit]
     wrong_args = (f"{key}_label", *args[:1], *args[2:])
     st.pills("No, it is a", others, key=f"{key}_label", on_change=save_wrong, args=wrong_args, disabled=blank)
     saved_counts(key)
