@@ -1,14 +1,11 @@
 """Explore what a model gets right and wrong: on MNIST's 10,000 test images, or on the class's own
 drawings (everyone's, or one person's), with the same instruments."""
 
-from dataclasses import dataclass
-
-import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model_store import StoredModel, load_mnist
+from model_store import StoredModel
 from model_store.drawings import Drawings, DrawingsError
 from model_store.roles import NotAllowed, owns
 from pages.common import (
@@ -18,12 +15,12 @@ from pages.common import (
     newest,
     plain,
     predictor_of,
-    probabilities_on,
     probability_chart,
     through_app_frame,
 )
 from pages.common.charts import confusion_chart, per_digit_chart
 from pages.common.explain import heat_overlay, why
+from pages.common.image_sets import ImageSet, class_drawings, mnist_test, probabilities_of, tiles
 from pages.common.people import me, with_you
 from training.evaluation import compare, evaluate_probabilities, select
 
@@ -35,49 +32,6 @@ ANY = "any"
 
 st.title("Gallery")
 EVERYONE = "everyone"
-
-
-@dataclass
-class ImageSet:
-    """The images the instruments look at, with their true labels."""
-
-    key: str  # MNIST_TEST, or the drawings' writer and version: a cache key
-    title: str  # "MNIST test", "class drawings", "ada's drawings"
-    images: np.ndarray  # (n, 28, 28) uint8
-    labels: np.ndarray  # (n,)
-    names: list[str]  # each image's caption prefix, as Markdown: "#123", or "ada \\#17" (a writer's name escaped)
-    item: str  # what one image is called: "MNIST test image", "Drawing"
-    ids: np.ndarray | None = None  # each drawing's id in the class database; None for MNIST
-
-
-# Resources, not data: an ImageSet is never changed, and a page's own class cannot be pickled.
-@st.cache_resource(max_entries=1)
-def mnist_test() -> ImageSet:
-    _, (x, y) = load_mnist()
-    return ImageSet(MNIST_TEST, "MNIST test", x, y, [f"#{i}" for i in range(len(y))], "MNIST test image")
-
-
-@st.cache_resource(max_entries=20)
-def class_drawings(writer: str | None, version: tuple[int, int]) -> ImageSet:
-    """The drawings as they are at `version` (a new drawing or a deletion makes another key)."""
-    ids, x, y, writers = Drawings().rows(writer)
-    title = f"{writer}'s drawings" if writer else "class drawings"
-    names = [plain(f"{w} #{i}") for w, i in zip(writers, ids)]  # shown in captions, which read Markdown
-    return ImageSet(f"class:{writer}:{version}", title, x, y, names, "Drawing", ids)
-
-
-@st.cache_data(max_entries=20)
-def set_tiles(set_key: str, _images: np.ndarray) -> list[bytes]:
-    """Every image of the set as a small PNG, built once: a page of tiles only picks from this list."""
-    return [cv2.imencode(".png", cv2.resize(img, (84, 84), interpolation=cv2.INTER_NEAREST))[1].tobytes() for img in _images]
-
-
-def probabilities_of(entry: StoredModel, images: ImageSet) -> np.ndarray:
-    return probabilities_on(entry, images.key, images.images)
-
-
-def tiles(images: ImageSet) -> list[bytes]:
-    return set_tiles(images.key, images.images)
 
 
 def choose_images() -> ImageSet | None:
