@@ -152,9 +152,13 @@ def blank_canvas() -> None:
 
 # On a narrow screen (a phone, a tablet upright) the columns stack and the answer would sit below
 # the canvas, out of sight while drawing: there a one-line answer shows above the canvas instead.
+# The "No, it is a" digits wrap onto two rows there (Streamlit scrolls them sideways, hiding the 9).
 NARROW_SCREEN_CSS = """<style>
 .st-key-draw_answer_top { display: none; }
-@media (max-width: 640px) { .st-key-draw_answer_top { display: block; } }
+@media (max-width: 640px) {
+  .st-key-draw_answer_top { display: block; }
+  .stButtonGroup > div { flex-wrap: wrap; }
+}
 </style>"""
 
 
@@ -162,7 +166,7 @@ def short_answer(prediction: Prediction) -> str:
     if prediction.blank:
         return "**Prediction: -** · draw a digit below"
     if prediction.verdict() == "not_a_digit":
-        return f"**Prediction: not a digit** · {prediction.not_digit:.0%} sure"
+        return f"**Prediction: not a digit** · {prediction.not_digit:.1%} sure"
     return f"**Prediction: {prediction.digit}** · {prediction.confidence:.0%} sure"
 
 
