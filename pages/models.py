@@ -139,9 +139,9 @@ def calibration(entry: StoredModel) -> None:
         st.dataframe(table, hide_index=True)
         st.altair_chart(reliability_chart(c["sets"]))
     if not entry.bundled and st.button(
-        "Calibrate it again" if c else "Calibrate it (about 15 s)", key="models_calibrate", icon=":material/tune:"
+        "Calibrate it again" if c else "Calibrate it (about 20 s)", key="models_calibrate", icon=":material/tune:"
     ):
-        with st.spinner("Reading MNIST's 10,000 test images and two draws of the check sets (6,000 images)..."):
+        with st.spinner("Reading MNIST's 10,000 test images and two draws of the four check sets (8,000 images)..."):
             as_trained = Predictor(predictor_of(entry).model, entry.normalization)  # the fit starts from the raw confidences
             if attempt(lambda: keep(store, entry, calibrate(as_trained))):
                 st.rerun()

@@ -9,9 +9,10 @@ in the model's record (`ModelStore.annotate`): the pages and `predict` then show
 confidences.
 
 The images: the first half of MNIST's test set and one draw of the check sets (canvas, printed,
-scans; `training.checksets`) to fit; the second half of MNIST test and another draw of the check
-sets (another seed: other strokes, fonts' placements, scans) to measure. None of them is
-training data.
+scans, strokes; `training.checksets`) to fit; the second half of MNIST test and another draw of
+the check sets (another seed: other strokes, fonts' placements, scans) to measure. None of them is
+training data. For a model that answers "not a digit" it also measures, once calibrated, the
+share of each set's real digits and of the held-out non-digits (`training.nondigits`) it turns away.
 """
 
 from __future__ import annotations
@@ -122,9 +123,7 @@ def calibrate(predictor: Predictor, n: int | None = None) -> Calibration:
     sets = {}
     for name, (p, y, not_digit) in _readings(predictor, MEASURE_SEED, slice(5000, 10000), n).items():
         after = tempered(p, temperature)
-        if predictor.knows_non_digits:  # real digits it turns away, as sure as the pages will say
-            sets[name] = {"not_a_digit": float(called_not_a_digit(tempered_not_digit(p, not_digit, temperature)).mean())}
-        sets[name] = sets.get(name, {}) | {
+        sets[name] = {
             "ece_before": expected_calibration_error(p, y),
             "ece_after": expected_calibration_error(after, y),
             "accuracy": float((p.argmax(axis=1) == y).mean()),
@@ -133,6 +132,8 @@ def calibrate(predictor: Predictor, n: int | None = None) -> Calibration:
             "reliability_before": reliability(p, y),
             "reliability": reliability(after, y),
         }
+        if predictor.knows_non_digits:  # real digits it turns away, as sure as the pages will say
+            sets[name]["not_a_digit"] = float(called_not_a_digit(tempered_not_digit(p, not_digit, temperature)).mean())
     rejected = _non_digits_rejected(predictor, temperature) if predictor.knows_non_digits else None
     return Calibration(round(temperature, 4), unsure, sets, rejected)
 

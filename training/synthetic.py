@@ -6,9 +6,9 @@ nothing from the system; the printed-digit check set uses different (TrueType) f
 stays held out.
 
 People also draw on the canvas with a brush, and hand over small, blurred scans. Redrawn digits
-are MNIST *training* digits put through the check sets' canvas pen (slanted and wobbling here,
-which the check set is not) and scanner, then prepared as the app prepares any image; the check
-sets redraw MNIST *test* digits, which training never sees.
+are MNIST *training* digits put through the check sets' canvas pen (slanted and wobbling, as in
+the strokes check set) and scanner, then prepared as the app prepares any image; the check sets
+redraw MNIST *test* digits, which training never sees.
 """
 
 from __future__ import annotations
