@@ -49,7 +49,7 @@ def show_answer(prediction: Prediction, entry: StoredModel) -> None:
     )
     verdict = prediction.verdict(entry.unsure_below)
     shown = {"blank": "-", "not_a_digit": "Not a digit"}.get(verdict, prediction.digit)
-    st.metric("Prediction", shown, help="the model's most likely digit" + meaning)
+    st.metric("Prediction", shown, help='the model\'s most likely digit, or "Not a digit" when that is likelier' + meaning)
 
 
 def show_details(prediction: Prediction, entry: StoredModel, key: str, note: str | None = None) -> None:
