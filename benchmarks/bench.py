@@ -41,12 +41,13 @@ LOAD = (
 )
 
 
-def median_ms(fn, runs: int) -> float:
+def median_ms(fn, runs: int, clock=time.perf_counter) -> float:
+    """The median of `runs` calls, in ms of `clock`: wall time, or time.process_time for CPU time."""
     times = []
     for _ in range(runs):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return statistics.median(times) * 1000
 
 
@@ -118,15 +119,6 @@ def prediction_latency() -> None:
     print(f"  model.predict on the prepared image alone: {naive:.1f} ms median -> ours is {naive / ours:.0f}x faster")
 
 
-def median_cpu_ms(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.process_time()
-        fn()
-        times.append(time.process_time() - t)
-    return statistics.median(times) * 1000
-
-
 def stroke_cost(store: ModelStore, names: list[str | None]) -> None:
     """What the Draw page's own code does with a stroke, the canvas PNG in to the verdict out;
     CPU time, so another process's load does not count."""
@@ -148,7 +140,7 @@ def stroke_cost(store: ModelStore, names: list[str | None]) -> None:
             return predictor.predict(decode_image(png)).verdict(unsure)
 
         verdict = stroke()  # traced once
-        ms = median_cpu_ms(stroke, 200)
+        ms = median_ms(stroke, 200, clock=time.process_time)
         print(
             f"Per stroke, {entry.name} ({model.output_shape[-1]} outputs): {ms:.2f} ms CPU (decode, prepare, model, verdict: {verdict})"
         )
