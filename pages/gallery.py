@@ -216,7 +216,7 @@ def random_grid(probabilities: np.ndarray, images: ImageSet) -> None:
     st.image([tiles(images)[i] for i in picks], caption=[f"{images.names[i]} = {guesses[i]}" for i in picks], width=84)
 
 
-TABLED = 20  # models read on the drawings for the table, at most: pages.common.set_probabilities keeps 40 sets
+TABLED = 20  # models read on the drawings for the table, at most: pages.common.set_readings keeps 40 sets
 
 
 def every_model(entries: list[StoredModel], images: ImageSet) -> None:

@@ -69,31 +69,35 @@ MNIST_TEST = "mnist"  # the key of MNIST's test images among the sets a model re
 
 
 @st.cache_data(show_spinner="Reading the images with the model...", max_entries=40)
-def set_probabilities(name: str, model_sha256: str, temperature: float, set_key: str, _images: np.ndarray) -> np.ndarray:
-    """MNIST's from the model's stored predictions when it has them; else one batched evaluation.
-    Calibrated either way (`temperature`), as every confidence the pages show."""
+def set_readings(
+    name: str, model_sha256: str, temperature: float, set_key: str, _images: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The ten probabilities of each image, and its probability of not being a digit, from one
+    batched reading. MNIST's come from the model's stored predictions when it has them (ten
+    probabilities only: no "not a digit", None). Calibrated either way (`temperature`), as every
+    confidence the pages show; None too from a model without that answer."""
     store = ModelStore()
     stored = store.test_probabilities(store.get(name)) if set_key == MNIST_TEST else None
     if stored is not None:
-        return tempered(stored.astype(np.float32), temperature)
-    return predictor_of(store.get(name)).probabilities(_images / 255.0)
+        return tempered(stored.astype(np.float32), temperature), None
+    predictor = predictor_of(store.get(name))
+    probabilities, not_digit = predictor.read(_images / 255.0)
+    return probabilities, not_digit if predictor.knows_non_digits else None
+
+
+def _readings_of(entry: StoredModel, set_key: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    return set_readings(entry.name, entry.record.get("model_sha256", ""), entry.temperature, set_key, images)
 
 
 def probabilities_on(entry: StoredModel, set_key: str, images: np.ndarray) -> np.ndarray:
     """The model's probabilities for a set of uint8 images (`set_key` names the set: a cache key)."""
-    return set_probabilities(entry.name, entry.record.get("model_sha256", ""), entry.temperature, set_key, images)
-
-
-@st.cache_data(max_entries=40)
-def set_not_digit(name: str, model_sha256: str, temperature: float, set_key: str, _images: np.ndarray) -> np.ndarray | None:
-    """Each image's probability of not being a digit; None from a model without that answer."""
-    predictor = predictor_of(ModelStore().get(name))
-    return predictor.read(_images / 255.0)[1] if predictor.knows_non_digits else None
+    return _readings_of(entry, set_key, images)[0]
 
 
 def called_not_digits(entry: StoredModel, set_key: str, images: np.ndarray) -> np.ndarray | None:
-    """Which of a set's uint8 images the model calls "not a digit"; None from a model without that answer."""
-    not_digit = set_not_digit(entry.name, entry.record.get("model_sha256", ""), entry.temperature, set_key, images)
+    """Which of a set's uint8 images the model calls "not a digit", from the same reading as
+    `probabilities_on`; None from a model without that answer, or for MNIST's stored readings."""
+    not_digit = _readings_of(entry, set_key, images)[1]
     return None if not_digit is None else called_not_a_digit(not_digit)
 
 
