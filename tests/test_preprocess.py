@@ -91,6 +91,14 @@ def test_blank_or_dot_images_are_not_guessed(image, reason):
     assert result.image is None and reason in result.blank_reason
 
 
+def test_a_small_loop_drawn_with_a_thick_brush_is_read_not_called_a_dot():
+    # A 0 about 36 px tall on the canvas with a 12 px brush: inked over 90% of its outline, as solid as
+    # a dot by that measure, but with a hole the pen went round.
+    zero = cv2.ellipse(np.zeros((280, 280), np.uint8), (140, 140), (9, 12), 0, 0, 360, 255, 12)
+    result = prepare(zero)
+    assert result.blank_reason is None and result.image is not None
+
+
 def test_a_thin_stroke_still_reaches_full_ink():
     canvas = np.zeros((280, 280), np.uint8)
     cv2.line(canvas, (140, 20), (140, 260), 255, 2)  # a "1" with a hair-thin brush

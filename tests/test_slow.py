@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.teach import teach_once
 from model_store import ModelStore, Predictor
-from training.checksets import accuracy, make_checksets
+from training.checksets import accuracy, make_checksets, undrawn_accuracy
 from training.config import PRESETS
 from training.engine import train
 from training.evaluation import evaluate, share_called_not_a_digit
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 # Each notebook's published test accuracy; ours must come within 0.5 percentage points.
 PUBLISHED = {"seed-a": 0.9716, "seed-c": 0.9922}
-GOALS = {"canvas": 0.985, "printed": 0.995, "scans": 0.98, "strokes": 0.98}  # reached: 98.60, 100, 98.25, 98.20%
+GOALS = {"canvas": 0.985, "printed": 0.995, "scans": 0.98, "strokes": 0.98}  # reached: 98.65, 100, 98.25, 98.40%
 TURNED_AWAY = {"canvas": 0.01, "printed": 0.01, "scans": 0.01, "strokes": 0.03}  # real digits called "not a digit", at most
 
 
@@ -55,7 +55,8 @@ def test_the_bundled_model_reads_drawn_printed_and_scanned_digits(bundled):
     for check in make_checksets(2000):  # the sets the README reports
         ours, naive = accuracy(predictor, check), accuracy(predictor, check, naive=True)
         turned = share_called_not_a_digit(predictor, check.images)
-        print(f"{check.name}: {ours:.2%} with the pipeline, {naive:.2%} with a plain resize, {turned:.2%} not a digit")
+        undrawn = "" if check.undrawn is None else f", {undrawn_accuracy(predictor, check):.2%} before redrawing"
+        print(f"{check.name}: {ours:.2%} with the pipeline, {naive:.2%} with a plain resize, {turned:.2%} not a digit{undrawn}")
         assert ours >= GOALS[check.name] and ours > naive and turned <= TURNED_AWAY[check.name]
 
 

@@ -14,7 +14,8 @@ Four kinds, each generated (never taken from the MNIST training images the model
 
     python -m training.checksets [--model NAME] [--n 1000]
 
-prints each set's accuracy with the preparation pipeline beside a naive plain resize.
+prints each set's accuracy with the preparation pipeline beside a naive plain resize, the share
+called "not a digit", and the accuracy on the same MNIST test digits before they were redrawn.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class CheckSet:
     name: str
     images: list[np.ndarray]  # as a person hands them over: canvas RGBA, photo RGB, scan gray
     labels: np.ndarray
+    undrawn: np.ndarray | None = None  # the MNIST test digits before they were redrawn (none for printed)
 
 
 # ---------------------------------------------------------------- canvas drawings
@@ -187,11 +189,11 @@ def make_checksets(n: int = 1000, seed: int = 2024) -> list[CheckSet]:
     fonts = available_fonts()
     printed_labels = np.arange(n) % 10
     return [
-        CheckSet("canvas", [draw_on_canvas(x_test[i], rng) for i in canvas_idx], y_test[canvas_idx]),
+        CheckSet("canvas", [draw_on_canvas(x_test[i], rng) for i in canvas_idx], y_test[canvas_idx], x_test[canvas_idx]),
         CheckSet(
             "printed", [_print_digit(int(d), fonts[i % len(fonts)], rng) for i, d in enumerate(printed_labels)], printed_labels
         ),
-        CheckSet("scans", [scan(x_test[i], rng) for i in scan_idx], y_test[scan_idx]),
+        CheckSet("scans", [scan(x_test[i], rng) for i in scan_idx], y_test[scan_idx], x_test[scan_idx]),
         _strokes(n, seed, x_test, y_test),
     ]
 
@@ -202,7 +204,7 @@ def _strokes(n: int, seed: int, x_test: np.ndarray, y_test: np.ndarray) -> Check
     rng = np.random.default_rng([seed, 4])
     picks = rng.choice(len(x_test), n, replace=False)
     drawn = [draw_on_canvas(x_test[i], rng, slant=rng.uniform(-0.3, 0.3), wobble=rng.uniform(0, 3)) for i in picks]
-    return CheckSet("strokes", drawn, y_test[picks])
+    return CheckSet("strokes", drawn, y_test[picks], x_test[picks])
 
 
 def accuracy(predictor: Predictor, check: CheckSet, naive: bool = False) -> float:
@@ -212,6 +214,13 @@ def accuracy(predictor: Predictor, check: CheckSet, naive: bool = False) -> floa
         return float((probs.argmax(1) == check.labels).mean())
     results = predictor.predict_prepared([prepare(img) for img in check.images])
     return float(np.mean([r.digit == label for r, label in zip(results, check.labels)]))
+
+
+def undrawn_accuracy(predictor: Predictor, check: CheckSet) -> float:
+    """Share of the same MNIST test digits read right before they were redrawn: what redrawing
+    costs is the gap to `accuracy`, and a set cannot be expected to do much better than this."""
+    probs = predictor.probabilities(check.undrawn.astype(np.float32) / 255)
+    return float((probs.argmax(1) == check.labels).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,10 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     model, entry = ModelStore().load(args.model)
     predictor = Predictor(model, entry.normalization, entry.temperature)  # as the pages read: "not a digit" as they say it
     print(f"model {entry.name}")
-    print(f"{'set':10} {'pipeline':>9} {'naive':>9} {'not a digit':>12}")
+    print(f"{'set':10} {'pipeline':>9} {'naive':>9} {'not a digit':>12} {'undrawn':>9}")
     for check in make_checksets(args.n):
         turned = f"{share_called_not_a_digit(predictor, check.images):.2%}" if predictor.knows_non_digits else "-"
-        print(f"{check.name:10} {accuracy(predictor, check):9.2%} {accuracy(predictor, check, naive=True):9.2%} {turned:>12}")
+        undrawn = "-" if check.undrawn is None else f"{undrawn_accuracy(predictor, check):.2%}"
+        print(
+            f"{check.name:10} {accuracy(predictor, check):9.2%} {accuracy(predictor, check, naive=True):9.2%} {turned:>12} {undrawn:>9}"
+        )
     if predictor.knows_non_digits:
         print(f"held-out non-digits called not a digit: {share_called_not_a_digit(predictor, held_out_set(args.n)):.2%}")
         if args.save:
