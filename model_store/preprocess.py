@@ -201,7 +201,7 @@ def _digit_box(ink: np.ndarray) -> tuple[np.ndarray, str | None]:
 def _is_round_blob(mask: np.ndarray) -> bool:
     """A dot: solid (it fills its convex hull, with no hole in it) and round (not a bar, as a "1"
     is, at any slant). A small 0, 6 or 8 drawn with a thick brush is nearly solid too, but the
-    pen went round a loop: its hole, however small, tells it from a dot."""
+    pen went round a loop: its hole (a hundredth of its area is enough) tells it from a dot."""
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     outer = [c for c, (_, _, _, parent) in zip(contours, hierarchy[0]) if parent < 0]
     holes = sum(cv2.contourArea(c) for c, (_, _, _, parent) in zip(contours, hierarchy[0]) if parent >= 0)
@@ -209,8 +209,7 @@ def _is_round_blob(mask: np.ndarray) -> bool:
     hull = cv2.contourArea(cv2.convexHull(points))
     (_, _), (side_a, side_b), _ = cv2.minAreaRect(points)
     elongation = max(side_a, side_b) / max(min(side_a, side_b), 1.0)
-    solid = float(mask.sum()) / max(hull, 1.0) > 0.9 and holes < MIN_HOLE * hull
-    return hull > 0 and solid and elongation < 2.0
+    return hull > 0 and float(mask.sum()) / hull > 0.9 and holes < MIN_HOLE * hull and elongation < 2.0
 
 
 def _fit_20(crop: np.ndarray) -> np.ndarray:
