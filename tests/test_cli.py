@@ -224,3 +224,12 @@ def test_training_help_explains_every_option_with_its_values_and_default():
         assert all(choice in text for choice in choices)
     assert "--lossLOSScross-entropyonsparse(integer)orcategorical(one-hot)labels" in text
     assert "(default:constant)" in text and "(default:unset)" in text and "(default:off)" in text
+
+
+def test_checksets_prints_each_set_and_saves_a_sheet_of_each(tiny_store, tmp_path):
+    result = run("-m", "training.checksets", "--model", "lab-default", "--n", "32", "--save", str(tmp_path), store=tiny_store)
+    assert result.returncode == 0, result.stderr
+    for name in ("canvas", "printed", "scans", "strokes"):
+        assert re.search(rf"^{name} +\d+\.\d\d%", result.stdout, re.M), result.stdout
+        assert Image.open(tmp_path / f"{name}.png").size == (8 * 96, 4 * 96)
+    assert "held-out non-digits called not a digit" in result.stdout

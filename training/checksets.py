@@ -242,13 +242,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{check.name:10} {accuracy(predictor, check):9.2%} {accuracy(predictor, check, naive=True):9.2%} {turned:>12} {undrawn:>9}"
         )
-    if predictor.knows_non_digits:
-        print(f"held-out non-digits called not a digit: {share_called_not_a_digit(predictor, held_out_set(args.n)):.2%}")
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
             sample = [cv2.resize(_as_rgb(img), (96, 96)) for img in check.images[:32]]
             sheet = np.vstack([np.hstack(sample[r * 8 : r * 8 + 8]) for r in range(4)])
             Image.fromarray(sheet).save(args.save / f"{check.name}.png")
+    if predictor.knows_non_digits:
+        print(f"held-out non-digits called not a digit: {share_called_not_a_digit(predictor, held_out_set(args.n)):.2%}")
     return 0
 
 
