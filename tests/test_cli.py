@@ -232,4 +232,11 @@ def test_checksets_prints_each_set_and_saves_a_sheet_of_each(tiny_store, tmp_pat
     for name in ("canvas", "printed", "scans", "strokes"):
         assert re.search(rf"^{name} +\d+\.\d\d%", result.stdout, re.M), result.stdout
         assert Image.open(tmp_path / f"{name}.png").size == (8 * 96, 4 * 96)
+    # The scans, gray and 1-bit apart: together they make up the set and its accuracy.
+    scans = float(re.search(r"^scans +(\d+\.\d\d)%", result.stdout, re.M)[1])
+    gray, n_gray, one_bit, n_one_bit = map(
+        float, re.search(r"gray (\S+)% of (\d+), 1-bit (\S+)% of (\d+)", result.stdout).groups()
+    )
+    assert n_gray + n_one_bit == 32 and n_gray > 0 and n_one_bit > 0
+    assert (gray * n_gray + one_bit * n_one_bit) / 32 == pytest.approx(scans, abs=0.01)
     assert "held-out non-digits called not a digit" in result.stdout

@@ -207,13 +207,23 @@ def _strokes(n: int, seed: int, x_test: np.ndarray, y_test: np.ndarray) -> Check
     return CheckSet("strokes", drawn, y_test[picks], x_test[picks])
 
 
-def accuracy(predictor: Predictor, check: CheckSet, naive: bool = False) -> float:
-    """Share read right; an image the pipeline calls blank counts as wrong."""
+def read_right(predictor: Predictor, check: CheckSet, naive: bool = False) -> np.ndarray:
+    """Whether each image is read right; an image the pipeline calls blank counts as wrong."""
     if naive:
         probs = predictor.probabilities(np.stack([naive_prepare(img) for img in check.images]))
-        return float((probs.argmax(1) == check.labels).mean())
+        return probs.argmax(1) == check.labels
     results = predictor.predict_prepared([prepare(img) for img in check.images])
-    return float(np.mean([r.digit == label for r, label in zip(results, check.labels)]))
+    return np.array([r.digit == label for r, label in zip(results, check.labels)])
+
+
+def accuracy(predictor: Predictor, check: CheckSet, naive: bool = False) -> float:
+    """Share read right; an image the pipeline calls blank counts as wrong."""
+    return float(read_right(predictor, check, naive).mean())
+
+
+def is_one_bit(image: np.ndarray) -> bool:
+    """Black and white only, as 3 in 10 scans are: their thresholding can erase a thin stroke."""
+    return len(np.unique(image)) <= 2
 
 
 def undrawn_accuracy(predictor: Predictor, check: CheckSet) -> float:
@@ -237,11 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {entry.name}")
     print(f"{'set':10} {'pipeline':>9} {'naive':>9} {'not a digit':>12} {'undrawn':>9}")
     for check in make_checksets(args.n):
+        right = read_right(predictor, check)
         turned = f"{share_called_not_a_digit(predictor, check.images):.2%}" if predictor.knows_non_digits else "-"
         undrawn = "-" if check.undrawn is None else f"{undrawn_accuracy(predictor, check):.2%}"
-        print(
-            f"{check.name:10} {accuracy(predictor, check):9.2%} {accuracy(predictor, check, naive=True):9.2%} {turned:>12} {undrawn:>9}"
-        )
+        print(f"{check.name:10} {right.mean():9.2%} {accuracy(predictor, check, naive=True):9.2%} {turned:>12} {undrawn:>9}")
+        if check.name == "scans":
+            one_bit = np.array([is_one_bit(img) for img in check.images])
+            print(
+                f"  gray {right[~one_bit].mean():.2%} of {(~one_bit).sum()}, 1-bit {right[one_bit].mean():.2%} of {one_bit.sum()}"
+            )
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
             sample = [cv2.resize(_as_rgb(img), (96, 96)) for img in check.images[:32]]
