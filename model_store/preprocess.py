@@ -28,6 +28,7 @@ MIN_SIDE, MAX_ASPECT = 8, 20  # a thinner image (1x10,000, say) cannot hold a re
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "webp", "gif")  # what decode_image is tested to read
 INK_LEVEL = 0.3  # ink above this counts when cropping
 MIN_HOLE = 0.01  # a hole this share of its outline's area makes a blob a drawn loop, not a dot
+SOLID = 0.95  # a dot fills this share of its convex hull at least (its pixels count a little over the hull's area)
 MNIST_CENTRE = 14.0  # MNIST's mean centre of mass, measured on the training set
 
 
@@ -200,8 +201,9 @@ def _digit_box(ink: np.ndarray) -> tuple[np.ndarray, str | None]:
 
 def _is_round_blob(mask: np.ndarray) -> bool:
     """A dot: solid (it fills its convex hull, with no hole in it) and round (not a bar, as a "1"
-    is, at any slant). A small 0, 6 or 8 drawn with a thick brush is nearly solid too, but the
-    pen went round a loop: its hole (a hundredth of its area is enough) tells it from a dot."""
+    is, at any slant). A small 0, 6, 8 or 9 drawn with a thick brush is nearly solid too, but the
+    pen went round a loop: its hole (a hundredth of its area is enough) or the dent where a tail
+    leaves the loop (a 9 filling 92-94% of its hull) tells it from a dot, which fills all of it."""
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     outer = [c for c, (_, _, _, parent) in zip(contours, hierarchy[0]) if parent < 0]
     holes = sum(cv2.contourArea(c) for c, (_, _, _, parent) in zip(contours, hierarchy[0]) if parent >= 0)
@@ -209,7 +211,7 @@ def _is_round_blob(mask: np.ndarray) -> bool:
     hull = cv2.contourArea(cv2.convexHull(points))
     (_, _), (side_a, side_b), _ = cv2.minAreaRect(points)
     elongation = max(side_a, side_b) / max(min(side_a, side_b), 1.0)
-    return hull > 0 and float(mask.sum()) / hull > 0.9 and holes < MIN_HOLE * hull and elongation < 2.0
+    return hull > 0 and float(mask.sum()) / hull > SOLID and holes < MIN_HOLE * hull and elongation < 2.0
 
 
 def _fit_20(crop: np.ndarray) -> np.ndarray:

@@ -83,6 +83,7 @@ def test_a_shadowed_photo_of_paper_loses_its_shadow(mnist_test):
         (np.zeros((280, 280), np.uint8), "no ink found"),
         (np.full((280, 280, 4), 255, np.uint8), "no ink found"),  # a white, opaque canvas
         (cv2.circle(np.zeros((280, 280), np.uint8), (100, 100), 9, 255, -1), "dot"),
+        (cv2.line(np.zeros((280, 280), np.uint8), (100, 100), (110, 105), 255, 20), "dot"),  # a dab of a thick brush
         (cv2.circle(np.zeros((280, 280), np.uint8), (100, 100), 1, 255, -1), "too small"),
     ],
 )
@@ -91,11 +92,23 @@ def test_blank_or_dot_images_are_not_guessed(image, reason):
     assert result.image is None and reason in result.blank_reason
 
 
-def test_a_small_loop_drawn_with_a_thick_brush_is_read_not_called_a_dot():
-    # A 0 about 36 px tall on the canvas with a 12 px brush: inked over 90% of its outline, as solid as
-    # a dot by that measure, but with a hole the pen went round.
-    zero = cv2.ellipse(np.zeros((280, 280), np.uint8), (140, 140), (9, 12), 0, 0, 360, 255, 12)
-    result = prepare(zero)
+def _small_nine() -> np.ndarray:
+    nine = cv2.ellipse(np.zeros((280, 280), np.uint8), (140, 128), (7, 7), 0, 0, 360, 255, 12)
+    return cv2.polylines(nine, [np.array([(147, 128), (146, 146), (136, 150)], np.int32)], False, 255, 9)
+
+
+@pytest.mark.parametrize(
+    "drawing",
+    [
+        # A 0 about 36 px tall with a 12 px brush: inked over 90% of its outline, but the pen went round a hole.
+        cv2.ellipse(np.zeros((280, 280), np.uint8), (140, 140), (9, 12), 0, 0, 360, 255, 12),
+        # A 9 41 px tall whose loop the brush filled: its hooked tail dents the outline (94% of its hull).
+        _small_nine(),
+    ],
+    ids=["zero", "nine"],
+)
+def test_a_small_digit_drawn_with_a_thick_brush_is_read_not_called_a_dot(drawing):
+    result = prepare(drawing)
     assert result.blank_reason is None and result.image is not None
 
 

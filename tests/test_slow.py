@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 # Each notebook's published test accuracy; ours must come within 0.5 percentage points.
 PUBLISHED = {"seed-a": 0.9716, "seed-c": 0.9922}
-GOALS = {"canvas": 0.985, "printed": 0.995, "scans": 0.98, "strokes": 0.98}  # reached: 98.65, 100, 98.25, 98.40%
+GOALS = {"canvas": 0.985, "printed": 0.995, "scans": 0.98, "strokes": 0.98}  # reached: 98.70, 100, 98.25, 98.50%
 TURNED_AWAY = {"canvas": 0.01, "printed": 0.01, "scans": 0.01, "strokes": 0.03}  # real digits called "not a digit", at most
 
 
