@@ -203,7 +203,7 @@ def _is_round_blob(mask: np.ndarray) -> bool:
     """A dot: solid (it fills its convex hull, with no hole in it) and round (not a bar, as a "1"
     is, at any slant). A small 0, 6, 8 or 9 drawn with a thick brush is nearly solid too, but the
     pen went round a loop: its hole (a hundredth of its area is enough) or the dent where a tail
-    leaves the loop (a 9 filling 92-94% of its hull) tells it from a dot, which fills all of it."""
+    leaves the loop (a 9 filling 91-94% of its hull) tells it from a dot, which fills all of it."""
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     outer = [c for c, (_, _, _, parent) in zip(contours, hierarchy[0]) if parent < 0]
     holes = sum(cv2.contourArea(c) for c, (_, _, _, parent) in zip(contours, hierarchy[0]) if parent >= 0)
