@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from model_store import ModelStore, Predictor, load_mnist, prepare
+from model_store import ModelStore, Prediction, Predictor, load_mnist, prepare
 from model_store.preprocess import naive_prepare
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/liberation"))
@@ -207,18 +207,20 @@ def _strokes(n: int, seed: int, x_test: np.ndarray, y_test: np.ndarray) -> Check
     return CheckSet("strokes", drawn, y_test[picks], x_test[picks])
 
 
-def read_right(predictor: Predictor, check: CheckSet, naive: bool = False) -> np.ndarray:
+def read(predictor: Predictor, check: CheckSet) -> list[Prediction]:
+    """Each image prepared by the pipeline and read once, as the pages read it."""
+    return predictor.predict_prepared([prepare(img) for img in check.images])
+
+
+def read_right(check: CheckSet, readings: list[Prediction]) -> np.ndarray:
     """Whether each image is read right; an image the pipeline calls blank counts as wrong."""
-    if naive:
-        probs = predictor.probabilities(np.stack([naive_prepare(img) for img in check.images]))
-        return probs.argmax(1) == check.labels
-    results = predictor.predict_prepared([prepare(img) for img in check.images])
-    return np.array([r.digit == label for r, label in zip(results, check.labels)])
+    return np.array([r.digit == label for r, label in zip(readings, check.labels)])
 
 
-def accuracy(predictor: Predictor, check: CheckSet, naive: bool = False) -> float:
-    """Share read right; an image the pipeline calls blank counts as wrong."""
-    return float(read_right(predictor, check, naive).mean())
+def naive_accuracy(predictor: Predictor, check: CheckSet) -> float:
+    """Share read right after a plain resize instead of the pipeline (`naive_prepare`)."""
+    probs = predictor.probabilities(np.stack([naive_prepare(img) for img in check.images]))
+    return float((probs.argmax(1) == check.labels).mean())
 
 
 def is_one_bit(image: np.ndarray) -> bool:
@@ -228,7 +230,7 @@ def is_one_bit(image: np.ndarray) -> bool:
 
 def undrawn_accuracy(predictor: Predictor, check: CheckSet) -> float:
     """Share of the same MNIST test digits read right before they were redrawn: what redrawing
-    costs is the gap to `accuracy`, and a set cannot be expected to do much better than this."""
+    costs is the gap to what `read_right` finds, and a set cannot be expected to do much better."""
     probs = predictor.probabilities(check.undrawn.astype(np.float32) / 255)
     return float((probs.argmax(1) == check.labels).mean())
 
@@ -239,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="images per set")
     parser.add_argument("--save", type=Path, help="write a sample sheet of each set to this folder")
     args = parser.parse_args(argv)
-    from training.evaluation import share_called_not_a_digit  # here: it imports training.nondigits, which imports this
+    from training.evaluation import (  # here: it imports training.nondigits, which imports this
+        share_called_not_a_digit,
+        share_turned_away,
+    )
     from training.nondigits import held_out_set
 
     model, entry = ModelStore().load(args.model)
@@ -247,10 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {entry.name}")
     print(f"{'set':10} {'pipeline':>9} {'naive':>9} {'not a digit':>12} {'undrawn':>9}")
     for check in make_checksets(args.n):
-        right = read_right(predictor, check)
-        turned = f"{share_called_not_a_digit(predictor, check.images):.2%}" if predictor.knows_non_digits else "-"
+        readings = read(predictor, check)
+        right = read_right(check, readings)
+        turned = f"{share_turned_away(readings):.2%}" if predictor.knows_non_digits else "-"
         undrawn = "-" if check.undrawn is None else f"{undrawn_accuracy(predictor, check):.2%}"
-        print(f"{check.name:10} {right.mean():9.2%} {accuracy(predictor, check, naive=True):9.2%} {turned:>12} {undrawn:>9}")
+        print(f"{check.name:10} {right.mean():9.2%} {naive_accuracy(predictor, check):9.2%} {turned:>12} {undrawn:>9}")
         if check.name == "scans":
             one_bit = np.array([is_one_bit(img) for img in check.images])
             print(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_store import Predictor, load_mnist, prepare
+from model_store import Prediction, Predictor, load_mnist, prepare
 from model_store.predict import called_not_a_digit
 from training.nondigits import held_out_set
 
@@ -73,8 +73,12 @@ def evaluate(predictor: Predictor, limit: int | None = None) -> Evaluation:
 def share_called_not_a_digit(predictor: Predictor, images: list[np.ndarray]) -> float:
     """The share of these images (as people hand them over) the model calls "not a digit"; one
     the pipeline calls blank counts as not rejected."""
-    prepared = [p.image for p in map(prepare, images) if p.image is not None]
-    return float(called_not_a_digit(predictor.read(np.stack(prepared))[1]).sum() / len(images))
+    return share_turned_away(predictor.predict_prepared([prepare(img) for img in images]))
+
+
+def share_turned_away(readings: list[Prediction]) -> float:
+    """The share of these readings that say "not a digit"; a blank does not."""
+    return sum(r.verdict() == "not_a_digit" for r in readings) / len(readings)
 
 
 def select(
