@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_store import ModelStore, StoreError
-from model_store.predict import Prediction, tempered
+from model_store import ModelStore, Predictor, StoreError
+from model_store.predict import Prediction, called_not_a_digit, tempered
 from training.calibration import Calibration, expected_calibration_error, fit_temperature, keep, reliability, unsure_threshold
 
 
@@ -53,6 +53,13 @@ def test_reliability_bins_add_up_and_not_sure_comes_under_half_the_mistakes():
     wrong = probabilities.argmax(axis=1) != labels
     assert (probabilities[wrong].max(axis=1) < threshold).mean() == pytest.approx(0.5, abs=0.02)
     assert unsure_threshold(np.eye(10)[labels], labels) == 0.6  # no mistakes: the default
+
+
+def test_the_bundled_models_calibration_counts_the_mnist_digits_it_turns_away_as_the_pages_read_them(mnist_test):
+    model, entry = ModelStore().load("lab-default")
+    x, _ = mnist_test
+    _, not_digit = Predictor(model, entry.normalization, entry.temperature).read(x / np.float32(255))
+    assert entry.calibration["test_not_a_digit"] == pytest.approx(called_not_a_digit(not_digit).mean(), abs=1e-9)
 
 
 def test_the_verdict_is_blank_unsure_or_digit():

@@ -42,6 +42,9 @@ def test_the_bundled_models_calibration_is_shown_and_another_model_can_be_calibr
     assert (
         float(turned["Non-digits it turns away"][:-1]) >= 90 and float(turned["MNIST test digits it calls not a digit"][:-1]) <= 1
     )
+    said = own_store.get("lab-default").calibration  # as sure as the pages say it, not as trained
+    assert turned["MNIST test digits it calls not a digit"] == f"{said['test_not_a_digit']:.2%}"
+    assert turned["Non-digits it turns away"] == f"{said['non_digits_rejected']:.1%}"
     assert any(c.value.startswith("Calibrated on held-out images") for c in at.caption)
     monkeypatch.setattr("training.calibration.CHECK_IMAGES", 60)  # a quick fit: the page's flow, not the numbers
     at.selectbox(key="models_pick").set_value("tiny")

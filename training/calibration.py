@@ -12,7 +12,8 @@ The images: the first half of MNIST's test set and one draw of the check sets (c
 scans, strokes; `training.checksets`) to fit; the second half of MNIST test and another draw of
 the check sets (another seed: other strokes, fonts' placements, scans) to measure. None of them is
 training data. For a model that answers "not a digit" it also measures, once calibrated, the
-share of each set's real digits and of the held-out non-digits (`training.nondigits`) it turns away.
+share of each set's real digits, of the whole MNIST test set and of the held-out non-digits
+(`training.nondigits`) it turns away.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class Calibration:
     sets: dict  # per measuring set: {"ece_before", "ece_after", "accuracy", "unsure", "caught", "reliability"...,
     # and "not_a_digit" (the share turned away) from a model with that answer}
     non_digits_rejected: float | None = None  # the held-out non-digits turned away, calibrated
+    test_not_a_digit: float | None = None  # the MNIST test digits (all 10,000) turned away, calibrated
 
 
 def _readings(predictor: Predictor, seed: int, half: slice, n: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -121,7 +123,8 @@ def calibrate(predictor: Predictor, n: int | None = None) -> Calibration:
     temperature = fit_temperature(probabilities, labels)
     unsure = unsure_threshold(tempered(probabilities, temperature), labels)
     sets = {}
-    for name, (p, y, not_digit) in _readings(predictor, MEASURE_SEED, slice(5000, 10000), n).items():
+    measured = _readings(predictor, MEASURE_SEED, slice(5000, 10000), n)
+    for name, (p, y, not_digit) in measured.items():
         after = tempered(p, temperature)
         sets[name] = {
             "ece_before": expected_calibration_error(p, y),
@@ -134,8 +137,13 @@ def calibrate(predictor: Predictor, n: int | None = None) -> Calibration:
         }
         if predictor.knows_non_digits:  # real digits it turns away, as sure as the pages will say
             sets[name]["not_a_digit"] = float(called_not_a_digit(tempered_not_digit(p, not_digit, temperature)).mean())
-    rejected = _non_digits_rejected(predictor, temperature) if predictor.knows_non_digits else None
-    return Calibration(round(temperature, 4), unsure, sets, rejected)
+    if not predictor.knows_non_digits:
+        return Calibration(round(temperature, 4), unsure, sets)
+    # The record's figures, from training, are at temperature 1: these are what the pages will say.
+    halves = (fit["MNIST test"], measured["MNIST test"])
+    turned = np.concatenate([called_not_a_digit(tempered_not_digit(p, not_digit, temperature)) for p, _, not_digit in halves])
+    rejected = _non_digits_rejected(predictor, temperature)
+    return Calibration(round(temperature, 4), unsure, sets, rejected, float(turned.mean()))
 
 
 def tempered_not_digit(probabilities: np.ndarray, not_digit: np.ndarray, temperature: float) -> np.ndarray:
@@ -176,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name:12} {s['accuracy']:9.2%} {s['ece_before']:11.2%} {s['ece_after']:10.2%} {s['unsure']:7.1%} {caught:>12} "
             f"{turned_away:>12}"
+        )
+    if calibration.test_not_a_digit is not None:
+        print(
+            f"called not a digit: {calibration.test_not_a_digit:.2%} of MNIST test (all of it), "
+            f"{calibration.non_digits_rejected:.1%} of the held-out non-digits"
         )
     try:
         keep(store, entry, calibration)
