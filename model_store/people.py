@@ -1,6 +1,6 @@
 """Who is who in the class: each browser's name, and the teacher's sign-in. No Streamlit here.
 
-Both live in the class database (the drawings file, `model_store.drawings`), so every app process
+Both live in the class database (`model_store.database`), so every app process
 of a class sees the same names, the same wrong-password counts and the same signed-in teacher,
 and they survive a restart of the app.
 
@@ -27,7 +27,9 @@ import secrets
 import time
 from datetime import UTC, datetime
 
-from model_store.drawings import Drawings
+from sqlalchemy import delete, func, select, update
+
+from model_store.database import Database, drawings, people, teachers, upsert, wrong_passwords
 from model_store.roles import Person, password_matches, require
 
 MAX_NAME = 40
@@ -113,12 +115,12 @@ def formula_safe(value: object) -> object:
 
 def _holders(db, name: str) -> set[str]:
     """The browsers that carry `name`, in any case."""
-    return {b for (b,) in db.execute("SELECT browser FROM people WHERE name = ? COLLATE NOCASE", (name,))}
+    return set(db.execute(select(people.c.browser).where(func.lower(people.c.name) == name.lower())).scalars())
 
 
 def _taken(db, name: str) -> NameRefused:
     """The refusal of a name someone holds, with the first free NAME-2, NAME-3, ... suggested."""
-    taken = {n.lower() for (n,) in db.execute("SELECT name FROM people")}
+    taken = {n.lower() for n in db.execute(select(people.c.name)).scalars()}
     stem = name[: MAX_NAME - 4]
     free = next(f"{stem}-{i}" for i in range(2, 10_000) if f"{stem}-{i}".lower() not in taken)
     return NameRefused(f"{name!r} is already someone else's name in this class: try {free!r}")
@@ -131,15 +133,14 @@ def _wait(wrong: int, last: float, allowed: int, now: float) -> float:
 
 
 class Register:
-    def __init__(self, db: Drawings | None = None):
-        self.db = db or Drawings()
+    def __init__(self, db: Database | None = None):
+        self.db = db or Database()
 
     # ------------------------------------------------------------ names
 
     def name_of(self, browser: str) -> str | None:
-        with self.db.connect() as db:
-            row = db.execute("SELECT name FROM people WHERE browser = ?", (browser,)).fetchone()
-        return row[0] if row else None
+        with self.db.read() as db:
+            return db.execute(select(people.c.name).where(people.c.browser == browser)).scalar()
 
     def name_for(self, browser: str) -> str:
         """This browser's name; a new browser is given a free "guest-" name, kept for it."""
@@ -154,28 +155,25 @@ class Register:
     def claim(self, browser: str, wanted: str) -> str:
         """Give this browser the name `wanted` (cleaned), unless another browser holds it."""
         name = clean_name(wanted)
-        with self.db.connect() as db, db:
-            db.execute("BEGIN IMMEDIATE")  # the check and the write as one, for every app process
+        with self.db.write(lock="names") as db:  # the check and the write as one, for every app process
             if _holders(db, name) - {browser}:
                 raise _taken(db, name)
-            db.execute(
-                "INSERT INTO people (browser, name, since) VALUES (?, ?, ?) ON CONFLICT (browser) DO UPDATE SET name = excluded.name",
-                (browser, name, datetime.now(UTC).isoformat(timespec="seconds")),
-            )
+            since = datetime.now(UTC).isoformat(timespec="seconds")
+            upsert(db, people, {"browser": browser, "name": name, "since": since}, ("browser",), ("name",))
         return name
 
     def person(self, browser: str) -> tuple[str, frozenset[str]]:
         """(this browser's name, the other browsers merged under it): a new browser is given a
         free "guest-" name, kept for it."""
         name = self.name_for(browser)
-        with self.db.connect() as db:
-            others = db.execute("SELECT browser FROM people WHERE name = ? AND browser != ?", (name, browser)).fetchall()
-        return name, frozenset(b for (b,) in others)
+        with self.db.read() as db:
+            others = db.execute(select(people.c.browser).where(people.c.name == name, people.c.browser != browser))
+            return name, frozenset(others.scalars())
 
     def people(self) -> dict[str, list[str]]:
         """Every name and the browsers that carry it."""
-        with self.db.connect() as db:
-            rows = db.execute("SELECT name, browser FROM people ORDER BY name COLLATE NOCASE").fetchall()
+        with self.db.read() as db:
+            rows = db.execute(select(people.c.name, people.c.browser).order_by(func.lower(people.c.name))).all()
         names: dict[str, list[str]] = {}
         for name, browser in rows:
             names.setdefault(name, []).append(browser)
@@ -186,9 +184,8 @@ class Register:
         and runs: `training.runs.rename_person`). A person renames themselves; the teacher anyone.
         Into a name someone holds only with `merge` and only by the teacher: one person then."""
         new = clean_name(new)
-        with self.db.connect() as db, db:
-            db.execute("BEGIN IMMEDIATE")  # who holds which name, read and changed as one
-            holders = {b for (b,) in db.execute("SELECT browser FROM people WHERE name = ?", (old,))}
+        with self.db.write(lock="names") as db:  # who holds which name, read and changed as one
+            holders = set(db.execute(select(people.c.browser).where(people.c.name == old)).scalars())
             if not holders:
                 raise NameRefused(f"nobody in this class is called {old!r}")
             if holders - by.browsers:  # someone else's name, or one merged with another browser's
@@ -197,24 +194,24 @@ class Register:
                 if not merge:
                     raise _taken(db, new)
                 require(by, "rename_person", f" (merging {old} into {new})")
-                new = db.execute("SELECT name FROM people WHERE browser = ?", (min(others),)).fetchone()[0]
-            db.execute("UPDATE people SET name = ? WHERE name = ?", (new, old))
-            db.execute("UPDATE drawings SET writer = ? WHERE writer = ?", (new, old))
+                new = db.execute(select(people.c.name).where(people.c.browser == min(others))).scalar_one()
+            db.execute(update(people).where(people.c.name == old).values(name=new))
+            db.execute(update(drawings).where(drawings.c.writer == old).values(writer=new))
         return new
 
     # ------------------------------------------------------------ the teacher's sign-in
 
     def _counts(self, db, browser: str) -> dict[str, tuple[int, float]]:
-        rows = db.execute("SELECT scope, wrong, last FROM wrong_passwords WHERE scope IN (?, 'app')", (browser,))
+        rows = db.execute(select(wrong_passwords).where(wrong_passwords.c.scope.in_((browser, "app"))))
         return {scope: (wrong, last) for scope, wrong, last in rows}
 
     def _known(self, db, browser: str) -> bool:
-        return db.execute("SELECT 1 FROM teachers WHERE browser = ?", (browser,)).fetchone() is not None
+        return db.execute(select(teachers.c.browser).where(teachers.c.browser == browser)).first() is not None
 
     def wait_left(self, browser: str, now: float | None = None) -> tuple[float, str]:
         """(seconds before this browser may try a password, "browser" or "app": whose count)."""
         now = time.time() if now is None else now
-        with self.db.connect() as db:
+        with self.db.read() as db:
             return self._wait_left(db, browser, now)
 
     def _wait_left(self, db, browser: str, now: float) -> tuple[float, str]:
@@ -225,7 +222,7 @@ class Register:
 
     def tries_left(self, browser: str, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        with self.db.connect() as db:
+        with self.db.read() as db:
             wrong, last = self._counts(db, browser).get(browser, (0, 0.0))
         return BROWSER_TRIES if now - last > QUIET_SECONDS else max(0, BROWSER_TRIES - wrong)
 
@@ -233,23 +230,20 @@ class Register:
         """True for the right password (and the browser is signed in as teacher); a wrong one is
         counted for the browser and for the app. Raises TooManyTries while a wait holds."""
         now = time.time() if now is None else now
-        with self.db.connect() as db, db:
-            db.execute("BEGIN IMMEDIATE")  # counted once by whichever app process asks
+        with self.db.write(lock="sign-in") as db:  # counted once by whichever app process asks
             wait, scope = self._wait_left(db, browser, now)
             if wait:
                 raise TooManyTries(wait, scope)
             if password_matches(given, password):
-                db.execute("DELETE FROM wrong_passwords WHERE scope IN (?, 'app')", (browser,))
-                db.execute(
-                    "INSERT OR REPLACE INTO teachers (browser, until, seen) VALUES (?, ?, ?)",
-                    (browser, now + LESSON_SECONDS, now),
-                )
+                db.execute(delete(wrong_passwords).where(wrong_passwords.c.scope.in_((browser, "app"))))
+                row = {"browser": browser, "until": now + LESSON_SECONDS, "seen": now}
+                upsert(db, teachers, row, ("browser",), ("until", "seen"))
                 return True
             counts = self._counts(db, browser)
             for key in (browser, "app"):
                 wrong, last = counts.get(key, (0, 0.0))
                 wrong = 1 if now - last > QUIET_SECONDS else wrong + 1
-                db.execute("INSERT OR REPLACE INTO wrong_passwords (scope, wrong, last) VALUES (?, ?, ?)", (key, wrong, now))
+                upsert(db, wrong_passwords, {"scope": key, "wrong": wrong, "last": now}, ("scope",), ("wrong", "last"))
             return False
 
     def teacher(self, browser: str, now: float | None = None) -> tuple[float | None, str]:
@@ -257,20 +251,18 @@ class Register:
         "idle" when IDLE_SECONDS passed without a page run, else ""). A page run counts as
         activity, written at most every SEEN_EVERY seconds."""
         now = time.time() if now is None else now
-        with self.db.connect() as db:
-            row = db.execute("SELECT until, seen FROM teachers WHERE browser = ?", (browser,)).fetchone()
-            if row is None or row[0] <= now:
+        with self.db.read() as db:
+            row = db.execute(select(teachers.c.until, teachers.c.seen).where(teachers.c.browser == browser)).first()
+            if row is None or row.until <= now:
                 return None, ""
-            if now - row[1] > IDLE_SECONDS:
-                with db:
-                    db.execute("UPDATE teachers SET until = 0 WHERE browser = ?", (browser,))
+            if now - row.seen > IDLE_SECONDS:
+                db.execute(update(teachers).where(teachers.c.browser == browser).values(until=0))
                 return None, "idle"
-            if now - row[1] > SEEN_EVERY:
-                with db:
-                    db.execute("UPDATE teachers SET seen = ? WHERE browser = ?", (now, browser))
-        return row[0], ""
+            if now - row.seen > SEEN_EVERY:
+                db.execute(update(teachers).where(teachers.c.browser == browser).values(seen=now))
+        return row.until, ""
 
     def sign_out(self, browser: str) -> None:
         """The browser's sign-in ends; it stays known as the teacher's (see `wait_left`)."""
-        with self.db.connect() as db, db:
-            db.execute("UPDATE teachers SET until = 0 WHERE browser = ?", (browser,))
+        with self.db.read() as db:
+            db.execute(update(teachers).where(teachers.c.browser == browser).values(until=0))

@@ -22,9 +22,34 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def class_folder(tmp_path, monkeypatch):
-    """Every test its own class data folder (limits, drawings), and no teacher password unless it sets one."""
+    """Every test its own class data folder, and so its own SQLite class database, and no teacher
+    password unless it sets one."""
     monkeypatch.setenv("MNIST_LAB_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("MNIST_LAB_TEACHER_PASSWORD", raising=False)
+    monkeypatch.delenv("MNIST_LAB_DATABASE", raising=False)
+    monkeypatch.delenv("MNIST_LAB_DB", raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1 for the whole session (`tests/postgres.py`)."""
+    from tests.postgres import Server
+
+    server = Server()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path, monkeypatch) -> str:
+    """The test runs on each engine: $MNIST_LAB_DATABASE names a fresh PostgreSQL database, or the
+    data folder's SQLite file. The URL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'data' / 'drawings.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres").create()
+    monkeypatch.setenv("MNIST_LAB_DATABASE", url)
+    return url
 
 
 @pytest.fixture
