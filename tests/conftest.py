@@ -54,23 +54,36 @@ def engine(request, tmp_path, monkeypatch) -> str:
 
 @pytest.fixture
 def store(tmp_path) -> ModelStore:
-    """An empty store in a temporary directory, with no bundled model beside it."""
+    """An empty store in this test's class database, with no bundled model beside it."""
     return ModelStore(tmp_path / "models", bundled_dir=None)
 
 
 @pytest.fixture(scope="session")
-def tiny_store(tmp_path_factory) -> ModelStore:
-    """A store holding 'tiny': the notebook-D dense net trained on 3,000 images for one epoch."""
-    store = ModelStore(tmp_path_factory.mktemp("tiny") / "models", bundled_dir=None)
+def tiny_trained(tmp_path_factory) -> ModelStore:
+    """'tiny': the notebook-D dense net trained on 3,000 images for one epoch, once a session, in
+    a database of its own (each test's class database is new)."""
+    from model_store.database import Database
+
+    folder = tmp_path_factory.mktemp("tiny")
+    store = ModelStore(folder / "models", bundled_dir=None, db=Database(folder / "tiny.sqlite3"))
     config = TrainConfig(name="tiny", arch="dense-128", epochs=1, batch_size=64, train_limit=3000, validation="none")
     train(config, store)
     return store
 
 
+@pytest.fixture
+def tiny_store(tiny_trained, tmp_path) -> ModelStore:
+    """A store holding 'tiny', in this test's class database."""
+    store = ModelStore(tmp_path / "tiny-models", bundled_dir=None)
+    entry = tiny_trained.get("tiny")
+    store.save(entry.model_path.read_bytes(), entry.record, tiny_trained.test_probabilities(entry))
+    return store
+
+
 @pytest.fixture(scope="session")
-def tiny(tiny_store):
+def tiny(tiny_trained):
     """(keras model, stored entry, predictor) of the tiny model."""
-    model, entry = tiny_store.load("tiny")
+    model, entry = tiny_trained.load("tiny")
     return model, entry, Predictor(model, entry.normalization)
 
 
