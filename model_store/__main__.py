@@ -30,7 +30,7 @@ def _table(rows: list[list[str]]) -> str:
 def cmd_list(store: ModelStore, args: argparse.Namespace) -> int:
     models = store.list()
     if not models:
-        print(f"no models in {store.root}; train one with `python -m training`")
+        print(f"no models in {store.where}; train one with `python -m training`")
         return 0
     default = store.default().name if any(not m.broken for m in models) else None
     rows = [["", "NAME", "ARCHITECTURE", "TEST ACC", "PARAMS", "TRAIN S", "CREATED", "NOTE"]]
@@ -240,7 +240,8 @@ def cmd_backup(store: ModelStore, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_store", description=__doc__.split("\n")[0])
-    parser.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
+    store_help = "this machine's models folder, its cache of the class database's (default: $MNIST_LAB_MODELS or models/)"
+    parser.add_argument("--store", help=f"{store_help}; model_store/bundled: the bundled model's own files")
     parser.add_argument("--verbose", action="store_true", help=f"show TensorFlow's own start-up logs (or set {VERBOSE}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the stored models as a table")

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['epochs_run']} epochs in {r['training_seconds']:.0f} s ({r['seconds_per_epoch']} s/epoch)"
         + (f", stopped by {result.stopped_by}" if result.stopped_by else "")
     )
-    print(f"Stored as {result.entry.name!r} in {result.entry.directory}")
+    print(f"Stored as {result.entry.name!r} in {store.where}")
     if teaching is not None:
         print(teaching_summary(r["teach"]))
     return 0

@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:
         print(f"not kept: {err}", file=sys.stderr)
         return 1
-    print(f"kept in {entry.name}'s record, in {entry.directory}")
+    print(f"kept in {entry.name}'s record, in {store.where}")
     return 0
 
 

@@ -129,7 +129,7 @@ def model_picker(key: str) -> tuple[StoredModel, list[StoredModel]]:
     if broken := [m.name for m in listed if m.broken]:
         st.caption(f":material/warning: Not offered, broken: {', '.join(broken)}. The Models page says why.")
     if not entries:
-        st.error(f"No usable model in {store.root}. Train one: `python -m training --preset seed-c`.")
+        st.error(f"No usable model in {store.where}. Train one: `python -m training --preset seed-c`.")
         st.stop()
     names = [m.name for m in entries]
     if st.session_state.get(key) not in names:  # first visit, or the chosen model is gone
