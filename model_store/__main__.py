@@ -239,6 +239,24 @@ def cmd_backup(store: ModelStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(store: ModelStore, args: argparse.Namespace) -> int:
+    """An earlier release's data folder into the configured class database, each kind counted."""
+    from model_store.database import Database, DatabaseError
+    from model_store.files import data_root
+    from model_store.migrate import migrate
+
+    data = Path(args.data) if args.data else data_root()
+    target = Database()
+    try:
+        report = migrate(data, target, args.dry_run)
+    except DatabaseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{'dry run: ' if args.dry_run else ''}{data} into the class database {target.where}")
+    print("\n".join(report.lines(args.dry_run)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_store", description=__doc__.split("\n")[0])
     parser.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
@@ -268,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         b = sub.add_parser(name, help=what)
         b.add_argument("dir", metavar="DIR")
         b.add_argument("--db", help="the class database, a URL or an SQLite file (default: $MNIST_LAB_DATABASE, else data/drawings.sqlite3)")
+    g = sub.add_parser("migrate", help="bring a data folder of an earlier release into the configured class database")
+    g.add_argument("--data", help="the data folder (default: $MNIST_LAB_DATA or data/)")
+    g.add_argument("--dry-run", action="store_true", help="report what it would add, add nothing")
     args = parser.parse_args(argv)
     if args.command == "drawings" and args.action != "list" and not args.file:
         parser.error(f"drawings {args.action} needs a FILE.npz")
@@ -277,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[VERBOSE] = "1"
     store = ModelStore(args.store)
     commands = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "explain": cmd_explain, "map": cmd_map}
-    commands["drawings"] = cmd_drawings
+    commands |= {"drawings": cmd_drawings, "migrate": cmd_migrate}
     command = commands.get(args.command, cmd_backup)
     try:
         return command(store, args)

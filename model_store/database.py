@@ -376,13 +376,15 @@ def _server_reason(text_: str, url: URL) -> str:
     if "password authentication failed" in text_ or "no password supplied" in text_:
         return f"refused the password of user {url.username!r}: check the password in ${URL_VARIABLE}"
     if "does not exist" in text_ and "database" in text_:
-        return f"has no database named {url.database!r}: create it on that server (createdb {url.database}), or fix ${URL_VARIABLE}"
+        return (
+            f"has no database named {url.database!r}: create it on that server (createdb {url.database}), or fix ${URL_VARIABLE}"
+        )
     if "role" in text_ and "does not exist" in text_:
         return f"has no user {url.username!r}: create it on that server (createuser), or fix ${URL_VARIABLE}"
     if "could not translate host name" in text_ or "name or service not known" in text_:
         return f"cannot be found: no machine is called {url.host!r} (check ${URL_VARIABLE})"
     if "connection refused" in text_ or "timeout expired" in text_ or "could not receive data" in text_:
-        return f"does not answer: is PostgreSQL running on {url.host or 'localhost'}:{url.port or 5432}, and is ${URL_VARIABLE} right?"
+        return f"does not answer (is PostgreSQL running on {url.host or 'localhost'}:{url.port or 5432}, and is ${URL_VARIABLE} right?)"
     if "terminating connection" in text_ or "server closed the connection" in text_ or "connection is closed" in text_:
         return "went away mid-work (the server stopped or restarted); nothing was half-written: try again"
     if "lock timeout" in text_ or "canceling statement due to lock timeout" in text_:

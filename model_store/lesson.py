@@ -16,7 +16,7 @@ paths leading out), a readable database of a schema this release knows. It then 
 class as it is, and puts the backup's rows in place of the class's in one transaction: a restore
 that fails halfway leaves the class as it was.
 
-`python -m model_store backup DIR` and `restore DIR`; the Class page's "Download the lesson" is
+`python -m model_store backup DIR` and `restore DIR` (or `restore FILE.zip`); the Class page's "Download the lesson" is
 the same folder as a zip, and its "Start a new lesson" backs up into the data folder's
 `lessons/` first, then clears only what that backup holds.
 """
@@ -29,6 +29,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import tempfile
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,12 +183,80 @@ def _own_files(models: Path) -> None:
             raise BadBackup(f"the backup's model {record.stem} is not whole ({err})") from None
 
 
+MOST_MEMBERS = 100_000  # files in a zipped backup
+MOST_BYTES = 4 * 2**30  # a zipped backup's files, unpacked
+MOST_RATIO = 100  # unpacked to packed, per file: a backup's files are stored, not compressed (`zipped`)
+
+
+def unzip(data: Path, into: Path) -> Path:
+    """A zipped backup unpacked into `into`, each member checked before a byte of it is written:
+    a plain file inside the folder, the sizes within MOST_BYTES and MOST_RATIO (no zip bombs), and
+    no more written than its header declared. The folder; BadBackup saying why not."""
+    try:
+        archive = zipfile.ZipFile(data)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise BadBackup(f"not a zipped lesson backup ({err})") from None
+    with archive:
+        members = archive.infolist()
+        _check_members(members)
+        for member in members:
+            target = into / member.filename
+            if member.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as packed, open(target, "wb") as out:
+                shutil.copyfileobj(_bounded(packed, member.file_size), out)
+    return into
+
+
+def _check_members(members: list[zipfile.ZipInfo]) -> None:
+    if len(members) > MOST_MEMBERS:
+        raise BadBackup(f"the zip holds {len(members):,} files; a backup has at most {MOST_MEMBERS:,}")
+    total = 0
+    for member in members:
+        name = member.filename
+        if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name:
+            raise BadBackup(f"the zip names a path outside itself ({name}): refused, nothing restored")
+        if stat.S_ISLNK(member.external_attr >> 16):
+            raise BadBackup(f"the zip holds a symbolic link ({name}): refused, nothing restored")
+        if member.file_size > MOST_RATIO * max(member.compress_size, 1) and member.file_size > 2**20:
+            raise BadBackup(f"{name} unpacks to {member.file_size:,} bytes from {member.compress_size:,}: a zip bomb, refused")
+        total += member.file_size
+    if total > MOST_BYTES:
+        raise BadBackup(f"the zip unpacks to {total / 2**30:.1f} GiB; a backup is at most {MOST_BYTES / 2**30:.0f} GiB")
+
+
+def _bounded(stream, size: int):
+    """`stream`, ending with BadBackup once it gives more than `size` bytes (a header that lied)."""
+
+    class Bounded(io.RawIOBase):
+        given = 0
+
+        def readinto(self, buffer) -> int:
+            chunk = stream.read(len(buffer))
+            self.given += len(chunk)
+            if self.given > size:
+                raise BadBackup("a file of the zip unpacks to more than its header says: refused")
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+        def readable(self) -> bool:
+            return True
+
+    return Bounded()
+
+
 def restore(source: Path, by: Person, db: Database | None = None, store: ModelStore | None = None) -> dict:
-    """Put a backup back, once it is checked (`check_backup`): the class as it is first backed up
-    into `lessons/`, then the class database's rows replaced by the backup's in one transaction
-    (app processes see the old lesson or the new one, never a mix). What it held."""
+    """Put a backup (a folder, or `zipped` one) back, once it is checked (`check_backup`): the
+    class as it is first backed up into `lessons/`, then the class database's rows replaced by the
+    backup's in one transaction (app processes see the old lesson or the new one, never a mix).
+    What it held."""
     require(by, "lesson")
     db, store, source = db or Database(), store or ModelStore(), Path(source)
+    if source.is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            return restore(unzip(source, Path(tmp) / "lesson"), by, db, store)
     summary = check_backup(source)
     backup(lessons_root() / datetime.now().strftime("before-restore-%Y%m%d-%H%M%S-%f"), by, db, store)
     copy_rows(Database(source / DATABASE), db)
