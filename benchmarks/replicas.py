@@ -1,6 +1,6 @@
 """Several app processes behind HAProxy on this machine, with sticky sessions, and one Ray for all.
 
-    python -m benchmarks.replicas --replicas 2 [--port 8501] [--address 0.0.0.0]
+    python -m benchmarks.replicas --replicas 2 [--port 8501] [--address 0.0.0.0] [--database URL]
 
 Streamlit keeps each session in one process, so every request of a browser must reach the process
 that holds its session (Streamlit's deployment docs ask for session affinity). HAProxy inserts a
@@ -8,11 +8,14 @@ cookie (MNISTLAB=app1) in its first answer and sends that browser's later reques
 included, to the same process. Not by address: a whole class behind a school's NAT, and every
 test client, comes from one address.
 
-The processes share what the class shares, on disk: the model store, the runs folder and the class
-data folder (drawings, limits), as the environment names them ($MNIST_LAB_MODELS, $MNIST_LAB_RUNS,
-$MNIST_LAB_DATA). Training goes to one Ray that this starts first (`ray start --head`) unless
-$RAY_ADDRESS names a cluster: with a local Ray each, two processes would run two queues. Ctrl-C or
-SIGTERM stops everything it started. The load test and `benchmarks.classroom` use it too.
+The processes share what the class shares. By default that is the disk: the model store, the runs
+folder and the class data folder, as the environment names them ($MNIST_LAB_MODELS,
+$MNIST_LAB_RUNS, $MNIST_LAB_DATA). With `--database URL` (a school's PostgreSQL) they share only
+that database, and each process gets folders of its own, as an app machine of a school would
+(docs/deploy.md). All of them get one `server.cookieSecret`. Training goes to one Ray that this
+starts first (`ray start --head`) unless $RAY_ADDRESS names a cluster: with a local Ray each, two
+processes would run two queues. Ctrl-C or SIGTERM stops everything it started. The load test and
+`benchmarks.classroom` use it too.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -129,9 +133,15 @@ def _stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM, seconds: f
 
 @contextlib.contextmanager
 def replicas(
-    count: int, port: int = 8501, address: str = "127.0.0.1", folder: Path | None = None, ray: bool = True
+    count: int,
+    port: int = 8501,
+    address: str = "127.0.0.1",
+    folder: Path | None = None,
+    ray: bool = True,
+    database: str | None = None,
 ) -> Iterator[Replicas]:
-    """`count` app processes and HAProxy in front of them; stopped on leaving the block."""
+    """`count` app processes and HAProxy in front of them; stopped on leaving the block. With
+    `database`, each process has folders of its own and shares only that database."""
     with contextlib.ExitStack() as stack:
         folder = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="replicas-")))
         folder.mkdir(parents=True, exist_ok=True)
@@ -139,13 +149,17 @@ def replicas(
         env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")}
         if ray_address:
             env["RAY_ADDRESS"] = ray_address
+        if database:
+            env["MNIST_LAB_DATABASE"] = database
+        secret = secrets.token_hex(32)  # one for all: a cookie one process signs, another reads
         apps, servers = [], []
         for n in range(1, count + 1):
             app_port = free_port()
             command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true"]
-            command += [f"--server.port={app_port}", "--server.address=127.0.0.1"]
+            command += [f"--server.port={app_port}", "--server.address=127.0.0.1", f"--server.cookieSecret={secret}"]
             log = (folder / f"app{n}.log").open("wb")
-            app = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            app_env = {**env, **machine_folders(folder / f"app{n}")} if database else env
+            app = subprocess.Popen(command, cwd=ROOT, env=app_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             stack.callback(_stop_group, app)
             apps.append(app)
             servers.append(f"    server app{n} 127.0.0.1:{app_port} check cookie app{n}")
@@ -163,15 +177,21 @@ def replicas(
         yield Replicas(url, apps, ray_address)
 
 
+def machine_folders(folder: Path) -> dict[str, str]:
+    """An app machine's own local folders: its data, its cache of models, its scratch for runs."""
+    return {f"MNIST_LAB_{kind.upper()}": str(folder / kind) for kind in ("data", "models", "runs")}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.replicas", description=__doc__.split("\n")[0])
     p.add_argument("--replicas", type=int, default=2, help="app processes (default 2; about one per core)")
     p.add_argument("--port", type=int, default=8501, help="the port students open (default 8501)")
     p.add_argument("--address", default="0.0.0.0", help="where HAProxy listens (default: every address)")
+    p.add_argument("--database", help="a class database URL (postgresql://...) the processes share; each gets folders of its own")
     args = p.parse_args(argv)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-    with replicas(args.replicas, args.port, args.address) as running:
+    with replicas(args.replicas, args.port, args.address, database=args.database) as running:
         print(f"{args.replicas} app processes behind HAProxy: {running.url} (Ray at {running.ray_address}); Ctrl-C stops them")
         try:
             while not stop["now"] and all(a.poll() is None for a in running.apps):

@@ -182,7 +182,8 @@ def cmd_evaluate(store: ModelStore, args: argparse.Namespace) -> int:
 
 def cmd_drawings(store: ModelStore, args: argparse.Namespace) -> int:
     """The class drawings: counts, or the prepared images to and from an .npz file."""
-    from model_store.drawings import Drawings, DrawingsError
+    from model_store.database import DatabaseError
+    from model_store.drawings import Drawings
     from model_store.roles import TERMINAL
 
     drawings = Drawings(args.db)
@@ -196,7 +197,7 @@ def cmd_drawings(store: ModelStore, args: argparse.Namespace) -> int:
         n = drawings.import_npz(Path(args.file), args.by or "import", TERMINAL)
         print(f"imported {n} drawings from {args.file} as {args.by or 'import'}; the class has {drawings.count()}")
         return 0
-    except (DrawingsError, ValueError, OSError) as err:
+    except (DatabaseError, ValueError, OSError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         print(f"error: {args.file + ': ' if args.action != 'list' else ''}{reason}", file=sys.stderr)
         return 2
@@ -205,7 +206,7 @@ def cmd_drawings(store: ModelStore, args: argparse.Namespace) -> int:
 def _list_drawings(drawings) -> int:
     counts = drawings.counts()
     if not counts:
-        print(f"no class drawings yet in {drawings.path}")
+        print(f"no class drawings yet in the class database {drawings.db.where}")
         return 0
     table: dict[str, list[int]] = {}
     for writer, label, n in counts:
@@ -221,20 +222,38 @@ def _list_drawings(drawings) -> int:
 def cmd_backup(store: ModelStore, args: argparse.Namespace) -> int:
     """The lesson (drawings, names, models, runs' records) into a new folder, or back from one."""
     from model_store import lesson
-    from model_store.drawings import Drawings, DrawingsError
+    from model_store.database import Database, DatabaseError
     from model_store.roles import TERMINAL
 
     try:
         if args.command == "backup":
-            held = lesson.backup(Path(args.dir), TERMINAL, Drawings(args.db), store)
+            held = lesson.backup(Path(args.dir), TERMINAL, Database(args.db), store)
         else:
-            held = lesson.restore(Path(args.dir), TERMINAL, Drawings(args.db), store)
-    except (DrawingsError, ValueError, OSError) as err:
+            held = lesson.restore(Path(args.dir), TERMINAL, Database(args.db), store)
+    except (DatabaseError, ValueError, OSError) as err:  # BadBackup is a ValueError
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         print(f"error: {args.dir}: {reason}", file=sys.stderr)
         return 2
     done = "backed up into" if args.command == "backup" else "restored from"
     print(f"{done} {args.dir}: {held['drawings']} drawings, {held['models']} models, {held['runs']} runs (made {held['made']})")
+    return 0
+
+
+def cmd_migrate(store: ModelStore, args: argparse.Namespace) -> int:
+    """An earlier release's data folder into the configured class database, each kind counted."""
+    from model_store.database import Database, DatabaseError
+    from model_store.files import data_root
+    from model_store.migrate import migrate
+
+    data = Path(args.data) if args.data else data_root()
+    target = Database()
+    try:
+        report = migrate(data, target, args.dry_run)
+    except DatabaseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{'dry run: ' if args.dry_run else ''}{data} into the class database {target.where}")
+    print("\n".join(report.lines(args.dry_run)))
     return 0
 
 
@@ -263,11 +282,14 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("action", choices=["list", "export", "import"], help="list: counts; export/import: FILE.npz")
     d.add_argument("file", nargs="?", metavar="FILE.npz", help="x: uint8 images (n, h, w); y: labels 0-9 (n,)")
     d.add_argument("--by", help="export: only this person's drawings; import: the name they are saved under")
-    d.add_argument("--db", help="the drawings database (default: $MNIST_LAB_DB or data/drawings.sqlite3)")
+    d.add_argument("--db", help="the class database, a URL or an SQLite file (default: $MNIST_LAB_DATABASE, else data/drawings.sqlite3)")
     for name, what in (("backup", "back the lesson up into the new folder DIR"), ("restore", "put a backup back")):
         b = sub.add_parser(name, help=what)
         b.add_argument("dir", metavar="DIR")
-        b.add_argument("--db", help="the class database (default: $MNIST_LAB_DB or data/drawings.sqlite3)")
+        b.add_argument("--db", help="the class database, a URL or an SQLite file (default: $MNIST_LAB_DATABASE, else data/drawings.sqlite3)")
+    g = sub.add_parser("migrate", help="bring a data folder of an earlier release into the configured class database")
+    g.add_argument("--data", help="the data folder (default: $MNIST_LAB_DATA or data/)")
+    g.add_argument("--dry-run", action="store_true", help="report what it would add, add nothing")
     args = parser.parse_args(argv)
     if args.command == "drawings" and args.action != "list" and not args.file:
         parser.error(f"drawings {args.action} needs a FILE.npz")
@@ -277,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[VERBOSE] = "1"
     store = ModelStore(args.store)
     commands = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "explain": cmd_explain, "map": cmd_map}
-    commands["drawings"] = cmd_drawings
+    commands |= {"drawings": cmd_drawings, "migrate": cmd_migrate}
     command = commands.get(args.command, cmd_backup)
     try:
         return command(store, args)

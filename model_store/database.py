@@ -40,6 +40,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    select,
     text,
 )
 from sqlalchemy import exc as sa_exc
@@ -52,7 +53,8 @@ from model_store.files import data_root
 URL_VARIABLE = "MNIST_LAB_DATABASE"
 BUSY_SECONDS = 5.0  # a busy SQLite file or a PostgreSQL lock is waited for this long, then reported
 CONNECT_SECONDS = 5  # a PostgreSQL server that does not answer within this is reported
-HEAD = "0002"  # the newest schema version (model_store/migrations/versions)
+KNOWN_VERSIONS = ("0001", "0002")  # every schema version this release knows (model_store/migrations/versions)
+HEAD = KNOWN_VERSIONS[-1]
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 metadata = MetaData()
@@ -174,7 +176,9 @@ class Database:
     """One class database. Cheap to make: the engine behind a URL is made once per process."""
 
     def __init__(self, url: str | Path | None = None):
-        url = configured_url() if url is None else (f"sqlite:///{url}" if isinstance(url, Path) else url)
+        """`url`: a database URL, or an SQLite file's path; the configured one (`configured_url`) when None."""
+        url = configured_url() if url is None else str(url)
+        url = url if "://" in url else f"sqlite:///{url}"
         self.url = _driver_url(make_url(url))
         self.where = where(self.url)
         self.sqlite = self.url.get_backend_name() == "sqlite"
@@ -192,6 +196,17 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A connection for reads (and single-statement writes that check nothing first)."""
         with self._errors(), self._connection() as connection:
+            with connection.begin():
+                yield connection
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction that sees one moment of the whole database across its statements
+        (SQLite's WAL gives it; PostgreSQL with REPEATABLE READ): a backup taken while the class
+        draws holds every drawing committed before it began, and none half."""
+        with self._errors(), self._connection() as connection:
+            if not self.sqlite:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
                 yield connection
 
@@ -222,8 +237,6 @@ class Database:
             yield
         except sa_exc.DBAPIError as err:
             raise explain(err, self) from None
-        except OSError as err:  # the SQLite file's folder cannot be made
-            raise DatabaseError(f"the class database {self.where} cannot be opened ({err})") from None
 
     def _upgrade(self) -> None:
         """The schema made or brought to HEAD, once per process and database."""
@@ -235,9 +248,21 @@ class Database:
                 from model_store.migrations import upgrade
 
                 if self.sqlite:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        self.path.parent.mkdir(parents=True, exist_ok=True)
+                    except OSError as err:
+                        raise DatabaseError(f"the class database {self.where} cannot be opened ({err})") from None
                 upgrade(self)
                 _current.add(key)
+
+    def setting(self, key: str) -> str | None:
+        """A class setting's JSON value (`settings`); None when it was never set."""
+        with self.read() as connection:
+            return connection.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.read() as connection:
+            upsert(connection, settings, {"key": key, "value": value}, ("key",), ("value",))
 
     def counted(self) -> int:
         """Statements this process has sent to any class database: for tests and benchmarks."""
@@ -351,13 +376,15 @@ def _server_reason(text_: str, url: URL) -> str:
     if "password authentication failed" in text_ or "no password supplied" in text_:
         return f"refused the password of user {url.username!r}: check the password in ${URL_VARIABLE}"
     if "does not exist" in text_ and "database" in text_:
-        return f"has no database named {url.database!r}: create it on that server (createdb {url.database}), or fix ${URL_VARIABLE}"
+        return (
+            f"has no database named {url.database!r}: create it on that server (createdb {url.database}), or fix ${URL_VARIABLE}"
+        )
     if "role" in text_ and "does not exist" in text_:
         return f"has no user {url.username!r}: create it on that server (createuser), or fix ${URL_VARIABLE}"
     if "could not translate host name" in text_ or "name or service not known" in text_:
         return f"cannot be found: no machine is called {url.host!r} (check ${URL_VARIABLE})"
     if "connection refused" in text_ or "timeout expired" in text_ or "could not receive data" in text_:
-        return f"does not answer: is PostgreSQL running on {url.host or 'localhost'}:{url.port or 5432}, and is ${URL_VARIABLE} right?"
+        return f"does not answer (is PostgreSQL running on {url.host or 'localhost'}:{url.port or 5432}, and is ${URL_VARIABLE} right?)"
     if "terminating connection" in text_ or "server closed the connection" in text_ or "connection is closed" in text_:
         return "went away mid-work (the server stopped or restarted); nothing was half-written: try again"
     if "lock timeout" in text_ or "canceling statement due to lock timeout" in text_:

@@ -87,9 +87,13 @@ class Drawings:
 
     def _check_rate(self, db, browser: str, now: str) -> None:
         minute_ago = (datetime.fromisoformat(now) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
-        recent = db.execute(
-            select(table.c.created).where(table.c.browser == browser, table.c.created > minute_ago).order_by(table.c.created)
-        ).scalars().all()
+        recent = (
+            db.execute(
+                select(table.c.created).where(table.c.browser == browser, table.c.created > minute_ago).order_by(table.c.created)
+            )
+            .scalars()
+            .all()
+        )
         if len(recent) >= SAVES_PER_MINUTE:
             oldest = datetime.fromisoformat(recent[-SAVES_PER_MINUTE])
             wait = 60 - (datetime.fromisoformat(now) - oldest).total_seconds()
@@ -192,7 +196,9 @@ class Drawings:
             raise KeyError(f"no drawing {drawing_id}")
         image = np.frombuffer(row.image, np.uint8).reshape(28, 28)
         probabilities = json.loads(row.probabilities) if row.probabilities else None
-        return Drawing(row.id, row.created, row.writer, row.label, image, row.source, row.model, probabilities, row.original, row.browser)
+        return Drawing(
+            row.id, row.created, row.writer, row.label, image, row.source, row.model, probabilities, row.original, row.browser
+        )
 
     def npz(self, by: Person, writer: str | None = None) -> bytes:
         """An .npz file's bytes: the prepared images as `x` uint8 (n, 28, 28) and `y` uint8 (n,),

@@ -2,54 +2,86 @@
 
 A backup is a folder:
 
-    class.sqlite3     the class database (drawings, names, sign-ins), copied with SQLite's online
-                      backup API: complete and consistent even while the class draws
-    models/           every stored model's record and files
-    runs/             every run's records (config, status, progress); not its checkpoints
+    class.sqlite3     every row of the class database (`model_store.database`: drawings, names,
+                      sign-ins, settings, models and their files, runs and their progress), read
+                      in one snapshot while the class goes on, written as an SQLite file: the same
+                      on either engine, so a backup made on PostgreSQL restores into SQLite and back
+    models/           (only while models are still files) every stored model's record and files
+    runs/             (only while runs are still files) every run's records; not its checkpoints
     lesson.json       when, and how many of each
 
-`python -m model_store backup DIR` and `restore DIR`; the Class page's "Download the lesson" is
+A backup comes from outside (a teacher's download, a folder on a stick), so `restore` trusts none
+of it until it is checked: nothing but plain files inside the folder (no symlinks, devices or
+paths leading out), a readable database of a schema this release knows. It then backs up the
+class as it is, and puts the backup's rows in place of the class's in one transaction: a restore
+that fails halfway leaves the class as it was.
+
+`python -m model_store backup DIR` and `restore DIR` (or `restore FILE.zip`); the Class page's "Download the lesson" is
 the same folder as a zip, and its "Start a new lesson" backs up into the data folder's
-`lessons/` first.
+`lessons/` first, then clears only what that backup holds.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import sqlite3
+import stat
+import tempfile
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from model_store.drawings import Drawings, DrawingsError
+from sqlalchemy import delete, insert, select
+
+from model_store.database import KNOWN_VERSIONS, Database, metadata
+from model_store.database import drawings as drawings_table
+from model_store.drawings import Drawings
 from model_store.files import data_root, runs_root
 from model_store.roles import Person, require
 from model_store.store import ModelStore
 
 DATABASE = "class.sqlite3"
 RUN_FILES = ("config.json", "status.json", "events.jsonl")  # a run's record; checkpoints stay out
+BATCH = 200  # rows copied at a time: a table of model files need not fit in memory twice
 
 
-def backup(into: Path, by: Person, db: Drawings | None = None, store: ModelStore | None = None) -> dict:
+def backup(into: Path, by: Person, db: Database | None = None, store: ModelStore | None = None) -> dict:
     """The lesson as it is now, into the new folder `into`; what it holds (lesson.json)."""
     require(by, "lesson")
-    db, store = db or Drawings(), store or ModelStore()
+    db, store = db or Database(), store or ModelStore()
     into = Path(into)
     into.mkdir(parents=True)
-    with db.connect() as source:  # made or upgraded first, so a backup is always the current schema
-        target = sqlite3.connect(into / DATABASE)
-        try:
-            source.backup(target)  # pages of the file copied under SQLite's own locking
-        finally:
-            target.close()
+    target = Database(into / DATABASE)
+    counts = copy_rows(db, target)
     models = _copy_models(store.root, into / "models")
     runs = _copy_runs(runs_root(), into / "runs")
-    drawings = Drawings(into / DATABASE).count()
-    summary = {"made": datetime.now(UTC).isoformat(timespec="seconds"), "drawings": drawings, "models": models, "runs": runs}
+    last = Drawings(target).version()[1]
+    made = datetime.now(UTC).isoformat(timespec="seconds")
+    summary = {"made": made, "drawings": counts["drawings"], "last_drawing": last, "models": models, "runs": runs}
     (into / "lesson.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def copy_rows(source: Database, target: Database) -> dict[str, int]:
+    """Every row of every class table from `source` into `target` (whose tables are emptied
+    first), read in one snapshot and written in one transaction; how many rows of each table."""
+    counts = {}
+    with source.snapshot() as reading, target.write() as writing:
+        for table in metadata.sorted_tables:
+            writing.execute(delete(table))
+            counts[table.name] = 0
+            rows = reading.execution_options(yield_per=BATCH).execute(select(table))
+            for batch in rows.partitions():
+                writing.execute(insert(table), [row._asdict() for row in batch])
+                counts[table.name] += len(batch)
+        if not target.sqlite:  # ids were copied as they were: the next drawing's id comes after them
+            writing.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('drawings', 'id'), coalesce(max(id), 0) + 1, false) FROM drawings"
+            )
+    return counts
 
 
 def _copy_models(root: Path, into: Path) -> int:
@@ -91,32 +123,159 @@ def zipped(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def restore(source: Path, by: Person, db: Drawings | None = None, store: ModelStore | None = None) -> dict:
-    """Put a backup back: the class database replaced by the backup's (through the backup API,
-    so app processes reading it see the old one or the new one), its models and runs copied in
-    (models and runs of the same name are replaced; others stay). What it held."""
-    require(by, "lesson")
-    db, store, source = db or Drawings(), store or ModelStore(), Path(source)
+class BadBackup(ValueError):
+    """A backup refused before anything of the class was touched; the message says why."""
+
+
+def check_backup(source: Path) -> dict:
+    """The backup's lesson.json, once every part of it is checked; BadBackup saying what is wrong."""
+    source = Path(source)
     if not (source / "lesson.json").is_file() or not (source / DATABASE).is_file():
-        raise ValueError(f"{source} is not a lesson backup (it needs lesson.json and {DATABASE})")
-    Drawings(source / DATABASE).count()  # readable, and of a schema this release knows, or DrawingsError
-    backed_up = sqlite3.connect(source / DATABASE)
+        raise BadBackup(f"{source} is not a lesson backup (it needs lesson.json and {DATABASE})")
+    for path in [source, *source.rglob("*")]:
+        _plain(path, source)
     try:
-        with db.connect() as target:
-            backed_up.backup(target)
+        summary = json.loads((source / "lesson.json").read_text())
+    except ValueError as err:
+        raise BadBackup(f"the backup's lesson.json is not readable ({err})") from None
+    _readable(source / DATABASE)
+    _own_files(source / "models")
+    return summary
+
+
+def _plain(path: Path, root: Path) -> None:
+    """Refuse a symlink, a device or a pipe: a backup holds plain files and folders only, inside it."""
+    found = os.lstat(path)
+    if stat.S_ISLNK(found.st_mode):
+        raise BadBackup(f"the backup holds a symbolic link ({path.relative_to(root)}): refused, nothing restored")
+    if not (stat.S_ISREG(found.st_mode) or stat.S_ISDIR(found.st_mode)):
+        raise BadBackup(f"the backup holds something that is not a file ({path.relative_to(root)}): refused")
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise BadBackup(f"the backup names a path outside itself ({path}): refused")
+
+
+def _readable(path: Path) -> None:
+    """The backup's database opens read-only, is whole, and has a schema this release knows."""
+    try:
+        raw = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            if raw.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise BadBackup("the backup's database is damaged (SQLite's check fails)")
+            version = raw.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            raw.close()
     except sqlite3.Error as err:
-        raise DrawingsError(f"the backup's database could not be put back: {err}") from None
-    finally:
-        backed_up.close()
+        raise BadBackup(f"the backup's database is not readable ({err})") from None
+    if version is None or version[0] not in KNOWN_VERSIONS:
+        raise BadBackup(f"the backup's database has a schema this release does not know ({version and version[0]})")
+
+
+def _own_files(models: Path) -> None:
+    """Each model record of the backup names only its own files, beside it."""
+    from model_store.store import NAME_PATTERN, _own_files
+
+    for record in sorted(models.glob("*.json")) if models.is_dir() else []:
+        if not NAME_PATTERN.fullmatch(record.stem):
+            raise BadBackup(f"the backup holds a model record with a bad name ({record.name})")
+        try:
+            _own_files(record.stem, json.loads(record.read_text()))
+        except (ValueError, KeyError, TypeError) as err:
+            raise BadBackup(f"the backup's model {record.stem} is not whole ({err})") from None
+
+
+MOST_MEMBERS = 100_000  # files in a zipped backup
+MOST_BYTES = 4 * 2**30  # a zipped backup's files, unpacked
+MOST_RATIO = 100  # unpacked to packed, per file: a backup's files are stored, not compressed (`zipped`)
+
+
+def unzip(data: Path, into: Path) -> Path:
+    """A zipped backup unpacked into `into`, each member checked before a byte of it is written:
+    a plain file inside the folder, the sizes within MOST_BYTES and MOST_RATIO (no zip bombs), and
+    no more written than its header declared. The folder; BadBackup saying why not."""
+    try:
+        archive = zipfile.ZipFile(data)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise BadBackup(f"not a zipped lesson backup ({err})") from None
+    with archive:
+        members = archive.infolist()
+        _check_members(members)
+        for member in members:
+            target = into / member.filename
+            if member.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as packed, open(target, "wb") as out:
+                shutil.copyfileobj(_bounded(packed, member.file_size), out)
+    return into
+
+
+def _check_members(members: list[zipfile.ZipInfo]) -> None:
+    if len(members) > MOST_MEMBERS:
+        raise BadBackup(f"the zip holds {len(members):,} files; a backup has at most {MOST_MEMBERS:,}")
+    total = 0
+    for member in members:
+        name = member.filename
+        if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name:
+            raise BadBackup(f"the zip names a path outside itself ({name}): refused, nothing restored")
+        if stat.S_ISLNK(member.external_attr >> 16):
+            raise BadBackup(f"the zip holds a symbolic link ({name}): refused, nothing restored")
+        if member.file_size > MOST_RATIO * max(member.compress_size, 1) and member.file_size > 2**20:
+            raise BadBackup(f"{name} unpacks to {member.file_size:,} bytes from {member.compress_size:,}: a zip bomb, refused")
+        total += member.file_size
+    if total > MOST_BYTES:
+        raise BadBackup(f"the zip unpacks to {total / 2**30:.1f} GiB; a backup is at most {MOST_BYTES / 2**30:.0f} GiB")
+
+
+def _bounded(stream, size: int):
+    """`stream`, ending with BadBackup once it gives more than `size` bytes (a header that lied)."""
+
+    class Bounded(io.RawIOBase):
+        given = 0
+
+        def readinto(self, buffer) -> int:
+            chunk = stream.read(len(buffer))
+            self.given += len(chunk)
+            if self.given > size:
+                raise BadBackup("a file of the zip unpacks to more than its header says: refused")
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+        def readable(self) -> bool:
+            return True
+
+    return Bounded()
+
+
+def restore(source: Path, by: Person, db: Database | None = None, store: ModelStore | None = None) -> dict:
+    """Put a backup (a folder, or `zipped` one) back, once it is checked (`check_backup`): the
+    class as it is first backed up into `lessons/`, then the class database's rows replaced by the
+    backup's in one transaction (app processes see the old lesson or the new one, never a mix).
+    What it held."""
+    require(by, "lesson")
+    db, store, source = db or Database(), store or ModelStore(), Path(source)
+    if source.is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            return restore(unzip(source, Path(tmp) / "lesson"), by, db, store)
+    summary = check_backup(source)
+    backup(lessons_root() / datetime.now().strftime("before-restore-%Y%m%d-%H%M%S-%f"), by, db, store)
+    copy_rows(Database(source / DATABASE), db)
+    _restore_files(source, store)
+    return summary
+
+
+def _restore_files(source: Path, store: ModelStore) -> None:
+    """(Only while models and runs are still files) the backup's models and runs copied in."""
     store.root.mkdir(parents=True, exist_ok=True)
-    for path in sorted((source / "models").iterdir()):
+    models = source / "models"
+    for path in sorted(models.iterdir()) if models.is_dir() else []:
         if path.suffix != ".json":  # the files first, the records that name them last
             shutil.copy2(path, store.root / path.name)
-    for path in sorted((source / "models").glob("*.json")):
+    for path in sorted(models.glob("*.json")) if models.is_dir() else []:
         shutil.copy2(path, store.root / path.name)
-    for folder in sorted((source / "runs").iterdir()):
+    runs = source / "runs"
+    for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
         shutil.copytree(folder, runs_root() / folder.name, dirs_exist_ok=True)
-    return json.loads((source / "lesson.json").read_text())
 
 
 def lessons_root() -> Path:
@@ -124,10 +283,18 @@ def lessons_root() -> Path:
 
 
 def new_lesson(by: Person, archive_runs) -> tuple[Path, int, int]:
-    """Back the lesson up into `lessons/`, then clear the class drawings and move the finished
-    runs out of every list (`archive_runs(0)`, from `training.runs`); models and names stay.
-    (the backup's folder, drawings cleared, runs archived)."""
+    """Back the lesson up into `lessons/`, then clear the class drawings that backup holds and
+    move the finished runs out of every list (`archive_runs(0)`, from `training.runs`); models,
+    names and the drawings saved while the backup was made stay. (the backup's folder, drawings
+    cleared, runs archived)."""
     require(by, "lesson")
     folder = lessons_root() / datetime.now().strftime("lesson-%Y%m%d-%H%M%S")
-    backup(folder, by)
-    return folder, Drawings().delete_all(by), archive_runs(0)
+    held = backup(folder, by)
+    return folder, clear_drawings_up_to(held["last_drawing"]), archive_runs(0)
+
+
+def clear_drawings_up_to(last: int) -> int:
+    """Delete the drawings whose id is at most `last` (ids are never reused: those are the ones a
+    backup holds); how many went."""
+    with Database().write() as db:
+        return db.execute(delete(drawings_table).where(drawings_table.c.id <= last)).rowcount

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from model_store import lesson
-from model_store.drawings import DrawingsError
+from model_store.database import DatabaseError
 from model_store.people import NameRefused, Register
 from model_store.roles import TEACHER_ONLY, NotAllowed
 from pages.common import plain, through_app_frame
@@ -97,7 +97,7 @@ def people() -> None:
     st.subheader("People")
     try:
         names = Register().people()
-    except DrawingsError as err:
+    except DatabaseError as err:
         st.error(plain(str(err)), icon=":material/error:")
         return
     st.dataframe(pd.DataFrame({"name": list(names), "browsers": [len(b) for b in names.values()]}), hide_index=True)
@@ -114,7 +114,7 @@ def people() -> None:
 
     try:
         done = rename_person(old, new, person, merge)
-    except (NameRefused, NotAllowed, DrawingsError) as err:
+    except (NameRefused, NotAllowed, DatabaseError) as err:
         st.error(plain(str(err)), icon=":material/error:")
         return
     st.success(plain(f"{old} is now {done}: their models, runs and drawings too."), icon=":material/check:")
@@ -146,7 +146,7 @@ def the_lesson() -> None:
 
         try:
             folder, drawings, runs = lesson.new_lesson(person, archive_runs)
-        except (DrawingsError, NotAllowed, OSError) as err:
+        except (DatabaseError, NotAllowed, OSError) as err:
             st.error(plain(str(err)), icon=":material/error:")
             return
         st.success(

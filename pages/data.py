@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ImageError, decode_image, load_mnist, normalize, prepare
-from model_store.drawings import Drawings, DrawingsError
+from model_store.database import DatabaseError
+from model_store.drawings import Drawings
 from model_store.people import clean_name
 from model_store.preprocess import IMAGE_TYPES
 from model_store.roles import NotAllowed, owns
@@ -135,7 +136,7 @@ def class_drawings() -> None:
     db = Drawings()
     try:
         counts, writers = db.counts(), db.writers()
-    except DrawingsError as err:
+    except DatabaseError as err:
         st.error(str(err), icon=":material/error:")
         return
     if counts:
@@ -229,7 +230,7 @@ def deletes(db: Drawings, drawing, whose: str, n: int, person) -> None:
         ):
             st.toast(f"Deleted {db.delete_all(person, None if everyone else whose)} drawings")
             st.rerun()
-    except (DrawingsError, NotAllowed, KeyError) as err:
+    except (DatabaseError, NotAllowed, KeyError) as err:
         st.error(plain(str(err)), icon=":material/error:")
 
 
@@ -252,7 +253,7 @@ def teachers_import(db: Drawings) -> None:
                 writer = clean_name(writer)
                 with st.spinner(f"Preparing each image of {plain(file.name)}..."):  # ~0.4 ms an image
                     n = db.import_npz(file.getvalue(), writer, person)
-            except (DrawingsError, ValueError, NotAllowed) as err:  # NameRefused is a ValueError
+            except (DatabaseError, ValueError, NotAllowed) as err:  # NameRefused is a ValueError
                 st.error(plain(f"{file.name}: {err}"), icon=":material/error:")
                 return
             st.session_state.data_import_round += 1

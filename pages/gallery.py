@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from model_store import StoredModel
-from model_store.drawings import Drawings, DrawingsError
+from model_store.database import DatabaseError
+from model_store.drawings import Drawings
 from model_store.roles import NotAllowed, owns
 from pages.common import (
     MNIST_TEST,
@@ -46,7 +47,7 @@ def choose_images() -> ImageSet | None:
     try:
         drawings = Drawings()
         version, writers = drawings.version(), drawings.writers()
-    except DrawingsError as err:
+    except DatabaseError as err:
         st.error(str(err), icon=":material/error:")
         return None
     if not version[0]:
@@ -176,7 +177,7 @@ def moderate(drawing_id: int) -> None:
     person = me()
     try:
         drawing = Drawings().get(drawing_id)
-    except (KeyError, DrawingsError):
+    except (KeyError, DatabaseError):
         return  # deleted meanwhile
     if error := st.session_state.pop("gallery_delete_error", None):
         st.error(plain(error), icon=":material/error:")
@@ -194,7 +195,7 @@ def _delete(drawing_id: int, all_by: str | None = None) -> None:
     person, db = me(), Drawings()
     try:
         done = f"Deleted {db.delete_all(person, all_by)} drawings by {all_by}" if all_by else db.delete(drawing_id, person)
-    except (DrawingsError, NotAllowed, KeyError) as err:
+    except (DatabaseError, NotAllowed, KeyError) as err:
         st.session_state["gallery_delete_error"] = str(err)
         return
     st.toast(plain(done or "Deleted the drawing"), icon=":material/delete:")

@@ -45,7 +45,16 @@ class Server:
             shutil.chown(self.folder, "postgres")
             shutil.chown(self.folder / "password", "postgres")
         pwfile = f"--pwfile={self.folder / 'password'}"
-        initdb = [_bin("initdb"), "-D", str(self.data), "-U", "postgres", pwfile, "--auth-local=trust", "--auth-host=scram-sha-256"]
+        initdb = [
+            _bin("initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            pwfile,
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        ]
         subprocess.run(_as_postgres(*initdb), check=True, capture_output=True)
         self.start()
 

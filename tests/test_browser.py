@@ -165,7 +165,7 @@ def test_a_drawing_is_saved_with_the_models_answer_or_the_writers_and_the_canvas
     from model_store.drawings import Drawings
 
     db = Drawings(server.models.parent / "data" / "drawings.sqlite3")
-    before = db.count() if db.path.exists() else 0
+    before = db.count() if db.db.path.exists() else 0
     draw(page, SEVEN)
     page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '7'", timeout=15_000)
     page.get_by_role("button", name="Right, it is a 7").click()

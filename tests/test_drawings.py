@@ -11,11 +11,13 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
-from model_store import drawings as drawings_module
-from model_store import prepare
-from model_store.drawings import Drawings, DrawingsError, default_path
+from model_store import ModelStore, prepare
+from model_store import database as database_module
+from model_store.database import Database, DatabaseError
+from model_store.drawings import Drawings
 from model_store.roles import NotAllowed
 from tests.conftest import ROOT, as_read, cmyk_jpeg, digit_on_canvas, image_file, open_page, run_clean, sixteen_bit_png
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER, signed_in_as_teacher
@@ -24,7 +26,13 @@ from training.nondigits import training_set
 
 
 @pytest.fixture
-def db(tmp_path) -> Drawings:
+def db(engine) -> Drawings:
+    """The class drawings on each engine: SQLite and a real PostgreSQL."""
+    return Drawings(Database(engine))
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> Drawings:
     return Drawings(tmp_path / "drawings.sqlite3")
 
 
@@ -34,7 +42,7 @@ def npz(**arrays) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_drawing_keeps_every_field_and_the_file_is_wal_with_its_schema_version(db):
+def test_a_drawing_keeps_every_field_and_the_database_has_the_newest_schema(db):
     image = np.random.default_rng(0).random((28, 28)).astype(np.float32)
     probabilities = np.linspace(0, 1, 10) / 4.5
     new_id = db.add(image, 7, "ada", "canvas", b"\x89PNG...", "lab-default", probabilities)
@@ -42,9 +50,11 @@ def test_a_drawing_keeps_every_field_and_the_file_is_wal_with_its_schema_version
     assert (kept.label, kept.writer, kept.source, kept.model, kept.original) == (7, "ada", "canvas", "lab-default", b"\x89PNG...")
     assert kept.image.dtype == np.uint8 and np.abs(kept.image / 255 - image).max() <= 0.5 / 255 + 1e-6
     assert np.allclose(kept.probabilities, probabilities, atol=1e-6) and kept.created.endswith("+00:00")
-    with sqlite3.connect(db.path) as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == drawings_module.SCHEMA_VERSION
+    with db.db.read() as raw:
+        assert raw.execute(text("SELECT version_num FROM alembic_version")).scalar() == database_module.HEAD
+    if db.db.sqlite:
+        with sqlite3.connect(db.db.path) as raw:
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     for label in (-1, 10, 3.5, "7"):
         with pytest.raises(ValueError, match="a label is a digit from 0 to 9"):
             db.add(image, label, "ada")
@@ -141,30 +151,34 @@ def test_a_student_deletes_their_own_drawings_is_refused_anothers_and_downloads_
     assert db.delete_all(TEACHER) == 2 and db.count() == 0
 
 
-def test_a_locked_damaged_or_newer_database_is_named_with_the_reason(db, monkeypatch, tmp_path):
+def test_a_locked_damaged_or_newer_database_is_named_with_the_reason(sqlite_db, monkeypatch, tmp_path):
+    db = sqlite_db
     db.add(np.zeros((28, 28), np.uint8), 1, "ada")
-    monkeypatch.setattr(drawings_module, "BUSY_SECONDS", 0.2)
-    holder = sqlite3.connect(db.path)
+    monkeypatch.setattr(database_module, "BUSY_SECONDS", 0.2)
+    holder = sqlite3.connect(db.db.path)
     holder.execute("BEGIN EXCLUSIVE")
-    with pytest.raises(DrawingsError, match="is busy .another program holds a lock"):
+    with pytest.raises(DatabaseError, match="is busy .another program holds a lock"):
         db.add(np.zeros((28, 28), np.uint8), 2, "ada")
     holder.rollback()
     holder.close()
     assert db.add(np.zeros((28, 28), np.uint8), 2, "ada") and db.count() == 2  # free again: it works
     damaged = Drawings(tmp_path / "damaged.sqlite3")
-    damaged.path.write_bytes(b"this is not a database at all, just text" * 100)
-    with pytest.raises(DrawingsError, match="is damaged .not a readable SQLite database."):
+    damaged.db.path.write_bytes(b"this is not a database at all, just text" * 100)
+    with pytest.raises(DatabaseError, match="is damaged .not a readable SQLite database."):
         damaged.count()
-    with sqlite3.connect(db.path) as raw:
-        raw.execute("PRAGMA user_version = 99")
-    with pytest.raises(DrawingsError, match="is from a newer release .schema 99."):
-        db.count()
+    with sqlite3.connect(db.db.path) as raw:
+        raw.execute("UPDATE alembic_version SET version_num = '0099'")
+    newer = run("-m", "model_store", "drawings", "list", store=ModelStore(tmp_path), MNIST_LAB_DB=str(db.db.path))
+    assert newer.returncode == 2 and "is from a newer release (schema 0099)" in newer.stderr, newer.stderr
 
 
-def test_the_database_lives_in_the_data_folder_unless_mnist_lab_db_names_another(tmp_path, monkeypatch):
-    assert default_path() == tmp_path / "data" / "drawings.sqlite3"  # conftest's MNIST_LAB_DATA
+def test_the_database_lives_in_the_data_folder_unless_mnist_lab_db_or_a_url_names_another(tmp_path, monkeypatch):
+    assert Database().path == tmp_path / "data" / "drawings.sqlite3"  # conftest's MNIST_LAB_DATA
     monkeypatch.setenv("MNIST_LAB_DB", str(tmp_path / "elsewhere.db"))
-    assert default_path() == tmp_path / "elsewhere.db"
+    assert Database().path == tmp_path / "elsewhere.db"
+    monkeypatch.setenv("MNIST_LAB_DATABASE", "postgresql://lab:secret@db.school:5433/lab")
+    db = Database()
+    assert db.path is None and db.where == "at db.school:5433/lab" and "secret" not in db.where
 
 
 # ---------------------------------------------------------------- the command line
@@ -260,13 +274,13 @@ def test_no_it_is_a_saves_the_writers_label(page, mnist_test):
 
 def test_a_locked_database_keeps_the_drawing_in_the_session_and_save_again_saves_it(page, mnist_test, monkeypatch):
     Drawings().count()  # the file exists
-    monkeypatch.setattr(drawings_module, "BUSY_SECONDS", 0.2)
-    holder = sqlite3.connect(default_path())
+    monkeypatch.setattr(database_module, "BUSY_SECONDS", 0.2)
+    holder = sqlite3.connect(Database().path)
     holder.execute("BEGIN EXCLUSIVE")
     at = upload_seven(page, mnist_test)
     at.button(key="draw_keep_upload_0_right").click()
     run_clean(at)
-    assert "1 drawing not saved yet: the class drawings database" in at.error[0].value and "is busy" in at.error[0].value
+    assert "1 drawing not saved yet: the class database" in at.error[0].value and "is busy" in at.error[0].value
     assert at.metric[1].value == "7"  # the page still reads digits
     holder.rollback()
     holder.close()

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import streamlit as st
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
+from model_store.database import HEAD
 from model_store.drawings import Drawings, TooManySaves
 from model_store.lesson import backup, restore
 from model_store.networks import dense_128
@@ -150,8 +152,8 @@ def test_forged_fresh_cookies_do_not_reset_the_budget_and_two_app_processes_shar
     with pytest.raises(TooManyTries, match="in this class"):  # ...and this process sees the wait too
         Register().attempt("yet-another-browser", PASSWORD, PASSWORD)
     # The browser the teacher signed in from before is held only to its own count.
-    with Register().db.connect() as db, db:
-        db.execute("INSERT INTO teachers VALUES ('teachers-laptop', 0, 0)")
+    with Register().db.read() as db:
+        db.execute(text("INSERT INTO teachers VALUES ('teachers-laptop', 0, 0)"))
     assert Register().attempt("teachers-laptop", PASSWORD, PASSWORD)
     assert Register().wait_left("someone")[0] == 0  # a right password ends the class-wide wait
 
@@ -182,7 +184,7 @@ def test_saves_from_one_browser_are_rate_limited_with_a_clear_message(monkeypatc
     assert db.count() == 6
 
 
-def test_a_backup_taken_while_twenty_threads_save_restores_every_committed_row(store, tmp_path, monkeypatch):
+def test_a_backup_taken_while_twenty_threads_save_restores_every_committed_row(store, tmp_path, monkeypatch, engine):
     monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
     db = Drawings()
     owned_models(store)
@@ -202,7 +204,7 @@ def test_a_backup_taken_while_twenty_threads_save_restores_every_committed_row(s
     while len(committed) < 100:  # the class is drawing
         threading.Event().wait(0.01)
     before = set(committed)
-    held = backup(tmp_path / "backup", TEACHER, db, store)
+    held = backup(tmp_path / "backup", TEACHER, db.db, store)
     stop.set()
     [t.join() for t in threads]
     kept = set(Drawings(tmp_path / "backup" / "class.sqlite3").arrays()[0].tolist())
@@ -211,12 +213,12 @@ def test_a_backup_taken_while_twenty_threads_save_restores_every_committed_row(s
     # The lesson goes on, goes wrong, and the backup is put back.
     Drawings().delete_all(TEACHER)
     store.delete("ada-net", TEACHER)
-    restore(tmp_path / "backup", TEACHER, db, store)
+    restore(tmp_path / "backup", TEACHER, db.db, store)
     assert set(db.arrays()[0].tolist()) == kept and store.get("ada-net").record["owner"]["name"] == "ada"
     ids, images, labels, writers = db.rows()
     assert all(images[i].max() == int(writers[i][1:]) for i in range(len(ids)))  # each row whole, unmixed
     with pytest.raises(NotAllowed, match="Only the teacher may back up, restore or start a lesson"):
-        backup(tmp_path / "b2", STUDENT, db, store)
+        backup(tmp_path / "b2", STUDENT, db.db, store)
 
 
 def test_in_the_gallery_a_writer_deletes_their_drawing_and_the_teacher_all_of_one_persons(monkeypatch, mnist_test):
@@ -298,9 +300,9 @@ def test_a_class_database_from_the_last_release_is_upgraded_in_place_and_keeps_i
     assert db.get(1).writer == "ada" and db.get(1).browser is None  # an older row: the teacher's to change
     with pytest.raises(NotAllowed):
         db.delete(1, STUDENT)
-    assert Register(db).claim(STUDENT.session, "ada") == "ada"  # the new tables are there
+    assert Register(db.db).claim(STUDENT.session, "ada") == "ada"  # the new tables are there
     with sqlite3.connect(tmp_path / "old.sqlite3") as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == HEAD
 
 
 def test_on_the_class_page_the_teacher_renames_a_student_and_starts_a_new_lesson(store, tmp_path, monkeypatch):

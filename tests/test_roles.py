@@ -11,9 +11,11 @@ import time
 
 import pytest
 import streamlit as st
+from sqlalchemy import text as sql
 from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
+from model_store.database import Database
 from model_store.networks import dense_128
 from model_store.people import BROWSER_TRIES, FIRST_WAIT, Register, TooManyTries
 from model_store.roles import NotAllowed, Person, password_matches
@@ -21,7 +23,7 @@ from tests.browser import running_app
 from tests.conftest import ROOT, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER
 from training.config import PRESETS, TrainConfig
-from training.limits import Limits, OverLimit, check_run, limits_path, limits_problem, read_limits, save_limits
+from training.limits import SETTING, Limits, OverLimit, check_run, limits_problem, read_limits, save_limits
 
 PASSWORD = "Zebra-42-ünïcode"
 
@@ -109,13 +111,13 @@ def test_a_student_cannot_stop_another_persons_run_nor_clear_the_queue(tmp_path,
 # ---------------------------------------------------------------- the class limits
 
 
-def test_only_the_teacher_sets_the_limits_and_they_are_kept_on_disk():
+def test_only_the_teacher_sets_the_limits_and_they_are_kept_in_the_class_database(engine):
     assert read_limits() == Limits(epochs=20, train_images=150_000, waiting=3)  # the defaults, out of the box
     with pytest.raises(NotAllowed, match="Only the teacher may change the class limits"):
         save_limits(Limits(epochs=50), STUDENT)
-    assert not limits_path().exists()
+    assert Database().setting(SETTING) is None
     save_limits(Limits(epochs=5, train_images=10_000, waiting=2), TEACHER)
-    assert json.loads(limits_path().read_text()) == {"epochs": 5, "train_images": 10_000, "waiting": 2} | {
+    assert json.loads(Database(engine).setting(SETTING)) == {"epochs": 5, "train_images": 10_000, "waiting": 2} | {
         "running": 1,
         "smallest_batch": 8,
         "layers": 6,
@@ -178,9 +180,8 @@ def test_an_experiment_over_a_limit_queues_none_of_its_runs(store):
     assert list_runs() == []
 
 
-def test_a_broken_limits_file_means_the_defaults_and_the_teacher_is_told():
-    limits_path().parent.mkdir(parents=True)
-    limits_path().write_text('{"epochs": "lots"')
+def test_broken_saved_limits_mean_the_defaults_and_the_teacher_is_told():
+    Database().set_setting(SETTING, '{"epochs": "lots"')
     assert read_limits() == Limits()
     assert "cannot be read" in limits_problem() and "the default limits apply" in limits_problem()
 
@@ -311,8 +312,8 @@ def test_five_wrong_passwords_disable_the_field_and_say_how_long_to_wait(app):
 
 def test_a_teacher_idle_for_an_hour_is_a_student_again(app):
     at = sign_in(app, PASSWORD)
-    with Register().db.connect() as db, db:  # the browser's last page run, an hour ago
-        db.execute("UPDATE teachers SET seen = ?", (time.time() - 3601,))
+    with Register().db.read() as db:  # the browser's last page run, an hour ago
+        db.execute(sql("UPDATE teachers SET seen = :seen"), {"seen": time.time() - 3601})
     run_clean(at)
     assert not at.sidebar.success
     assert [c.value for c in at.sidebar.caption] == [

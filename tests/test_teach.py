@@ -119,7 +119,7 @@ def test_the_command_line_teaches_and_prints_before_and_after(tiny_store, class_
     done = run(
         *("-m", "training", "--teach", "tiny", "--name", "tiny-cli", "--epochs", "1", "--train-limit", "2000"),
         store=store,
-        MNIST_LAB_DB=str(class_db.path),
+        MNIST_LAB_DB=str(class_db.db.path),
     )
     assert done.returncode == 0, done.stderr
     assert "Teaching tiny the class drawings (400)" in done.stdout

@@ -19,7 +19,7 @@ import threading
 
 from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.backend import VERBOSE
-from model_store.drawings import DrawingsError
+from model_store.database import DatabaseError
 from training.config import HELP, PRESETS, ConfigError, TrainConfig
 from training.teach import teaching_of
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if config.teach:
         try:
             config, teaching = teaching_of(config, store)
-        except (StoreError, ConfigError, DrawingsError) as err:
+        except (StoreError, ConfigError, DatabaseError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         print(

@@ -1,8 +1,8 @@
 """The class limits: how much training a student's run may ask for (its epochs and images, and
 its size: the smallest batch, the most layers, units and filters), how many runs one browser
 may keep waiting and how many of a student's may train at once. They hold out of the box (the
-defaults below); the teacher changes them on the Class page. Kept in `class-limits.json` in the
-class's data folder (`model_store.files.data_root`), so every app process reads the same ones.
+defaults below); the teacher changes them on the Class page. Kept in the class database (its
+setting "limits", `model_store.database`), so every app process of a school reads the same ones.
 
 The waiting limit holds for everyone (one browser cannot fill the queue); the others for students.
 The running limit is not a refusal: the board starts no more of a student's runs at once, and
@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
-from model_store.files import data_root, write_atomic
+from model_store.database import Database, DatabaseError
 from model_store.roles import Person, require
 from training.config import TRAIN_SIZE, TrainConfig
 
 MOST_WAITING = 20  # the highest waiting limit the teacher may set
-FILE = "class-limits.json"
+SETTING = "limits"
 
 
 class OverLimit(ValueError):
@@ -58,42 +57,41 @@ class Limits:
         return self
 
 
-def limits_path() -> Path:
-    return data_root() / FILE
-
-
 def read_limits() -> Limits:
-    """The class limits; the defaults when none were set, or when the file is unreadable (the
+    """The class limits; the defaults when none were set, or when they cannot be read (the
     Class page says so: `limits_problem`)."""
     try:
-        return _from_file()
-    except (OSError, ValueError, TypeError):
+        return _saved()
+    except (DatabaseError, ValueError, TypeError):
         return Limits()
 
 
 def limits_problem() -> str | None:
-    """Why the limits file cannot be read, for the teacher; None when it can (or does not exist)."""
+    """Why the saved limits cannot be read, for the teacher; None when they can (or none were saved)."""
     try:
-        _from_file()
-    except (OSError, ValueError, TypeError) as err:
-        return f"{limits_path()} cannot be read ({err}); the default limits apply until they are saved again"
+        _saved()
+    except (DatabaseError, ValueError, TypeError) as err:
+        return f"the class limits cannot be read ({err}); the default limits apply until they are saved again"
     return None
 
 
-def _from_file() -> Limits:
-    path = limits_path()
-    if not path.exists():
+def _saved() -> Limits:
+    value = Database().setting(SETTING)
+    if value is None:
         return Limits()
-    saved = json.loads(path.read_text())
+    return limits_from(json.loads(value))
+
+
+def limits_from(saved: dict) -> Limits:
+    """Limits from their saved fields (a field not saved keeps its default), checked."""
+    if not isinstance(saved, dict):
+        raise ValueError(f"the saved limits are not a table of figures (got {type(saved).__name__})")
     return Limits(**{f.name: saved[f.name] for f in fields(Limits) if f.name in saved}).check()
 
 
 def save_limits(limits: Limits, by: Person) -> None:
     require(by, "set_limits")
-    limits.check()
-    path = limits_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda p: p.write_text(json.dumps(asdict(limits))))
+    Database().set_setting(SETTING, json.dumps(asdict(limits.check())))
 
 
 def training_images(config: TrainConfig) -> int:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, inspect, text
 
-from model_store.database import HEAD, MIGRATIONS, Database, DatabaseError
-
-KNOWN = ("0001", "0002")  # every version this release knows, oldest first (HEAD last)
+from model_store.database import HEAD, KNOWN_VERSIONS, MIGRATIONS, Database, DatabaseError
 
 
 def upgrade(db: Database) -> None:
@@ -23,7 +21,7 @@ def upgrade(db: Database) -> None:
             version = _version(connection, db)
             if version == HEAD:
                 return
-            if version is not None and version not in KNOWN:
+            if version is not None and version not in KNOWN_VERSIONS:
                 raise DatabaseError(f"the class database {db.where} is from a newer release (schema {version})")
             _run(connection)
 

@@ -14,7 +14,8 @@ import pyarrow as pa
 import streamlit as st
 
 from model_store import ModelStore, StoredModel, load_mnist
-from model_store.drawings import Drawings, DrawingsError
+from model_store.database import DatabaseError, configured_url
+from model_store.drawings import Drawings
 from model_store.explain import DigitMap, Explainer, nearest, stored_explainer
 from pages.common import MNIST_TEST, plain, predictor_of, probabilities_on
 
@@ -201,10 +202,10 @@ def building(build: MapBuild) -> None:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def class_version(path: str) -> tuple[int, int]:
-    """The class drawings' version (in the database at `path`), asked at most every 10 s, not at
+def class_version(url: str) -> tuple[int, int]:
+    """The class drawings' version (in the database at `url`), asked at most every 10 s, not at
     every stroke."""
-    return Drawings(path).version()
+    return Drawings(url).version()
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -219,13 +220,13 @@ def _class_features(name: str, checksum: str, version: tuple[int, int], _explain
 def nearest_class_drawings(entry: StoredModel, explainer: Explainer, features: np.ndarray, digit: int) -> None:
     """The class drawings nearest to it, in the same feature space: what the class drew alike."""
     try:
-        version = class_version(str(Drawings().path))
+        version = class_version(configured_url())
         if not version[0]:
             return
         found, norms, images, labels, writers = _class_features(
             entry.name, entry.record.get("model_sha256", ""), version, explainer
         )
-    except DrawingsError as err:
+    except DatabaseError as err:
         st.caption(f"The class drawings cannot be read now ({plain(str(err))}).")
         return
     picked, _ = nearest(found, norms, features, min(CLASS_NEIGHBOURS, len(labels)))

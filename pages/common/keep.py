@@ -7,7 +7,8 @@ import numpy as np
 import streamlit as st
 
 from model_store import Prediction
-from model_store.drawings import Drawings, DrawingsError
+from model_store.database import DatabaseError
+from model_store.drawings import Drawings
 from pages.common import plain
 from pages.common.people import me, who_am_i
 
@@ -53,7 +54,7 @@ def save_waiting() -> bool:
             st.toast(f"Saved as a {saved['label']}. Thank you!", icon=":material/check:")
         st.session_state.pop("draw_save_error", None)
         return True
-    except DrawingsError as err:
+    except DatabaseError as err:
         st.session_state["draw_save_error"] = str(err)
         return False
 
@@ -98,7 +99,7 @@ def saved_counts(key: str) -> None:
         return
     try:
         mine, everyone = tally(who_am_i(), st.session_state.get("draw_saved", 0))
-    except DrawingsError as err:
+    except DatabaseError as err:
         st.caption(f":material/warning: {err}")
         return
     st.caption(f"Saved with your name ({plain(who_am_i())}) for the class to study: {mine} by you, {everyone} by the class.")

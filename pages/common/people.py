@@ -16,7 +16,7 @@ from datetime import datetime
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from model_store.drawings import DrawingsError
+from model_store.database import DatabaseError
 from model_store.people import (
     IDLE_SECONDS,
     PASSWORD_VARIABLE,
@@ -95,7 +95,7 @@ def _registered() -> tuple[str, frozenset[str]]:
         return kept, st.session_state.get("who_merged", frozenset())
     try:
         name, merged = Register().person(browser_id())
-    except DrawingsError as err:
+    except DatabaseError as err:
         st.session_state["who_note"] = f"Names cannot be kept right now: {err}"
         name, merged = kept or f"guest-{secrets.token_hex(2)}", frozenset()
     st.session_state.update(who_name=name, who_merged=merged, who_read=time.time())
@@ -109,7 +109,7 @@ def _take_name() -> None:
     person = me()
     try:
         name = rename_person(person.name, st.session_state["who_field"], person)
-    except (NameRefused, DrawingsError, PermissionError) as err:
+    except (NameRefused, DatabaseError, PermissionError) as err:
         st.session_state["who_note"] = f"Name not changed: {err}"
         return
     st.session_state.update(who_name=name, who_read=0)  # read again, with any merged browsers
@@ -137,7 +137,7 @@ def _signed_in() -> bool:
         return st.session_state["who_teacher"]
     try:
         until, why = Register().teacher(browser_id())
-    except DrawingsError:
+    except DatabaseError:
         until, why = None, ""
     if why == "idle":
         st.session_state["who_note"] = f"Signed out as teacher after {IDLE_SECONDS // 60} minutes without activity."
@@ -157,7 +157,7 @@ def _sign_in() -> None:
     register, browser = Register(), browser_id()
     try:
         right = register.attempt(browser, given, teacher_password())
-    except (TooManyTries, SetupProblem, DrawingsError) as err:
+    except (TooManyTries, SetupProblem, DatabaseError) as err:
         st.session_state["who_note"] = str(err)
         return
     st.session_state.pop("who_run_checked", None)
@@ -202,7 +202,7 @@ def sidebar() -> Person:
         return person
     try:
         wait, scope = Register().wait_left(person.session)
-    except DrawingsError as err:  # a locked or damaged class database: trying says so again
+    except DatabaseError as err:  # a locked or damaged class database: trying says so again
         wait, scope = 0.0, ""
         st.sidebar.caption(plain(f"The sign-in cannot be checked right now: {err}"))
     with st.sidebar.expander("Student. Teacher? Sign in", icon=":material/person:"):

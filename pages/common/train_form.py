@@ -6,7 +6,8 @@ import dataclasses
 import streamlit as st
 
 from model_store import ARCHITECTURES, ModelStore
-from model_store.drawings import Drawings, DrawingsError
+from model_store.database import DatabaseError
+from model_store.drawings import Drawings
 from model_store.preprocess import NORMALIZATIONS
 from pages.common import queue_or_explain
 from pages.common.people import me
@@ -149,7 +150,7 @@ def teach_form(store: ModelStore) -> None:
     """Fine-tune a stored model on the class drawings: a queued run like any other (training.teach)."""
     try:
         _, labels = Drawings().arrays()[1:]
-    except DrawingsError as err:
+    except DatabaseError as err:
         st.error(str(err), icon=":material/error:")
         return
     whole = [m.name for m in store.list() if not m.broken]

@@ -1,0 +1,45 @@
+"""A school on several machines: two app processes with folders of their own, sharing only one
+PostgreSQL (as two app machines of a school would), driven in real Chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from model_store.database import Database
+from model_store.drawings import Drawings
+from tests.browser import SEVEN, draw, running_app
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def school(postgres, tmp_path_factory):
+    """Two app processes, each its own models, runs and data folders, one class database."""
+    url = postgres.create()
+    with (
+        running_app(tmp_path_factory.mktemp("a"), MNIST_LAB_DATABASE=url) as a,
+        running_app(tmp_path_factory.mktemp("b"), MNIST_LAB_DATABASE=url) as b,
+    ):
+        yield url, a, b
+
+
+def test_a_drawing_saved_through_one_machines_draw_page_is_listed_by_the_other(browser, school):
+    url, a, b = school
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(a.url)
+    page.locator("canvas").last.wait_for(timeout=60_000)
+    page.wait_for_selector('[data-testid="stFileUploader"]', timeout=60_000)
+    draw(page, SEVEN)
+    answer = "() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '7'"
+    page.wait_for_function(answer, timeout=15_000)
+    page.get_by_role("button", name="Right, it is a 7").click()
+    page.get_by_text("1 by the class").wait_for(timeout=15_000)
+    assert Drawings(Database(url)).arrays()[2].tolist() == [7]
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    other.goto(f"{b.url}/data")
+    other.get_by_text("The class's drawings").wait_for(timeout=60_000)
+    other.get_by_test_id("stDataFrame").last.wait_for(timeout=30_000)
+    assert not other.get_by_text("None yet").count()  # machine b lists machine a's drawing
+    assert not (b.models.parent / "data" / "drawings.sqlite3").exists()  # from the database, not a file of b's
+    page.close()
+    other.close()
