@@ -137,15 +137,26 @@ def test_a_map_is_kept_beside_its_model_renamed_and_deleted_with_it_and_refused_
     entry = store.save(model, {"name": "mine", "normalization": "scale"})
     built = build_map(explainer.test_features()[:300], mnist_test[1][:300], np.arange(300), seed=1)
     entry = store.attach(entry, "map", built.save)
-    assert entry.map_path.name.startswith("mine.") and entry.map_path.name.endswith(".map.npz")
+    assert entry.map_path.name == f"{entry.record['files']['map']}.map.npz"  # this machine's copy, by its checksum
+    assert kinds_of(store) == [("mine", "map"), ("mine", "model")]
     read = stored_explainer(predictor, entry, store).digit_map()  # a new explainer (after a restart) reads it
     assert np.array_equal(read.xy, built.xy) and np.array_equal(read.indices, np.arange(300))
     assert np.allclose(read.features, explainer.test_features()[:300])  # given again by the model
     renamed = store.rename("mine", "ours", TERMINAL)
-    assert renamed.map_path.is_file() and not entry.map_path.exists()
+    assert renamed.map_path.is_file() and kinds_of(store) == [("ours", "map"), ("ours", "model")]
     store.save(cnn_fast(), {"name": "ours", "normalization": "scale"}, overwrite=True)  # replaced by another model
     assert store.get("ours").map_path is None  # the old model's map went with it
     with pytest.raises(StoreError, match="changed while its map was made"):
         store.attach(renamed, "map", built.save)
     store.delete("ours", TERMINAL)
-    assert list((tmp_path / "models").iterdir()) == []
+    assert kinds_of(store) == []
+
+
+def kinds_of(store) -> list[tuple[str, str]]:
+    """The class database's files: (model, kind)."""
+    from model_store.database import model_files
+
+    with store.db.read() as c:
+        return sorted(
+            tuple(r) for r in c.execute(model_files.select().with_only_columns(model_files.c.model, model_files.c.kind))
+        )

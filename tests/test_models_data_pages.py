@@ -91,7 +91,10 @@ def test_a_rename_to_a_name_that_escapes_the_store_is_refused(own_store):
 
 
 def test_a_broken_entry_is_marked_and_can_be_deleted(own_store):
-    (own_store.root / "garbled.json").write_text("{ half a record")
+    from model_store.database import models
+
+    with own_store.db.write() as c:  # a record half written by some other program
+        c.execute(models.insert().values(name="garbled", record="{ half a record", saved="then"))
     at = open_page("models")
     table = at.dataframe[0].value
     assert table.set_index("name").loc["garbled", "status"].startswith("broken")
