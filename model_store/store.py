@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import Connection, delete, insert, select, update
 
-from model_store.database import Database, model_files, models, settings, upsert
+from model_store.database import Database, DatabaseError, model_files, models, settings, upsert
 from model_store.files import PROJECT_ROOT, write_atomic
 from model_store.roles import Person, require
 
@@ -330,6 +330,7 @@ def _checked(name: str, text: str) -> dict:
 
 
 _parsed: dict[tuple[str, str], tuple[str, dict | None, str | None]] = {}  # (database, name): (saved, record, error)
+_last: dict[tuple[str, str], Any] = {}  # (database, "entries" or "default"): as last read, while it does not answer
 
 
 class _Tables:
@@ -351,7 +352,20 @@ class _Tables:
         record, error = kept[1], kept[2]
         return StoredModel(name, record or {}, self.cache, error=error, db=self.db)
 
+    def _or_last(self, what: str, read: Callable[[], Any]) -> Any:
+        """`read()`, kept; while the database does not answer, what it gave last in this process
+        (so a page reads digits on through an outage); its error when it never answered."""
+        try:
+            _last[self.db.where, what] = read()
+        except DatabaseError:
+            if (self.db.where, what) not in _last:
+                raise
+        return _last[self.db.where, what]
+
     def entries(self) -> list[StoredModel]:
+        return self._or_last("entries", self._read_entries)
+
+    def _read_entries(self) -> list[StoredModel]:
         """Every model, from the records alone: a record read before is not read again."""
         with self.db.read() as c:
             rows = sorted(r for r in c.execute(select(models.c.name, models.c.saved)) if NAME_PATTERN.fullmatch(r.name))
@@ -368,8 +382,13 @@ class _Tables:
         if connection is not None:
             row = connection.execute(query.with_for_update()).first()
         else:
-            with self.db.read() as c:
-                row = c.execute(query).first()
+            try:
+                with self.db.read() as c:
+                    row = c.execute(query).first()
+            except DatabaseError:  # not answering: the model as last listed, if it was
+                if (self.db.where, "entries") not in _last:
+                    raise
+                return next((m for m in _last[self.db.where, "entries"] if m.name == name), None)
         return None if row is None else self._entry(name, row.saved, row.record)
 
     def taken(self, name: str, connection: Connection | None = None) -> bool:
@@ -380,6 +399,9 @@ class _Tables:
             return c.execute(query).first() is not None
 
     def default_name(self) -> str | None:
+        return self._or_last("default", self._read_default)
+
+    def _read_default(self) -> str | None:
         with self.db.read() as c:
             value = c.execute(select(settings.c.value).where(settings.c.key == DEFAULT_KEY)).scalar()
         try:

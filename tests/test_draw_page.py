@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
+from model_store.database import models
 from tests.conftest import (
     animated_gif,
     cmyk_jpeg,
@@ -129,7 +130,8 @@ def test_a_corrupted_model_is_left_out_and_the_page_falls_back_to_the_default(ti
     monkeypatch.setenv("MNIST_LAB_MODELS", str(root))
     at = open_page("draw")
     assert at.selectbox(key="draw_model").value == "tiny"
-    store.get("tiny").model_path.write_bytes(b"PK\x03\x04 garbage")  # corrupted on disk, the page still open
+    with store.db.write() as c:  # its record damaged in the class database, the page still open
+        c.execute(models.update().where(models.c.name == "tiny").values(record="{ half a record", saved="now"))
 
     run_clean(at)
     picker = at.selectbox(key="draw_model")

@@ -31,9 +31,13 @@ PASSWORD = "Zebra-42-ünïcode"
 # ---------------------------------------------------------------- the rules, where the changes happen
 
 
-def snapshot(root) -> dict[str, str]:
-    """Every file of the store and a hash of its bytes: unchanged means nothing was touched."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.iterdir())}
+def snapshot(store) -> dict[str, str]:
+    """Every row of the store's tables and a hash of it: unchanged means nothing was touched."""
+    from model_store.database import model_files, models, settings
+
+    with store.db.read() as c:
+        rows = [(t.name, *r) for t in (models, model_files, settings) for r in c.execute(t.select())]
+    return {repr(r[:3]): hashlib.sha256(repr(r).encode()).hexdigest() for r in rows}
 
 
 def keras_file(tmp_path) -> bytes:
@@ -53,7 +57,7 @@ def two_models(store) -> ModelStore:
 def test_a_student_can_change_nothing_the_class_shares_in_the_store(two_models, tmp_path):
     from training.engine import import_model
 
-    store, before = two_models, snapshot(two_models.root)
+    store, before = two_models, snapshot(two_models)
     attempts = {
         "choose the class's default model": lambda: store.set_default("second", STUDENT),
         "rename another person's model": lambda: store.rename("second", "mine", STUDENT),
@@ -67,7 +71,7 @@ def test_a_student_can_change_nothing_the_class_shares_in_the_store(two_models, 
         message = str(refused.value)
         assert f"Only the teacher may {what.split(',')[0]}" in message, message
         assert "signs in from the sidebar with the teacher password" in message  # what it needs, how to get it
-        assert snapshot(store.root) == before, what
+        assert snapshot(store) == before, what
     assert store.default().name == "first"
 
 

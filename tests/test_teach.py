@@ -59,8 +59,7 @@ def test_a_teaching_travels_whole_as_bytes(mnist_test):
 
 
 def test_teaching_lifts_the_held_back_drawings_and_keeps_mnist(tiny_store, class_db, tmp_path):
-    store = ModelStore(tmp_path / "models", bundled_dir=None)
-    store.save(*tiny_store.load("tiny")[:1], {**tiny_store.get("tiny").record, "name": "tiny"})
+    store = ModelStore(tmp_path / "models", bundled_dir=None)  # the class database, holding tiny
     config = TrainConfig(
         **{**PRESETS["teach"].to_dict(), "teach": "tiny", "name": "tiny-taught", "epochs": 3, "train_limit": 3000}
     )
@@ -94,8 +93,7 @@ def test_a_base_that_answers_not_a_digit_keeps_that_answer_when_taught(tiny_stor
     # turned away -> 0%); a fifth as many non-digits mixed in keep most of it (74% -> 58%).
     assert store.load("eleven-taught")[0].output_shape == (None, 11)
     assert record["metrics"]["non_digits_rejected"] > 0.6 * before, (before, record["metrics"])
-    # A base with ten outputs has no such answer to teach.
-    store.save(*tiny_store.load("tiny")[:1], {**tiny_store.get("tiny").record, "name": "tiny"})
+    # A base with ten outputs has no such answer to teach (tiny, in this test's class database).
     config, teaching = teaching_of(dataclasses.replace(config, teach="tiny", name="x", not_digits=100), store, class_db)
     with pytest.raises(ValueError, match="tiny has no 'not a digit' answer"):
         train(config, store, teaching=teaching)
