@@ -34,9 +34,13 @@ SCRIPT_DONE = "() => document.querySelector('[data-testid=stApp]')?.getAttribute
 
 
 def build_term(folder: Path, models: int, runs: int, drawings: int, people: int) -> dict:
-    """The term's models (the bundled model's files linked under other names), runs and drawings."""
+    """The term's models (the bundled model's files under other names, in the class database),
+    runs and drawings."""
+    from model_store.database import Database
+    from model_store.store import ModelStore
+
     started = time.monotonic()
-    store, run_root = folder / "models", folder / "runs"
+    store, run_root = folder / "old-models", folder / "runs"
     store.mkdir(parents=True)
     bundled = json.loads((BUNDLED_DIR / "lab-default.json").read_text())
     day = datetime.now(UTC) - timedelta(days=90)
@@ -57,6 +61,7 @@ def build_term(folder: Path, models: int, runs: int, drawings: int, people: int)
         (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
         (run_dir / "status.json").write_text(json.dumps({"status": "done", "model": f"run{i}", "latest": lines[-1]}))
     _add_drawings(folder / "data" / "drawings.sqlite3", drawings, people)
+    ModelStore(folder / "models", db=Database(folder / "data" / "drawings.sqlite3")).import_folder(store)
     return {
         "models": models,
         "runs": runs,
