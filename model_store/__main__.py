@@ -20,6 +20,7 @@ from pathlib import Path
 
 from model_store import ImageError, ModelStore, StoreError, decode_image, prepare
 from model_store.backend import VERBOSE
+from model_store.database import DatabaseError
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -303,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     command = commands.get(args.command, cmd_backup)
     try:
         return command(store, args)
-    except StoreError as err:
+    except (StoreError, DatabaseError) as err:  # the models are in the class database: it may not answer
         print(f"error: {err}", file=sys.stderr)
         return 2
 
