@@ -295,9 +295,8 @@ def test_a_locked_database_keeps_the_drawing_in_the_session_and_save_again_saves
 def test_the_gallery_reads_the_class_drawings_with_the_same_instruments(tiny_store, monkeypatch, mnist_test, tmp_path):
     from model_store import ModelStore, Predictor
 
-    store = ModelStore(tmp_path / "models", bundled_dir=None)
+    store = ModelStore(tmp_path / "models", bundled_dir=None)  # the class database, holding tiny
     model, tiny = tiny_store.load("tiny")
-    store.save(model, {**tiny.record, "name": "tiny"})
     store.save(model, {**tiny.record, "name": "tiny-taught", "teach": {"drawings_taught": 48, "held_back_accuracy_after": 0.75}})
     monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
     x, y = mnist_test
