@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ModelStore, Predictor, StoredModel, StoreError
+from model_store.archives import ArchiveError, check_keras
 from model_store.preprocess import NORMALIZATIONS
 from model_store.roles import NotAllowed, Person, owns
 from pages.common import attempt, plain, predictor_of, through_app_frame
@@ -220,10 +221,11 @@ def upload(person: Person) -> None:
         st.error("Choose a .keras file first.")
         return
     try:
+        check_keras(file.getvalue())  # before Keras unpacks it: a zip bomb of a few kB can hold gigabytes
         model = store.read_upload(file.getvalue(), person)
         with st.spinner("Evaluating it on the 10,000 test images..."):
             entry = import_model(model, name, normalization, store, person)
-    except (StoreError, NotAllowed) as err:
+    except (StoreError, NotAllowed, ArchiveError) as err:
         st.error(f"{file.name}: {err}")
         return
     st.success(f"Added {entry.name}: {entry.record['metrics']['test_accuracy']:.2%} on the MNIST test set.")

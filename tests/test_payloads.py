@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
+import shutil
 import struct
+import zipfile
 import zlib
 
 import numpy as np
 import pytest
+from numpy.lib import format as npy
 
-from model_store import ImageError
+from model_store import ImageError, ModelStore
 from model_store.preprocess import decode_canvas
 from tests.conftest import digit_on_canvas, image_file, open_page, run_clean
 
@@ -106,3 +110,94 @@ def test_past_twenty_uploads_the_page_reads_no_more_and_says_so(tiny_store, monk
     run_clean(at)
     assert len(at.metric) == 1 + 20  # the canvas's answer, then one per file read
     assert any("180 of your 200 files not read: the page reads at most 20 files and 50 MB at once" in w.value for w in at.warning)
+
+
+# ---------------------------------------------------------------- zip bombs
+
+
+def peak_growth_mb(action) -> float:
+    """How far this process's peak memory rose above its memory before `action` (which may raise)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the peak (VmHWM) starts again from now
+    before = rss_mb()
+    try:
+        action()
+    except Exception:
+        pass
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024 - before
+    raise AssertionError("no VmHWM")
+
+
+def zero_member(archive: zipfile.ZipFile, name: str, size: int, header: bytes = b"") -> None:
+    """A member of `size` zero bytes after `header`, compressed as it is written: ~1 MB a GB."""
+    with archive.open(name, "w", force_zip64=True) as f:
+        f.write(header)
+        block, left = bytes(1 << 22), size
+        while left:
+            f.write(block[: min(left, len(block))])
+            left -= min(left, len(block))
+
+
+def npz_bomb(images: int = 1_300_000) -> bytes:
+    """An .npz of drawings, a few MB, whose x unpacks to a GB of 28x28 images."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        header = io.BytesIO()
+        npy.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (images, 28, 28)})
+        zero_member(archive, "x.npy", images * 784, header.getvalue())
+        labels = io.BytesIO()
+        np.save(labels, np.zeros(images, np.uint8))
+        archive.writestr("y.npy", labels.getvalue())
+    return buffer.getvalue()
+
+
+def test_a_zip_bomb_npz_is_refused_before_it_is_unpacked():
+    from model_store.drawings import read_npz
+
+    bomb = npz_bomb()
+    assert len(bomb) < 5 << 20
+    with pytest.raises(ValueError, match="the archive unpacks to 973 MB; the limit is 256 MB"):
+        read_npz(bomb)
+    assert peak_growth_mb(lambda: read_npz(bomb)) < 50
+    small = io.BytesIO()  # under the size limit, but compressed 1,000 to 1
+    with zipfile.ZipFile(small, "w", zipfile.ZIP_DEFLATED) as archive:
+        zero_member(archive, "x.npy", 100 << 20)
+    with pytest.raises(ValueError, match="x.npy is compressed 1,0.. to 1 .a zip bomb..; at most 250 to 1"):
+        read_npz(small.getvalue())
+    lying = io.BytesIO()  # a header claiming more than its member holds
+    with zipfile.ZipFile(lying, "w") as archive:
+        header = io.BytesIO()
+        npy.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 28, 28)})
+        archive.writestr("x.npy", header.getvalue() + bytes(784))
+    with pytest.raises(ValueError, match="x.npy says it holds 784,000,000,000 bytes"):
+        read_npz(lying.getvalue())
+
+
+def keras_bomb(tmp_path) -> bytes:
+    """A real .keras whose weights file is replaced by a GB of zeros: about 1 MB to upload."""
+    import keras
+
+    path = tmp_path / "real.keras"
+    keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]).save(path)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(path) as real, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for name in ("config.json", "metadata.json"):
+            bomb.writestr(name, real.read(name))
+        zero_member(bomb, "model.weights.h5", 1 << 30)
+    return buffer.getvalue()
+
+
+def test_a_zip_bomb_keras_upload_is_refused_on_the_models_page_before_keras_unpacks_it(tiny_store, tmp_path, monkeypatch):
+    shutil.copytree(tiny_store.root, tmp_path / "models")
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(tmp_path / "models"))
+    bomb = keras_bomb(tmp_path)
+    assert len(bomb) < 2 << 20
+    at = open_page("models")
+    at.file_uploader(key="models_file").set_value(("bomb.keras", bomb, "application/zip"))
+    at.text_input(key="models_upload_name").set_value("bomb")
+    grown = peak_growth_mb(lambda: run_clean(at.button[[b.label for b in at.button].index("Add the model")].click()))
+    assert [e.value for e in at.error] == ["bomb.keras: the archive unpacks to 1,024 MB; the limit is 512 MB"]
+    assert grown < 50, f"the server grew by {grown:.0f} MB"
+    assert "bomb" not in [m.name for m in ModelStore(tmp_path / "models").list()]
