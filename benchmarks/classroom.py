@@ -135,6 +135,7 @@ class Session:
     finished: asyncio.Queue = field(default_factory=asyncio.Queue)
     answer: str | None = None  # the last "Prediction" metric received
     answered: float | None = None  # when it came (perf_counter): the rest of the rerun may follow later
+    alerts: list[str] = field(default_factory=list)  # the warnings and errors shown, as they came
     received: int = 0  # bytes the server sent
 
     async def read(self) -> None:
@@ -149,6 +150,8 @@ class Session:
                 element = msg.delta.new_element
                 if element.WhichOneof("type") == "metric" and element.metric.label == "Prediction":
                     self.answer, self.answered = element.metric.body, time.perf_counter()
+                elif element.WhichOneof("type") == "alert":
+                    self.alerts.append(element.alert.body)
                 wid = widget_id(element) or ""
                 if wid.endswith("-draw_canvas"):
                     self.canvas, self.fragment = wid, msg.delta.fragment_id

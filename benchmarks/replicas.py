@@ -151,12 +151,14 @@ def replicas(
             env["RAY_ADDRESS"] = ray_address
         if database:
             env["MNIST_LAB_DATABASE"] = database
-        secret = secrets.token_hex(32)  # one for all: a cookie one process signs, another reads
+        # One secret for all: a cookie one process signs, another reads. Streamlit takes it only
+        # from the environment or a config file, never from the command line.
+        env["STREAMLIT_SERVER_COOKIE_SECRET"] = secrets.token_hex(32)
         apps, servers = [], []
         for n in range(1, count + 1):
             app_port = free_port()
             command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true"]
-            command += [f"--server.port={app_port}", "--server.address=127.0.0.1", f"--server.cookieSecret={secret}"]
+            command += [f"--server.port={app_port}", "--server.address=127.0.0.1"]
             log = (folder / f"app{n}.log").open("wb")
             app_env = {**env, **machine_folders(folder / f"app{n}")} if database else env
             app = subprocess.Popen(command, cwd=ROOT, env=app_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

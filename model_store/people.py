@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+import unicodedata
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select, update
@@ -90,19 +91,43 @@ class TooManyTries(PermissionError):
 
 
 def clean_name(text: str) -> str:
-    """A name as it is kept: spaces collapsed, at most MAX_NAME characters, no control or
-    direction-changing characters, not starting as a spreadsheet formula. Shown as plain text
-    wherever it appears (the pages escape it)."""
-    if CONTROL.search(text or ""):
+    """A name as it is kept: NFKC-normalised (a full-width "ａｄａ" is "ada"), spaces collapsed, at
+    most MAX_NAME characters, no control, direction-changing or invisible characters, letters of
+    one script only, not starting as a spreadsheet formula. Shown as plain text wherever it
+    appears (the pages escape it)."""
+    text = unicodedata.normalize("NFKC", text or "")
+    if CONTROL.search(text):
         raise NameRefused("a name cannot hold control characters")
-    name = " ".join((text or "").split())
+    if invisible := [c for c in text if unicodedata.category(c) == "Cf"]:
+        raise NameRefused(f"a name cannot hold invisible characters (U+{ord(invisible[0]):04X})")
+    name = " ".join(text.split())
     if not name:
         raise NameRefused("a name cannot be empty")
     if len(name) > MAX_NAME:
         raise NameRefused(f"a name has at most {MAX_NAME} characters (this one has {len(name)})")
     if name[0] in FORMULA_START:
         raise NameRefused(f"a name cannot start with {name[0]!r}: a spreadsheet would read it as a formula")
+    if len(scripts := sorted({_script(c) for c in name if c.isalpha()})) > 1:
+        raise NameRefused(f"a name is written in one script (this one mixes {' and '.join(s.title() for s in scripts)} letters)")
     return name
+
+
+def _script(letter: str) -> str:
+    """A letter's script, as its Unicode name starts ("LATIN SMALL LETTER A": LATIN)."""
+    return unicodedata.name(letter, "UNKNOWN").split()[0]
+
+
+# Letters of other scripts that look like Latin ones (after Unicode's confusables, UTS #39): a
+# name written with them passes for a Latin one, so two names are one if they look the same.
+LOOKALIKES = str.maketrans(
+    "аеорсухіјѕԁһвкмнтаαβεικνορτυχ",
+    "aeopcyxijsdhbkmhtaabeiknoptyx",
+)
+
+
+def looks(name: str) -> str:
+    """What a name looks like: lower case, with look-alike letters of other scripts read as Latin."""
+    return name.lower().translate(LOOKALIKES)
 
 
 def formula_safe(value: object) -> object:
@@ -114,15 +139,16 @@ def formula_safe(value: object) -> object:
 
 
 def _holders(db, name: str) -> set[str]:
-    """The browsers that carry `name`, in any case."""
-    return set(db.execute(select(people.c.browser).where(func.lower(people.c.name) == name.lower())).scalars())
+    """The browsers that carry `name`, or a name that looks the same (any case, look-alike letters)."""
+    rows = db.execute(select(people.c.browser, people.c.name))
+    return {browser for browser, held in rows if looks(held) == looks(name)}
 
 
 def _taken(db, name: str) -> NameRefused:
     """The refusal of a name someone holds, with the first free NAME-2, NAME-3, ... suggested."""
-    taken = {n.lower() for n in db.execute(select(people.c.name)).scalars()}
+    taken = {looks(n) for n in db.execute(select(people.c.name)).scalars()}
     stem = name[: MAX_NAME - 4]
-    free = next(f"{stem}-{i}" for i in range(2, 10_000) if f"{stem}-{i}".lower() not in taken)
+    free = next(f"{stem}-{i}" for i in range(2, 10_000) if looks(f"{stem}-{i}") not in taken)
     return NameRefused(f"{name!r} is already someone else's name in this class: try {free!r}")
 
 

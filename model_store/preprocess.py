@@ -24,6 +24,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_SIDE = 560  # larger images are shrunk first: the digit ends up 20 px tall anyway
 MAX_PIXELS = 64_000_000  # a decoded image above this is refused (decompression bombs)
 MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_CANVAS_BYTES = 1024 * 1024  # a 280x280 RGBA canvas is 314 KB raw: its PNG is never larger than that
+PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"  # the signature, then the IHDR chunk that comes first
 MIN_SIDE, MAX_ASPECT = 8, 20  # a thinner image (1x10,000, say) cannot hold a readable digit
 IMAGE_TYPES = ("png", "jpg", "jpeg", "bmp", "webp", "gif")  # what decode_image is tested to read
 INK_LEVEL = 0.3  # ink above this counts when cropping
@@ -74,6 +76,32 @@ def decode_image(data: bytes) -> np.ndarray:
         raise ImageError("not an image we can read (PNG, JPEG, BMP, WebP or GIF expected)") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"the image is damaged or truncated ({err})") from None
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """A PNG's (width, height), read from its IHDR header without decoding anything; None when
+    the bytes are not a PNG."""
+    if len(data) < 24 or not data.startswith(PNG_HEADER):
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def decode_canvas(data: bytes, width: int, height: int) -> np.ndarray:
+    """The canvas component's PNG to an RGBA array, checked first: a browser can send any value
+    as the canvas's, and Pillow would decode a forged 10,000x10,000 one (400 MB) before anyone
+    looked at its size. ImageError, saying what came, for anything but a PNG of the canvas's size."""
+    if len(data) > MAX_CANVAS_BYTES:
+        raise ImageError(f"the canvas sent {len(data) / 2**20:.1f} MB; a {width}x{height} canvas is at most 1 MB")
+    size = png_size(data)
+    if size is None:
+        raise ImageError("the canvas sent something that is not a PNG")
+    if size != (width, height):
+        raise ImageError(f"the canvas sent a {size[0]}x{size[1]} image; this canvas is {width}x{height}")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return np.asarray(img.convert("RGBA"))
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"the canvas sent a damaged PNG ({err})") from None
 
 
 def _pil_to_array(img: Image.Image) -> np.ndarray:

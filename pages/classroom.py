@@ -77,13 +77,25 @@ def limits_form() -> None:
         )
         units = f.number_input("Most units a layer", 1, 4096, limits.units, key="class_units", disabled=student)
         filters = g.number_input("Most filters a layer", 1, 4096, limits.filters, key="class_filters", disabled=student)
+        i, j, _, _ = st.columns(4)
+        largest = i.number_input("Largest batch", 1, 60_000, limits.largest_batch, key="class_largest_batch", disabled=student)
+        weights = j.number_input(
+            "Most parameters a network",
+            0,
+            100_000_000,
+            limits.parameters,
+            step=500_000,
+            key="class_parameters",
+            disabled=student,
+            help="its weights, counted before it is built (0: no limit); every recipe's are under 0.7 million",
+        )
         saved = st.form_submit_button("Save the limits", disabled=student)
     if student:
         st.caption(":material/lock: Only the teacher may change the class limits: sign in as teacher in the sidebar.")
     if saved:
         try:
             figures = dict(epochs=epochs, train_images=images, waiting=waiting, running=running, smallest_batch=batch)
-            figures |= dict(layers=layers, units=units, filters=filters)
+            figures |= dict(layers=layers, units=units, filters=filters, largest_batch=largest, parameters=weights)
             save_limits(Limits(**{name: int(value) for name, value in figures.items()}), person)
         except (NotAllowed, OverLimit) as err:
             st.error(str(err), icon=":material/lock:")

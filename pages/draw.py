@@ -9,11 +9,12 @@ import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from model_store import ImageError, Prediction, Predictor, StoredModel, decode_image, prepare
+from model_store import ImageError, Prediction, Predictor, StoredModel, prepare
 from model_store.preprocess import IMAGE_TYPES, over_background
 from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
 from pages.common.explain import why
 from pages.common.keep import clear_canvas, keep_controls
+from pages.common.payloads import canvas_picture, decoded, within_budget
 
 through_app_frame()
 
@@ -201,11 +202,13 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
         clear.button("Clear", key="draw_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
         if editing is not None:
             blank.button("Blank canvas", key="draw_blank", icon=":material/crop_square:", on_click=blank_canvas)
-    strokes = (canvas.json_data or {}).get("objects") or []
-    if not strokes:
-        st.session_state["draw_clearing"] = False  # the canvas reported back empty
-    fresh = bool(strokes) and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
-    image = canvas.image_data if fresh else None  # decoded once: each decode of the PNG costs ms
+        strokes = (canvas.json_data or {}).get("objects") or []
+        if not strokes:
+            st.session_state["draw_clearing"] = False  # the canvas reported back empty
+        png = canvas.image_bytes  # the PNG as sent, not yet decoded (canvas.image_data would decode it unchecked)
+        fresh = bool(strokes) and png is not None and not st.session_state.get("draw_clearing")
+        image = canvas_picture(png, CANVAS_SIZE) if fresh else None  # decoded once: each decode of the PNG costs ms
+        fresh = image is not None
     if editing is not None:  # the picture is behind the canvas: the strokes come back alone
         image = editing[0] if image is None else over_background(editing[0], image)
         fresh = True
@@ -250,12 +253,15 @@ def uploads(predictor: Predictor, entry: StoredModel) -> None:
         accept_multiple_files=True,
         key="draw_upload",
     )
-    for i, file in enumerate(files or []):
-        try:
-            image = decode_image(file.getvalue())  # shown decoded: already shrunk, and any bit depth displays
-            prepared = prepare(image)
-        except ImageError as err:  # one bad file is reported; the others still work
-            st.error(f"{file.name}: {err}", icon=":material/broken_image:")
+    for i, file in enumerate(within_budget(files or [])):
+        image, error = decoded(file.getvalue())
+        if error is None:
+            try:
+                prepared = prepare(image)
+            except ImageError as err:
+                error = str(err)
+        if error is not None:  # one bad file is reported; the others still work
+            st.error(f"{file.name}: {error}", icon=":material/broken_image:")
             continue
         prediction = predictor.predict_prepared([prepared])[0]
         with st.container(border=True):

@@ -1,10 +1,14 @@
 """The stored models: compare them, look inside one, choose the default, rename, delete, upload.
 Each shows who made it; its maker renames and deletes it, the teacher any."""
 
+import time
+
 import pandas as pd
 import streamlit as st
 
 from model_store import ModelStore, Predictor, StoredModel, StoreError
+from model_store.archives import ArchiveError, check_keras
+from model_store.jobs import Job, job_of, start
 from model_store.preprocess import NORMALIZATIONS
 from model_store.roles import NotAllowed, Person, owns
 from pages.common import attempt, plain, predictor_of, through_app_frame
@@ -147,13 +151,40 @@ def calibration(entry: StoredModel) -> None:
         )
         st.dataframe(table, hide_index=True)
         st.altair_chart(reliability_chart(c["sets"]))
-    if not entry.bundled and st.button(
-        "Calibrate it again" if c else "Calibrate it (about 20 s)", key="models_calibrate", icon=":material/tune:"
-    ):
-        with st.spinner("Reading MNIST's 10,000 test images and two draws of the four check sets (8,000 images)..."):
-            as_trained = Predictor(predictor_of(entry).model, entry.normalization)  # the fit starts from the raw confidences
-            if attempt(lambda: keep(store, entry, calibrate(as_trained))):
-                st.rerun()
+    if not entry.bundled:
+        calibrate_button(entry, c is not None)
+
+
+def calibrate_button(entry: StoredModel, again: bool) -> None:
+    """Calibrating runs in the background (`model_store.jobs`), once a model at a time, started by
+    its owner or the teacher; the page goes on meanwhile."""
+    job = job_of(entry.name, "calibration")
+    if job is not None and not job.done:
+        calibrating(job)
+        return
+    if job is not None and job.error:
+        st.error(f"The last calibration failed ({job.error}).", icon=":material/error:")
+    person = me()
+    allowed = person.teacher or owns(person, entry.record.get("owner"))
+    label = "Calibrate it again" if again else "Calibrate it (about 20 s, in the background)"
+    if st.button(label, key="models_calibrate", icon=":material/tune:", disabled=not allowed):
+        as_trained = Predictor(predictor_of(entry).model, entry.normalization)  # the fit starts from the raw confidences
+        if attempt(lambda: start("calibration", entry, person, lambda _: keep(store, entry, calibrate(as_trained)))):
+            st.rerun()
+    if not allowed:
+        st.caption(":material/lock: Only its owner or the teacher may calibrate it.")
+
+
+@st.fragment(run_every=1.0)
+def calibrating(job: Job) -> None:
+    if job.done:
+        st.rerun()  # calibrated (or failed): the whole section again
+    since = "waiting for another model's job to finish" if job.waiting else f"{time.monotonic() - job.started:.0f} s"
+    st.info(
+        f"Calibrating {job.model} in the background ({since}): reading MNIST's 10,000 test images and two draws of the "
+        "four check sets. The app goes on meanwhile.",
+        icon=":material/hourglass_top:",
+    )
 
 
 TEACHERS_NOTE = (
@@ -220,10 +251,11 @@ def upload(person: Person) -> None:
         st.error("Choose a .keras file first.")
         return
     try:
+        check_keras(file.getvalue())  # before Keras unpacks it: a zip bomb of a few kB can hold gigabytes
         model = store.read_upload(file.getvalue(), person)
         with st.spinner("Evaluating it on the 10,000 test images..."):
             entry = import_model(model, name, normalization, store, person)
-    except (StoreError, NotAllowed) as err:
+    except (StoreError, NotAllowed, ArchiveError) as err:
         st.error(f"{file.name}: {err}")
         return
     st.success(f"Added {entry.name}: {entry.record['metrics']['test_accuracy']:.2%} on the MNIST test set.")

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
+from model_store.jobs import job_of
 from tests.conftest import open_page, run_clean
 
 
@@ -52,6 +53,10 @@ def test_the_bundled_models_calibration_is_shown_and_another_model_can_be_calibr
     assert any(c.value.startswith("Not calibrated yet") for c in at.caption)
     assert any(c.value.startswith("No: it answers every drawing with a digit") for c in at.caption)
     at.button(key="models_calibrate").click()
+    run_clean(at)
+    assert any(i.value.startswith("Calibrating tiny in the background") for i in at.info)  # the page goes on meanwhile
+    job = job_of("tiny", "calibration")
+    job.future.result(timeout=120)
     run_clean(at)
     calibration = own_store.get("tiny").calibration
     assert (

@@ -74,6 +74,21 @@ def test_a_name_is_kept_per_browser_unique_clean_and_refused_with_a_suggestion()
     assert clean_name("[sign in again](http://x.example/)") == "[sign in again](http://x.example/)"  # kept, shown as text
 
 
+def test_a_name_that_only_looks_like_anothers_is_refused():
+    register = Register()
+    register.claim("browser-1", "ada")
+    with pytest.raises(NameRefused, match=r"invisible characters \(U\+2060\)"):
+        register.claim("browser-2", "ada\u2060")
+    with pytest.raises(NameRefused, match="one script .this one mixes Cyrillic and Latin letters"):
+        register.claim("browser-2", "\u0430da")  # a Cyrillic a, then Latin
+    with pytest.raises(NameRefused, match="'аԁа' is already someone else's name"):
+        register.claim("browser-2", "\u0430\u0501\u0430")  # all Cyrillic, the same to the eye
+    with pytest.raises(NameRefused, match="'ada' is already someone else's name"):
+        register.claim("browser-2", "\uff41\uff44\uff41")  # full-width, read as ada
+    assert register.claim("browser-2", "Ада") == "Ада"  # a Russian name of its own passes
+    assert register.claim("browser-3", "José Núñez") == "José Núñez"
+
+
 def test_renaming_or_merging_a_person_carries_their_models_runs_and_drawings(store, tmp_path, monkeypatch):
     from training.runs import list_runs, rename_person
 

@@ -127,9 +127,11 @@ def test_only_the_teacher_sets_the_limits_and_they_are_kept_in_the_class_databas
         "layers": 6,
         "units": 2048,
         "filters": 256,
+        "parameters": 3_000_000,
+        "largest_batch": 10_000,
     }
     assert read_limits() == Limits(5, 10_000, 2)
-    for bad in (Limits(epochs=-1), Limits(waiting=0), Limits(waiting=21), Limits(train_images=10**6), Limits(running=-1)):
+    for bad in (Limits(epochs=-1), Limits(waiting=0), Limits(train_images=10**6), Limits(parameters=-1), Limits(largest_batch=0)):
         with pytest.raises(OverLimit, match="must be a whole number"):
             save_limits(bad, TEACHER)
     assert read_limits() == Limits(5, 10_000, 2)
@@ -161,6 +163,12 @@ def test_a_student_run_over_a_limit_is_refused_naming_the_limit():
         (dict(arch="custom-dense", dense_units=(4096,) * 12), "6 layers"),
         (dict(arch="custom-dense", dense_units=(4096,)), "2,048 units a layer .this one asks for 4,096."),
         (dict(arch="custom-cnn", conv_filters=(512,)), "256 filters a layer .this one asks for 512."),
+        (dict(batch_size=60_000), "a batch of at most 10,000 .this one asks for 60,000."),
+        (
+            dict(arch="custom-cnn", conv_filters=(256,), dense_units=(2048,)),
+            "3,000,000 parameters a network .this one asks for 102,785,546.",
+        ),
+        (dict(arch="custom-dense", dense_units=(2048,) * 3), "3,000,000 parameters a network .this one asks for 10,020,874."),
     ],
 )
 def test_out_of_the_box_a_students_run_keeps_to_a_size_the_class_can_afford(asked, said):

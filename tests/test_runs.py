@@ -557,6 +557,32 @@ def test_the_apps_own_ray_listens_on_loopback_only(store):
     assert addresses and addresses <= LOOPBACK, addresses
 
 
+def test_the_apps_own_ray_refuses_a_client_without_its_token_even_one_with_rays_default_token_file(store, tmp_path):
+    """Another account on this machine can reach 127.0.0.1: without the token it runs nothing as
+    the app. Ray's default token file (~/.ray/auth_token) is world-readable as Ray writes it, so it
+    must not open the app's Ray; nor may RAY_AUTH_MODE=disabled in the app's environment."""
+    import ray
+
+    from training.cluster import _token_refused, session_dir, session_processes
+
+    start_sync()
+    gcs = ray._private.worker._global_node.gcs_address
+    default_file = Path.home() / ".ray" / "auth_token"
+    if not default_file.exists():  # as `ray start` or a plain ray.init() leaves it
+        ray_cli = str(Path(sys.executable).with_name("ray"))
+        subprocess.run([ray_cli, "get-auth-token", "--generate"], check=True, capture_output=True)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    ask = "import sys; from training.cluster import _token_refused; print(_token_refused(sys.argv[1], 5))"
+    for given in ({}, {"RAY_AUTH_MODE": "token"}, {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "guessed"}):
+        said = subprocess.run([sys.executable, "-c", ask, gcs], env=base | given, cwd=PROJECT, capture_output=True, text=True)
+        assert said.stdout.strip() == "True", (given, said.stdout, said.stderr[-500:])
+    assert not _token_refused(gcs, 5)  # the app's own token opens it
+    token = os.environ["RAY_AUTH_TOKEN"]
+    assert len(token) >= 32 and token not in default_file.read_text()
+    for process in session_processes(session_dir()):  # command lines are readable by every account
+        assert token not in " ".join(process.cmdline())
+
+
 def test_old_finished_runs_are_archived_out_of_the_lists(tmp_path, monkeypatch):
     from training.__main__ import main
 

@@ -69,6 +69,22 @@ def test_a_students_run_over_a_class_limit_is_refused_at_the_form_naming_it(tmp_
     assert list_runs() == []  # refused before anything was queued
 
 
+def test_a_students_hundred_million_parameter_network_is_refused_at_the_form_naming_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", "a-long-password")  # a class: this browser is a student's
+    page = open_page("train")
+    page.selectbox(key="train_arch").set_value("custom-cnn")
+    page.text_input(key="train_conv_filters").set_value("256")  # one conv layer: 14x14x256 into...
+    page.text_input(key="train_dense_units").set_value("2048")  # ...2,048 units: within every other limit
+    page.number_input(key="train_epochs").set_value(1)
+    submit(page)
+    said = page.error[0].value
+    assert (
+        said.startswith("Not started")
+        and "the class limit is 3,000,000 parameters a network (this one asks for 102,785,546)" in said
+    )
+    assert list_runs() == []
+
+
 def test_custom_layer_sizes_must_be_numbers(page):
     page.selectbox(key="train_arch").set_value("custom-dense")
     page.text_input(key="train_dense_units").set_value("128, lots")

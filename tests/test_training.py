@@ -74,6 +74,23 @@ def test_every_preset_is_valid_and_the_notebook_recipes_are_exact():
     assert (d.arch, d.epochs, d.batch_size, d.validation) == ("dense-128", 10, 32, "test")
 
 
+@pytest.mark.parametrize(
+    "asked",
+    [
+        dict(arch="custom-dense", dense_units=(64, 32)),
+        dict(arch="custom-dense", dense_units=(100,), not_digits=10),
+        dict(arch="custom-cnn", conv_filters=(8, 16, 4), dense_units=(20,)),
+        dict(arch="custom-cnn", conv_filters=(3,), dense_units=()),
+        dict(arch="cnn-small"),
+    ],
+)
+def test_the_class_limits_count_a_networks_parameters_as_keras_does_without_building_it(asked):
+    from training.limits import parameters
+
+    config = TrainConfig(**asked).resolved()
+    assert parameters(config) == build_model(config).count_params()
+
+
 def test_custom_stacks_are_built_from_the_config():
     model = build_model(TrainConfig(arch="custom-dense", dense_units=(64, 32), dropout=0.1).resolved())
     assert [layer.units for layer in model.layers if hasattr(layer, "units")] == [64, 32, 10]

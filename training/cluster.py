@@ -85,6 +85,7 @@ def connect(owner: Path | None = None) -> None:
                 # Idle workers stay (Ray would end those past one per CPU within a second): those
                 # Ray starts with it hold TensorFlow and MNIST loaded, ready for the first runs.
                 keep_warm = {"idle_worker_killing_time_threshold_ms": 3_600_000}
+                _own_token()
                 # On 127.0.0.1 only (with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, set in training/__init__).
                 ray.init(
                     address="local",
@@ -104,6 +105,22 @@ def connect(owner: Path | None = None) -> None:
             _connected["error"] = f"Training is unavailable: {where} could not be reached or started ({reason})."
             raise ClusterUnavailable(_connected["error"]) from None
         _connected["ok"] = True
+
+
+def _own_token() -> None:
+    """Ray's token authentication for the app's own Ray, with a token of its own that only this
+    process and the Ray it starts hold (in their environment, which only this account and root
+    can read): whoever else can reach 127.0.0.1 cannot run code as the app. Not Ray's default
+    token file (~/.ray/auth_token, world-readable as Ray writes it, and shared by every Ray
+    this account starts), and never off (RAY_AUTH_MODE=disabled in the environment)."""
+    import secrets
+
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    with contextlib.suppress(ImportError):  # Ray reads its mode once; as Ray itself does when it turns the mode on
+        from ray._raylet import Config
+
+        Config.initialize("")
 
 
 def training_cpus() -> int:

@@ -1,5 +1,5 @@
 """The class limits: how much training a student's run may ask for (its epochs and images, and
-its size: the smallest batch, the most layers, units and filters), how many runs one browser
+its size: the smallest and largest batch, the most layers, units, filters and parameters), how many runs one browser
 may keep waiting and how many of a student's may train at once. They hold out of the box (the
 defaults below); the teacher changes them on the Class page. Kept in the class database (its
 setting "limits", `model_store.database`), so every app process of a school reads the same ones.
@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 
 from model_store.database import Database, DatabaseError
 from model_store.roles import Person, require
+from model_store.zoo import ARCHITECTURES
 from training.config import TRAIN_SIZE, TrainConfig
 
 MOST_WAITING = 20  # the highest waiting limit the teacher may set
@@ -38,6 +39,10 @@ class Limits:
     layers: int = 6  # the most dense and conv layers of a custom network
     units: int = 2048  # the most units of one dense layer
     filters: int = 256  # the most filters of one conv layer
+    # The most parameters of a student's network: every recipe's is under 0.7 million, and 6 layers of
+    # 2,048 units would be 22 million (memory and minutes of CPU an epoch). 0: no limit.
+    parameters: int = 3_000_000
+    largest_batch: int = 10_000  # notebook B's experiment goes up to 10,000; 60,000 at once is GBs of activations
 
     def check(self) -> Limits:
         """Itself when every figure is allowed; OverLimit naming the wrong one otherwise."""
@@ -50,6 +55,8 @@ class Limits:
             ("layers", 1, 64),
             ("units", 1, 4096),
             ("filters", 1, 4096),
+            ("parameters", 0, 100_000_000),
+            ("largest_batch", 1, TRAIN_SIZE),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -126,10 +133,34 @@ def too_big(config: TrainConfig, limits: Limits) -> str | None:
     """The size limit the run passes, as a refusal names it; None when it keeps to all of them."""
     dense = config.dense_units if config.arch in ("custom-dense", "custom-cnn") else ()
     conv = config.conv_filters if config.arch == "custom-cnn" else ()
+    weights = parameters(config)
     checks = [
         (config.batch_size < limits.smallest_batch, f"a batch of at least {limits.smallest_batch}", config.batch_size),
+        (config.batch_size > limits.largest_batch, f"a batch of at most {limits.largest_batch:,}", config.batch_size),
         (len(dense) + len(conv) > limits.layers, f"{limits.layers} layers", len(dense) + len(conv)),
         (max(dense, default=0) > limits.units, f"{limits.units:,} units a layer", max(dense, default=0)),
         (max(conv, default=0) > limits.filters, f"{limits.filters:,} filters a layer", max(conv, default=0)),
+        (limits.parameters and weights > limits.parameters, f"{limits.parameters:,} parameters a network", weights),
     ]
     return next((f"{limit} (this one asks for {asked:,})" for over, limit, asked in checks if over), None)
+
+
+def parameters(config: TrainConfig) -> int:
+    """The weights of the network the run builds, counted without building it (nor loading
+    TensorFlow): a zoo network's as the zoo gives it (with ten outputs: an 11th adds under 2,000),
+    a custom stack's from its layers (a test holds it to Keras' count). A taught model is one
+    already stored: 0 here."""
+    if config.teach:
+        return 0
+    if config.arch in ARCHITECTURES:
+        return ARCHITECTURES[config.arch].parameters
+    classes, count, side, channels = config.classes, 0, 28, 1
+    if config.arch == "custom-cnn":
+        for filters in config.conv_filters:  # Conv2D(3x3, same) then MaxPool(2): the side halves
+            count += 9 * channels * filters + filters
+            side, channels = side // 2, filters
+    inputs = side * side * channels
+    for width in (*config.dense_units, classes):
+        count += inputs * width + width
+        inputs = width
+    return count

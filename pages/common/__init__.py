@@ -10,6 +10,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
 
 from model_store import ModelStore, Predictor, StoredModel, StoreError
+from model_store.jobs import Busy
 from model_store.predict import called_not_a_digit, tempered
 from model_store.roles import NotAllowed
 
@@ -156,6 +157,8 @@ def attempt(action: Callable[[], object]) -> bool:
         st.error(str(err), icon=":material/lock:")
     except StoreError as err:
         st.error(str(err), icon=":material/error:")
+    except Busy as err:  # the model's other background job is running
+        st.warning(str(err), icon=":material/hourglass_top:")
     else:
         return True
     return False

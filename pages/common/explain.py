@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import threading
 
 import cv2
 import numpy as np
@@ -17,7 +16,10 @@ from model_store import ModelStore, StoredModel, load_mnist
 from model_store.database import DatabaseError, configured_url
 from model_store.drawings import Drawings
 from model_store.explain import DigitMap, Explainer, nearest, stored_explainer
+from model_store.jobs import Busy, Job, job_of, start
+from model_store.roles import NotAllowed, owns
 from pages.common import MNIST_TEST, plain, predictor_of, probabilities_on
+from pages.common.people import me
 
 NEIGHBOURS = 8
 CLASS_NEIGHBOURS = 4
@@ -36,28 +38,6 @@ def explainer_of(entry: StoredModel) -> Explainer:
     checksum = entry.record.get("model_sha256", "")
     with st.spinner(f"Reading the 60,000 training images with {entry.name} (once per model, a few seconds)..."):
         return _explainer(entry.name, checksum, entry)
-
-
-class MapBuild:
-    """A model's map being built in a thread of its own (half a minute): drawing and reading go on."""
-
-    def __init__(self, explainer: Explainer):
-        self.explainer, self.progress, self.error = explainer, 0.0, None
-        threading.Thread(target=self._build, name="map-build", daemon=True).start()
-
-    def _build(self) -> None:
-        try:
-            self.explainer.digit_map(build=True, on_progress=self._note)
-        except Exception as err:  # shown where the map would be
-            self.error = f"{type(err).__name__}: {err}"
-
-    def _note(self, fraction: float) -> None:
-        self.progress = fraction
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _map_build(name: str, checksum: str, _explainer: Explainer) -> MapBuild:
-    return MapBuild(_explainer)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -150,7 +130,7 @@ def show_map(entry: StoredModel, explainer: Explainer, features: np.ndarray, key
     checksum = entry.record.get("model_sha256", "")
     digit_map = explainer.digit_map()
     if digit_map is None:
-        building(_map_build(entry.name, checksum, explainer))
+        map_build(entry, explainer)
         return
     here = digit_map.place(features[None])[0]
     points, middles = _map_points(entry.name, checksum, entry, digit_map)
@@ -189,15 +169,36 @@ def _open(name: str, index: int) -> None:
     st.session_state.update(gallery_model=name, gallery_set="MNIST test", gallery_detail=index, gallery_page=1)
 
 
+def map_build(entry: StoredModel, explainer: Explainer) -> None:
+    """A model's map is built once, in the background (`model_store.jobs`: half a minute, one job a
+    model at a time), when its owner or the teacher first opens it; drawing and reading go on."""
+    person = me()
+    job = job_of(entry.name, "map")
+    if job is None and not (person.teacher or owns(person, entry.record.get("owner"))):
+        st.info(
+            "This model has no map yet: it is built the first time its owner or the teacher opens this panel.",
+            icon=":material/map:",
+        )
+        return
+    if job is None or (job.done and not job.error):  # none yet, or one of a model file since replaced
+        try:
+            job = start("map", entry, person, lambda note: explainer.digit_map(build=True, on_progress=note))
+        except (NotAllowed, Busy) as err:
+            st.info(f"No map yet: {err}", icon=":material/map:")
+            return
+    building(job, explainer)
+
+
 @st.fragment(run_every=1.0)
-def building(build: MapBuild) -> None:
-    if build.error:
-        st.error(f"The map could not be built ({build.error}); the rest works.", icon=":material/error:")
-    elif build.explainer.digit_map() is not None:
+def building(job: Job, explainer: Explainer) -> None:
+    if job.error:
+        st.error(f"The map could not be built ({job.error}); the rest works.", icon=":material/error:")
+    elif explainer.digit_map() is not None:
         st.rerun()  # built: the whole panel again, with the map
     else:
+        waiting = " (waiting for another model's job to finish)" if job.waiting else ""
         st.progress(
-            build.progress, text=f"Mapping MNIST's 10,000 test images as this model sees them (once): {build.progress:.0%}"
+            job.progress, text=f"Mapping MNIST's 10,000 test images as this model sees them (once){waiting}: {job.progress:.0%}"
         )
 
 

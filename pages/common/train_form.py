@@ -46,8 +46,8 @@ def limits_note() -> None:
     size = (
         ""
         if teacher
-        else f"; a batch of at least {limits.smallest_batch}, {limits.layers} layers, {limits.units:,} units and "
-        f"{limits.filters:,} filters a layer"
+        else f"; a batch of {limits.smallest_batch} to {limits.largest_batch:,}, {limits.layers} layers, {limits.units:,} units and "
+        f"{limits.filters:,} filters a layer" + (f", {limits.parameters:,} parameters a network" if limits.parameters else "")
     )
     running = f", {limits.running} training at once" if limits.running and not teacher else ""
     st.caption(
