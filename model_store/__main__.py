@@ -283,11 +283,15 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("action", choices=["list", "export", "import"], help="list: counts; export/import: FILE.npz")
     d.add_argument("file", nargs="?", metavar="FILE.npz", help="x: uint8 images (n, h, w); y: labels 0-9 (n,)")
     d.add_argument("--by", help="export: only this person's drawings; import: the name they are saved under")
-    d.add_argument("--db", help="the class database, a URL or an SQLite file (default: $MNIST_LAB_DATABASE, else data/drawings.sqlite3)")
+    d.add_argument(
+        "--db", help="the class database, a URL or an SQLite file (default: $MNIST_LAB_DATABASE, else data/drawings.sqlite3)"
+    )
     for name, what in (("backup", "back the lesson up into the new folder DIR"), ("restore", "put a backup back")):
         b = sub.add_parser(name, help=what)
         b.add_argument("dir", metavar="DIR")
-        b.add_argument("--db", help="the class database, a URL or an SQLite file (default: $MNIST_LAB_DATABASE, else data/drawings.sqlite3)")
+        b.add_argument(
+            "--db", help="the class database, a URL or an SQLite file (default: $MNIST_LAB_DATABASE, else data/drawings.sqlite3)"
+        )
     g = sub.add_parser("migrate", help="bring a data folder of an earlier release into the configured class database")
     g.add_argument("--data", help="the data folder (default: $MNIST_LAB_DATA or data/)")
     g.add_argument("--dry-run", action="store_true", help="report what it would add, add nothing")

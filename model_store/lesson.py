@@ -56,11 +56,10 @@ def backup(into: Path, by: Person, db: Database | None = None, store: ModelStore
     into.mkdir(parents=True)
     target = Database(into / DATABASE)
     counts = copy_rows(db, target)
-    models = _copy_models(store.root, into / "models")
     runs = _copy_runs(runs_root(), into / "runs")
     last = Drawings(target).version()[1]
     made = datetime.now(UTC).isoformat(timespec="seconds")
-    summary = {"made": made, "drawings": counts["drawings"], "last_drawing": last, "models": models, "runs": runs}
+    summary = {"made": made, "drawings": counts["drawings"], "last_drawing": last, "models": counts["models"], "runs": runs}
     (into / "lesson.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -82,22 +81,6 @@ def copy_rows(source: Database, target: Database) -> dict[str, int]:
                 "SELECT setval(pg_get_serial_sequence('drawings', 'id'), coalesce(max(id), 0) + 1, false) FROM drawings"
             )
     return counts
-
-
-def _copy_models(root: Path, into: Path) -> int:
-    """Each whole model's record and its files (not half-written temporaries, which start with a dot)."""
-    into.mkdir()
-    copied = 0
-    for entry in ModelStore(root, bundled_dir=None).list():
-        if entry.broken:
-            continue
-        for name in [*entry.record["files"].values()]:
-            shutil.copy2(root / name, into / name)
-        shutil.copy2(root / f"{entry.name}.json", into / f"{entry.name}.json")
-        copied += 1
-    if (root / "default.txt").is_file():
-        shutil.copy2(root / "default.txt", into / "default.txt")
-    return copied
 
 
 def _copy_runs(root: Path, into: Path) -> int:
@@ -265,14 +248,10 @@ def restore(source: Path, by: Person, db: Database | None = None, store: ModelSt
 
 
 def _restore_files(source: Path, store: ModelStore) -> None:
-    """(Only while models and runs are still files) the backup's models and runs copied in."""
-    store.root.mkdir(parents=True, exist_ok=True)
-    models = source / "models"
-    for path in sorted(models.iterdir()) if models.is_dir() else []:
-        if path.suffix != ".json":  # the files first, the records that name them last
-            shutil.copy2(path, store.root / path.name)
-    for path in sorted(models.glob("*.json")) if models.is_dir() else []:
-        shutil.copy2(path, store.root / path.name)
+    """The backup's runs (still files) copied in; an earlier release's backup, whose models are
+    files beside its database, has them imported into the class database."""
+    if (source / "models").is_dir():
+        store.import_folder(source / "models")
     runs = source / "runs"
     for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
         shutil.copytree(folder, runs_root() / folder.name, dirs_exist_ok=True)

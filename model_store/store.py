@@ -420,13 +420,15 @@ class _Tables:
         record = {**record, "files": files, "model_sha256": files["model"], "model_bytes": len(blobs["model"])}
         text, saved = json.dumps(record), _now()
         rows = [{"model": name, "kind": k, "sha256": files[k], "size": len(d), "data": d} for k, d in blobs.items()]
+        # Cached first: a cache that cannot be written refuses the save before anything is stored,
+        # so the caller may try again under the same name (a file named by its checksum is harmless).
+        for kind, data in blobs.items():
+            _keep(self.cache, files[kind], kind, data)
         with self.db.write(lock=f"model:{name}") as c:
             check(name, overwrite, c)  # again, now that no other save of this name can run
             c.execute(delete(model_files).where(model_files.c.model == name))
             c.execute(insert(model_files), rows)
             upsert(c, models, {"name": name, "record": text, "saved": saved}, ("name",), ("record", "saved"))
-        for kind, data in blobs.items():
-            _keep(self.cache, files[kind], kind, data)
         return self._entry(name, saved, text)
 
     def amend(self, entry: StoredModel, what: str, change: Callable[[dict], dict], blob: tuple | None) -> StoredModel:

@@ -122,6 +122,7 @@ def test_a_backup_with_a_symlink_a_zip_bomb_or_a_path_outside_it_is_refused_and_
     backup(tmp_path / "good", TEACHER, db, store)
     secret = tmp_path / "secrets.toml"
     secret.write_text('teacher_password = "x"')
+    (tmp_path / "good" / "models").mkdir()  # as an earlier release's backup held its models
     (tmp_path / "good" / "models" / "evil.keras").symlink_to(secret)
     with pytest.raises(BadBackup, match="symbolic link .models/evil.keras."):
         restore(tmp_path / "good", TEACHER, db, store)

@@ -199,7 +199,7 @@ def test_saves_from_one_browser_are_rate_limited_with_a_clear_message(monkeypatc
     assert db.count() == 6
 
 
-def test_a_backup_taken_while_twenty_threads_save_restores_every_committed_row(store, tmp_path, monkeypatch, engine):
+def test_a_backup_taken_while_twenty_threads_save_restores_every_committed_row(engine, store, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
     db = Drawings()
     owned_models(store)

@@ -27,6 +27,7 @@ import ray
 from ray import exceptions
 
 from model_store import ModelStore
+from model_store.database import Database
 from training.config import TrainConfig
 from training.engine import CHECKPOINT, LAST_EPOCH, Progress, Resume
 from training.teach import Teaching
@@ -65,7 +66,8 @@ def train_run(run_id: str, record: dict, board, teaching: Teaching | None, resum
         try:
             keras.backend.clear_session()
             with tempfile.TemporaryDirectory() as tmp:
-                store = ModelStore(Path(tmp) / "models", bundled_dir=None)
+                # A scratch store: the model reaches the class's store through the board, once.
+                store = ModelStore(Path(tmp) / "models", bundled_dir=None, db=Database(Path(tmp) / "scratch.sqlite3"))
                 report = BoardReport(board, run_id, Path(tmp), first_seq)
                 config = TrainConfig.from_dict(record)
                 result = train(config, store, report, stop, Path(tmp), teaching, resume)
