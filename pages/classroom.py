@@ -40,7 +40,7 @@ def limits_form() -> None:
     st.subheader("Class limits")
     st.caption(
         "What a student's training run may ask for (0 epochs or images: no limit); they hold from the start and "
-        "the command line is not limited. Kept on disk, for every app process."
+        "the command line is not limited. Kept in the class database, for every app process."
     )
     if (problem := limits_problem()) and person.teacher:
         st.warning(problem, icon=":material/warning:")
