@@ -622,3 +622,33 @@ def test_a_failing_copy_is_shown_and_logged_and_a_dead_engine_thread_is_started_
     assert started == [True]  # started again by the next page run
     assert runs_module.problem() == "The training queue's engine stopped (RuntimeError: boom) and was started again."
     monkeypatch.setitem(runs_module._sync, "notice", (None, 0.0))
+
+
+def test_a_torn_events_line_is_cut_back_and_every_event_after_it_is_whole(tmp_path, monkeypatch):
+    from training.runs import _append_events, _written
+
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    run_dir = tmp_path / "runs" / "run-1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "events.jsonl").write_text('{"seq": 0, "epoch": 1}\n{"seq": 1, "ep')  # killed mid-write
+    assert _written("run-1") == 1  # the torn line is not an event
+    _append_events(run_dir, [{"seq": 1, "epoch": 2}, {"seq": 2, "epoch": 3}])
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [0, 1, 2]
+    (run_dir / "events.jsonl").write_text('{"seq": 0}\nnot an event\n')  # a damaged whole line
+    assert _written("run-1") == 1  # passed over, not an error that stops the copying
+
+
+def test_a_run_whose_folder_cannot_be_written_does_not_stop_the_copying_of_another(tmp_path, monkeypatch):
+    import types
+
+    from training.runs import _copied
+
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    for run_id in ("broken", "fine"):
+        (tmp_path / "runs" / run_id).mkdir(parents=True)
+    (tmp_path / "runs" / "broken" / "events.jsonl").mkdir()  # where its events should be written
+    state = {"version": 1, "status": "running", "events": [{"seq": 0, "epoch": 1}]}
+    board = types.SimpleNamespace(checkpoint_of=None, resume_of=None)  # asked nothing: no checkpoint is new
+    assert [_copied(board, run_id, state) for run_id in ("broken", "fine")] == [False, False]
+    assert json.loads((tmp_path / "runs" / "fine" / "events.jsonl").read_text()) == {"seq": 0, "epoch": 1}

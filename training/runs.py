@@ -487,10 +487,21 @@ def sync() -> None:
     if order != _sync["order"] and runs_root().is_dir():  # no folder: this app has queued nothing yet
         write_atomic(runs_root() / ORDER, lambda p: p.write_text(json.dumps(order)))
         _sync["order"] = order
-    results = [run_id for run_id, state in changed.items() if _copy(board, run_id, state)]
+    results = [run_id for run_id, state in changed.items() if _copied(board, run_id, state)]
     results += [run_id for run_id, when in _sync["retry"].items() if when <= time.monotonic() and run_id not in results]
     for run_id in results:
         _store_result(board, run_id)
+
+
+def _copied(board, run_id: str, state: dict) -> bool:
+    """`_copy`, one run at a time: a run whose folder cannot be written or read is logged and
+    left for the next pass, and every other run's progress is copied still."""
+    try:
+        return _copy(board, run_id, state)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        log.warning("copying run %s failed (%s: %s); the other runs go on", run_id, type(err).__name__, err)
+        _sync["versions"].pop(run_id, None)  # copied again next time
+        return False
 
 
 def _copy(board, run_id: str, state: dict) -> bool:
@@ -539,8 +550,7 @@ def _written(run_id: str) -> int:
             with open(path, "rb") as f:
                 f.seek(max(0, size - 4096))  # an event line is ~300 bytes
                 tail = f.read()
-        last = tail[: tail.rfind(b"\n") + 1].splitlines()[-1:]
-        seq = json.loads(last[0]).get("seq") if last else -1
+        seq = _last_seq(tail[: tail.rfind(b"\n") + 1].splitlines())
         if seq is None:  # written before events were numbered: one a line
             seq = path.read_bytes().count(b"\n") - 1
         kept = (size, seq + 1)
@@ -548,15 +558,41 @@ def _written(run_id: str) -> int:
     return kept[1]
 
 
+def _last_seq(lines: list[bytes]) -> int | None:
+    """The `seq` of the last whole event among `lines` (-1 when there is none; None when events
+    were not numbered yet). A line that is not an event (a torn write's remains) is passed over."""
+    for line in reversed(lines):
+        try:
+            return json.loads(line).get("seq")
+        except (ValueError, AttributeError):
+            continue
+    return -1
+
+
 def _append_events(run_dir: Path, events: list[dict]) -> None:
     """Append the events the file lacks, each with its number (`seq`). Under a lock: app processes
-    sharing a runs folder each copy the board, and each event is written once."""
+    sharing a runs folder each copy the board, and each event is written once. A torn last line
+    (a process killed mid-write) is cut back to the last newline first, so the next event starts
+    a line of its own."""
     import fcntl
 
-    with open(run_dir / "events.jsonl", "a") as f:
+    with open(run_dir / "events.jsonl", "ab") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # freed when the file closes
+        _cut_torn_line(f)
         written = _written(run_dir.name)
-        f.write("".join(json.dumps(e) + "\n" for e in events if e["seq"] >= written))
+        f.write("".join(json.dumps(e) + "\n" for e in events if e["seq"] >= written).encode())
+
+
+def _cut_torn_line(f) -> None:
+    """Truncate the open events file `f` after its last newline, when it does not end with one."""
+    size = f.seek(0, os.SEEK_END)
+    if not size:
+        return
+    with open(f.name, "rb") as reader:
+        reader.seek(max(0, size - 4096))
+        tail = reader.read()
+    if not tail.endswith(b"\n"):  # an event line is ~300 bytes: its start is in the tail
+        f.truncate(size - len(tail) + tail.rfind(b"\n") + 1)
 
 
 def _store_result(board, run_id: str) -> None:
