@@ -620,6 +620,8 @@ def _store_result(board, run_id: str) -> None:
         ray.get(board.stored.remote(run_id, None, note), timeout=BOARD_SECONDS)
         return
     _sync["retry"].pop(run_id, None)
+    for file_name in (CHECKPOINT, LAST_EPOCH):  # the model is stored: its epochs' checkpoints are not needed
+        (runs_root() / run_id / file_name).unlink(missing_ok=True)
     taken = None if entry.name == result["record"]["name"] else f"stored as {entry.name}: {result['record']['name']} was taken"
     ray.get(board.stored.remote(run_id, entry.name, taken), timeout=BOARD_SECONDS)
 
