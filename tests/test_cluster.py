@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from model_store import ModelStore
 from tests.browser import ROOT, free_port, running_app
 from training.cluster import end_session, session_processes
 
@@ -43,7 +44,12 @@ def train_page(browser, url: str, name: str):
 
 
 def stored(models: Path, names: list[str]) -> bool:
-    return all((models / f"{name}.json").exists() for name in names)
+    """Every one of `names` is in the app's store (its class database is this test's)."""
+    return set(names) <= {m.name for m in ModelStore(models, bundled_dir=None).list()}
+
+
+def record_of(models: Path, name: str) -> dict:
+    return ModelStore(models, bundled_dir=None).get(name).record
 
 
 def alive(processes: list) -> list:
@@ -75,7 +81,7 @@ def test_three_sessions_press_train_at_once_all_are_stored_and_no_ray_process_ou
         for page in pages:
             assert page.get_by_text("Not started").count() == 0  # none refused
             page.close()
-        records = [json.loads((app.models / f"{name}.json").read_text()) for name in names]
+        records = [record_of(app.models, name) for name in names]
         assert all(r["config"]["epochs"] == 1 and r["metrics"]["test_accuracy"] > 0.8 for r in records)
         ray_processes = [p for p in descendants(app.pid) if "ray" in " ".join(p.cmdline())]
         assert any("raylet" in " ".join(p.cmdline()) for p in ray_processes)
@@ -190,7 +196,7 @@ def test_an_app_killed_mid_run_on_a_cluster_comes_back_and_stores_the_run_with_a
         page.goto(app.url)  # someone opens the Draw page: nobody presses anything
         assert wait_for(lambda: stored(app.models, ["phoenix"]), 240)
         page.close()
-    record = json.loads((app.models / "phoenix.json").read_text())
+    record = record_of(app.models, "phoenix")
     assert record["epochs_run"] == 4 and len(record["history"]["val_accuracy"]) == 4
     events = [json.loads(line) for line in (tmp_path / "runs" / run_id / "events.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in events if e["phase"] == "epoch"] == [1, 2, 3, 4]  # each once
