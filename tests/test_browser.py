@@ -281,6 +281,7 @@ def expect_text(page, text: str) -> None:
 
 def test_a_run_started_in_the_browser_shows_growing_curves_and_stops_with_its_model_stored(browser, server):
     from model_store import ModelStore
+    from model_store.database import Database
 
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.goto(f"{server.url}/train")
@@ -297,7 +298,8 @@ def test_a_run_started_in_the_browser_shows_growing_curves_and_stops_with_its_mo
     page.wait_for_function(f"n => ({curve_length})() > n", arg=drawn, timeout=15_000)  # the curves grew
     page.get_by_role("button", name="Stop", exact=True).click()
     page.wait_for_selector("text=/Stopped early: browser-run/", timeout=30_000)
-    record = ModelStore(server.models).get("browser-run").record
+    app_db = Database(server.models.parent / "data" / "drawings.sqlite3")  # the module's server, not this test's folder
+    record = ModelStore(server.models, db=app_db).get("browser-run").record
     assert record["stopped_by"] == "user" and record["epochs_run"] < 10
     page.close()
 
