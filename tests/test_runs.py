@@ -87,7 +87,9 @@ def test_three_sessions_press_train_at_once_and_every_model_is_stored(store, idl
     assert record["config"]["epochs"] == 1 and record["metrics"]["test_accuracy"] > 0.7 and len(record["progress"]) >= 1
     assert [r.owner for r in runs] == ["student-0", "student-1", "student-2"]
     # The models are stored: the runs' epoch checkpoints (best and last) are gone from the disk.
-    assert [sorted(p.name for p in (runs_root() / i).iterdir()) for i in ids] == [["config.json", "events.jsonl", "status.json"]] * 3
+    assert [sorted(p.name for p in (runs_root() / i).iterdir()) for i in ids] == [
+        ["config.json", "events.jsonl", "status.json"]
+    ] * 3
     assert all(r.node for r in runs)  # each tells the Ray node it ran on
     # Level on turns, they start in the order pressed: the run submitted last started last, once
     # a CPU was free; never more runs training at once than there are CPUs.
