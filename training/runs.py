@@ -545,11 +545,7 @@ def _written(run_id: str) -> int:
     size = path.stat().st_size if path.exists() else 0
     kept = _sync["written"].get(path)
     if kept is None or kept[0] != size:
-        tail = b""
-        if size:
-            with open(path, "rb") as f:
-                f.seek(max(0, size - 4096))  # an event line is ~300 bytes
-                tail = f.read()
+        tail = _tail(path, size)
         seq = _last_seq(tail[: tail.rfind(b"\n") + 1].splitlines())
         if seq is None:  # written before events were numbered: one a line
             seq = path.read_bytes().count(b"\n") - 1
@@ -586,13 +582,18 @@ def _append_events(run_dir: Path, events: list[dict]) -> None:
 def _cut_torn_line(f) -> None:
     """Truncate the open events file `f` after its last newline, when it does not end with one."""
     size = f.seek(0, os.SEEK_END)
-    if not size:
-        return
-    with open(f.name, "rb") as reader:
-        reader.seek(max(0, size - 4096))
-        tail = reader.read()
-    if not tail.endswith(b"\n"):  # an event line is ~300 bytes: its start is in the tail
+    tail = _tail(Path(f.name), size)
+    if tail and not tail.endswith(b"\n"):  # its start is in the tail
         f.truncate(size - len(tail) + tail.rfind(b"\n") + 1)
+
+
+def _tail(path: Path, size: int) -> bytes:
+    """The last 4 KB of the events file of `size` bytes (an event line is ~300 bytes)."""
+    if not size:
+        return b""
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 4096))
+        return f.read()
 
 
 def _store_result(board, run_id: str) -> None:
