@@ -228,7 +228,7 @@ def cmd_backup(store: ModelStore, args: argparse.Namespace) -> int:
 
     try:
         if args.command == "backup":
-            held = lesson.backup(Path(args.dir), TERMINAL, Database(args.db), store)
+            held = lesson.backup(Path(args.dir), TERMINAL, Database(args.db))
         else:
             held = lesson.restore(Path(args.dir), TERMINAL, Database(args.db), store)
     except (DatabaseError, ValueError, OSError) as err:  # BadBackup is a ValueError

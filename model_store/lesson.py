@@ -48,10 +48,11 @@ RUN_FILES = ("config.json", "status.json", "events.jsonl")  # a run's record; ch
 BATCH = 200  # rows copied at a time: a table of model files need not fit in memory twice
 
 
-def backup(into: Path, by: Person, db: Database | None = None, store: ModelStore | None = None) -> dict:
-    """The lesson as it is now, into the new folder `into`; what it holds (lesson.json)."""
+def backup(into: Path, by: Person, db: Database | None = None) -> dict:
+    """The lesson as it is now (every row of the class database, the runs' files), into the new
+    folder `into`; what it holds (lesson.json)."""
     require(by, "lesson")
-    db, store = db or Database(), store or ModelStore()
+    db = db or Database()
     into = Path(into)
     into.mkdir(parents=True)
     target = Database(into / DATABASE)
@@ -241,7 +242,7 @@ def restore(source: Path, by: Person, db: Database | None = None, store: ModelSt
         with tempfile.TemporaryDirectory() as tmp:
             return restore(unzip(source, Path(tmp) / "lesson"), by, db, store)
     summary = check_backup(source)
-    backup(lessons_root() / datetime.now().strftime("before-restore-%Y%m%d-%H%M%S-%f"), by, db, store)
+    backup(lessons_root() / datetime.now().strftime("before-restore-%Y%m%d-%H%M%S-%f"), by, db)
     copy_rows(Database(source / DATABASE), db)
     _restore_files(source, store)
     return summary

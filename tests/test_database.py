@@ -92,7 +92,7 @@ def test_a_backup_made_on_one_engine_restores_into_the_other(postgres, tmp_path,
         drawings.add(np.full((28, 28), i, np.uint8), i, "ada", browser=STUDENT.session)
     Register(source).claim(STUDENT.session, "ada")
     store = ModelStore(tmp_path / "models", bundled_dir=None)
-    held = backup(tmp_path / "lesson", TEACHER, source, store)
+    held = backup(tmp_path / "lesson", TEACHER, source)
     assert held["drawings"] == 5
     Drawings(target).add(np.zeros((28, 28), np.uint8), 9, "someone-else")  # the class there before: replaced
     restore(tmp_path / "lesson", TEACHER, target, store)
@@ -119,7 +119,7 @@ def zipped(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes
 
 def test_a_backup_with_a_symlink_a_zip_bomb_or_a_path_outside_it_is_refused_and_the_class_is_unchanged(tmp_path):
     db, store = class_of_three(tmp_path)
-    backup(tmp_path / "good", TEACHER, db, store)
+    backup(tmp_path / "good", TEACHER, db)
     secret = tmp_path / "secrets.toml"
     secret.write_text('teacher_password = "x"')
     (tmp_path / "good" / "models").mkdir()  # as an earlier release's backup held its models
@@ -148,7 +148,7 @@ def test_a_restore_that_fails_halfway_leaves_the_class_as_it_was_and_the_class_w
     from model_store.lesson import lessons_root
 
     db, store = class_of_three(tmp_path)
-    backup(tmp_path / "lesson", TEACHER, db, store)
+    backup(tmp_path / "lesson", TEACHER, db)
     with sqlite3.connect(tmp_path / "lesson" / "class.sqlite3") as raw:  # a row this release cannot put back
         raw.execute("DROP TABLE people")
         raw.execute("CREATE TABLE people (browser TEXT, name TEXT, since TEXT)")

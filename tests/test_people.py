@@ -219,7 +219,7 @@ def test_a_backup_taken_while_twenty_threads_save_restores_every_committed_row(e
     while len(committed) < 100:  # the class is drawing
         threading.Event().wait(0.01)
     before = set(committed)
-    held = backup(tmp_path / "backup", TEACHER, db.db, store)
+    held = backup(tmp_path / "backup", TEACHER, db.db)
     stop.set()
     [t.join() for t in threads]
     kept = set(Drawings(tmp_path / "backup" / "class.sqlite3").arrays()[0].tolist())
@@ -233,7 +233,7 @@ def test_a_backup_taken_while_twenty_threads_save_restores_every_committed_row(e
     ids, images, labels, writers = db.rows()
     assert all(images[i].max() == int(writers[i][1:]) for i in range(len(ids)))  # each row whole, unmixed
     with pytest.raises(NotAllowed, match="Only the teacher may back up, restore or start a lesson"):
-        backup(tmp_path / "b2", STUDENT, db.db, store)
+        backup(tmp_path / "b2", STUDENT, db.db)
 
 
 def test_in_the_gallery_a_writer_deletes_their_drawing_and_the_teacher_all_of_one_persons(monkeypatch, mnist_test):
