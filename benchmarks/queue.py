@@ -36,13 +36,14 @@ from model_store import ModelStore  # noqa: E402
 from model_store.roles import Person  # noqa: E402
 from training import cluster  # noqa: E402
 from training.config import PRESETS, TrainConfig  # noqa: E402
-from training.runs import list_runs, read_run, runs_root, start_sync, submit_run  # noqa: E402
+from training.copying import records  # noqa: E402
+from training.runs import list_runs, read_run, start_sync, submit_run  # noqa: E402
 
 SHORT = dict(arch="dense-128", epochs=1, batch_size=32, validation="none")
 
 
 def status(run_id: str) -> dict:
-    return json.loads((runs_root() / run_id / "status.json").read_text())
+    return records().status_of(run_id)
 
 
 def wait(run_ids: list[str]) -> None:
@@ -176,7 +177,7 @@ def main() -> None:
         gap(store)
         six_runs(store)
         memory()
-    print(f"({len(list_runs())} runs in {runs_root()})")
+    print(f"({len(list_runs())} runs in the class database {records().db.where})")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A term of history against an empty store: does every page stay as fast?
 
-    python -m benchmarks.term [--models 300] [--runs 2000] [--drawings 20000] [--people 30]
+    python -m benchmarks.term [--models 300] [--runs 2000] [--drawings 20000] [--people 30] [--engines]
 
 Builds two class folders (models, runs, class data): one empty, one holding a term (MODELS
 models, RUNS finished runs with their progress, DRAWINGS class drawings by PEOPLE writers). For
@@ -10,6 +10,10 @@ Chromium three times: from `goto` to the page's script having finished (Streamli
 `data-test-script-state`), median. Prints one JSON line: each figure for both, and the ratio
 term / empty (the goal: every ratio within 1.25). The empty store is served once first, uncounted:
 the machine's first serving pays its caches' warm-up.
+
+With `--engines`, both are measured again on PostgreSQL (a server it starts on 127.0.0.1, fsync
+on, as SQLite's file is), the same rows copied into it (`lesson.copy_rows`), and it prints the
+ratio PostgreSQL / SQLite too (the goal: within 1.25).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -37,10 +42,11 @@ def build_term(folder: Path, models: int, runs: int, drawings: int, people: int)
     """The term's models (the bundled model's files under other names, in the class database),
     runs and drawings."""
     from model_store.database import Database
+    from model_store.migrate import import_runs
     from model_store.store import ModelStore
 
     started = time.monotonic()
-    store, run_root = folder / "old-models", folder / "runs"
+    store, run_root = folder / "old-models", folder / "old-runs"
     store.mkdir(parents=True)
     bundled = json.loads((BUNDLED_DIR / "lab-default.json").read_text())
     day = datetime.now(UTC) - timedelta(days=90)
@@ -61,7 +67,11 @@ def build_term(folder: Path, models: int, runs: int, drawings: int, people: int)
         (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
         (run_dir / "status.json").write_text(json.dumps({"status": "done", "model": f"run{i}", "latest": lines[-1]}))
     _add_drawings(folder / "data" / "drawings.sqlite3", drawings, people)
-    ModelStore(folder / "models", db=Database(folder / "data" / "drawings.sqlite3")).import_folder(store)
+    db = Database(folder / "data" / "drawings.sqlite3")
+    ModelStore(folder / "models", db=db).import_folder(store)
+    with db.write() as writing:  # the runs' folders as rows, as `migrate` brings an earlier release's in
+        import_runs(run_root, writing)
+    shutil.rmtree(run_root)
     return {
         "models": models,
         "runs": runs,
@@ -86,8 +96,8 @@ def _add_drawings(path: Path, n: int, people: int) -> None:
         db.import_npz(buffer.getvalue(), f"student{writer:02d}", teacher)
 
 
-def measure(folder: Path) -> dict:
-    """Serve the app on `folder`'s class data; strokes and page times."""
+def measure(folder: Path, database: str | None = None) -> dict:
+    """Serve the app on `folder`'s class data (its SQLite file, or `database`); strokes and page times."""
     from playwright.sync_api import sync_playwright
 
     from benchmarks import classroom
@@ -96,7 +106,7 @@ def measure(folder: Path) -> dict:
     os.environ.update(
         MNIST_LAB_MODELS=str(folder / "models"), MNIST_LAB_RUNS=str(folder / "runs"), MNIST_LAB_DATA=str(folder / "data")
     )
-    with replicas(1, port=free_port(), folder=folder / "serve", ray=False) as served:
+    with replicas(1, port=free_port(), folder=folder / "serve", ray=False, database=database) as served:
         strokes = classroom.main(["--students", "8", "--seconds", "20", "--url", served.url])
         pages = {}
         with sync_playwright() as p:
@@ -139,6 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--runs", type=int, default=2000)
     p.add_argument("--drawings", type=int, default=20000)
     p.add_argument("--people", type=int, default=30)
+    p.add_argument("--engines", action="store_true", help="measure on PostgreSQL too, in the same run")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="term-") as tmp:
         empty, term = Path(tmp) / "empty", Path(tmp) / "term"
@@ -146,10 +157,38 @@ def main(argv: list[str] | None = None) -> dict:
         built = build_term(term, args.models, args.runs, args.drawings, args.people)
         measure(empty)  # a first serving warms the machine's caches: not counted
         figures = {"empty": measure(empty), "term": measure(term)}
-    ratios = {k: round(figures["term"][k] / v, 2) for k, v in figures["empty"].items() if v}
-    result = {"built": built, **figures, "ratio": ratios}
+        if args.engines:
+            figures |= _on_postgres(empty, term)
+    result = {"built": built, **figures, "ratio": _ratios(figures["term"], figures["empty"])}
+    if args.engines:
+        result["ratio_postgresql"] = {
+            "empty": _ratios(figures["empty_postgresql"], figures["empty"]),
+            "term": _ratios(figures["term_postgresql"], figures["term"]),
+        }
     print(json.dumps(result))
     return result
+
+
+def _on_postgres(empty: Path, term: Path) -> dict:
+    """Both class folders measured again with their rows in a PostgreSQL of their own."""
+    from model_store.database import Database
+    from model_store.lesson import copy_rows
+    from tests.postgres import Server
+
+    server = Server(fsync=True)
+    try:
+        figures = {}
+        for name, folder in (("empty", empty), ("term", term)):
+            url = server.create()
+            copy_rows(Database(folder / "data" / "drawings.sqlite3"), Database(url))
+            figures[f"{name}_postgresql"] = measure(folder, database=url)
+        return figures
+    finally:
+        server.remove()
+
+
+def _ratios(a: dict, b: dict) -> dict:
+    return {k: round(a[k] / v, 2) for k, v in b.items() if v}
 
 
 if __name__ == "__main__":

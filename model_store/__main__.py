@@ -243,13 +243,14 @@ def cmd_backup(store: ModelStore, args: argparse.Namespace) -> int:
 def cmd_migrate(store: ModelStore, args: argparse.Namespace) -> int:
     """An earlier release's data folder into the configured class database, each kind counted."""
     from model_store.database import Database, DatabaseError
-    from model_store.files import data_root
+    from model_store.files import data_root, runs_root
     from model_store.migrate import migrate
 
     data = Path(args.data) if args.data else data_root()
+    models = Path(args.models) if args.models else store.root
     target = Database()
     try:
-        report = migrate(data, target, args.dry_run)
+        report = migrate(data, target, args.dry_run, models, Path(args.runs) if args.runs else runs_root())
     except DatabaseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -294,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     g = sub.add_parser("migrate", help="bring a data folder of an earlier release into the configured class database")
     g.add_argument("--data", help="the data folder (default: $MNIST_LAB_DATA or data/)")
-    g.add_argument("--dry-run", action="store_true", help="report what it would add, add nothing")
+    g.add_argument("--models", help="the models folder (default: --store, $MNIST_LAB_MODELS or models/)")
+    g.add_argument("--runs", help="the runs folder (default: $MNIST_LAB_RUNS or runs/)")
+    g.add_argument("--dry-run", action="store_true", help="report what it would add, add nothing (models: not counted)")
     args = parser.parse_args(argv)
     if args.command == "drawings" and args.action != "list" and not args.file:
         parser.error(f"drawings {args.action} needs a FILE.npz")

@@ -406,12 +406,15 @@ def upsert(connection: Connection, table: Table, values: dict, keys: tuple[str, 
 
 
 def insert_new(connection: Connection, table: Table, rows: list[dict], keys: tuple[str, ...]) -> int:
-    """Insert the rows whose `keys` are not there yet (the others are left as they are); how many."""
-    if not rows:
-        return 0
+    """Insert the rows whose `keys` are not there yet (the others are left as they are); how many.
+    One multi-row INSERT per 200 rows, its count kept (`preserve_rowcount`: psycopg's count of an
+    INSERT is otherwise -1)."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    return connection.execute(statement, rows).rowcount
+    added = 0
+    for start in range(0, len(rows), 200):
+        statement = dialect.insert(table).values(rows[start : start + 200]).on_conflict_do_nothing(index_elements=list(keys))
+        added += connection.execute(statement.execution_options(preserve_rowcount=True)).rowcount
+    return added
 
 
 def count_rows(connection: Connection, table: Table) -> int:

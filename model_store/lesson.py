@@ -6,9 +6,10 @@ A backup is a folder:
                       sign-ins, settings, models and their files, runs and their progress), read
                       in one snapshot while the class goes on, written as an SQLite file: the same
                       on either engine, so a backup made on PostgreSQL restores into SQLite and back
-    models/           (only while models are still files) every stored model's record and files
-    runs/             (only while runs are still files) every run's records; not its checkpoints
     lesson.json       when, and how many of each
+
+An earlier release's backup also held `models/` and `runs/` folders (models and runs were files
+then): restoring it brings them into the class database.
 
 A backup comes from outside (a teacher's download, a folder on a stick), so `restore` trusts none
 of it until it is checked: nothing but plain files inside the folder (no symlinks, devices or
@@ -39,25 +40,24 @@ from sqlalchemy import delete, insert, select
 from model_store.database import KNOWN_VERSIONS, Database, metadata
 from model_store.database import drawings as drawings_table
 from model_store.drawings import Drawings
-from model_store.files import data_root, runs_root
+from model_store.files import data_root
 from model_store.roles import Person, require
 from model_store.store import ModelStore
 
 DATABASE = "class.sqlite3"
-RUN_FILES = ("config.json", "status.json", "events.jsonl")  # a run's record; checkpoints stay out
 BATCH = 200  # rows copied at a time: a table of model files need not fit in memory twice
 
 
 def backup(into: Path, by: Person, db: Database | None = None) -> dict:
-    """The lesson as it is now (every row of the class database, the runs' files), into the new
-    folder `into`; what it holds (lesson.json)."""
+    """The lesson as it is now (every row of the class database), into the new folder `into`;
+    what it holds (lesson.json)."""
     require(by, "lesson")
     db = db or Database()
     into = Path(into)
     into.mkdir(parents=True)
     target = Database(into / DATABASE)
     counts = copy_rows(db, target)
-    runs = _copy_runs(runs_root(), into / "runs")
+    runs = counts["runs"]
     last = Drawings(target).version()[1]
     made = datetime.now(UTC).isoformat(timespec="seconds")
     summary = {"made": made, "drawings": counts["drawings"], "last_drawing": last, "models": counts["models"], "runs": runs}
@@ -82,19 +82,6 @@ def copy_rows(source: Database, target: Database) -> dict[str, int]:
                 "SELECT setval(pg_get_serial_sequence('drawings', 'id'), coalesce(max(id), 0) + 1, false) FROM drawings"
             )
     return counts
-
-
-def _copy_runs(root: Path, into: Path) -> int:
-    into.mkdir()
-    copied = 0
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if folder.is_dir() and (folder / "config.json").is_file():
-            (into / folder.name).mkdir()
-            for name in RUN_FILES:
-                if (folder / name).is_file():
-                    shutil.copy2(folder / name, into / folder.name / name)
-            copied += 1
-    return copied
 
 
 def zipped(folder: Path) -> bytes:
@@ -244,18 +231,20 @@ def restore(source: Path, by: Person, db: Database | None = None, store: ModelSt
     summary = check_backup(source)
     backup(lessons_root() / datetime.now().strftime("before-restore-%Y%m%d-%H%M%S-%f"), by, db)
     copy_rows(Database(source / DATABASE), db)
-    _restore_files(source, store)
+    _restore_files(source, store, db)
     return summary
 
 
-def _restore_files(source: Path, store: ModelStore) -> None:
-    """The backup's runs (still files) copied in; an earlier release's backup, whose models are
-    files beside its database, has them imported into the class database."""
+def _restore_files(source: Path, store: ModelStore, db: Database) -> None:
+    """An earlier release's backup, whose models and runs are files beside its database, has them
+    imported into the class database."""
+    from model_store.migrate import import_runs
+
     if (source / "models").is_dir():
         store.import_folder(source / "models")
-    runs = source / "runs"
-    for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
-        shutil.copytree(folder, runs_root() / folder.name, dirs_exist_ok=True)
+    if (source / "runs").is_dir():
+        with db.write(lock="migrate") as writing:
+            import_runs(source / "runs", writing)
 
 
 def lessons_root() -> Path:

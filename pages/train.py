@@ -21,6 +21,7 @@ from training.config import TrainConfig
 from training.curves import best_epoch, compare_curves, history_of, record_curves, reports_of, run_curves
 from training.runs import (
     clear_queue,
+    has_checkpoint,
     keep_checkpoint,
     list_runs,
     problem,
@@ -154,10 +155,10 @@ def run_view(run, place, person) -> None:
     elif run.status == "cancelled":
         st.caption("Cancelled before it started.")
     elif run.status == "interrupted" and not run.model:
-        st.warning(
-            f"The run was interrupted ({run.error or 'its worker is gone'}). Its best checkpoint is kept in its run folder."
-        )
-        if run.checkpoint.exists():
+        kept = has_checkpoint(run.id)
+        said = " Its best checkpoint is kept." if kept else ""
+        st.warning(f"The run was interrupted ({run.error or 'its worker is gone'}).{said}")
+        if kept:
             st.button(
                 "Keep its best checkpoint as a model", key="train_keep", icon=":material/save:", on_click=keep, args=(run.id,)
             )

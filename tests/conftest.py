@@ -152,6 +152,15 @@ def browser():
         b.close()
 
 
+def recorded_run(run_id: str, config: dict, status: str = "waiting") -> str:
+    """A run's records as the queue writes them, in the class database, without Ray."""
+    from training.copying import records
+
+    records().add(run_id, config)
+    records().set_status(run_id, {"status": status})
+    return run_id
+
+
 def open_page(name: str, timeout: int = 60) -> AppTest:
     """One of the app's pages run headless, with fresh Streamlit caches; fails on any exception."""
     st.cache_data.clear()

@@ -36,7 +36,8 @@ def _free_port() -> int:
 class Server:
     """One PostgreSQL server; `url(name)` a database on it, `create(name)` makes one."""
 
-    def __init__(self):
+    def __init__(self, fsync: bool = False):
+        self.fsync = fsync
         self.folder = Path(tempfile.mkdtemp(prefix="mnist-lab-pg-"))
         self.data = self.folder / "data"
         self.port = _free_port()
@@ -77,8 +78,10 @@ class Server:
         subprocess.run(_as_postgres(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"), capture_output=True)
 
     def start(self) -> None:
-        """Listening on 127.0.0.1 only; fsync off: a test's data need not survive a power cut."""
-        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.folder} -c fsync=off"
+        """Listening on 127.0.0.1 only; fsync off unless asked (a benchmark against SQLite): a test's
+        data need not survive a power cut."""
+        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.folder}"
+        options += "" if self.fsync else " -c fsync=off"
         start = [_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w", "start"]
         subprocess.run(_as_postgres(*start), check=True, capture_output=True)
 

@@ -3,7 +3,6 @@ cluster of two Ray nodes joined through RAY_ADDRESS, and nothing of Ray left onc
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 from model_store import ModelStore
 from tests.browser import ROOT, free_port, running_app
 from training.cluster import end_session, session_processes
+from training.runs import list_runs, read_run
 
 pytestmark = pytest.mark.browser
 TOKEN = {"RAY_AUTH_MODE": "token"}  # the token itself: ~/.ray/auth_token, made by the first Ray started here
@@ -153,10 +153,10 @@ def test_the_app_joins_a_two_node_cluster_through_ray_address_and_runs_go_to_bot
             page.get_by_role("spinbutton", name="Epochs").fill("3")  # long enough to overlap
             page.get_by_role("button", name="Train", exact=True).click()
         assert wait_for(lambda: stored(app.models, names), 300)
-        runs = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/status.json")]
-        assert {r["status"] for r in runs} == {"done"}
+        runs = list_runs()  # as the app recorded them in its class database, this test's
+        assert [r.status for r in runs] == ["done", "done"]
         # Each ran on its own node: one CPU each, and both wanted one at the same time.
-        assert len({r["node"] for r in runs}) == 2
+        assert len({r.node for r in runs}) == 2
         for page in pages:
             page.close()
         started_here = [p for p in descendants(app.pid) if "raylet" in " ".join(p.cmdline())]
@@ -198,8 +198,7 @@ def test_an_app_killed_mid_run_on_a_cluster_comes_back_and_stores_the_run_with_a
         page.close()
     record = record_of(app.models, "phoenix")
     assert record["epochs_run"] == 4 and len(record["history"]["val_accuracy"]) == 4
-    events = [json.loads(line) for line in (tmp_path / "runs" / run_id / "events.jsonl").read_text().splitlines()]
-    assert [e["epoch"] for e in events if e["phase"] == "epoch"] == [1, 2, 3, 4]  # each once
+    assert [e.epoch for e in read_run(run_id).events if e.phase == "epoch"] == [1, 2, 3, 4]  # each once
 
 
 def test_a_second_app_process_on_the_same_runs_folder_starts_no_ray_of_its_own(tmp_path):

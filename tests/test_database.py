@@ -58,7 +58,10 @@ def test_migrate_brings_a_class_folder_into_postgresql_keeping_every_row_and_add
     dry = migrate(tmp_path / "old", target, dry_run=True)
     assert dry.counts["drawings"] == (0, 20) and Drawings(target).count() == 0  # a dry run adds nothing
     done = migrate(tmp_path / "old", target)
-    assert done.counts == {"drawings": (0, 20), "people": (0, 3), "teacher browsers": (0, 0), "settings": (0, 1)}
+    assert done.counts == {"drawings": (0, 20), "people": (0, 3), "teacher browsers": (0, 0), "settings": (0, 1)} | {
+        kind: (0, 0)
+        for kind in ("models", "runs", "run events")  # no folder of them given
+    }
     x = Drawings(target).arrays()[1]
     assert sorted(int(image[0, 0]) for image in x) == list(range(20))  # each drawing's pixels, whole
     assert Register(target).people() == {"s0": ["b0"], "s1": ["b1"], "s2": ["b2"]}
@@ -234,3 +237,55 @@ def test_how_many_queries_each_page_run_makes(tiny_store, monkeypatch, capsys):
         print("\nqueries a page run makes (first run, a rerun):", counts)
     assert counts["draw"][1] <= 3, counts  # a rerun of the Draw page: who is at the browser, nothing else
     assert all(first <= 10 for first, _ in counts.values()), counts
+
+
+def legacy_runs(runs) -> None:
+    """A runs folder as the release before this one left it: a run whose events are numbered, an
+    older one's that are not (its last line torn by a kill) with its best checkpoint, an archived one."""
+    event = {"phase": "epoch", "epochs": 2, "batch": 10, "batches": 10, "loss": 0.1, "accuracy": 0.9}
+    numbered = "".join(json.dumps({**event, "epoch": e, "seq": e - 1}) + "\n" for e in (1, 2))
+    unnumbered = json.dumps({**event, "epoch": 1}) + "\n" + json.dumps({**event, "epoch": 2}) + '\n{"phase": "ba'
+    for run_id, status, events in (
+        ("20261101-090000-000000-aaaa", "done", numbered),
+        ("20261101-090001-000000-bbbb", "interrupted", unnumbered),
+        ("archive/20261001-090000-000000-cccc", "done", numbered),
+    ):
+        (runs / run_id).mkdir(parents=True)
+        (runs / run_id / "config.json").write_text(json.dumps({"name": run_id[-4:], "owner": "ada"}))
+        (runs / run_id / "status.json").write_text(json.dumps({"status": status}))
+        (runs / run_id / "events.jsonl").write_text(events)
+    (runs / "20261101-090001-000000-bbbb" / "best.weights.h5").write_bytes(b"the best epoch's weights")
+
+
+def test_migrate_brings_an_earlier_releases_models_and_runs_in_whole_and_only_once(engine, tmp_path):
+    from model_store.networks import dense_128
+    from training.runs import has_checkpoint, list_runs, read_run
+
+    old = tmp_path / "old"
+    legacy_folder(old / "data")
+    legacy_runs(old / "runs")
+    models = old / "models"
+    ModelStore(models, bundled_dir=models).save(
+        dense_128(), {"name": "ada-net", "architecture": "dense-128", "normalization": "scale"}
+    )
+    target = Database()
+    done = migrate(old / "data", target, models_folder=models, runs_folder=old / "runs")
+    assert [done.counts[kind] for kind in ("models", "runs", "run events")] == [(0, 1), (0, 3), (0, 6)]
+    assert [r.id[-4:] for r in list_runs()] == ["aaaa", "bbbb"]  # the archived one is kept, out of the lists
+    assert [e.epoch for e in read_run("20261101-090001-000000-bbbb").events] == [1, 2]  # the torn line passed over
+    assert has_checkpoint("20261101-090001-000000-bbbb") and read_run("20261101-090001-000000-bbbb").status == "interrupted"
+    assert ModelStore(tmp_path / "elsewhere", bundled_dir=None).load("ada-net")[0].count_params() == dense_128().count_params()
+    again = migrate(old / "data", target, models_folder=models, runs_folder=old / "runs")
+    assert [again.counts[kind] for kind in ("models", "runs", "run events")] == [(1, 1), (3, 3), (6, 6)]
+
+
+def test_an_earlier_releases_backup_with_runs_folders_restores_them_as_rows(tmp_path):
+    from training.runs import list_runs, read_run
+
+    db, store = class_of_three(tmp_path)
+    backup(tmp_path / "lesson", TEACHER, db)
+    legacy_runs(tmp_path / "lesson" / "runs")  # as an earlier release's backup held its runs
+    restore(tmp_path / "lesson", TEACHER, db, store)
+    assert [r.id[-4:] for r in list_runs()] == ["aaaa", "bbbb"]
+    assert [e.epoch for e in read_run("20261101-090000-000000-aaaa").events] == [1, 2]
+    assert backup(tmp_path / "after", TEACHER, db)["runs"] == 3  # rows now: in every backup from here on

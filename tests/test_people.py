@@ -24,7 +24,7 @@ from model_store.lesson import backup, restore
 from model_store.networks import dense_128
 from model_store.people import APP_TRIES, BROWSER_TRIES, NameRefused, Register, TooManyTries, clean_name
 from model_store.roles import NotAllowed, Person
-from tests.conftest import ROOT, as_read, run_clean
+from tests.conftest import ROOT, as_read, recorded_run, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER
 
 PASSWORD = "Zebra-42"
@@ -101,10 +101,7 @@ def test_renaming_or_merging_a_person_carries_their_models_runs_and_drawings(sto
     owned_models(store)
     db.add(BLANK, 1, "ada", browser=STUDENT.session)
     db.add(BLANK, 2, "ada2", browser="ada-laptop")
-    run = tmp_path / "runs" / "20261124-090000-000000-abcd"
-    run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"name": "ada-net", "owner": "ada", "session": STUDENT.session}))
-    (run / "status.json").write_text(json.dumps({"status": "done"}))
+    recorded_run("20261124-090000-000000-abcd", {"name": "ada-net", "owner": "ada", "session": STUDENT.session}, "done")
     assert list_runs()[0].owner == "ada"  # read once: the rename must show through the cache
 
     with pytest.raises(NotAllowed, match="Only the teacher may rename or merge a person .bob."):
@@ -286,15 +283,14 @@ def test_a_new_lesson_is_backed_up_then_starts_without_drawings_or_finished_runs
     owned_models(store)
     Drawings().add(BLANK, 1, "ada", browser=STUDENT.session)
     for run_id, status in (("20261124-090000-000000-aaaa", "done"), ("20261124-090001-000000-bbbb", "waiting")):
-        (tmp_path / "runs" / run_id).mkdir(parents=True)
-        (tmp_path / "runs" / run_id / "config.json").write_text(json.dumps({"name": run_id[-4:], "owner": "ada"}))
-        (tmp_path / "runs" / run_id / "status.json").write_text(json.dumps({"status": status}))
+        recorded_run(run_id, {"name": run_id[-4:], "owner": "ada"}, status)
     with pytest.raises(NotAllowed):
         new_lesson(STUDENT, archive_runs)
     folder, drawings, runs = new_lesson(TEACHER, archive_runs)
     assert folder.parent == lessons_root() and (drawings, runs) == (1, 1)
     assert Drawings().count() == 0 and [r.status for r in list_runs()] == ["waiting"] and len(store.list()) == 3
-    assert json.loads((folder / "lesson.json").read_text())["drawings"] == 1 and (folder / "runs").is_dir()
+    held = json.loads((folder / "lesson.json").read_text())
+    assert (held["drawings"], held["runs"]) == (1, 2)  # the runs' records are rows of the backup
 
 
 def test_a_class_database_from_the_last_release_is_upgraded_in_place_and_keeps_its_drawings(tmp_path):

@@ -20,7 +20,7 @@ from model_store.networks import dense_128
 from model_store.people import BROWSER_TRIES, FIRST_WAIT, Register, TooManyTries
 from model_store.roles import NotAllowed, Person, password_matches
 from tests.browser import running_app
-from tests.conftest import ROOT, run_clean
+from tests.conftest import ROOT, recorded_run, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER
 from training.config import PRESETS, TrainConfig
 from training.limits import SETTING, Limits, OverLimit, check_run, limits_problem, read_limits, save_limits
@@ -89,13 +89,9 @@ def test_the_teacher_can_do_each_of_them(two_models, tmp_path):
 
 
 def hand_made_run(tmp_path, monkeypatch, owner: Person, status="waiting") -> str:
-    """A run folder as the queue writes it, without Ray: the refusals come before Ray is asked."""
-    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
-    run_dir = tmp_path / "runs" / "20261122-090000-000000-abcd"
-    run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({"name": "ada-net", "owner": owner.name, "session": owner.session}))
-    (run_dir / "status.json").write_text(json.dumps({"status": status}))
-    return run_dir.name
+    """A run as the queue records it, without Ray: the refusals come before Ray is asked."""
+    config = {"name": "ada-net", "owner": owner.name, "session": owner.session}
+    return recorded_run("20261122-090000-000000-abcd", config, status)
 
 
 def test_a_student_cannot_stop_another_persons_run_nor_clear_the_queue(tmp_path, monkeypatch):

@@ -17,21 +17,22 @@ import pytest
 from model_store import ModelStore
 from model_store.networks import dense_128
 from model_store.roles import NotAllowed, Person
-from tests.conftest import open_page, run_clean
+from tests.conftest import open_page, recorded_run, run_clean
 from tests.people import TEACHER
+from training import cluster
 from training import runs as runs_module
 from training.config import ConfigError, TrainConfig
+from training.copying import copier, records
 from training.limits import Limits, OverLimit, save_limits
+from training.records import CHECKPOINT, LAST, TEACHING
 from training.runs import (
-    _status_of,
     clear_queue,
+    has_checkpoint,
     keep_checkpoint,
     list_runs,
     queue_places,
     read_run,
-    recover,
     request_stop,
-    runs_root,
     start_sync,
     submit_run,
 )
@@ -78,7 +79,12 @@ def idle():
     wait_for(lambda: all(r.finished for r in list_runs()), 60)
 
 
-def test_three_sessions_press_train_at_once_and_every_model_is_stored(store, idle):
+def files_of(run_id: str) -> list[str]:
+    """The run's files the class database holds."""
+    return [kind for kind in (CHECKPOINT, LAST, TEACHING) if records().file(run_id, kind) is not None]
+
+
+def test_three_sessions_press_train_at_once_and_every_model_is_stored(engine, store, idle):
     ids = [submit_run(TrainConfig(name=f"run-{i}", epochs=1, **SMALL), store, Person(f"student-{i}", f"s{i}")) for i in range(3)]
     runs = [wait_for(lambda i=i: finished(i)) for i in ids]
     assert [r.status for r in runs] == ["done"] * 3
@@ -86,14 +92,13 @@ def test_three_sessions_press_train_at_once_and_every_model_is_stored(store, idl
     record = store.get("run-1").record
     assert record["config"]["epochs"] == 1 and record["metrics"]["test_accuracy"] > 0.7 and len(record["progress"]) >= 1
     assert [r.owner for r in runs] == ["student-0", "student-1", "student-2"]
-    # The models are stored: the runs' epoch checkpoints (best and last) are gone from the disk.
-    assert [sorted(p.name for p in (runs_root() / i).iterdir()) for i in ids] == [
-        ["config.json", "events.jsonl", "status.json"]
-    ] * 3
+    # The models are stored: the runs' epoch checkpoints (best and last) are gone from the database.
+    assert [files_of(i) for i in ids] == [[]] * 3
+    assert all([e.epoch for e in r.events if e.phase == "epoch"] == [1] for r in map(read_run, ids))
     assert all(r.node for r in runs)  # each tells the Ray node it ran on
     # Level on turns, they start in the order pressed: the run submitted last started last, once
     # a CPU was free; never more runs training at once than there are CPUs.
-    times = [json.loads((runs_root() / i / "status.json").read_text()) for i in ids]
+    times = [records().status_of(i) for i in ids]
     assert times[2]["started"] >= min(t["finished"] for t in times[:2])
     cpus = int(__import__("ray").cluster_resources()["CPU"])
     assert all(sum(t["started"] <= s["started"] < t["finished"] for t in times) <= cpus for s in times)
@@ -119,7 +124,7 @@ def test_runs_start_in_fair_share_order_whoever_pressed_first(store, idle):
     assert all(actor_name(i) not in ray.util.list_named_actors() for i in ids.values())  # on the board, not in Ray
     for run_id in blockers:
         request_stop(run_id, TEACHER)
-    times = {name: wait_for(lambda i=i: finished(i) and _status_of(i)) for name, i in ids.items()}
+    times = {name: wait_for(lambda i=i: finished(i) and records().status_of(i)) for name, i in ids.items()}
     # The order the board gave them a CPU in. (Each starts when its fresh worker has loaded
     # TensorFlow, seconds later on a loaded machine: a run given its CPU third may start fourth.)
     given = sorted(times, key=lambda name: times[name]["given_cpu"])
@@ -212,10 +217,10 @@ def test_a_killed_worker_leaves_an_interrupted_run_its_checkpoint_and_a_whole_st
     store.save(dense_128(), {"name": "keeper", "architecture": "dense-128", "normalization": "scale"})
     run_id = submit_run(TrainConfig(name="doomed", **LONG), store, Person("x", "x"))
     wait_for(lambda: any(e.phase == "epoch" for e in read_run(run_id).events))
-    wait_for(lambda: read_run(run_id).latest.phase == "batch" and read_run(run_id).checkpoint.exists())
+    wait_for(lambda: read_run(run_id).latest.phase == "batch" and has_checkpoint(run_id))
     os.kill(read_run(run_id).pid, signal.SIGKILL)  # the Ray worker training it
     run = wait_for(lambda: finished(run_id), 30)
-    assert run.status == "interrupted" and run.checkpoint.exists()  # the last best checkpoint is kept
+    assert run.status == "interrupted" and has_checkpoint(run_id)  # the last best checkpoint is kept
     assert run.error == "its worker process ended suddenly: killed, or crashed"  # Ray's own word
     assert [(m.name, m.broken) for m in store.list()] == [("keeper", False)]
     monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))
@@ -300,8 +305,6 @@ def test_a_run_whose_app_process_ended_trains_on_and_another_process_stores_it(s
 
 
 def test_a_model_the_store_refuses_waits_on_the_board_until_it_can_be_stored(store, idle, tmp_path):
-    from training import cluster
-
     not_a_folder = tmp_path / "models-file"
     not_a_folder.write_text("a file where the store should be")
     run_id = submit_run(
@@ -326,16 +329,14 @@ def ray_get(ref):
 
 
 def test_after_a_restart_runs_left_on_disk_run_again_and_a_stopping_one_stays_interrupted(store, idle):
-    """A restarted app's Ray has never heard of the runs on disk: they are recovered, not lost."""
+    """A restarted app's Ray has never heard of the runs on record: they are recovered, not lost."""
     start_sync()  # Ray and this process's copying, as an app has them
     left = {"20260101-000000-aaaaaa": "running", "20260101-000001-bbbbbb": "waiting", "20260101-000002-cccccc": "stopping"}
     for run_id, state in left.items():
-        folder = runs_root() / run_id
-        folder.mkdir(parents=True)
         config = {**TrainConfig(name=f"left-{state}", epochs=1, **SMALL).resolved().to_dict(), "owner": "x", "session": "x"}
-        (folder / "config.json").write_text(json.dumps({**config, "store": str(store.root)}))
-        (folder / "status.json").write_text(json.dumps({"status": state}))
-    recover()
+        records().add(run_id, {**config, "store": str(store.root)})
+        records().set_status(run_id, {"status": state})
+    copier.recover()
     assert (status("20260101-000002-cccccc"), read_run("20260101-000002-cccccc").error) == (
         "interrupted",
         "the app restarted while it stopped",
@@ -344,15 +345,27 @@ def test_after_a_restart_runs_left_on_disk_run_again_and_a_stopping_one_stays_in
     assert wait_for(lambda: finished("20260101-000001-bbbbbb")).model == "left-waiting"
 
 
+def test_a_run_on_another_machines_own_ray_is_not_recovered_here(store, idle):
+    """Two app machines, each with a Ray of its own, share one class database: a run of the other
+    queue is watched from the records, never trained a second time here."""
+    start_sync()
+    config = {**TrainConfig(name="theirs", epochs=1, **SMALL).resolved().to_dict(), "owner": "x", "session": "x"}
+    recorded_run("20260101-000000-dddddd", {**config, "queue": "local other-machine:/srv/runs"}, "running")
+    copier.recover()
+    assert ray_get(cluster.board().knows.remote(["20260101-000000-dddddd"])) == []
+    assert status("20260101-000000-dddddd") == "running"
+
+
 KILLED_APP = """
 import os, signal, sys, time
 from model_store import ModelStore
 from model_store.roles import Person
 from training.config import TrainConfig
-from training.runs import _status_of, submit_run
+from training.copying import records
+from training.runs import submit_run
 
 run_id = submit_run(TrainConfig(name="resumed", **{config}), ModelStore(sys.argv[1], bundled_dir=None), Person("x", "x"))
-while (_status_of(run_id).get("resume_epoch") or 0) < 2:
+while (records().status_of(run_id).get("resume_epoch") or 0) < 2:
     time.sleep(0.1)
 print(run_id, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)  # the app dies; its guard ends its Ray, the run's worker with it
@@ -370,7 +383,7 @@ def test_a_killed_apps_running_run_resumes_from_its_last_epoch_after_the_restart
     run_id = done.stdout.split()[-1]
     before = [e.epoch for e in read_run(run_id).events if e.phase == "epoch"]
     assert before[:2] == [1, 2] and read_run(run_id).status == "running"
-    recover()
+    copier.recover()
     run = wait_for(lambda: finished(run_id), 180)
     assert (run.status, run.model) == ("done", "resumed")
     record = store.get("resumed").record
@@ -504,7 +517,7 @@ def test_a_teaching_run_is_queued_like_any_other_and_its_record_says_what_it_did
     Drawings().import_npz(buffer.getvalue(), "ada", TEACHER)
     config = TrainConfig(**{**PRESETS["teach"].to_dict(), "teach": "tiny", "name": "taught", "epochs": 1, "train_limit": 2000})
     run_id = submit_run(config, store, Person("ada", "ada"))
-    assert (runs_root() / run_id / "teaching.npz").exists()  # a restart can queue it again
+    assert files_of(run_id) == [TEACHING]  # a restart can queue it again
     run = wait_for(lambda: finished(run_id), 180)
     assert run.status == "done" and run.model == "taught"
     teach = store.get("taught").record["teach"]
@@ -514,8 +527,6 @@ def test_a_teaching_run_is_queued_like_any_other_and_its_record_says_what_it_did
 
 def test_the_board_killed_mid_run_is_rebuilt_the_page_carries_on_and_the_model_is_stored(store, idle, monkeypatch):
     import ray
-
-    from training import cluster
 
     run_id = submit_run(TrainConfig(name="survivor", **dict(SMALL, train_limit=12000, epochs=4)), store, Person("x", "x"))
     wait_for(lambda: any(e.phase == "epoch" for e in read_run(run_id).events))
@@ -587,17 +598,15 @@ def test_the_apps_own_ray_refuses_a_client_without_its_token_even_one_with_rays_
         assert token not in " ".join(process.cmdline())
 
 
-def test_old_finished_runs_are_archived_out_of_the_lists(tmp_path, monkeypatch):
+def test_old_finished_runs_are_archived_out_of_the_lists(engine):
     from training.__main__ import main
 
-    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
     for run_id, state in [("20200101-000000-000000-aaaa", "done"), ("20200101-000001-000000-bbbb", "waiting")]:
-        (tmp_path / "runs" / run_id).mkdir(parents=True)
-        (tmp_path / "runs" / run_id / "config.json").write_text("{}")
-        (tmp_path / "runs" / run_id / "status.json").write_text(json.dumps({"status": state}))
+        records().add(run_id, {})
+        records().set_status(run_id, {"status": state})
     assert main(["--archive-runs", "30"]) == 0
     assert [r.id for r in list_runs()] == ["20200101-000001-000000-bbbb"]  # an unfinished run stays, however old
-    assert (tmp_path / "runs" / "archive" / "20200101-000000-000000-aaaa" / "status.json").exists()
+    assert records().status_of("20200101-000000-000000-aaaa") == {"status": "done"}  # out of the lists, kept
 
 
 def test_a_failing_copy_is_shown_and_logged_and_a_dead_engine_thread_is_started_again(monkeypatch, caplog):
@@ -606,53 +615,63 @@ def test_a_failing_copy_is_shown_and_logged_and_a_dead_engine_thread_is_started_
     def broken():
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(runs_module, "sync", broken)
-    runs_module._sync_once()
+    monkeypatch.setattr(copier, "sync", broken)
+    copier.sync_once()
     assert "failed (OSError: No space left on device); trying again" in runs_module.problem()
     assert "copying the training queue" in caplog.text  # in the server's log, with its traceback
-    monkeypatch.setattr(runs_module, "sync", lambda: None)
-    runs_module._sync_once()
+    monkeypatch.setattr(copier, "sync", lambda: None)
+    copier.sync_once()
     assert runs_module.problem() is None  # said until the next copy succeeds
 
     dead = threading.Thread(target=lambda: None)
     dead.start()
     dead.join()
     started = []
-    monkeypatch.setitem(runs_module._sync, "thread", dead)
-    monkeypatch.setitem(runs_module._sync, "death", "RuntimeError: boom")
-    monkeypatch.setattr(runs_module, "_engine", lambda: started.append(True))
+    monkeypatch.setattr(copier, "thread", dead)
+    monkeypatch.setattr(copier, "death", "RuntimeError: boom")
+    monkeypatch.setattr(copier, "engine", lambda: started.append(True))
     runs_module.warm_up()
-    runs_module._sync["thread"].join(5)
+    copier.thread.join(5)
     assert started == [True]  # started again by the next page run
     assert runs_module.problem() == "The training queue's engine stopped (RuntimeError: boom) and was started again."
-    monkeypatch.setitem(runs_module._sync, "notice", (None, 0.0))
+    monkeypatch.setattr(copier, "notice", (None, 0.0))
 
 
-def test_a_torn_events_line_is_cut_back_and_every_event_after_it_is_whole(tmp_path, monkeypatch):
-    from training.runs import _append_events, _written
-
-    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
-    run_dir = tmp_path / "runs" / "run-1"
-    run_dir.mkdir(parents=True)
-    (run_dir / "events.jsonl").write_text('{"seq": 0, "epoch": 1}\n{"seq": 1, "ep')  # killed mid-write
-    assert _written("run-1") == 1  # the torn line is not an event
-    _append_events(run_dir, [{"seq": 1, "epoch": 2}, {"seq": 2, "epoch": 3}])
-    lines = (run_dir / "events.jsonl").read_text().splitlines()
-    assert [json.loads(line)["seq"] for line in lines] == [0, 1, 2]
-    (run_dir / "events.jsonl").write_text('{"seq": 0}\nnot an event\n')  # a damaged whole line
-    assert _written("run-1") == 1  # passed over, not an error that stops the copying
+def event(seq: int, epoch: int) -> dict:
+    return {"seq": seq, "phase": "batch", "epoch": epoch, "epochs": 3, "batch": 1, "batches": 10}
 
 
-def test_a_run_whose_folder_cannot_be_written_does_not_stop_the_copying_of_another(tmp_path, monkeypatch):
+def test_each_event_is_recorded_once_whichever_app_processes_copy_it(engine):
+    """Two app processes copy the same board: each has its own Records; the rows are the database's."""
+    from training.records import Records
+
+    first, second = Records(), Records()
+    first.add("run-1", {"name": "n"})
+    assert first.add_events("run-1", [event(0, 1), event(1, 1)]) == 2
+    assert second.add_events("run-1", [event(1, 1), event(2, 2)]) == 1  # seq 1 was there
+    assert [e.epoch for e in second.get("run-1").events] == [1, 1, 2]
+    assert first.written(["run-1", "run-2"]) == {"run-1": 3, "run-2": 0}
+    first.add_events("run-1", [event(3, 3)])
+    assert [e.epoch for e in second.get("run-1").events] == [1, 1, 2, 3]  # read on from where it was
+    first.add_events("run-1", [event(5, 4)])  # 4 died with a board that was killed before anyone copied it
+    assert [e.epoch for e in second.get("run-1").events] == [1, 1, 2, 3, 4]
+    assert [e.epoch for e in second.get("run-1").events] == [1, 1, 2, 3, 4]  # read again: nothing twice
+
+
+def test_a_run_whose_record_cannot_be_read_does_not_stop_the_copying_of_another(engine, caplog):
     import types
 
-    from training.runs import _copied
+    from sqlalchemy import update
 
-    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    from model_store.database import runs
+
     for run_id in ("broken", "fine"):
-        (tmp_path / "runs" / run_id).mkdir(parents=True)
-    (tmp_path / "runs" / "broken" / "events.jsonl").mkdir()  # where its events should be written
-    state = {"version": 1, "status": "running", "events": [{"seq": 0, "epoch": 1}]}
+        records().add(run_id, {})
+    with records().db.read() as c:
+        c.execute(update(runs).where(runs.c.id == "broken").values(status="{not json"))  # damaged by hand
+    state = {"version": 1, "status": "running", "events": [event(0, 1)]}
     board = types.SimpleNamespace(checkpoint_of=None, resume_of=None)  # asked nothing: no checkpoint is new
-    assert [_copied(board, run_id, state) for run_id in ("broken", "fine")] == [False, False]
-    assert json.loads((tmp_path / "runs" / "fine" / "events.jsonl").read_text()) == {"seq": 0, "epoch": 1}
+    assert [copier.copied(board, run_id, state) for run_id in ("broken", "fine")] == [False, False]
+    assert "copying run broken failed" in caplog.text
+    fine = read_run("fine")
+    assert (fine.status, [e.epoch for e in fine.events]) == ("running", [1])

@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
         "--archive-runs",
         type=float,
         metavar="DAYS",
-        help="move the Train page's finished runs older than DAYS to runs/archive/ and exit (their models stay)",
+        help="take the finished runs older than DAYS out of the Train page's lists and exit (their models and records stay)",
     )
     p.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
     p.add_argument("--verbose", action="store_true", help=f"show TensorFlow's own start-up logs (or set {VERBOSE}=1)")
@@ -119,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         list_archs()
         return 0
     if (days := args.pop("archive_runs")) is not None:
-        from training.runs import archive_runs, runs_root
+        from training.runs import archive_runs
 
-        print(f"{archive_runs(days)} finished runs older than {days:g} days moved to {runs_root() / 'archive'}")
+        print(
+            f"{archive_runs(days)} finished runs older than {days:g} days archived (out of the lists; kept in the class database)"
+        )
         return 0
     preset, store_dir = args.pop("preset"), args.pop("store")
     # --teach alone starts from the teaching recipe (a few gentle epochs), not from a new model's.
