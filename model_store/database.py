@@ -48,7 +48,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
-from model_store.files import data_root
+from model_store.files import data_root, short_of_space
 
 URL_VARIABLE = "MNIST_LAB_DATABASE"
 BUSY_SECONDS = 5.0  # a busy SQLite file or a PostgreSQL lock is waited for this long, then reported
@@ -254,6 +254,12 @@ class Database:
                         raise DatabaseError(f"the class database {self.where} cannot be opened ({err})") from None
                 upgrade(self)
                 _current.add(key)
+
+    def check_room(self, needed: int) -> None:
+        """Refused (DatabaseError) when writing `needed` bytes would leave an SQLite file's disk under
+        the floor (`files.short_of_space`). A PostgreSQL server's disk is its own, not checked here."""
+        if self.sqlite and (why := short_of_space(self.path, needed)):
+            raise DatabaseError(f"the class database {self.where} {why}")
 
     def setting(self, key: str) -> str | None:
         """A class setting's JSON value (`settings`); None when it was never set."""
