@@ -3,6 +3,7 @@ new one, never half of either."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -13,6 +14,7 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FLOOR_VARIABLE = "MNIST_LAB_FREE_MB"
 FLOOR_MB = 50.0  # free space a save never goes below, unless $MNIST_LAB_FREE_MB says otherwise
+FULL = (errno.ENOSPC, errno.EDQUOT)  # the errors of a disk (or a quota) with no room left
 
 
 def data_root() -> Path:

@@ -48,7 +48,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, insert, select, update
 
 from model_store.database import Database, DatabaseError, model_files, models, settings, upsert
-from model_store.files import PROJECT_ROOT, short_of_space, write_atomic
+from model_store.files import FULL, PROJECT_ROOT, free_bytes, in_mb, short_of_space, write_atomic
 from model_store.roles import Person, require
 
 if TYPE_CHECKING:
@@ -179,9 +179,18 @@ def _cached(entry: StoredModel, kind: str) -> Path:
 
 def _keep(cache: Path, checksum: str, kind: str, data: bytes) -> None:
     path = cache / f"{checksum}{SUFFIXES[kind]}"
-    if not path.is_file():
+    if path.is_file():
+        return
+    try:
         cache.mkdir(parents=True, exist_ok=True)
         write_atomic(path, lambda p: p.write_bytes(data))
+    except OSError as err:  # the disk filled since the check (another program): said in words, not as errno 28
+        if err.errno not in FULL:
+            raise
+        raise StoreError(
+            f"the models folder's cache {cache} cannot be written: the disk it is on is full "
+            f"({in_mb(free_bytes(cache))} free); free some space on it (old backups, runs or files), then try again"
+        ) from None
 
 
 def _written(write: Callable[[Path], Any], suffix: str) -> bytes:

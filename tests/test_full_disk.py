@@ -5,6 +5,7 @@ earlier model and drawing still readable, and the same save working once space i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -126,3 +127,43 @@ def test_a_drawing_saved_on_a_nearly_full_disk_is_refused_naming_the_database_an
     filler.unlink()
     images += saved_drawings(drawings, 1)
     assert drawings.count() == 13
+
+
+def test_a_disk_another_program_fills_after_the_check_gets_a_message_saying_it_is_full(disk, keras_files, monkeypatch):
+    """The disk filled between the floor's check and the write: each place that stops a save says
+    so in words (errno 28 and SQLite's "database or disk is full" and "disk I/O error" were shown
+    as they came)."""
+    store, drawings = ModelStore(disk / "models", bundled_dir=None), Drawings()
+    store.save(keras_files[0], record("first"))
+    images = saved_drawings(drawings, 5)
+    before = state(store)
+    database = re.escape(str(disk / "data" / "drawings.sqlite3"))
+    for module in ("model_store.store", "model_store.database"):
+        monkeypatch.setattr(f"{module}.short_of_space", lambda *_: None)  # the check as it passed a moment before
+
+    filler = fill(disk, leave=100 * KB)  # the model's file does not fit in the cache
+    cache = re.escape(str(disk / "models" / ".cache"))
+    with pytest.raises(
+        StoreError, match=rf"^the models folder's cache {cache} cannot be written: the disk it is on is full \(0\.\d MB free\)"
+    ):
+        store.save(keras_files[1], record("second"))
+    assert state(store) == before  # the cache's half-written file removed
+    filler.unlink()
+
+    filler = fill(disk, leave=600 * KB)  # the cache's file fits, the database's copy does not
+    with pytest.raises(DatabaseError, match=rf"^the class database {database} cannot be written: the disk it is on is full"):
+        store.save(keras_files[1], record("second"))
+    assert state(store)[:2] == before[:2]  # no row: the transaction is all or nothing
+    filler.unlink()
+
+    filler = fill(disk, leave=0)  # to the last byte: even reading fails, and says why
+    full = rf"^the class database {database} cannot be read or written: the disk it is on is full \(0\.0 MB free\)"
+    with pytest.raises(DatabaseError, match=full):
+        drawings.add(np.full((28, 28), 255, np.uint8), 3, "ada")
+    with pytest.raises(DatabaseError, match=full):
+        drawings.arrays()
+    filler.unlink()
+
+    assert_readable(drawings, images)
+    store.save(keras_files[1], record("second"))
+    assert [m.name for m in store.list()] == ["first", "second"] and first_layer(store, "second").shape == (784, 128)
