@@ -48,7 +48,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
-from model_store.files import data_root
+from model_store.files import data_root, free_bytes, in_mb, short_of_space
 
 URL_VARIABLE = "MNIST_LAB_DATABASE"
 BUSY_SECONDS = 5.0  # a busy SQLite file or a PostgreSQL lock is waited for this long, then reported
@@ -255,6 +255,12 @@ class Database:
                 upgrade(self)
                 _current.add(key)
 
+    def check_room(self, needed: int) -> None:
+        """Refused (DatabaseError) when writing `needed` bytes would leave an SQLite file's disk under
+        the floor (`files.short_of_space`). A PostgreSQL server's disk is its own, not checked here."""
+        if self.sqlite and (why := short_of_space(self.path, needed)):
+            raise DatabaseError(f"the class database {self.where} {why}")
+
     def setting(self, key: str) -> str | None:
         """A class setting's JSON value (`settings`); None when it was never set."""
         with self.read() as connection:
@@ -354,13 +360,21 @@ def explain(err: sa_exc.DBAPIError, db: Database) -> DatabaseError:
     """A driver's failure in words: which database, what happened, what to fix."""
     text_ = str(err.orig).lower()
     if db.sqlite:
-        why = _sqlite_reason(text_)
+        why = _sqlite_reason(text_, db.path)
     else:
         why = _server_reason(text_, db.url)
     return DatabaseError(f"the class database {db.where} {why}")
 
 
-def _sqlite_reason(text_: str) -> str:
+def _sqlite_reason(text_: str, path: Path) -> str:
+    # SQLite says "database or disk is full" when a write finds no room, but only "disk I/O error"
+    # when a full disk stops its shared-memory file growing (reads included): the disk tells which.
+    full = "disk is full" in text_
+    if full or ("disk i/o error" in text_ and free_bytes(path) < 2**20):
+        return (
+            f"cannot be {'written' if full else 'read or written'}: the disk it is on is full "
+            f"({in_mb(free_bytes(path))} free); free some space on it (old backups, runs or files), then try again"
+        )
     if "locked" in text_ or "busy" in text_:
         return f"is busy (another program holds a lock on it for over {BUSY_SECONDS:.0f} s)"
     if "readonly" in text_ or "read-only" in text_:

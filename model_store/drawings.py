@@ -78,8 +78,10 @@ class Drawings:
     ) -> int:
         """Save one prepared drawing with its label; its id. A browser saving more than
         SAVES_PER_MINUTE in a minute is refused (TooManySaves), counted in the same transaction
-        under the browser's lock, so several app processes cannot exceed it together."""
+        under the browser's lock, so several app processes cannot exceed it together. Refused too,
+        before anything is written, when the database's disk is nearly full (`Database.check_room`)."""
         row = self._row(image, label, writer, source, original, model, probabilities) | {"browser": browser}
+        self.db.check_room(len(row["image"]) + len(original or b""))
         with self.db.write(lock=f"saves:{browser}") as db:
             if browser is not None:
                 self._check_rate(db, browser, row["created"])

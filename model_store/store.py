@@ -48,7 +48,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, insert, select, update
 
 from model_store.database import Database, DatabaseError, model_files, models, settings, upsert
-from model_store.files import PROJECT_ROOT, write_atomic
+from model_store.files import FULL, PROJECT_ROOT, free_bytes, in_mb, short_of_space, write_atomic
 from model_store.roles import Person, require
 
 if TYPE_CHECKING:
@@ -179,9 +179,18 @@ def _cached(entry: StoredModel, kind: str) -> Path:
 
 def _keep(cache: Path, checksum: str, kind: str, data: bytes) -> None:
     path = cache / f"{checksum}{SUFFIXES[kind]}"
-    if not path.is_file():
+    if path.is_file():
+        return
+    try:
         cache.mkdir(parents=True, exist_ok=True)
         write_atomic(path, lambda p: p.write_bytes(data))
+    except OSError as err:  # the disk filled since the check (another program): said in words, not as errno 28
+        if err.errno not in FULL:
+            raise
+        raise StoreError(
+            f"the models folder's cache {cache} cannot be written: the disk it is on is full "
+            f"({in_mb(free_bytes(cache))} free); free some space on it (old backups, runs or files), then try again"
+        ) from None
 
 
 def _written(write: Callable[[Path], Any], suffix: str) -> bytes:
@@ -420,6 +429,7 @@ class _Tables:
         record = {**record, "files": files, "model_sha256": files["model"], "model_bytes": len(blobs["model"])}
         text, saved = json.dumps(record), _now()
         rows = [{"model": name, "kind": k, "sha256": files[k], "size": len(d), "data": d} for k, d in blobs.items()]
+        self._check_room(name, sum(len(d) for d in blobs.values()))
         # Cached first: a cache that cannot be written refuses the save before anything is stored,
         # so the caller may try again under the same name (a file named by its checksum is harmless).
         for kind, data in blobs.items():
@@ -431,7 +441,19 @@ class _Tables:
             upsert(c, models, {"name": name, "record": text, "saved": saved}, ("name",), ("record", "saved"))
         return self._entry(name, saved, text)
 
+    def _check_room(self, name: str, needed: int) -> None:
+        """Refused before anything is written when the bytes would leave the cache's disk or the
+        database's under the floor (`files.short_of_space`): the class's work stays readable."""
+        if why := short_of_space(self.cache, needed):
+            raise StoreError(f"{name!r} not saved: the models folder {self.cache.parent} {why}")
+        try:
+            self.db.check_room(needed)
+        except DatabaseError as err:
+            raise StoreError(f"{name!r} not saved: {err}") from None
+
     def amend(self, entry: StoredModel, what: str, change: Callable[[dict], dict], blob: tuple | None) -> StoredModel:
+        if blob is not None:
+            self._check_room(entry.name, len(blob[1]))
         saved = _now()
         with self.db.write(lock=f"model:{entry.name}") as c:
             current = self.entry(entry.name, c)
