@@ -374,7 +374,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # the app dies; its guard ends its Ray, th
 
 def test_a_killed_apps_running_run_resumes_from_its_last_epoch_after_the_restart(store, idle, tmp_path):
     """The app and its own local Ray die mid-run; the app that starts again (here: this process,
-    with the same runs folder) resumes the run after its last finished epoch, unasked."""
+    with the same class database and runs folder) resumes the run after its last finished epoch, unasked."""
     start_sync()
     script = tmp_path / "killed_app.py"
     script.write_text(KILLED_APP.format(config=dict(SMALL, train_limit=12000, epochs=5)))
@@ -538,7 +538,7 @@ def test_the_board_killed_mid_run_is_rebuilt_the_page_carries_on_and_the_model_i
     run = wait_for(lambda: finished(run_id), 180)
     assert (run.status, run.model) == ("done", "survivor")
     assert store.get("survivor").record["epochs_run"] == 4
-    # Each event on disk once. (One the old board held but no app had copied yet, in the half
+    # Each event recorded once. (One the old board held but no app had copied yet, in the half
     # second before the kill, died with it: the record, from the run itself, has every epoch.)
     ended = [e.epoch for e in run.events if e.phase == "epoch"]
     assert ended == sorted(set(ended)) and ended[0] == 1 and ended[-1] == 4, ended

@@ -2,18 +2,18 @@
 
 A run (`training.worker`) reports here its progress, its best checkpoint, its last finished
 epoch and its result, and asks here whether someone pressed Stop; the app processes read what
-changed and copy it to their own disk (`training.runs.sync`). A Ray actor runs its methods one at
+changed and copy it into the class database (`training.copying`). A Ray actor runs its methods one at
 a time, so nothing here needs a lock.
 
 The board is rebuilt, never a single point of failure: Ray restarts it when it dies
 (`max_restarts=-1`), and calls made while it restarts are retried (`max_task_retries=-1`). A
 restarted board knows nothing; each has its own `incarnation`, and an app process that sees a new
-one tells it again what its runs folder holds (`training.runs.recover`). A result stays here until
+one tells it again what the runs' records hold (`Copier.recover`). A result stays here until
 an app process says it is stored: store first, forget after.
 
-Each event carries its number in the run (`seq`, given by the run itself), so an app appends to
-its disk only those it has not written, whichever board they came through; once a finished run
-is on disk, its events, checkpoints and result are dropped.
+Each event carries its number in the run (`seq`, given by the run itself), so an app records only
+those not recorded yet, whichever board they came through; once a finished run is recorded
+whole, its events, checkpoints and result are dropped here.
 
 The board is also the queue. A queued run waits here, not in Ray: it gets its actor
 (`training.worker.Trainer`) only when a CPU is free for it, and the next one is chosen in
@@ -245,7 +245,7 @@ class Board:
         self._change(run_id, model=model, error=error)
 
     def written(self, run_id: str, written: int) -> None:
-        """An app has a finished run's events up to number `written` on disk, and its checkpoints:
+        """An app has recorded a finished run's events up to number `written`, and its checkpoints:
         they go."""
         state = self.runs.get(run_id)
         if state is None or state["status"] not in FINISHED or run_id in self.results:

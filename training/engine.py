@@ -34,7 +34,7 @@ from training.teach import Teaching, figures, teaching_data
 
 REPORT_EVERY = 50  # batches between progress reports
 
-CHECKPOINT = "best.weights.h5"  # the best epoch's weights, in the run folder while training
+CHECKPOINT = "best.weights.h5"  # the best epoch's weights, a file of the worker's while training
 LAST_EPOCH = "last.keras"  # the last finished epoch's whole model, optimizer included: a run resumes from it
 
 

@@ -54,7 +54,7 @@ class Trainer:
 
 def train_run(run_id: str, record: dict, board, teaching: Teaching | None, resume: Resume | None, first_seq: int) -> None:
     """Train one run, tell the board how it ended, then end this actor (its CPU is free). Its
-    progress events are numbered from `first_seq` (a resumed run's go on from those on disk)."""
+    progress events are numbered from `first_seq` (a resumed run's go on from those recorded)."""
     from model_store.backend import keras  # loaded once per worker, before the run counts as started
     from training.engine import train
 
