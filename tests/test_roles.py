@@ -20,7 +20,7 @@ from model_store.networks import dense_128
 from model_store.people import BROWSER_TRIES, FIRST_WAIT, Register, TooManyTries
 from model_store.roles import NotAllowed, Person, password_matches
 from tests.browser import running_app
-from tests.conftest import ROOT, run_clean
+from tests.conftest import ROOT, as_read, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER
 from training.config import PRESETS, TrainConfig
 from training.limits import SETTING, Limits, OverLimit, check_run, limits_problem, read_limits, save_limits
@@ -273,7 +273,7 @@ def page_as_teacher(name: str) -> AppTest:
 def test_the_teacher_signs_in_and_out_and_the_password_is_not_kept(app):
     at = sign_in(app, PASSWORD)
     assert at.sidebar.success[0].value.startswith("Signed in as teacher (on this browser until ")
-    assert at.session_state["who_teacher"] and PASSWORD not in repr(at.session_state)  # never kept
+    assert at.session_state["who_sign_in"] and PASSWORD not in repr(at.session_state)  # never kept
     at = models_page(at)
     assert not at.button(key="models_make_default").disabled and not at.checkbox(key="models_sure").disabled
     assert at.get("file_uploader")
@@ -309,6 +309,22 @@ def test_the_teacher_sets_the_limits_on_the_class_page_and_a_student_run_over_th
     student.button[[b.label for b in student.button].index("Train")].click()
     run_clean(student)
     assert "Not started: the class limit is 2 epochs for a student run (this one asks for 3)" in student.error[0].value
+
+
+def test_with_teacher_accounts_the_sidebar_signs_in_by_name_and_password_or_the_install_password_alone(app):
+    from model_store.accounts import Accounts
+
+    Accounts().add("Ms Ada", "correct horse ada")
+    at = run_clean(app)
+    at.sidebar.text_input(key="who_account").set_value("Ms Ada")
+    at = sign_in(at, "not hers")
+    assert as_read(at.sidebar.caption[0].value) == "Wrong name or password: 4 more tries before a wait."
+    at.sidebar.text_input(key="who_account").set_value("Ms Ada")
+    at = sign_in(at, "correct horse ada")
+    assert at.sidebar.success[0].value.startswith("Signed in as teacher Ms Ada (on this browser until ")
+    at.sidebar.button(key="who_sign_out").click()
+    at = sign_in(run_clean(at), PASSWORD)  # the name left blank: the install's password, its first teacher
+    assert at.sidebar.success[0].value.startswith("Signed in as teacher Ms Ada")
 
 
 def test_five_wrong_passwords_disable_the_field_and_say_how_long_to_wait(app):
