@@ -311,6 +311,14 @@ class Register:
                 db.execute(update(teachers).where(teachers.c.browser == browser).values(seen=now))
         return SignIn(row.until, row.account, row.sign_in), ""
 
+    def holds(self, browser: str, sign_in: str, now: float | None = None) -> bool:
+        """Whether the sign-in `sign_in` of this browser still holds: not signed out (in any tab),
+        not expired, not idle, its account not removed or disabled (they end its sign-ins)."""
+        now = time.time() if now is None else now
+        with self.db.read() as db:
+            row = db.execute(select(teachers).where(teachers.c.browser == browser, teachers.c.sign_in == sign_in)).first()
+        return row is not None and row.until > now and now - row.seen <= IDLE_SECONDS
+
     def accounts_exist(self) -> bool:
         """Whether the school has teacher accounts: then a teacher signs in with name and password."""
         with self.db.read() as db:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import shutil
 import time
 
+import numpy as np
 import pytest
 import streamlit as st
 from sqlalchemy import text as sql
@@ -110,6 +112,74 @@ def test_a_student_cannot_stop_another_persons_run_nor_clear_the_queue(tmp_path,
     with pytest.raises(NotAllowed):
         request_stop(run_id, Person("ada", "someone-elses-browser"))
     assert read_run(run_id).status == "waiting"
+
+
+def signed_in_person(browser: str, password: str = PASSWORD, **sign_in) -> Person:
+    """The Person a page makes for a browser just signed in as teacher (`pages.common.people.me`)."""
+    assert Register().attempt(browser, password, password, **sign_in)
+    signed_in, _ = Register().teacher(browser)
+    return Person("teacher", browser, teacher=True, sign_in=signed_in.id)
+
+
+def test_a_teachers_rights_end_with_the_sign_in_even_in_a_tab_left_open(engine, store, tmp_path, monkeypatch):
+    from model_store.drawings import Drawings
+    from training.runs import clear_queue
+
+    hand_made_run(tmp_path, monkeypatch, STUDENT)
+    drawings = Drawings()
+    for _ in range(3):
+        drawings.add(np.zeros((28, 28), np.uint8), 1, "mischief", browser="mischief-browser")
+    open_tab = signed_in_person("teachers-browser")
+    save_limits(Limits(epochs=7), open_tab)  # while signed in: the teacher's
+    assert read_limits().epochs == 7
+    Register().sign_out("teachers-browser")  # "Sign out", in another tab of the same browser
+    refusals = {
+        "change the class limits": lambda: save_limits(Limits(epochs=50), open_tab),
+        "delete another person's drawings": lambda: drawings.delete_all(open_tab, "mischief"),
+        "clear the training queue": lambda: clear_queue(open_tab),
+    }
+    for what, attempt in refusals.items():
+        with pytest.raises(NotAllowed, match=f"Only the teacher may {what}.*your sign-in as teacher has ended"):
+            attempt()
+    assert read_limits().epochs == 7 and drawings.count("mischief") == 3
+    assert "writer" not in np.load(io.BytesIO(drawings.npz(open_tab))).files  # no whole-class export either
+    # Signed in again (a new sign-in), the old tab's Person is still refused; the new one is not.
+    again = signed_in_person("teachers-browser")
+    with pytest.raises(NotAllowed):
+        save_limits(Limits(epochs=50), open_tab)
+    assert drawings.delete_all(again, "mischief") == 3
+    # Four hours on, the sign-in has expired: refused though nobody signed out.
+    with Register().db.read() as db:
+        db.execute(sql("UPDATE teachers SET until = :past"), {"past": time.time() - 1})
+    with pytest.raises(NotAllowed, match="has ended"):
+        save_limits(Limits(epochs=50), again)
+    assert read_limits().epochs == 7
+
+
+def test_delete_all_by_in_a_gallery_tab_left_open_after_sign_out_is_refused(monkeypatch, mnist_test):
+    from model_store.drawings import Drawings
+
+    x, y = mnist_test
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", PASSWORD)
+    for i in range(3):
+        Drawings().add(x[i], int(y[i]), "mischief", browser="mischief-browser")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "pages" / "gallery.py"), default_timeout=120)
+    at.session_state["session_id"] = "teachers-browser"
+    at.session_state["who_runs"] = 1  # one page run of app.py's: its callbacks come before the next
+    assert Register().attempt("teachers-browser", PASSWORD, PASSWORD)
+    run_clean(at).segmented_control(key="gallery_set").set_value("Class drawings")
+    run_clean(at).segmented_control(key="gallery_kind").set_value("Right")
+    run_clean(at).selectbox(key="gallery_writer").set_value("mischief")
+    run_clean(at)
+    next(b for b in at.button if b.key and b.key.startswith("gallery_inspect_")).click()
+    run_clean(at)
+    Register().sign_out("teachers-browser")  # in another tab
+    at.button(key="gallery_delete_all").click()  # the open tab still shows it
+    run_clean(at)
+    assert Drawings().count("mischief") == 3
+    assert "your sign-in as teacher has ended" in as_read(at.error[0].value)
 
 
 # ---------------------------------------------------------------- the class limits

@@ -122,7 +122,8 @@ def with_you(name: str, person: Person) -> str:
 
 
 def me() -> Person:
-    """The person at this browser, as the functions that change shared things need them."""
+    """The person at this browser, as the functions that change shared things need them. A
+    teacher's Person carries its sign-in, which every right it uses checks again (`roles.is_teacher`)."""
     name, merged = _registered()
     try:
         password = teacher_password()
@@ -130,7 +131,7 @@ def me() -> Person:
         return Person(name, browser_id(), teacher=False, merged=merged)
     sign_in, accounts = _signed_in()
     if sign_in is not None:
-        return Person(name, browser_id(), teacher=True, merged=merged)
+        return Person(name, browser_id(), teacher=True, merged=merged, sign_in=sign_in.id)
     return Person(name, browser_id(), teacher=not password and not accounts, merged=merged)  # nothing set: one person
 
 
