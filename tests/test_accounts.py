@@ -100,3 +100,18 @@ def test_the_command_line_adds_lists_changes_and_removes_teachers_with_the_passw
     assert len(listed.stdout.splitlines()) == 2 and ADA not in listed.stdout + listed.stderr
     gone = teachers("remove", "Mr Bob")
     assert gone.returncode == 2 and "no teacher account is called 'Mr Bob'" in gone.stderr
+
+
+def test_a_lesson_backup_carries_no_teacher_account_and_a_restore_keeps_the_schools(engine, store, tmp_path, monkeypatch):
+    from model_store.lesson import backup, restore
+    from tests.people import TEACHER
+
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    Accounts().add("Ms Ada", ADA)
+    backup(tmp_path / "lesson", TEACHER)
+    with Database(tmp_path / "lesson" / "class.sqlite3").read() as db:
+        assert db.execute(select(teacher_accounts)).all() == []  # no hash in a download
+    Accounts().remove("Ms Ada")
+    Accounts().add("Mr Bob", BOB)
+    restore(tmp_path / "lesson", TEACHER, store=store)
+    assert [a.name for a in Accounts().list()] == ["Mr Bob"]  # the removed teacher is not brought back
