@@ -528,3 +528,34 @@ def test_in_chromium_a_student_cannot_delete_and_the_teacher_signed_in_can(brows
         assert links.count() == 0, [links.nth(i).evaluate("a => a.parentElement.outerHTML") for i in range(links.count())]
         page.close()
     assert PASSWORD not in (tmp_path / "streamlit.log").read_text()
+
+
+@pytest.mark.browser
+def test_in_chromium_a_tab_left_open_after_sign_out_in_another_tab_cannot_delete_all_by(browser, mnist_test, tmp_path):
+    from model_store.drawings import Drawings
+
+    x, y = mnist_test
+    for i in range(3):
+        Drawings().add(x[i], int(y[i]), "mischief", browser="mischief-browser")  # the app's class database
+    with running_app(tmp_path, MNIST_LAB_TEACHER_PASSWORD=PASSWORD) as app:
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})  # one browser, two tabs
+        open_tab = context.new_page()
+        open_tab.goto(f"{app.url}/gallery")
+        open_tab.get_by_text("Student. Teacher? Sign in").click(timeout=60_000)
+        field = open_tab.get_by_label("Teacher password")
+        field.fill(PASSWORD)
+        field.press("Enter")
+        open_tab.get_by_text("Signed in as teacher").wait_for()
+        open_tab.get_by_text("Class drawings", exact=True).click()
+        open_tab.get_by_text("Right", exact=True).click()
+        open_tab.get_by_role("button", name="Inspect").first.click()
+        delete_all = open_tab.get_by_role("button", name="Delete all by mischief")
+        delete_all.wait_for(timeout=30_000)
+        other_tab = context.new_page()
+        other_tab.goto(app.url)
+        other_tab.get_by_role("button", name="Sign out").click(timeout=60_000)
+        other_tab.get_by_text("Signed out: you are a student now.").wait_for()
+        delete_all.click()  # the open tab has not run since: its button is still there
+        open_tab.get_by_text("your sign-in as teacher has ended").wait_for(timeout=30_000)
+        assert Drawings().count("mischief") == 3
+        context.close()
