@@ -112,12 +112,13 @@ def first(db: Connection) -> str | None:
     return db.execute(query.order_by(teacher_accounts.c.created).limit(1)).scalar()
 
 
-def verify(db: Connection, name: str, password: str) -> bool:
-    """Whether `password` is the account `name`'s and it may sign in. As slow for a name that is
-    nobody's as for a wrong password."""
-    row = db.execute(select(teacher_accounts).where(teacher_accounts.c.name == name)).first()
+def account_of(db: Connection, name: str, password: str) -> str | None:
+    """The account `name` (as typed at a sign-in: any case, any spacing) when `password` is its and
+    it may sign in; else None. As slow for a name that is nobody's as for a wrong password."""
+    typed = " ".join(name.split()).lower()  # unique so (`add`); a school's teachers are few: compared here, in Python
+    row = next((r for r in db.execute(select(teacher_accounts)) if r.name.lower() == typed), None)
     try:
-        right = _hasher().verify(row.hash if row else _decoy(), password)
+        _hasher().verify(row.hash if row else _decoy(), password)
     except (VerificationError, InvalidHashError):
-        return False
-    return right and row is not None and not row.disabled
+        return None
+    return row.name if row is not None and not row.disabled else None

@@ -277,7 +277,8 @@ class Register:
         with self.db.read() as db:  # argon2 is slow on purpose: checked before the write lock, not under it
             self._refuse_while_waiting(db, browser, now)
             if account:
-                right = accounts.verify(db, account, given)
+                account = accounts.account_of(db, account, given)
+                right = account is not None
             else:
                 right, account = bool(password) and password_matches(given, password), accounts.first(db)
         with self.db.write(lock="sign-in") as db:  # counted once by whichever app process asks
