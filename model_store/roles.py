@@ -4,10 +4,12 @@ Every function that changes something the whole class shares takes the person as
 calls `require` first, so a rule holds whatever page or script calls it, not only because a
 button is hidden. A teacher's sign-in is checked against the class database each time a right is
 used (`is_teacher`), not when the page was drawn: a tab left open after a Sign out in another tab,
-or after the sign-in expired, has no rights left in its buttons, callbacks and fragments. Students may draw, predict, save drawings, train and run experiments (within
-the class limits, `training.limits`), look at everything, download their own drawings, and
-rename, delete or stop what they made themselves (`owns`); the command lines act as the teacher
-(TERMINAL). Without a teacher password (one person on their own computer) everyone is the teacher.
+or after the sign-in expired, has no rights left in its buttons, callbacks and fragments.
+
+Students may draw, predict, save drawings, train and run experiments (within the class limits,
+`training.limits`), look at everything, download their own drawings, and rename, delete or stop
+what they made themselves (`owns`); the command lines act as the teacher (TERMINAL). Without a
+teacher password or account (one person on their own computer) everyone is the teacher.
 """
 
 from __future__ import annotations
