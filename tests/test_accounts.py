@@ -115,3 +115,29 @@ def test_a_lesson_backup_carries_no_teacher_account_and_a_restore_keeps_the_scho
     Accounts().add("Mr Bob", BOB)
     restore(tmp_path / "lesson", TEACHER, store=store)
     assert [a.name for a in Accounts().list()] == ["Mr Bob"]  # the removed teacher is not brought back
+
+
+def test_a_class_database_of_schema_0002_is_upgraded_and_its_old_sign_ins_must_sign_in_again(tmp_path):
+    import time
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from model_store.database import HEAD, MIGRATIONS
+
+    path = tmp_path / "last-release.sqlite3"
+    with create_engine(f"sqlite:///{path}").begin() as connection:  # the release before accounts
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.execute(
+            text("INSERT INTO teachers VALUES ('desk', :until, :seen)"), {"until": time.time() + 3600, "seen": time.time()}
+        )
+    register = Register(Database(path))
+    assert register.teacher("desk") == (None, "")  # a sign-in without an id: made again, with one
+    assert not register.accounts_exist() and register.attempt("desk", INSTALL, INSTALL)
+    assert register.teacher("desk")[0].id
+    with Database(path).read() as db:
+        assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD == "0003"
