@@ -8,6 +8,7 @@ python -m model_store map [--model NAME]
 python -m model_store drawings list | export FILE.npz [--by NAME] | import FILE.npz [--by NAME]
 python -m model_store backup DIR
 python -m model_store restore DIR
+python -m model_store teachers list | add NAME | remove NAME | password NAME | disable NAME | enable NAME
 """
 
 from __future__ import annotations
@@ -240,6 +241,57 @@ def cmd_backup(store: ModelStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teachers(store: ModelStore, args: argparse.Namespace) -> int:
+    """The school's teacher accounts (`model_store.accounts`); a password from a prompt, or stdin."""
+    from model_store.accounts import Accounts, NoSuchTeacher
+    from model_store.database import Database
+    from model_store.people import NameRefused
+
+    accounts = Accounts(Database(args.db))
+    try:
+        if args.action == "list":
+            return _list_teachers(accounts)
+        if args.action == "add":
+            print(f"added teacher {accounts.add(args.name, _new_password())}")
+        elif args.action == "password":
+            accounts.set_password(args.name, _new_password())
+            print(f"changed the password of {args.name}; their sign-ins ended")
+        elif args.action == "remove":
+            accounts.remove(args.name)
+            print(f"removed teacher {args.name}; their sign-ins ended")
+        else:
+            accounts.set_disabled(args.name, args.action == "disable")
+            print(f"{args.action}d teacher {args.name}" + ("; their sign-ins ended" if args.action == "disable" else ""))
+        return 0
+    except (NameRefused, NoSuchTeacher, ValueError) as err:  # NameRefused is a ValueError too
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _new_password() -> str:
+    """Typed twice at a prompt (never echoed); one line of stdin when it is not a terminal (a script)."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("The same again: ") != password:
+        raise ValueError("the two passwords differ; nothing changed")
+    return password
+
+
+def _list_teachers(accounts) -> int:
+    teachers = accounts.list()
+    if not teachers:
+        print(f"no teacher accounts in the class database {accounts.db.where}; add one with `teachers add NAME`")
+        return 0
+    rows = [["NAME", "CREATED", "NOTE"]]
+    first = next((t.name for t in teachers if not t.disabled), None)  # the one the install's password signs in
+    rows += [[t.name, t.created[:16], "disabled" if t.disabled else ("first" if t.name == first else "")] for t in teachers]
+    print(_table(rows))
+    return 0
+
+
 def cmd_migrate(store: ModelStore, args: argparse.Namespace) -> int:
     """An earlier release's data folder into the configured class database, each kind counted."""
     from model_store.database import Database, DatabaseError
@@ -265,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", help=f"{store_help}; model_store/bundled: the bundled model's own files")
     parser.add_argument("--verbose", action="store_true", help=f"show TensorFlow's own start-up logs (or set {VERBOSE}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
+    db_help = "the class database, a URL or an SQLite file (default: $MNIST_LAB_DATABASE, else data/drawings.sqlite3)"
     sub.add_parser("list", help="the stored models as a table")
     p = sub.add_parser("predict", help="read the digit in each image file")
     p.add_argument("--model", help="a stored model's name (default: the default model)")
@@ -284,15 +337,15 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("action", choices=["list", "export", "import"], help="list: counts; export/import: FILE.npz")
     d.add_argument("file", nargs="?", metavar="FILE.npz", help="x: uint8 images (n, h, w); y: labels 0-9 (n,)")
     d.add_argument("--by", help="export: only this person's drawings; import: the name they are saved under")
-    d.add_argument(
-        "--db", help="the class database, a URL or an SQLite file (default: $MNIST_LAB_DATABASE, else data/drawings.sqlite3)"
-    )
+    d.add_argument("--db", help=db_help)
     for name, what in (("backup", "back the lesson up into the new folder DIR"), ("restore", "put a backup back")):
         b = sub.add_parser(name, help=what)
         b.add_argument("dir", metavar="DIR")
-        b.add_argument(
-            "--db", help="the class database, a URL or an SQLite file (default: $MNIST_LAB_DATABASE, else data/drawings.sqlite3)"
-        )
+        b.add_argument("--db", help=db_help)
+    t = sub.add_parser("teachers", help="the school's teacher accounts: list, add, remove, a new password")
+    t.add_argument("action", choices=["list", "add", "remove", "password", "disable", "enable"])
+    t.add_argument("name", nargs="?", metavar="NAME", help="the teacher's name (all but list)")
+    t.add_argument("--db", help=db_help)
     g = sub.add_parser("migrate", help="bring a data folder of an earlier release into the configured class database")
     g.add_argument("--data", help="the data folder (default: $MNIST_LAB_DATA or data/)")
     g.add_argument("--models", help="the models folder (default: --store, $MNIST_LAB_MODELS or models/)")
@@ -301,13 +354,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "drawings" and args.action != "list" and not args.file:
         parser.error(f"drawings {args.action} needs a FILE.npz")
+    if args.command == "teachers" and args.action != "list" and not args.name:
+        parser.error(f"teachers {args.action} needs a NAME")
     if args.command == "explain" and not 1 <= args.neighbours <= 100:
         parser.error(f"--neighbours must be from 1 to 100 (got {args.neighbours})")
     if args.verbose:
         os.environ[VERBOSE] = "1"
     store = ModelStore(args.store)
     commands = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "explain": cmd_explain, "map": cmd_map}
-    commands |= {"drawings": cmd_drawings, "migrate": cmd_migrate}
+    commands |= {"drawings": cmd_drawings, "migrate": cmd_migrate, "teachers": cmd_teachers}
     command = commands.get(args.command, cmd_backup)
     try:
         return command(store, args)

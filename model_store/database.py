@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Engine,
@@ -53,7 +54,7 @@ from model_store.files import data_root, free_bytes, in_mb, short_of_space
 URL_VARIABLE = "MNIST_LAB_DATABASE"
 BUSY_SECONDS = 5.0  # a busy SQLite file or a PostgreSQL lock is waited for this long, then reported
 CONNECT_SECONDS = 5  # a PostgreSQL server that does not answer within this is reported
-KNOWN_VERSIONS = ("0001", "0002")  # every schema version this release knows (model_store/migrations/versions)
+KNOWN_VERSIONS = ("0001", "0002", "0003")  # every schema version this release knows (model_store/migrations/versions)
 HEAD = KNOWN_VERSIONS[-1]
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -98,6 +99,17 @@ teachers = Table(
     Column("browser", Text, primary_key=True),  # a browser the teacher signed in from (kept after sign-out)
     Column("until", Float, nullable=False),  # the sign-in holds until then (0 after Sign out)
     Column("seen", Float, nullable=False),  # its last page run, for the idle rule
+    Column("account", Text),  # the teacher account signed in (NULL: the install's password, with no accounts)
+    Column("sign_in", Text),  # this sign-in's random id: a new one at each sign-in, so an old tab's is refused
+)
+# The school's teachers (`model_store.accounts`): each signs in with their own name and password.
+teacher_accounts = Table(
+    "teacher_accounts",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("hash", Text, nullable=False),  # argon2id, as argon2-cffi writes it (its salt and costs inside)
+    Column("created", Text, nullable=False),  # UTC, ISO 8601: the first made is the install's first teacher
+    Column("disabled", Boolean, nullable=False, default=False),  # cannot sign in; their sign-ins ended
 )
 
 # The class's settings, one JSON value a key: "limits" (`training.limits`), "default_model".

@@ -21,7 +21,7 @@ from sqlalchemy import case, delete, func, insert, select
 from model_store.database import Database, DatabaseError
 from model_store.database import drawings as table
 from model_store.preprocess import prepare
-from model_store.roles import TERMINAL, Person, require
+from model_store.roles import TERMINAL, Person, is_teacher, require
 
 SOURCES = ("canvas", "upload", "import")
 MAX_IMPORT = 100_000  # drawings in one imported file
@@ -206,7 +206,7 @@ class Drawings:
         """An .npz file's bytes: the prepared images as `x` uint8 (n, 28, 28) and `y` uint8 (n,),
         the shape `keras.datasets.mnist` gives. A student gets their own drawings only; the
         teacher gets everyone's or one writer's, with `writer` and `created` (UTC) for each."""
-        if not by.teacher:  # made from their browsers: imports and older rows carry none, and are not theirs
+        if not is_teacher(by):  # made from their browsers: imports and older rows carry none, and are not theirs
             _, x, y, _, _ = self._select(table.c.browser.in_(sorted(by.browsers)))
             return _npz(x, y)
         _, x, y, writers, created = self._select(_of_writer(writer))
@@ -229,7 +229,7 @@ class Drawings:
     def delete_all(self, by: Person, writer: str | None = None) -> int:
         """Every drawing, or one writer's; how many went. A student may delete all of their own:
         those made from their browsers (imports under their name are not theirs)."""
-        if by.teacher:
+        if is_teacher(by):  # checked now: a tab left open after its Sign out deletes nothing of others'
             where = _of_writer(writer)
         else:
             if writer != by.name:

@@ -3,7 +3,8 @@
 A backup is a folder:
 
     class.sqlite3     every row of the class database (`model_store.database`: drawings, names,
-                      sign-ins, settings, models and their files, runs and their progress), read
+                      settings, models and their files, runs and their progress; not the teachers'
+                      accounts and sign-ins, which are the school's), read
                       in one snapshot while the class goes on, written as an SQLite file: the same
                       on either engine, so a backup made on PostgreSQL restores into SQLite and back
     lesson.json       when, and how many of each
@@ -46,6 +47,10 @@ from model_store.store import ModelStore
 
 DATABASE = "class.sqlite3"
 BATCH = 200  # rows copied at a time: a table of model files need not fit in memory twice
+# The teachers' accounts and sign-ins are the school's, not a lesson's: a download must not carry
+# password hashes, and a restore must neither bring back a removed teacher or an old password nor
+# revive a sign-in that has ended since the backup.
+SCHOOL_TABLES = {"teacher_accounts", "teachers"}
 
 
 def backup(into: Path, by: Person, db: Database | None = None) -> dict:
@@ -66,11 +71,12 @@ def backup(into: Path, by: Person, db: Database | None = None) -> dict:
 
 
 def copy_rows(source: Database, target: Database) -> dict[str, int]:
-    """Every row of every class table from `source` into `target` (whose tables are emptied
-    first), read in one snapshot and written in one transaction; how many rows of each table."""
+    """Every row of every class table but the school's own (SCHOOL_TABLES) from `source` into `target`
+    (whose tables are emptied first), read in one snapshot and written in one transaction; how many
+    rows of each table."""
     counts = {}
     with source.snapshot() as reading, target.write() as writing:
-        for table in metadata.sorted_tables:
+        for table in (t for t in metadata.sorted_tables if t.name not in SCHOOL_TABLES):
             writing.execute(delete(table))
             counts[table.name] = 0
             rows = reading.execution_options(yield_per=BATCH).execute(select(table))

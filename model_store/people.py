@@ -26,10 +26,12 @@ import re
 import secrets
 import time
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select, update
 
+from model_store import accounts
 from model_store.database import Database, drawings, people, teachers, upsert, wrong_passwords
 from model_store.roles import Person, password_matches, require
 
@@ -75,6 +77,15 @@ def password_from(variable: str | None, secrets_file: dict | None) -> str:
             f"`{SECRETS_KEY}` in the secrets file (.streamlit/secrets.toml) is empty or not text. Give it the password."
         )
     return value
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A browser's teacher sign-in, as the class database holds it."""
+
+    until: float  # Unix time it ends
+    account: str | None  # the teacher account (None: the install's password, with no accounts)
+    id: str  # random, new at every sign-in: a Person made from an older one has no rights left
 
 
 class NameRefused(ValueError):
@@ -246,24 +257,37 @@ class Register:
         everyone = 0.0 if self._known(db, browser) else _wait(*counts.get("app", (0, 0.0)), APP_TRIES, now)
         return max((mine, "browser"), (everyone, "app"))
 
+    def _refuse_while_waiting(self, db, browser: str, now: float) -> None:
+        wait, scope = self._wait_left(db, browser, now)
+        if wait:
+            raise TooManyTries(wait, scope)
+
     def tries_left(self, browser: str, now: float | None = None) -> int:
         now = time.time() if now is None else now
         with self.db.read() as db:
             wrong, last = self._counts(db, browser).get(browser, (0, 0.0))
         return BROWSER_TRIES if now - last > QUIET_SECONDS else max(0, BROWSER_TRIES - wrong)
 
-    def attempt(self, browser: str, given: str, password: str, now: float | None = None) -> bool:
+    def attempt(self, browser: str, given: str, password: str, now: float | None = None, account: str = "") -> bool:
         """True for the right password (and the browser is signed in as teacher); a wrong one is
-        counted for the browser and for the app. Raises TooManyTries while a wait holds."""
+        counted for the browser and for the app. Raises TooManyTries while a wait holds.
+        With `account`, `given` is checked against that teacher account's hash; without, against
+        the install's `password`, which signs in its first teacher (`accounts.first`)."""
         now = time.time() if now is None else now
+        with self.db.read() as db:  # argon2 is slow on purpose: checked before the write lock, not under it
+            self._refuse_while_waiting(db, browser, now)
+            if account:
+                account = accounts.account_of(db, account, given)
+                right = account is not None
+            else:
+                right, account = bool(password) and password_matches(given, password), accounts.first(db)
         with self.db.write(lock="sign-in") as db:  # counted once by whichever app process asks
-            wait, scope = self._wait_left(db, browser, now)
-            if wait:
-                raise TooManyTries(wait, scope)
-            if password_matches(given, password):
+            self._refuse_while_waiting(db, browser, now)  # the answer is given only within the budget
+            if right:
                 db.execute(delete(wrong_passwords).where(wrong_passwords.c.scope.in_((browser, "app"))))
                 row = {"browser": browser, "until": now + LESSON_SECONDS, "seen": now}
-                upsert(db, teachers, row, ("browser",), ("until", "seen"))
+                row |= {"account": account, "sign_in": secrets.token_hex(16)}  # a new id: an old tab's is no longer it
+                upsert(db, teachers, row, ("browser",), ("until", "seen", "account", "sign_in"))
                 return True
             counts = self._counts(db, browser)
             for key in (browser, "app"):
@@ -272,21 +296,34 @@ class Register:
                 upsert(db, wrong_passwords, {"scope": key, "wrong": wrong, "last": now}, ("scope",), ("wrong", "last"))
             return False
 
-    def teacher(self, browser: str, now: float | None = None) -> tuple[float | None, str]:
-        """(when this browser's teacher sign-in ends, or None when it is not signed in; why not:
-        "idle" when IDLE_SECONDS passed without a page run, else ""). A page run counts as
-        activity, written at most every SEEN_EVERY seconds."""
+    def teacher(self, browser: str, now: float | None = None) -> tuple[SignIn | None, str]:
+        """(this browser's teacher sign-in, or None when it is not signed in; why not: "idle" when
+        IDLE_SECONDS passed without a page run, else ""). A page run counts as activity, written
+        at most every SEEN_EVERY seconds."""
         now = time.time() if now is None else now
         with self.db.read() as db:
-            row = db.execute(select(teachers.c.until, teachers.c.seen).where(teachers.c.browser == browser)).first()
-            if row is None or row.until <= now:
+            row = db.execute(select(teachers).where(teachers.c.browser == browser)).first()
+            if row is None or row.until <= now or not row.sign_in:  # a sign-in from before ids: signed in again
                 return None, ""
             if now - row.seen > IDLE_SECONDS:
                 db.execute(update(teachers).where(teachers.c.browser == browser).values(until=0))
                 return None, "idle"
             if now - row.seen > SEEN_EVERY:
                 db.execute(update(teachers).where(teachers.c.browser == browser).values(seen=now))
-        return row.until, ""
+        return SignIn(row.until, row.account, row.sign_in), ""
+
+    def holds(self, browser: str, sign_in: str, now: float | None = None) -> bool:
+        """Whether the sign-in `sign_in` of this browser still holds: not signed out (in any tab),
+        not expired, not idle, its account not removed or disabled (they end its sign-ins)."""
+        now = time.time() if now is None else now
+        with self.db.read() as db:
+            row = db.execute(select(teachers).where(teachers.c.browser == browser, teachers.c.sign_in == sign_in)).first()
+        return row is not None and row.until > now and now - row.seen <= IDLE_SECONDS
+
+    def accounts_exist(self) -> bool:
+        """Whether the school has teacher accounts: then a teacher signs in with name and password."""
+        with self.db.read() as db:
+            return accounts.any_accounts(db)
 
     def sign_out(self, browser: str) -> None:
         """The browser's sign-in ends; it stays known as the teacher's (see `wait_left`)."""

@@ -2,10 +2,14 @@
 
 Every function that changes something the whole class shares takes the person asking (`by`) and
 calls `require` first, so a rule holds whatever page or script calls it, not only because a
-button is hidden. Students may draw, predict, save drawings, train and run experiments (within
-the class limits, `training.limits`), look at everything, download their own drawings, and
-rename, delete or stop what they made themselves (`owns`); the command lines act as the teacher
-(TERMINAL). Without a teacher password (one person on their own computer) everyone is the teacher.
+button is hidden. A teacher's sign-in is checked against the class database each time a right is
+used (`is_teacher`), not when the page was drawn: a tab left open after a Sign out in another tab,
+or after the sign-in expired, has no rights left in its buttons, callbacks and fragments.
+
+Students may draw, predict, save drawings, train and run experiments (within the class limits,
+`training.limits`), look at everything, download their own drawings, and rename, delete or stop
+what they made themselves (`owns`); the command lines act as the teacher (TERMINAL). Without a
+teacher password or account (one person on their own computer) everyone is the teacher.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Person:
     session: str  # the browser's id: what a person makes is theirs through it
     teacher: bool = False
     merged: frozenset[str] = frozenset()  # other browsers the teacher merged into this person
+    sign_in: str = ""  # the teacher's sign-in this person came from ("": the command line, or no password set)
 
     @property
     def browsers(self) -> frozenset[str]:
@@ -62,14 +67,30 @@ def owns(person: Person, owner: dict | None) -> bool:
     return bool(owner) and owner.get("browser") in person.browsers
 
 
+def is_teacher(person: Person) -> bool:
+    """Whether `person` has the teacher's rights now: a sign-in is read again from the class
+    database (it may have been signed out in another tab, have expired, or its account removed)."""
+    if not person.teacher or not person.sign_in:
+        return person.teacher
+    from model_store.people import Register  # people builds on this module
+
+    return Register().holds(person.session, person.sign_in)
+
+
 def require(person: Person, action: str, detail: str = "", owner: dict | None = None) -> None:
     """Refuse `action` (a TEACHER_ONLY key) to a student with NotAllowed, saying what it needs;
     with `owner`, the student who owns the thing may."""
-    if not person.teacher and not owns(person, owner):
+    if owns(person, owner) or is_teacher(person):
+        return
+    if person.teacher:
         raise NotAllowed(
-            f"Only the teacher may {TEACHER_ONLY[action]}{detail}. You are a student here: "
-            "the teacher signs in from the sidebar with the teacher password."
+            f"Only the teacher may {TEACHER_ONLY[action]}{detail}, and your sign-in as teacher has ended "
+            "(signed out, perhaps in another tab, or expired): sign in again from the sidebar."
         )
+    raise NotAllowed(
+        f"Only the teacher may {TEACHER_ONLY[action]}{detail}. You are a student here: "
+        "the teacher signs in from the sidebar with the teacher password."
+    )
 
 
 def password_matches(given: str, password: str) -> bool:

@@ -165,7 +165,7 @@ def test_forged_fresh_cookies_do_not_reset_the_budget_and_two_app_processes_shar
         Register().attempt("yet-another-browser", PASSWORD, PASSWORD)
     # The browser the teacher signed in from before is held only to its own count.
     with Register().db.read() as db:
-        db.execute(text("INSERT INTO teachers VALUES ('teachers-laptop', 0, 0)"))
+        db.execute(text("INSERT INTO teachers (browser, until, seen) VALUES ('teachers-laptop', 0, 0)"))
     assert Register().attempt("teachers-laptop", PASSWORD, PASSWORD)
     assert Register().wait_left("someone")[0] == 0  # a right password ends the class-wide wait
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import shutil
 import time
 
+import numpy as np
 import pytest
 import streamlit as st
 from sqlalchemy import text as sql
@@ -20,7 +22,7 @@ from model_store.networks import dense_128
 from model_store.people import BROWSER_TRIES, FIRST_WAIT, Register, TooManyTries
 from model_store.roles import NotAllowed, Person, password_matches
 from tests.browser import running_app
-from tests.conftest import ROOT, recorded_run, run_clean
+from tests.conftest import ROOT, as_read, recorded_run, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER
 from training.config import PRESETS, TrainConfig
 from training.limits import SETTING, Limits, OverLimit, check_run, limits_problem, read_limits, save_limits
@@ -106,6 +108,74 @@ def test_a_student_cannot_stop_another_persons_run_nor_clear_the_queue(tmp_path,
     with pytest.raises(NotAllowed):
         request_stop(run_id, Person("ada", "someone-elses-browser"))
     assert read_run(run_id).status == "waiting"
+
+
+def signed_in_person(browser: str, password: str = PASSWORD, **sign_in) -> Person:
+    """The Person a page makes for a browser just signed in as teacher (`pages.common.people.me`)."""
+    assert Register().attempt(browser, password, password, **sign_in)
+    signed_in, _ = Register().teacher(browser)
+    return Person("teacher", browser, teacher=True, sign_in=signed_in.id)
+
+
+def test_a_teachers_rights_end_with_the_sign_in_even_in_a_tab_left_open(engine, store, tmp_path, monkeypatch):
+    from model_store.drawings import Drawings
+    from training.runs import clear_queue
+
+    hand_made_run(tmp_path, monkeypatch, STUDENT)
+    drawings = Drawings()
+    for _ in range(3):
+        drawings.add(np.zeros((28, 28), np.uint8), 1, "mischief", browser="mischief-browser")
+    open_tab = signed_in_person("teachers-browser")
+    save_limits(Limits(epochs=7), open_tab)  # while signed in: the teacher's
+    assert read_limits().epochs == 7
+    Register().sign_out("teachers-browser")  # "Sign out", in another tab of the same browser
+    refusals = {
+        "change the class limits": lambda: save_limits(Limits(epochs=50), open_tab),
+        "delete another person's drawings": lambda: drawings.delete_all(open_tab, "mischief"),
+        "clear the training queue": lambda: clear_queue(open_tab),
+    }
+    for what, attempt in refusals.items():
+        with pytest.raises(NotAllowed, match=f"Only the teacher may {what}.*your sign-in as teacher has ended"):
+            attempt()
+    assert read_limits().epochs == 7 and drawings.count("mischief") == 3
+    assert "writer" not in np.load(io.BytesIO(drawings.npz(open_tab))).files  # no whole-class export either
+    # Signed in again (a new sign-in), the old tab's Person is still refused; the new one is not.
+    again = signed_in_person("teachers-browser")
+    with pytest.raises(NotAllowed):
+        save_limits(Limits(epochs=50), open_tab)
+    assert drawings.delete_all(again, "mischief") == 3
+    # Four hours on, the sign-in has expired: refused though nobody signed out.
+    with Register().db.read() as db:
+        db.execute(sql("UPDATE teachers SET until = :past"), {"past": time.time() - 1})
+    with pytest.raises(NotAllowed, match="has ended"):
+        save_limits(Limits(epochs=50), again)
+    assert read_limits().epochs == 7
+
+
+def test_delete_all_by_in_a_gallery_tab_left_open_after_sign_out_is_refused(monkeypatch, mnist_test):
+    from model_store.drawings import Drawings
+
+    x, y = mnist_test
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", PASSWORD)
+    for i in range(3):
+        Drawings().add(x[i], int(y[i]), "mischief", browser="mischief-browser")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "pages" / "gallery.py"), default_timeout=120)
+    at.session_state["session_id"] = "teachers-browser"
+    at.session_state["who_runs"] = 1  # one page run of app.py's: its callbacks come before the next
+    assert Register().attempt("teachers-browser", PASSWORD, PASSWORD)
+    run_clean(at).segmented_control(key="gallery_set").set_value("Class drawings")
+    run_clean(at).segmented_control(key="gallery_kind").set_value("Right")
+    run_clean(at).selectbox(key="gallery_writer").set_value("mischief")
+    run_clean(at)
+    next(b for b in at.button if b.key and b.key.startswith("gallery_inspect_")).click()
+    run_clean(at)
+    Register().sign_out("teachers-browser")  # in another tab
+    at.button(key="gallery_delete_all").click()  # the open tab still shows it
+    run_clean(at)
+    assert Drawings().count("mischief") == 3
+    assert "your sign-in as teacher has ended" in as_read(at.error[0].value)
 
 
 # ---------------------------------------------------------------- the class limits
@@ -269,7 +339,7 @@ def page_as_teacher(name: str) -> AppTest:
 def test_the_teacher_signs_in_and_out_and_the_password_is_not_kept(app):
     at = sign_in(app, PASSWORD)
     assert at.sidebar.success[0].value.startswith("Signed in as teacher (on this browser until ")
-    assert at.session_state["who_teacher"] and PASSWORD not in repr(at.session_state)  # never kept
+    assert at.session_state["who_sign_in"] and PASSWORD not in repr(at.session_state)  # never kept
     at = models_page(at)
     assert not at.button(key="models_make_default").disabled and not at.checkbox(key="models_sure").disabled
     assert at.get("file_uploader")
@@ -305,6 +375,22 @@ def test_the_teacher_sets_the_limits_on_the_class_page_and_a_student_run_over_th
     student.button[[b.label for b in student.button].index("Train")].click()
     run_clean(student)
     assert "Not started: the class limit is 2 epochs for a student run (this one asks for 3)" in student.error[0].value
+
+
+def test_with_teacher_accounts_the_sidebar_signs_in_by_name_and_password_or_the_install_password_alone(app):
+    from model_store.accounts import Accounts
+
+    Accounts().add("Ms Ada", "correct horse ada")
+    at = run_clean(app)
+    at.sidebar.text_input(key="who_account").set_value("Ms Ada")
+    at = sign_in(at, "not hers")
+    assert as_read(at.sidebar.caption[0].value) == "Wrong name or password: 4 more tries before a wait."
+    at.sidebar.text_input(key="who_account").set_value("Ms Ada")
+    at = sign_in(at, "correct horse ada")
+    assert at.sidebar.success[0].value.startswith("Signed in as teacher Ms Ada (on this browser until ")
+    at.sidebar.button(key="who_sign_out").click()
+    at = sign_in(run_clean(at), PASSWORD)  # the name left blank: the install's password, its first teacher
+    assert at.sidebar.success[0].value.startswith("Signed in as teacher Ms Ada")
 
 
 def test_five_wrong_passwords_disable_the_field_and_say_how_long_to_wait(app):
@@ -438,3 +524,34 @@ def test_in_chromium_a_student_cannot_delete_and_the_teacher_signed_in_can(brows
         assert links.count() == 0, [links.nth(i).evaluate("a => a.parentElement.outerHTML") for i in range(links.count())]
         page.close()
     assert PASSWORD not in (tmp_path / "streamlit.log").read_text()
+
+
+@pytest.mark.browser
+def test_in_chromium_a_tab_left_open_after_sign_out_in_another_tab_cannot_delete_all_by(browser, mnist_test, tmp_path):
+    from model_store.drawings import Drawings
+
+    x, y = mnist_test
+    for i in range(3):
+        Drawings().add(x[i], int(y[i]), "mischief", browser="mischief-browser")  # the app's class database
+    with running_app(tmp_path, MNIST_LAB_TEACHER_PASSWORD=PASSWORD) as app:
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})  # one browser, two tabs
+        open_tab = context.new_page()
+        open_tab.goto(f"{app.url}/gallery")
+        open_tab.get_by_text("Student. Teacher? Sign in").click(timeout=60_000)
+        field = open_tab.get_by_label("Teacher password")
+        field.fill(PASSWORD)
+        field.press("Enter")
+        open_tab.get_by_text("Signed in as teacher").wait_for()
+        open_tab.get_by_text("Class drawings", exact=True).click()
+        open_tab.get_by_text("Right", exact=True).click()
+        open_tab.get_by_role("button", name="Inspect").first.click()
+        delete_all = open_tab.get_by_role("button", name="Delete all by mischief")
+        delete_all.wait_for(timeout=30_000)
+        other_tab = context.new_page()
+        other_tab.goto(app.url)
+        other_tab.get_by_role("button", name="Sign out").click(timeout=60_000)
+        other_tab.get_by_text("Signed out: you are a student now.").wait_for()
+        delete_all.click()  # the open tab has not run since: its button is still there
+        open_tab.get_by_text("your sign-in as teacher has ended").wait_for(timeout=30_000)
+        assert Drawings().count("mischief") == 3
+        context.close()

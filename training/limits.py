@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 
 from model_store.database import Database, DatabaseError
-from model_store.roles import Person, require
+from model_store.roles import Person, is_teacher, require
 from model_store.zoo import ARCHITECTURES
 from training.config import TRAIN_SIZE, TrainConfig
 
@@ -112,7 +112,7 @@ def check_run(config: TrainConfig, by: Person, waiting: int, limits: Limits) -> 
         raise OverLimit(
             f"you already have {waiting} runs waiting (the class limit is {limits.waiting}): cancel one, or wait for one to start"
         )
-    if by.teacher:
+    if is_teacher(by):
         return
     if limits.epochs and config.epochs > limits.epochs:
         raise OverLimit(

@@ -31,7 +31,7 @@ from ray import exceptions
 
 from model_store import ModelStore, StoredModel
 from model_store.people import Register
-from model_store.roles import Person, require
+from model_store.roles import Person, is_teacher, require
 from model_store.store import StoreError
 from training import cluster
 from training.config import TrainConfig
@@ -62,6 +62,7 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
         if r.status == "waiting" and r.config.get("session") == by.session
     }
     group = (experiment or {}).get("name")
+    teacher = is_teacher(by)  # now, not as the tab last knew it: a sign-in may have ended since
     limits = read_limits()
     check_run(c, by, 0 if group in waiting else len(waiting), limits)
     teaching = None
@@ -74,8 +75,8 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
         **c.to_dict(),
         "owner": by.name,
         "session": by.session,
-        "teacher": by.teacher,  # their runs go first
-        "running_limit": 0 if by.teacher else limits.running,  # the board starts no more of theirs at once
+        "teacher": teacher,  # their runs go first
+        "running_limit": 0 if teacher else limits.running,  # the board starts no more of theirs at once
         "experiment": experiment or {},
         "store": str(store.root),
         "queue": queue_key(),  # which app processes may recover it

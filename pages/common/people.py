@@ -24,6 +24,7 @@ from model_store.people import (
     NameRefused,
     Register,
     SetupProblem,
+    SignIn,
     TooManyTries,
     password_from,
 )
@@ -121,28 +122,33 @@ def with_you(name: str, person: Person) -> str:
 
 
 def me() -> Person:
-    """The person at this browser, as the functions that change shared things need them."""
+    """The person at this browser, as the functions that change shared things need them. A
+    teacher's Person carries its sign-in, which every right it uses checks again (`roles.is_teacher`)."""
     name, merged = _registered()
     try:
         password = teacher_password()
     except SetupProblem:
         return Person(name, browser_id(), teacher=False, merged=merged)
-    return Person(name, browser_id(), teacher=not password or _signed_in(), merged=merged)
+    sign_in, accounts = _signed_in()
+    if sign_in is not None:
+        return Person(name, browser_id(), teacher=True, merged=merged, sign_in=sign_in.id)
+    return Person(name, browser_id(), teacher=not password and not accounts, merged=merged)  # nothing set: one person
 
 
-def _signed_in() -> bool:
-    """This browser is signed in as teacher (kept in the class register: reloads keep it). Read
-    once per page run; an idle sign-out is said once."""
+def _signed_in() -> tuple[SignIn | None, bool]:
+    """(this browser's teacher sign-in, kept in the class register: reloads keep it; whether the
+    school has teacher accounts). Read once per page run; an idle sign-out is said once."""
     if (run := st.session_state.get("who_run_checked")) and run == _page_run():
-        return st.session_state["who_teacher"]
+        return st.session_state["who_sign_in"], st.session_state["who_accounts"]
+    register = Register()
     try:
-        until, why = Register().teacher(browser_id())
+        (sign_in, why), accounts = register.teacher(browser_id()), register.accounts_exist()
     except DatabaseError:
-        until, why = None, ""
+        (sign_in, why), accounts = (None, ""), True  # unreadable: nobody gets the teacher's rights
     if why == "idle":
         st.session_state["who_note"] = f"Signed out as teacher after {IDLE_SECONDS // 60} minutes without activity."
-    st.session_state.update(who_teacher=until is not None, who_until=until, who_run_checked=_page_run())
-    return until is not None
+    st.session_state.update(who_sign_in=sign_in, who_accounts=accounts, who_run_checked=_page_run())
+    return sign_in, accounts
 
 
 def _page_run() -> int:
@@ -155,18 +161,21 @@ def _sign_in() -> None:
     if not given:
         return
     register, browser = Register(), browser_id()
+    account = st.session_state.get("who_account", "").strip()  # blank: the install's password alone
     try:
-        right = register.attempt(browser, given, teacher_password())
+        right = register.attempt(browser, given, teacher_password(), account=account)
     except (TooManyTries, SetupProblem, DatabaseError) as err:
         st.session_state["who_note"] = str(err)
         return
     st.session_state.pop("who_run_checked", None)
     if right:
         st.session_state.pop("who_note", None)
-    elif left := register.tries_left(browser):
-        st.session_state["who_note"] = f"Wrong password: {left} more {'try' if left == 1 else 'tries'} before a wait."
+        return
+    wrong = "Wrong name or password" if account else "Wrong password"  # which of the two: not said
+    if left := register.tries_left(browser):
+        st.session_state["who_note"] = f"{wrong}: {left} more {'try' if left == 1 else 'tries'} before a wait."
     else:
-        st.session_state["who_note"] = "Wrong password, too many times in a row."
+        st.session_state["who_note"] = f"{wrong}, too many times in a row."
 
 
 def _sign_out() -> None:
@@ -189,15 +198,17 @@ def sidebar() -> Person:
     password = teacher_password()  # check_setup has stopped the app if this fails
     if note := st.session_state.pop("who_note", None):
         st.sidebar.caption(plain(note))
-    if not password:
+    if not password and not _signed_in()[1]:
         st.sidebar.caption(
             f":material/lock_open: No teacher password is set, so everyone may change everything. "
             f"To run a class, set one: `teacher_password` in .streamlit/secrets.toml or {PASSWORD_VARIABLE}."
         )
         return person
-    if person.teacher:
-        until = datetime.fromtimestamp(st.session_state["who_until"]).strftime("%H:%M")
-        st.sidebar.success(f"Signed in as teacher (on this browser until {until})", icon=":material/school:")
+    sign_in, accounts = _signed_in()
+    if sign_in is not None:
+        until = datetime.fromtimestamp(sign_in.until).strftime("%H:%M")
+        account = f" {plain(sign_in.account)}" if sign_in.account else ""
+        st.sidebar.success(f"Signed in as teacher{account} (on this browser until {until})", icon=":material/school:")
         st.sidebar.button("Sign out", key="who_sign_out", icon=":material/logout:", on_click=_sign_out)
         return person
     try:
@@ -210,5 +221,7 @@ def sidebar() -> Person:
             until = datetime.fromtimestamp(time.time() + wait).strftime("%H:%M:%S")
             whose = "from this browser" if scope == "browser" else "in this class"
             st.error(f"Too many wrong passwords {whose}: the next try at {until} (in {wait:.0f} s).", icon=":material/timer:")
+        if accounts:  # each teacher their own; a name left blank: the install's password signs in its first teacher
+            st.text_input("Teacher name", key="who_account", max_chars=40, disabled=bool(wait))
         st.text_input("Teacher password", type="password", key="who_password", on_change=_sign_in, disabled=bool(wait))
     return person
