@@ -181,8 +181,24 @@ def test_delete_all_by_in_a_gallery_tab_left_open_after_sign_out_is_refused(monk
 # ---------------------------------------------------------------- the class limits
 
 
+def test_an_experiment_queued_again_under_the_same_name_counts_against_the_waiting_limit(engine, store):
+    """Each waiting run counts, an experiment's too: queuing one again under its name is no way round."""
+    from training.experiments import submit_experiment
+
+    save_limits(Limits(waiting=3), TEACHER)
+    for value in ("16", "32"):  # an experiment "batch" of two values, still waiting
+        config = {"name": f"batch-{value}", "session": STUDENT.session, "experiment": {"name": "batch", "value": value}}
+        recorded_run(f"20261203-09000{value[0]}-000000-abcd", config)
+    with pytest.raises(
+        OverLimit, match="you already have 2 runs waiting and this experiment queues 2 more .the class limit is 3."
+    ):
+        submit_experiment("batch", "quick", "batch size", ["64", "128"], store, STUDENT)
+    with pytest.raises(OverLimit, match="you already have 3 runs waiting .the class limit is 3."):
+        check_run(TrainConfig(), STUDENT, 3, Limits(waiting=3))  # a single run, over it
+
+
 def test_only_the_teacher_sets_the_limits_and_they_are_kept_in_the_class_database(engine):
-    assert read_limits() == Limits(epochs=20, train_images=150_000, waiting=3)  # the defaults, out of the box
+    assert read_limits() == Limits(epochs=20, train_images=150_000, waiting=8)  # the defaults, out of the box
     with pytest.raises(NotAllowed, match="Only the teacher may change the class limits"):
         save_limits(Limits(epochs=50), STUDENT)
     assert Database().setting(SETTING) is None
@@ -367,9 +383,9 @@ def test_the_teacher_sets_the_limits_on_the_class_page_and_a_student_run_over_th
     at.number_input(key="class_images").set_value(5000)
     at.button[[b.label for b in at.button].index("Save the limits")].click()
     run_clean(at)
-    assert read_limits() == Limits(2, 5000, 3)
+    assert read_limits() == Limits(2, 5000, 8)
     student = run_clean(AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60))
-    assert any("at most 2 epochs and 5,000 training images a run, 3 runs waiting" in c.value for c in student.caption)
+    assert any("at most 2 epochs and 5,000 training images a run, 8 runs waiting" in c.value for c in student.caption)
     student.number_input(key="train_epochs").set_value(3)
     student.number_input(key="train_train_limit").set_value(5000)
     student.button[[b.label for b in student.button].index("Train")].click()
@@ -535,6 +551,7 @@ def test_in_chromium_a_tab_left_open_after_sign_out_in_another_tab_cannot_delete
         Drawings().add(x[i], int(y[i]), "mischief", browser="mischief-browser")  # the app's class database
     with running_app(tmp_path, MNIST_LAB_TEACHER_PASSWORD=PASSWORD) as app:
         context = browser.new_context(viewport={"width": 1280, "height": 1000})  # one browser, two tabs
+        context.set_default_timeout(60_000)  # a loaded CI machine: each step waits on its condition, up to a minute
         open_tab = context.new_page()
         open_tab.goto(f"{app.url}/gallery")
         open_tab.get_by_text("Student. Teacher? Sign in").click(timeout=60_000)

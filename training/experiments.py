@@ -178,12 +178,12 @@ def csv_of(table: pd.DataFrame) -> str:
 def submit_experiment(name: str, preset: str, variable: str, values: list[str], store: ModelStore, by: Person) -> int:
     """Queue one run per value; every run is checked against the class limits first, so a refused
     value queues none of them. How many were queued."""
-    from training.runs import submit_run  # Ray, only once an experiment is queued
+    from training.runs import submit_run, waiting_of  # Ray, only once an experiment is queued
 
     runs = plan(name, preset, variable, values)
-    limits = read_limits()
+    limits, waiting = read_limits(), waiting_of(by)
     for _, config in runs:
-        check_run(config, by, 0, limits)  # the waiting limit: submit_run counts the whole experiment as one
+        check_run(config, by, waiting, limits, adding=len(runs))  # each of its runs counts against the waiting limit
     for value, config in runs:
         submit_run(config, store, by, experiment={"name": name, "variable": variable, "value": value})
     return len(runs)

@@ -33,7 +33,7 @@ class Limits:
     # The most training images of a student run (MNIST's and the generated: printed, redrawn, non-digits;
     # the "default" recipe asks for 144,000); 0: no limit.
     train_images: int = 150_000
-    waiting: int = 3  # the most runs one browser may have waiting
+    waiting: int = 8  # the most runs one browser may have waiting: an experiment of the most values (8) fits
     running: int = 1  # the most runs of one student training at once (the rest wait their turn); 0: no limit
     smallest_batch: int = 8  # a batch of 1 is 60,000 steps an epoch: minutes of everyone's CPU
     layers: int = 6  # the most dense and conv layers of a custom network
@@ -106,11 +106,14 @@ def training_images(config: TrainConfig) -> int:
     return (config.train_limit or TRAIN_SIZE) + config.printed_digits + config.redrawn_digits + config.not_digits
 
 
-def check_run(config: TrainConfig, by: Person, waiting: int, limits: Limits) -> None:
-    """Refuse with OverLimit a run over the class limits; `waiting`: the browser's runs waiting now."""
-    if waiting >= limits.waiting:
+def check_run(config: TrainConfig, by: Person, waiting: int, limits: Limits, adding: int = 1) -> None:
+    """Refuse with OverLimit a run over the class limits; `waiting`: the browser's runs waiting now,
+    `adding`: how many this press queues (an experiment's runs each count)."""
+    if waiting + adding > limits.waiting:
+        these = "" if adding == 1 else f" and this experiment queues {adding} more"
         raise OverLimit(
-            f"you already have {waiting} runs waiting (the class limit is {limits.waiting}): cancel one, or wait for one to start"
+            f"you already have {waiting} runs waiting{these} (the class limit is {limits.waiting}): "
+            "cancel one, or wait for one to start"
         )
     if is_teacher(by):
         return

@@ -55,16 +55,9 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
     runs = list_runs()
     if any(r.config.get("name") == c.name and not r.finished for r in runs):
         raise StoreError(f"a queued run will store a model named {c.name!r}; choose another name")
-    # An experiment's runs count as one: it is one press of a button.
-    waiting = {
-        r.config.get("experiment", {}).get("name") or r.id
-        for r in runs
-        if r.status == "waiting" and r.config.get("session") == by.session
-    }
-    group = (experiment or {}).get("name")
     teacher = is_teacher(by)  # now, not as the tab last knew it: a sign-in may have ended since
     limits = read_limits()
-    check_run(c, by, 0 if group in waiting else len(waiting), limits)
+    check_run(c, by, waiting_of(by, runs), limits)
     teaching = None
     if c.teach:  # the base model and the drawings go with the run: a worker has no access to them
         c, teaching = teaching_of(c, store)
@@ -84,6 +77,13 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
     records().add(run_id, record, teaching.to_bytes() if teaching is not None else None)
     queue(run_id, record, teaching)
     return run_id
+
+
+def waiting_of(by: Person, runs: list[Run] | None = None) -> int:
+    """How many runs queued from `by`'s browser wait now: each run counts, an experiment's too, so
+    an experiment queued again under the same name counts again."""
+    runs = list_runs() if runs is None else runs
+    return sum(1 for r in runs if r.status == "waiting" and r.config.get("session") == by.session)
 
 
 def request_stop(run_id: str, by: Person) -> None:
