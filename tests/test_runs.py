@@ -24,7 +24,7 @@ from training import runs as runs_module
 from training.config import ConfigError, TrainConfig
 from training.copying import copier, records
 from training.limits import Limits, OverLimit, save_limits
-from training.records import CHECKPOINT, LAST, TEACHING
+from training.records import CHECKPOINT, LAST, RESULT, TEACHING
 from training.runs import (
     clear_queue,
     has_checkpoint,
@@ -81,7 +81,7 @@ def idle():
 
 def files_of(run_id: str) -> list[str]:
     """The run's files the class database holds."""
-    return [kind for kind in (CHECKPOINT, LAST, TEACHING) if records().file(run_id, kind) is not None]
+    return [kind for kind in (CHECKPOINT, LAST, TEACHING, RESULT) if records().file(run_id, kind) is not None]
 
 
 def test_three_sessions_press_train_at_once_and_every_model_is_stored(engine, store, idle):
@@ -320,6 +320,28 @@ def test_a_model_the_store_refuses_waits_on_the_board_until_it_can_be_stored(sto
     assert (run.model, run.error) == ("patient", None)
     assert ModelStore(not_a_folder, bundled_dir=None).get("patient").record["epochs_run"] == 1
     wait_for(lambda: ray_get(board.sizes.remote())["results"] == 0, 10)  # dropped once stored
+
+
+def test_the_board_killed_between_a_runs_end_and_its_model_being_stored_loses_no_model(store, idle, tmp_path):
+    """The result waits (the store refuses it) when the board dies, and Ray restarts it empty: the
+    copy kept in the run's records is stored once the store takes it."""
+    import ray
+
+    not_a_folder = tmp_path / "models-file"
+    not_a_folder.write_text("a file where the store should be")
+    refusing = ModelStore(not_a_folder, bundled_dir=None)
+    run_id = submit_run(TrainConfig(name="kept", epochs=1, **SMALL), refusing, Person("x", "x"))
+    wait_for(lambda: (r := read_run(run_id)).error and r)  # ended, its model refused: on the board
+    assert RESULT in files_of(run_id)  # and kept in its records
+    board = cluster.board()
+    first = ray_get(board.changes.remote({}))[0]
+    ray.kill(board, no_restart=False)  # Ray restarts it, empty
+    wait_for(lambda: ray_get(board.changes.remote({}))[0] != first, 60)
+    not_a_folder.unlink()  # the teacher frees the place
+    run = wait_for(lambda: read_run(run_id).model and read_run(run_id), 60)
+    assert (run.model, run.error) == ("kept", None)
+    assert ModelStore(not_a_folder, bundled_dir=None).get("kept").record["epochs_run"] == 1
+    assert files_of(run_id) == []  # stored: the kept result and the checkpoints are gone
 
 
 def ray_get(ref):

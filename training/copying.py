@@ -32,7 +32,7 @@ from training import cluster
 from training.board import FINISHED
 from training.curves import history_of, reports_of
 from training.engine import Resume
-from training.records import CHECKPOINT, LAST, TEACHING, Records, Run
+from training.records import CHECKPOINT, LAST, RESULT, TEACHING, Records, Run
 from training.teach import Teaching
 from training.worker import actor_name
 
@@ -89,6 +89,7 @@ class Copier:
         self.resumes: dict[str, int] = {}
         self.trimmed: set[str] = set()  # finished runs whose events the board was told it may drop
         self.retry: dict[str, float] = {}  # run id: when to try again to store its model
+        self.kept: set[str] = set()  # runs whose result this process has kept in the records
         self.problem: str | None = None  # what the copying met last time, cleared by its next success
         self.notice: tuple[str | None, float] = (None, 0.0)  # the engine died and was started again: said for a minute
         self.death: str | None = None
@@ -225,16 +226,23 @@ class Copier:
             kept[run_id] = state[counter]
 
     def store_result(self, board, run_id: str) -> None:
-        """Store a finished run's model, then tell the board (which drops its copy only then). A
-        store that refuses keeps the model on the board, tried again every RETRY_STORE_SECONDS; a
-        name taken since the run was queued gets the next free one (NAME-2, ...)."""
+        """Store a finished run's model, then tell the board (which drops its copy only then). The
+        result is first kept in the records (`keep_result`): a board that restarts before the model
+        is stored loses its copy, not the model. A store that refuses is tried again every
+        RETRY_STORE_SECONDS; a name taken since the run was queued gets the next free one (NAME-2, ...)."""
+        first = run_id not in self.retry
+        self.retry[run_id] = time.monotonic() + RETRY_STORE_SECONDS  # tried again, whatever fails below, unless stored
         result = ray.get(board.result_of.remote(run_id, APP_ID), timeout=BOARD_SECONDS)
-        if result is None:
-            self.retry.pop(run_id, None)
-            return  # stored already, by another app process
-        if "claimed" in result:  # another app process stores it now: look again later, in case it dies
-            self.retry[run_id] = time.monotonic() + RETRY_STORE_SECONDS
+        if result is None:  # stored already by another app process, or lost with a board that restarted
+            result = records().kept_result(run_id) if not (records().status_of(run_id) or {}).get("model") else None
+            if result is None:
+                self.retry.pop(run_id, None)
+                return
+        elif "claimed" in result:  # another app process stores it now: look again later, in case it dies
             return
+        elif run_id not in self.kept:
+            records().keep_result(run_id, result)
+            self.kept.add(run_id)
         config = records().get(run_id).config
         store = ModelStore(config.get("store"))
         owner = {"name": config.get("owner"), "browser": config.get("session")}
@@ -243,26 +251,39 @@ class Copier:
             entry = store.save(result["model"], record, result["probabilities"])
         except (StoreError, OSError) as err:  # a full disk, a store that is not a folder, a save under way
             note = f"not stored yet: {err}. The model waits on the training queue and is stored as soon as the store takes it."
-            if run_id not in self.retry:
+            if first:
                 log.warning("run %s: %s", run_id, note)
-            self.retry[run_id] = time.monotonic() + RETRY_STORE_SECONDS
-            ray.get(board.stored.remote(run_id, None, note), timeout=BOARD_SECONDS)
+            self.say_stored(board, run_id, None, note)
             return
         self.retry.pop(run_id, None)
-        records().drop_files(run_id, (CHECKPOINT, LAST))  # the model is stored: its epochs' checkpoints are not needed
+        # The model is stored: its epochs' checkpoints and the kept result are not needed.
+        records().drop_files(run_id, (CHECKPOINT, LAST, RESULT))
+        self.kept.discard(run_id)
         taken = (
             None if entry.name == result["record"]["name"] else f"stored as {entry.name}: {result['record']['name']} was taken"
         )
-        ray.get(board.stored.remote(run_id, entry.name, taken), timeout=BOARD_SECONDS)
+        self.say_stored(board, run_id, entry.name, taken)
+
+    def say_stored(self, board, run_id: str, model: str | None, note: str | None) -> None:
+        """The board told (it forgets its copy once a model is stored); a run the board does not
+        know any more (it restarted) has its record told directly."""
+        if ray.get(board.knows.remote([run_id]), timeout=BOARD_SECONDS):
+            ray.get(board.stored.remote(run_id, model, note), timeout=BOARD_SECONDS)
+        else:
+            records().set_status(run_id, {"model": model, "error": note})
 
     def recover(self) -> None:
         """Unfinished runs the board does not know: left by an app that stopped, or by a board
         that restarted. A run whose actor still lives in the cluster is told to the board as it
         is; a waiting one is queued again; a running one resumes after its last finished epoch (or
         starts again, if it had finished none). A run that was stopping stays interrupted, its
-        best checkpoint kept. Only the runs of this process's queue (`queue_key`)."""
+        best checkpoint kept. A finished run whose model was not stored yet is stored from the
+        result kept in its records. Only the runs of this process's queue (`queue_key`)."""
         key = queue_key()
-        unfinished = [r for r in records().listed() if not r.finished and r.config.get("queue", key) == key]
+        ours = [r for r in records().listed() if r.config.get("queue", key) == key]
+        for run_id in records().with_file(RESULT) & {r.id for r in ours if r.finished and not r.model}:
+            self.retry[run_id] = time.monotonic()  # finished, its model not stored yet: stored from the kept result
+        unfinished = [r for r in ours if not r.finished]
         if not unfinished:
             return
         board = cluster.board()

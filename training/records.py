@@ -17,9 +17,11 @@ Run ids sort in the order the runs were submitted.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import delete, func, select, update
 
 from model_store.database import Database, insert_new, run_events, run_files, upsert
@@ -29,6 +31,7 @@ from training.engine import Progress
 
 ARCHIVED = "archived"  # the state of a finished run moved out of every list (`archive`)
 CHECKPOINT, LAST, TEACHING = "checkpoint", "last", "teaching"  # a run's files (run_files.kind)
+RESULT = "result"  # a finished run's model, record and test probabilities, kept until the model is stored
 
 
 @dataclass
@@ -127,6 +130,11 @@ class Records:
             found = {run_id: seq for run_id, seq in c.execute(query)}
         return {run_id: found.get(run_id, -1) + 1 for run_id in run_ids}
 
+    def with_file(self, kind: str) -> set[str]:
+        """The runs that have a file of this kind."""
+        with self.db.read() as c:
+            return set(c.execute(select(run_files.c.run).where(run_files.c.kind == kind)).scalars())
+
     def file(self, run_id: str, kind: str) -> bytes | None:
         with self.db.read() as c:
             return c.execute(select(run_files.c.data).where(run_files.c.run == run_id, run_files.c.kind == kind)).scalar()
@@ -177,6 +185,22 @@ class Records:
     def drop_files(self, run_id: str, kinds: tuple[str, ...]) -> None:
         with self.db.read() as c:
             c.execute(delete(run_files).where(run_files.c.run == run_id, run_files.c.kind.in_(kinds)))
+
+    def keep_result(self, run_id: str, result: dict) -> None:
+        """A finished run's result, kept until its model is stored: a board that dies meanwhile
+        takes its copy with it, this one stays."""
+        buffer = io.BytesIO()
+        model = np.frombuffer(result["model"], np.uint8)
+        np.savez(buffer, model=model, record=np.array(json.dumps(result["record"])), probabilities=result["probabilities"])
+        self.put_file(run_id, RESULT, buffer.getvalue())
+
+    def kept_result(self, run_id: str) -> dict | None:
+        data = self.file(run_id, RESULT)
+        if data is None:
+            return None
+        with np.load(io.BytesIO(data), allow_pickle=False) as kept:
+            record = json.loads(str(kept["record"]))
+            return {"model": kept["model"].tobytes(), "record": record, "probabilities": kept["probabilities"]}
 
     def rename_owner(self, old: str, new: str) -> int:
         """The owner `old` becomes `new` in every run's config; how many runs."""
