@@ -42,6 +42,7 @@ from model_store.database import KNOWN_VERSIONS, Database, metadata
 from model_store.database import drawings as drawings_table
 from model_store.drawings import Drawings
 from model_store.files import data_root
+from model_store.migrate import import_runs
 from model_store.roles import Person, require
 from model_store.store import ModelStore
 
@@ -244,8 +245,6 @@ def restore(source: Path, by: Person, db: Database | None = None, store: ModelSt
 def _restore_files(source: Path, store: ModelStore, db: Database) -> None:
     """An earlier release's backup, whose models and runs are files beside its database, has them
     imported into the class database."""
-    from model_store.migrate import import_runs
-
     if (source / "models").is_dir():
         store.import_folder(source / "models")
     if (source / "runs").is_dir():

@@ -35,6 +35,7 @@ from model_store.database import (
     settings,
     teachers,
 )
+from model_store.store import ModelStore
 
 KINDS = (
     ("drawings", drawings),
@@ -177,8 +178,6 @@ def _old_events(path: Path) -> list[dict]:
 def _models(folder: Path, target: Database, cache: Path, report: Report) -> int:
     """The models folder's whole models into the class database (`ModelStore.import_folder`: a
     model once, by its name and checksum); how many came in."""
-    from model_store.store import ModelStore
-
     found, imported = ModelStore(cache, bundled_dir=None, db=target).import_folder(folder)
     if found > imported:
         report.notes.append(f"models: {found - imported} of the {found} in {folder} were there already, or not whole")
