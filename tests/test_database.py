@@ -223,7 +223,14 @@ def test_a_database_that_goes_down_mid_lesson_keeps_the_drawing_and_save_again_s
 
 def test_how_many_queries_each_page_run_makes(tiny_store, monkeypatch, capsys):
     """Reported, and bounded: a page run asks the class database only what it shows."""
+    import threading
+
+    from training.copying import copier
+
     monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
+    engine_thread = threading.Thread(target=threading.Event().wait, daemon=True)  # alive: warm_up starts no other
+    engine_thread.start()
+    monkeypatch.setattr(copier, "thread", engine_thread)  # the copying's queries (its own thread) are not a page's
     db = Database()
     Drawings(db).count()  # the schema made: its statements are not a page's
     counts = {}
