@@ -429,8 +429,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--bare", action="store_true", help="the server runs benchmarks/bare_canvas.py: answers are not checked")
     p.add_argument("--browsers", action="store_true", help="draw in Chromium instead, to compare the server's figures")
     p.add_argument("--why", action="store_true", help="every student has the Draw page's Why? panel on")
+    p.add_argument("--pid", type=int, action="append", help="an app process to measure (default: found from the URL)")
     args = p.parse_args(argv)
-    servers = app_processes(args.url)
+    servers = [psutil.Process(pid) for pid in args.pid] if args.pid else app_processes(args.url)
     if args.browsers:
         tally, elapsed, per_process = asyncio.run(in_chromium(args.url, args.students, args.seconds, servers))
     else:

@@ -107,7 +107,8 @@ def measure(folder: Path, database: str | None = None) -> dict:
         MNIST_LAB_MODELS=str(folder / "models"), MNIST_LAB_RUNS=str(folder / "runs"), MNIST_LAB_DATA=str(folder / "data")
     )
     with replicas(1, port=free_port(), folder=folder / "serve", ray=False, database=database) as served:
-        strokes = classroom.main(["--students", "8", "--seconds", "20", "--url", served.url])
+        pids = [f"--pid={app.pid}" for app in served.apps]  # its own: not another app this machine runs
+        strokes = classroom.main(["--students", "8", "--seconds", "20", "--url", served.url, *pids])
         pages = {}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -139,6 +139,8 @@ model_files = Table(
 )
 
 # Training runs (`training.runs`): who queued what, its status, its progress, its checkpoints.
+FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")  # a run's states; the rest: waiting, running, stopping, lost
+ARCHIVED = "archived"  # the state of a finished run moved out of every list (`training.runs.archive_runs`)
 runs = Table(
     "runs",
     metadata,

@@ -33,12 +33,13 @@ import sqlite3
 import stat
 import tempfile
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
-from model_store.database import KNOWN_VERSIONS, Database, metadata
+from model_store.database import ARCHIVED, FINISHED, KNOWN_VERSIONS, Database, metadata, runs
 from model_store.database import drawings as drawings_table
 from model_store.drawings import Drawings
 from model_store.files import data_root
@@ -71,10 +72,10 @@ def backup(into: Path, by: Person, db: Database | None = None) -> dict:
     return summary
 
 
-def copy_rows(source: Database, target: Database) -> dict[str, int]:
+def copy_rows(source: Database, target: Database, settle: Callable[[Connection], None] | None = None) -> dict[str, int]:
     """Every row of every class table but the school's own (SCHOOL_TABLES) from `source` into `target`
     (whose tables are emptied first), read in one snapshot and written in one transaction; how many
-    rows of each table."""
+    rows of each table. `settle` has the last word on the new rows, in the same transaction."""
     counts = {}
     with source.snapshot() as reading, target.write() as writing:
         for table in (t for t in metadata.sorted_tables if t.name not in SCHOOL_TABLES):
@@ -84,6 +85,8 @@ def copy_rows(source: Database, target: Database) -> dict[str, int]:
             for batch in rows.partitions():
                 writing.execute(insert(table), [row._asdict() for row in batch])
                 counts[table.name] += len(batch)
+        if settle is not None:
+            settle(writing)
         if not target.sqlite:  # ids were copied as they were: the next drawing's id comes after them
             writing.exec_driver_sql(
                 "SELECT setval(pg_get_serial_sequence('drawings', 'id'), coalesce(max(id), 0) + 1, false) FROM drawings"
@@ -117,6 +120,7 @@ def check_backup(source: Path) -> dict:
     except ValueError as err:
         raise BadBackup(f"the backup's lesson.json is not readable ({err})") from None
     _readable(source / DATABASE)
+    _runs_whole(source / DATABASE)
     _own_files(source / "models")
     return summary
 
@@ -146,6 +150,34 @@ def _readable(path: Path) -> None:
         raise BadBackup(f"the backup's database is not readable ({err})") from None
     if version is None or version[0] not in KNOWN_VERSIONS:
         raise BadBackup(f"the backup's database has a schema this release does not know ({version and version[0]})")
+
+
+def _runs_whole(path: Path) -> None:
+    """Each run of the backup has a config and a status that are JSON objects, its status named."""
+    raw = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = raw.execute("SELECT id, config, status FROM runs").fetchall()
+    except sqlite3.OperationalError:
+        return  # a schema before runs were rows
+    finally:
+        raw.close()
+    for run_id, config, status in rows:
+        try:
+            config, status = json.loads(config), json.loads(status)
+            if not (isinstance(config, dict) and isinstance(status, dict) and isinstance(status.get("status"), str)):
+                raise ValueError("not a record")
+        except (ValueError, TypeError) as err:
+            raise BadBackup(f"the backup's run {str(run_id)[:40]!r} is not whole ({err})") from None
+
+
+def _settle_runs(writing: Connection) -> None:
+    """A restored lesson's unfinished runs are cancelled, not queued again: they would train with
+    whatever a backup file says, past the class limits."""
+    said = "restored from a backup: not queued again"
+    unfinished = writing.execute(select(runs.c.id, runs.c.status).where(runs.c.state.not_in([*FINISHED, ARCHIVED])))
+    for run_id, status in unfinished.all():
+        settled = {**json.loads(status), "status": "cancelled", "error": said}
+        writing.execute(update(runs).where(runs.c.id == run_id).values(state="cancelled", status=json.dumps(settled)))
 
 
 def _own_files(models: Path) -> None:
@@ -237,7 +269,7 @@ def restore(source: Path, by: Person, db: Database | None = None, store: ModelSt
             return restore(unzip(source, Path(tmp) / "lesson"), by, db, store)
     summary = check_backup(source)
     backup(lessons_root() / datetime.now().strftime("before-restore-%Y%m%d-%H%M%S-%f"), by, db)
-    copy_rows(Database(source / DATABASE), db)
+    copy_rows(Database(source / DATABASE), db, settle=_settle_runs)
     _restore_files(source, store, db)
     return summary
 
@@ -250,6 +282,7 @@ def _restore_files(source: Path, store: ModelStore, db: Database) -> None:
     if (source / "runs").is_dir():
         with db.write(lock="migrate") as writing:
             import_runs(source / "runs", writing)
+            _settle_runs(writing)
 
 
 def lessons_root() -> Path:

@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import Connection, select
 
 from model_store.database import (
+    ARCHIVED,
     Database,
     count_rows,
     drawings,
@@ -143,7 +144,7 @@ def import_runs(folder: Path, writing: Connection, report: Report | None = None)
             if report is not None:
                 report.notes.append(f"run {path.name} was not brought in: it cannot be read ({err})")
             continue
-        state = "archived" if is_archived else status.get("status", "failed")
+        state = ARCHIVED if is_archived else status.get("status", "failed")
         values = {"id": path.name, "config": json.dumps(config), "state": state, "status": json.dumps(status), "version": 1}
         writing.execute(runs.insert().values(**values))
         rows = [{"run": path.name, "seq": e["seq"], "event": json.dumps(e)} for e in events]

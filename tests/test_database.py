@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -296,3 +297,25 @@ def test_an_earlier_releases_backup_with_runs_folders_restores_them_as_rows(tmp_
     assert [r.id[-4:] for r in list_runs()] == ["aaaa", "bbbb"]
     assert [e.epoch for e in read_run("20261101-090000-000000-aaaa").events] == [1, 2]
     assert backup(tmp_path / "after", TEACHER, db)["runs"] == 3  # rows now: in every backup from here on
+
+
+def test_a_restored_lessons_runs_are_checked_and_none_is_queued_again(tmp_path):
+    """A backup's run rows come from a file: a damaged one refuses the restore; a waiting one (which
+    would train with whatever the file says, past the class limits) comes back cancelled."""
+    from tests.conftest import recorded_run
+    from training.runs import list_runs
+
+    db, store = class_of_three(tmp_path)
+    recorded_run("20261203-090000-000000-aaaa", {"name": "huge", "owner": "ada", "epochs": 100_000}, "waiting")
+    recorded_run("20261203-090001-000000-bbbb", {"name": "fine", "owner": "ada"}, "done")
+    backup(tmp_path / "lesson", TEACHER, db)
+    damaged = tmp_path / "damaged-lesson"
+    shutil.copytree(tmp_path / "lesson", damaged)
+    with sqlite3.connect(damaged / "class.sqlite3") as raw:
+        raw.execute("UPDATE runs SET config = '[1, 2' WHERE id LIKE '%bbbb'")
+    with pytest.raises(BadBackup, match="the backup's run '20261203-090001-000000-bbbb' is not whole"):
+        restore(damaged, TEACHER, db, store)
+    restore(tmp_path / "lesson", TEACHER, db, store)
+    runs = {r.config["name"]: r for r in list_runs()}
+    assert (runs["huge"].status, runs["huge"].error) == ("cancelled", "restored from a backup: not queued again")
+    assert runs["fine"].status == "done"

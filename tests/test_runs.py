@@ -45,7 +45,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> ModelStore:
+    """The class's store; the app process that stores a finished model caches it in $MNIST_LAB_MODELS."""
     monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(tmp_path / "models"))
     save_limits(Limits(epochs=0), TEACHER)  # LONG runs, queued by students: the class's epochs unlimited
     return ModelStore(tmp_path / "models", bundled_dir=None)
 
@@ -304,9 +306,10 @@ def test_a_run_whose_app_process_ended_trains_on_and_another_process_stores_it(s
     assert [e.epoch for e in run.events if e.phase == "epoch"] == [1, 2, 3, 4]  # each written once, by either process
 
 
-def test_a_model_the_store_refuses_waits_on_the_board_until_it_can_be_stored(store, idle, tmp_path):
+def test_a_model_the_store_refuses_waits_on_the_board_until_it_can_be_stored(store, idle, tmp_path, monkeypatch):
     not_a_folder = tmp_path / "models-file"
     not_a_folder.write_text("a file where the store should be")
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(not_a_folder))  # where the storing app process caches models
     run_id = submit_run(
         TrainConfig(name="patient", epochs=1, **SMALL), ModelStore(not_a_folder, bundled_dir=None), Person("x", "x")
     )
@@ -322,13 +325,14 @@ def test_a_model_the_store_refuses_waits_on_the_board_until_it_can_be_stored(sto
     wait_for(lambda: ray_get(board.sizes.remote())["results"] == 0, 10)  # dropped once stored
 
 
-def test_the_board_killed_between_a_runs_end_and_its_model_being_stored_loses_no_model(store, idle, tmp_path):
+def test_the_board_killed_between_a_runs_end_and_its_model_being_stored_loses_no_model(store, idle, tmp_path, monkeypatch):
     """The result waits (the store refuses it) when the board dies, and Ray restarts it empty: the
     copy kept in the run's records is stored once the store takes it."""
     import ray
 
     not_a_folder = tmp_path / "models-file"
     not_a_folder.write_text("a file where the store should be")
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(not_a_folder))  # where the storing app process caches models
     refusing = ModelStore(not_a_folder, bundled_dir=None)
     run_id = submit_run(TrainConfig(name="kept", epochs=1, **SMALL), refusing, Person("x", "x"))
     wait_for(lambda: (r := read_run(run_id)).error and r)  # ended, its model refused: on the board
@@ -356,7 +360,7 @@ def test_after_a_restart_runs_left_on_disk_run_again_and_a_stopping_one_stays_in
     left = {"20260101-000000-aaaaaa": "running", "20260101-000001-bbbbbb": "waiting", "20260101-000002-cccccc": "stopping"}
     for run_id, state in left.items():
         config = {**TrainConfig(name=f"left-{state}", epochs=1, **SMALL).resolved().to_dict(), "owner": "x", "session": "x"}
-        records().add(run_id, {**config, "store": str(store.root)})
+        records().add(run_id, config)
         records().set_status(run_id, {"status": state})
     copier.recover()
     assert (status("20260101-000002-cccccc"), read_run("20260101-000002-cccccc").error) == (

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 import ray
 from ray import exceptions
 
+from model_store.database import FINISHED
 from training.cluster import NAMESPACE
 from training.worker import CPUS_PER_RUN, Trainer, actor_name
 
-FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")  # the rest: waiting, running, stopping, lost
-# "lost": a waiting run whose actor died before it started; the app processes queue it again, and
-# their disks never say "lost".
+# "lost" (not FINISHED): a waiting run whose actor died before it started; the app processes
+# queue it again, and their records never say "lost".
 
 
 def _new_state(status: str = "waiting") -> dict:

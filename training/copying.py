@@ -26,10 +26,10 @@ import ray
 from ray import exceptions
 
 from model_store import ModelStore
+from model_store.database import FINISHED
 from model_store.files import runs_root
 from model_store.store import StoreError
 from training import cluster
-from training.board import FINISHED
 from training.curves import history_of, reports_of
 from training.engine import Resume
 from training.records import CHECKPOINT, LAST, RESULT, TEACHING, Records, Run
@@ -244,7 +244,7 @@ class Copier:
             records().keep_result(run_id, result)
             self.kept.add(run_id)
         config = records().get(run_id).config
-        store = ModelStore(config.get("store"))
+        store = ModelStore()  # this machine's cache of the class database's models; never a path a record names
         owner = {"name": config.get("owner"), "browser": config.get("session")}
         record = {**result["record"], "name": _free_name(store, result["record"]["name"]), "owner": owner}
         try:

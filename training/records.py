@@ -24,12 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import delete, func, select, update
 
-from model_store.database import Database, insert_new, run_events, run_files, upsert
+from model_store.database import ARCHIVED, FINISHED, Database, insert_new, run_events, run_files, upsert
 from model_store.database import runs as runs_table
-from training.board import FINISHED
 from training.engine import Progress
 
-ARCHIVED = "archived"  # the state of a finished run moved out of every list (`archive`)
 CHECKPOINT, LAST, TEACHING = "checkpoint", "last", "teaching"  # a run's files (run_files.kind)
 RESULT = "result"  # a finished run's model, record and test probabilities, kept until the model is stored
 

@@ -71,7 +71,6 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
         "teacher": teacher,  # their runs go first
         "running_limit": 0 if teacher else limits.running,  # the board starts no more of theirs at once
         "experiment": experiment or {},
-        "store": str(store.root),
         "queue": queue_key(),  # which app processes may recover it
     }
     records().add(run_id, record, teaching.to_bytes() if teaching is not None else None)
