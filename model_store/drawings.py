@@ -136,6 +136,7 @@ class Drawings:
                 raise ValueError(f"image {i} (labelled {labels[i]}) has no digit to read: {p.blank_reason}")
             prepared.append(p.image)
         rows = [self._row(img, int(label), writer, "import", None, None, None) for img, label in zip(prepared, labels)]
+        self.db.check_room(sum(len(r["image"]) for r in rows))
         with self.db.write() as db:
             db.execute(insert(table), rows)
         return len(rows)

@@ -167,3 +167,27 @@ def test_a_disk_another_program_fills_after_the_check_gets_a_message_saying_it_i
     assert_readable(drawings, images)
     store.save(keras_files[1], record("second"))
     assert [m.name for m in store.list()] == ["first", "second"] and first_layer(store, "second").shape == (784, 128)
+
+
+def test_a_new_run_and_an_import_on_a_nearly_full_disk_are_refused_before_anything_starts(disk):
+    import io
+
+    from model_store.database import DatabaseError
+    from tests.people import STUDENT, TEACHER
+    from training.config import TrainConfig
+    from training.runs import list_runs, submit_run
+
+    store = ModelStore(disk / "models", bundled_dir=None)
+    drawings = Drawings()
+    saved_drawings(drawings, 3)
+    fill(disk, leave=512 * KB)
+    with pytest.raises(DatabaseError, match="is on a disk that is nearly full"):
+        submit_run(TrainConfig(name="hopeful", epochs=1), store, STUDENT)
+    assert list_runs() == []  # refused before a record was written (and before Ray was asked)
+    buffer = io.BytesIO()
+    ones = np.zeros((5, 28, 28), np.uint8)
+    ones[:, 6:22, 12:16] = 255  # a stroke each: a 1
+    np.savez(buffer, x=ones, y=np.ones(5, np.uint8))
+    with pytest.raises(DatabaseError, match="is on a disk that is nearly full"):
+        drawings.import_npz(buffer.getvalue(), "ada", TEACHER)
+    assert drawings.count() == 3

@@ -47,8 +47,9 @@ __all__ = ["Run", "SYNC_SECONDS", "progress_of"]
 
 
 def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: dict | None = None) -> str:
-    """Check the config, the name and the class limits, then queue the run; its id. Raises
-    ConfigError, StoreError, OverLimit, or cluster.ClusterUnavailable (with the reason in one line)."""
+    """Check the config, the name, the class limits and the database's disk, then queue the run;
+    its id. Raises ConfigError, StoreError, OverLimit, DatabaseError, or cluster.ClusterUnavailable
+    (each with the reason in one line)."""
     c = config.resolved()
     c.name = c.name or f"{c.arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(1)}"
     store.check_free(c.name)
@@ -58,6 +59,7 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
     teacher = is_teacher(by)  # now, not as the tab last knew it: a sign-in may have ended since
     limits = read_limits()
     check_run(c, by, waiting_of(by, runs), limits)
+    records().db.check_room(0)  # its progress and checkpoints go there: refused on a nearly full disk, before Ray
     teaching = None
     if c.teach:  # the base model and the drawings go with the run: a worker has no access to them
         c, teaching = teaching_of(c, store)

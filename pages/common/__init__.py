@@ -10,6 +10,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
 
 from model_store import ModelStore, Predictor, StoredModel, StoreError
+from model_store.database import DatabaseError
 from model_store.jobs import Busy
 from model_store.predict import called_not_a_digit, tempered
 from model_store.roles import NotAllowed
@@ -174,7 +175,7 @@ def queue_or_explain(submit: Callable[[], T]) -> T | None:
         return submit()
     except ConfigError as err:
         st.error(f"Not started. {err.field.replace('_', ' ')}: {str(err).split(': ', 1)[1]}", icon=":material/error:")
-    except (StoreError, OverLimit) as err:
+    except (StoreError, OverLimit, DatabaseError) as err:  # a name taken, a class limit, a nearly full disk
         st.error(f"Not started: {err}", icon=":material/error:")
     except ClusterUnavailable as err:  # the page names Ray's problem already: not a second time
         st.error(
