@@ -133,7 +133,8 @@ def _registered() -> tuple[str, frozenset[str]]:
     if kept and time.time() - st.session_state.get("who_read", 0) < NAME_SECONDS:
         return kept, st.session_state.get("who_merged", frozenset())
     try:
-        name, merged = Register().person(_checked_visit().person)
+        visit = _checked_visit()
+        name, merged = Register().person(visit.person) if visit.kept else (None, frozenset())  # a guest's has no row
     except DatabaseError as err:
         st.session_state["who_note"] = f"Names cannot be kept right now: {err}"
         name, merged = kept, frozenset()
