@@ -100,7 +100,8 @@ def _keep() -> None:
     if visit.kept:
         return
     try:
-        Register().name_for(visit.person, st.session_state.get("who_guest"))
+        shown = st.session_state.get("who_name") or st.session_state.get("who_guest")
+        Register().name_for(visit.person, shown)  # the name their page showed, if it is still free
         st.session_state["who_visit"] = Sessions().keep(visit)
     except (DatabaseError, NameRefused) as err:  # what they save says so too
         st.session_state["who_note"] = f"You cannot be kept as a guest right now: {err}"
