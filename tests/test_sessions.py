@@ -43,9 +43,11 @@ def test_65537_guest_visits_write_no_row_and_a_guest_is_kept_once_they_save():
     assert len(rows(register.db, "people")) == 1 and len(rows(register.db, "sessions")) == 1
 
 
-def test_a_token_is_random_kept_only_hashed_and_replaced_at_sign_in_and_sign_out(engine):
+def test_a_token_is_random_kept_only_hashed_and_replaced_at_sign_in_and_sign_out(engine, tmp_path):
+    from model_store.database import Database
+    from model_store.lesson import backup
     from model_store.people import Register
-    from model_store.roles import Person, is_teacher
+    from model_store.roles import TERMINAL, Person, is_teacher
     from model_store.sessions import IDLE_SECONDS, Sessions, digest, new_token
 
     sessions, register = Sessions(), Register()
@@ -75,6 +77,9 @@ def test_a_token_is_random_kept_only_hashed_and_replaced_at_sign_in_and_sign_out
     assert sessions.visit(after.token, now=time.time() + IDLE_SECONDS + 1).person != teacher.person
     sessions.keep(sessions.visit(None), now=time.time() + IDLE_SECONDS + 120)
     assert sessions.count() == 1
+    # A lesson's download carries no session: not even a token's hash leaves the class database.
+    backup(tmp_path / "lesson", TERMINAL)
+    assert rows(Database(tmp_path / "lesson" / "class.sqlite3"), "sessions") == []
 
 
 def test_a_class_database_of_schema_0003_is_upgraded_and_its_xsrf_keyed_sign_ins_end(tmp_path):
