@@ -120,6 +120,37 @@ def test_the_models_page_shows_a_models_owner_by_name_never_their_id(store, monk
     assert "ada" in repr(at.json[0].value) and owner["browser"] not in repr(at.json[0].value)
 
 
+def test_the_sidebars_sign_in_and_sign_out_renew_the_token_and_a_tab_on_an_ended_one_is_told_to_reload(monkeypatch, tmp_path):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from model_store.people import Register
+    from model_store.sessions import Sessions
+    from tests.conftest import ROOT, as_read, run_clean
+
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", PASSWORD)
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    at = run_clean(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120))
+    guest = at.session_state["who_visit"]
+    assert not guest.kept and Sessions().count() == 0  # a visit writes nothing
+    at.sidebar.text_input(key="who_password").set_value(PASSWORD)
+    run_clean(at)
+    teacher = at.session_state["who_visit"]
+    assert at.sidebar.success and teacher.kept and teacher.token != guest.token and teacher.person == guest.person
+    at.sidebar.button(key="who_sign_out").click()
+    run_clean(at)
+    student = at.session_state["who_visit"]
+    assert student.token != teacher.token and Sessions().visit(teacher.token).person != teacher.person
+    assert Register().name_of(student.person) == at.sidebar.text_input(key="who_field").value  # kept at the sign-in
+    # Another tab of this browser signs in: this tab's token is replaced there, and this tab is told.
+    Sessions().renew(student)
+    at.session_state["who_read"] = 0  # the name and session are read again (every 10 s)
+    run_clean(at)
+    assert "This tab's session has ended" in " ".join(as_read(c.value) for c in at.sidebar.caption)
+    assert at.session_state["who_visit"].person != student.person and not at.session_state["who_visit"].fresh
+
+
 def sign_in(page) -> None:
     """The teacher signs in from the sidebar (its expander opened again if a page run closed it)."""
     expander, field = page.get_by_text("Student. Teacher? Sign in"), page.get_by_label("Teacher password")
