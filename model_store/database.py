@@ -54,7 +54,7 @@ from model_store.files import data_root, free_bytes, in_mb, short_of_space
 URL_VARIABLE = "MNIST_LAB_DATABASE"
 BUSY_SECONDS = 5.0  # a busy SQLite file or a PostgreSQL lock is waited for this long, then reported
 CONNECT_SECONDS = 5  # a PostgreSQL server that does not answer within this is reported
-KNOWN_VERSIONS = ("0001", "0002", "0003")  # every schema version this release knows (model_store/migrations/versions)
+KNOWN_VERSIONS = ("0001", "0002", "0003", "0004")  # every schema version this release knows (model_store/migrations/versions)
 HEAD = KNOWN_VERSIONS[-1]
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -78,11 +78,12 @@ drawings = Table(
     Index("drawings_browser", "browser", "created"),
 )
 
-# Who is who (`model_store.people`): a browser's name, wrong passwords, the teacher's sign-ins.
+# Who is who (`model_store.people`): a person's name, wrong passwords, the teacher's sign-ins.
+# "browser" columns hold a person's opaque id (random, `model_store.sessions`), never a token.
 people = Table(
     "people",
     metadata,
-    Column("browser", Text, primary_key=True),  # the browser's id: a person is their browser
+    Column("browser", Text, primary_key=True),  # the person's id
     Column("name", Text, nullable=False),  # shown everywhere (two browsers share one only after a merge)
     Column("since", Text, nullable=False),
 )
@@ -96,11 +97,23 @@ wrong_passwords = Table(
 teachers = Table(
     "teachers",
     metadata,
-    Column("browser", Text, primary_key=True),  # a browser the teacher signed in from (kept after sign-out)
+    Column("browser", Text, primary_key=True),  # the session signed in (its token's hash; kept after sign-out)
     Column("until", Float, nullable=False),  # the sign-in holds until then (0 after Sign out)
     Column("seen", Float, nullable=False),  # its last page run, for the idle rule
     Column("account", Text),  # the teacher account signed in (NULL: the install's password, with no accounts)
     Column("sign_in", Text),  # this sign-in's random id: a new one at each sign-in, so an old tab's is refused
+    Column("person", Text),  # who signed in (their id): a person the teacher was is never locked out
+)
+# Sessions (`model_store.sessions`): a browser is a person through a random token the server
+# issued, kept here only as its SHA-256; a row is written once a guest saves something.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token", Text, primary_key=True),  # sha256 of the token in the browser's cookie
+    Column("person", Text, nullable=False),  # the person's opaque id
+    Column("seen", Float, nullable=False),  # its last page run (written at most every minute), for the idle expiry
+    Index("sessions_seen", "seen"),
+    Index("sessions_person", "person"),
 )
 # The school's teachers (`model_store.accounts`): each signs in with their own name and password.
 teacher_accounts = Table(

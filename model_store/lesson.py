@@ -51,8 +51,9 @@ DATABASE = "class.sqlite3"
 BATCH = 200  # rows copied at a time: a table of model files need not fit in memory twice
 # The teachers' accounts and sign-ins are the school's, not a lesson's: a download must not carry
 # password hashes, and a restore must neither bring back a removed teacher or an old password nor
-# revive a sign-in that has ended since the backup.
-SCHOOL_TABLES = {"teacher_accounts", "teachers"}
+# revive a sign-in that has ended since the backup; nor may it carry the sessions (their tokens'
+# hashes) or let a restore bring back a session that has been renewed since.
+SCHOOL_TABLES = {"teacher_accounts", "teachers", "sessions"}
 
 
 def backup(into: Path, by: Person, db: Database | None = None) -> dict:

@@ -33,6 +33,7 @@ from model_store.database import (
     run_events,
     run_files,
     runs,
+    sessions,
     settings,
     teachers,
 )
@@ -97,8 +98,10 @@ def migrate(
 
 
 def _rows(reading: Connection, writing: Connection) -> None:
-    """Names and sign-in browsers by their browser, drawings by when and by whom: each row once."""
+    """Names by person, sessions by token (so each browser goes on as its person), sign-ins by
+    their session, drawings by when and by whom: each row once."""
     insert_new(writing, people, [r._asdict() for r in reading.execute(select(people))], ("browser",))
+    insert_new(writing, sessions, [r._asdict() for r in reading.execute(select(sessions))], ("token",))
     insert_new(writing, teachers, [r._asdict() for r in reading.execute(select(teachers))], ("browser",))
     key = (drawings.c.created, drawings.c.writer, drawings.c.label)
     have = set(writing.execute(select(*key)).tuples())

@@ -1,23 +1,24 @@
-"""Who is who in the class: each browser's name, and the teacher's sign-in. No Streamlit here.
+"""Who is who in the class: each person's name, and the teacher's sign-in. No Streamlit here.
 
-Both live in the class database (`model_store.database`), so every app process
-of a class sees the same names, the same wrong-password counts and the same signed-in teacher,
-and they survive a restart of the app.
+Both live in the class database (`model_store.database`), so every app process of a class sees
+the same names, the same wrong-password counts and the same signed-in teacher, and they survive a
+restart of the app.
 
-- A person is their browser (the page gives its id: a hash of the secret in Streamlit's XSRF
-  cookie). Their name is kept for that browser, never in a link, and is unique in the class: a
-  name another browser holds is refused with a free one suggested. Only the teacher merges two
-  browsers under one name (a student who used two computers).
-- What a person makes (models, runs, drawings) carries their name and browser; it is theirs
-  through the browser (`roles.owns`), so a name given up and taken by someone else brings
-  nothing with it. When a name changes, everything carrying it changes with it (`rename`, and
+- A person is reached only through their browser's session token (`model_store.sessions`); their
+  id is random and is what their things carry. Their name is kept for that id, never in a link,
+  and is unique in the class: a name another person holds is refused with a free one suggested.
+  Only the teacher merges two people under one name (a student who used two computers).
+- What a person makes (models, runs, drawings) carries their name and id; it is theirs through
+  the id (`roles.owns`), so a name given up and taken by someone else brings nothing with it. When
+  a name changes, everything carrying it changes with it (`rename`, and
   `training.runs.rename_person` for the models and runs).
-- Wrong teacher passwords are counted per browser and for the whole app: a browser that forges
-  fresh cookies gets fresh browser counts but not a fresh app count. Waits double with each
-  wrong password past the allowance. A browser the teacher has signed in from before is held
-  only to its own count, so nobody can lock the teacher out by guessing from elsewhere.
-- A sign-in holds on its browser across reloads and restarts for LESSON_SECONDS, until Sign out,
-  or until IDLE_SECONDS without a page run.
+- A guest has no row until they save something: a name is written then (`name_for`).
+- Wrong teacher passwords are counted per browser session and for the whole app: a browser that
+  forges fresh cookies gets fresh counts of its own but not a fresh app count. Waits double with
+  each wrong password past the allowance. A person who has signed in as teacher before is held
+  only to their own count, so nobody can lock the teacher out by guessing from elsewhere.
+- A sign-in belongs to the session it was made in (a token new at that sign-in) for LESSON_SECONDS,
+  until Sign out, or until IDLE_SECONDS without a page run.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ LESSON_SECONDS = 4 * 3600  # how long a sign-in holds on its browser
 IDLE_SECONDS = 60 * 60  # a teacher's browser idle this long is a student's again
 SEEN_EVERY = 60  # the last page run is written at most this often
 FORMULA_START = ("=", "+", "-", "@")  # a spreadsheet runs a cell that starts so
+GUEST_TRIES = 20  # 40-bit guest names: a clash is rare, twenty in a row never happens
 
 
 PASSWORD_VARIABLE = "MNIST_LAB_TEACHER_PASSWORD"
@@ -163,6 +165,11 @@ def _taken(db, name: str) -> NameRefused:
     return NameRefused(f"{name!r} is already someone else's name in this class: try {free!r}")
 
 
+def guest_name() -> str:
+    """A guest's name until they pick one: 40 random bits, so a class never runs out of them."""
+    return f"guest-{secrets.token_hex(5)}"
+
+
 def _wait(wrong: int, last: float, allowed: int, now: float) -> float:
     if wrong < allowed or now - last > QUIET_SECONDS:
         return 0.0
@@ -179,15 +186,17 @@ class Register:
         with self.db.read() as db:
             return db.execute(select(people.c.name).where(people.c.browser == browser)).scalar()
 
-    def name_for(self, browser: str) -> str:
-        """This browser's name; a new browser is given a free "guest-" name, kept for it."""
+    def name_for(self, browser: str, guest: str | None = None) -> str:
+        """This person's name; a new person is given a free "guest-" name (`guest` if it is free:
+        the one their page showed), kept for them. Called once a guest saves something."""
         if name := self.name_of(browser):
             return name
-        while True:
+        for wanted in [guest or guest_name()] + [guest_name() for _ in range(GUEST_TRIES)]:
             try:
-                return self.claim(browser, f"guest-{secrets.token_hex(2)}")
+                return self.claim(browser, wanted)
             except NameRefused:
                 continue  # that guest name is someone's: draw another
+        raise NameRefused(f"no free guest name was found in {GUEST_TRIES} tries")
 
     def claim(self, browser: str, wanted: str) -> str:
         """Give this browser the name `wanted` (cleaned), unless another browser holds it."""
@@ -199,10 +208,11 @@ class Register:
             upsert(db, people, {"browser": browser, "name": name, "since": since}, ("browser",), ("name",))
         return name
 
-    def person(self, browser: str) -> tuple[str, frozenset[str]]:
-        """(this browser's name, the other browsers merged under it): a new browser is given a
-        free "guest-" name, kept for it."""
-        name = self.name_for(browser)
+    def person(self, browser: str) -> tuple[str | None, frozenset[str]]:
+        """(this person's name, the other people merged under it); (None, {}) for a guest who has
+        saved nothing: reading writes no row."""
+        if (name := self.name_of(browser)) is None:
+            return None, frozenset()
         with self.db.read() as db:
             others = db.execute(select(people.c.browser).where(people.c.name == name, people.c.browser != browser))
             return name, frozenset(others.scalars())
@@ -242,23 +252,24 @@ class Register:
         rows = db.execute(select(wrong_passwords).where(wrong_passwords.c.scope.in_((browser, "app"))))
         return {scope: (wrong, last) for scope, wrong, last in rows}
 
-    def _known(self, db, browser: str) -> bool:
-        return db.execute(select(teachers.c.browser).where(teachers.c.browser == browser)).first() is not None
+    def _known(self, db, person: str) -> bool:
+        return db.execute(select(teachers.c.person).where(teachers.c.person == person)).first() is not None
 
-    def wait_left(self, browser: str, now: float | None = None) -> tuple[float, str]:
-        """(seconds before this browser may try a password, "browser" or "app": whose count)."""
+    def wait_left(self, browser: str, now: float | None = None, person: str | None = None) -> tuple[float, str]:
+        """(seconds before this browser may try a password, "browser" or "app": whose count).
+        `person`: who is at it (default `browser`), for the teacher's own allowance."""
         now = time.time() if now is None else now
         with self.db.read() as db:
-            return self._wait_left(db, browser, now)
+            return self._wait_left(db, browser, now, person or browser)
 
-    def _wait_left(self, db, browser: str, now: float) -> tuple[float, str]:
+    def _wait_left(self, db, browser: str, now: float, person: str) -> tuple[float, str]:
         counts = self._counts(db, browser)
         mine = _wait(*counts.get(browser, (0, 0.0)), BROWSER_TRIES, now)
-        everyone = 0.0 if self._known(db, browser) else _wait(*counts.get("app", (0, 0.0)), APP_TRIES, now)
+        everyone = 0.0 if self._known(db, person) else _wait(*counts.get("app", (0, 0.0)), APP_TRIES, now)
         return max((mine, "browser"), (everyone, "app"))
 
-    def _refuse_while_waiting(self, db, browser: str, now: float) -> None:
-        wait, scope = self._wait_left(db, browser, now)
+    def _refuse_while_waiting(self, db, browser: str, now: float, person: str) -> None:
+        wait, scope = self._wait_left(db, browser, now, person)
         if wait:
             raise TooManyTries(wait, scope)
 
@@ -268,26 +279,29 @@ class Register:
             wrong, last = self._counts(db, browser).get(browser, (0, 0.0))
         return BROWSER_TRIES if now - last > QUIET_SECONDS else max(0, BROWSER_TRIES - wrong)
 
-    def attempt(self, browser: str, given: str, password: str, now: float | None = None, account: str = "") -> bool:
-        """True for the right password (and the browser is signed in as teacher); a wrong one is
-        counted for the browser and for the app. Raises TooManyTries while a wait holds.
-        With `account`, `given` is checked against that teacher account's hash; without, against
-        the install's `password`, which signs in its first teacher (`accounts.first`)."""
+    def attempt(self, browser: str, given: str, password: str, now: float | None = None, account: str = "", **who) -> bool:
+        """True for the right password (and the session is signed in as teacher); a wrong one is
+        counted for the browser session `browser` and for the app. Raises TooManyTries while a
+        wait holds. With `account`, `given` is checked against that teacher account's hash;
+        without, against the install's `password`, which signs in its first teacher
+        (`accounts.first`). `who`: `person`, who is at the browser (default `browser`), and
+        `renew`, the session the sign-in is for: the browser's next token (default `browser`)."""
         now = time.time() if now is None else now
+        person = who.get("person") or browser
         with self.db.read() as db:  # argon2 is slow on purpose: checked before the write lock, not under it
-            self._refuse_while_waiting(db, browser, now)
+            self._refuse_while_waiting(db, browser, now, person)
             if account:
                 account = accounts.account_of(db, account, given)
                 right = account is not None
             else:
                 right, account = bool(password) and password_matches(given, password), accounts.first(db)
         with self.db.write(lock="sign-in") as db:  # counted once by whichever app process asks
-            self._refuse_while_waiting(db, browser, now)  # the answer is given only within the budget
+            self._refuse_while_waiting(db, browser, now, person)  # the answer is given only within the budget
             if right:
                 db.execute(delete(wrong_passwords).where(wrong_passwords.c.scope.in_((browser, "app"))))
-                row = {"browser": browser, "until": now + LESSON_SECONDS, "seen": now}
+                row = {"browser": who.get("renew") or browser, "until": now + LESSON_SECONDS, "seen": now, "person": person}
                 row |= {"account": account, "sign_in": secrets.token_hex(16)}  # a new id: an old tab's is no longer it
-                upsert(db, teachers, row, ("browser",), ("until", "seen", "account", "sign_in"))
+                upsert(db, teachers, row, ("browser",), ("until", "seen", "account", "sign_in", "person"))
                 return True
             counts = self._counts(db, browser)
             for key in (browser, "app"):
@@ -312,12 +326,13 @@ class Register:
                 db.execute(update(teachers).where(teachers.c.browser == browser).values(seen=now))
         return SignIn(row.until, row.account, row.sign_in), ""
 
-    def holds(self, browser: str, sign_in: str, now: float | None = None) -> bool:
-        """Whether the sign-in `sign_in` of this browser still holds: not signed out (in any tab),
-        not expired, not idle, its account not removed or disabled (they end its sign-ins)."""
+    def holds(self, person: str, sign_in: str, now: float | None = None) -> bool:
+        """Whether the sign-in `sign_in` of this person still holds: not signed out (in any tab),
+        its session not renewed, not expired, not idle, its account not removed or disabled
+        (they end its sign-ins)."""
         now = time.time() if now is None else now
         with self.db.read() as db:
-            row = db.execute(select(teachers).where(teachers.c.browser == browser, teachers.c.sign_in == sign_in)).first()
+            row = db.execute(select(teachers).where(teachers.c.person == person, teachers.c.sign_in == sign_in)).first()
         return row is not None and row.until > now and now - row.seen <= IDLE_SECONDS
 
     def accounts_exist(self) -> bool:

@@ -42,9 +42,9 @@ class NotAllowed(PermissionError):
 @dataclass(frozen=True)
 class Person:
     name: str  # the display name runs and drawings carry
-    session: str  # the browser's id: what a person makes is theirs through it
+    session: str  # the person's opaque id (random, never a token): what a person makes is theirs through it
     teacher: bool = False
-    merged: frozenset[str] = frozenset()  # other browsers the teacher merged into this person
+    merged: frozenset[str] = frozenset()  # other people's ids the teacher merged into this person
     sign_in: str = ""  # the teacher's sign-in this person came from ("": the command line, or no password set)
 
     @property
@@ -61,9 +61,10 @@ TERMINAL = Person("terminal", "terminal", teacher=True)
 
 
 def owns(person: Person, owner: dict | None) -> bool:
-    """Whether `owner` ({"name", "browser"}, as models, runs and drawings record their maker) is
-    `person`: made from one of their browsers. The name is only shown: anyone can type one.
-    Things without a browser (command lines, imports, older files) are nobody's but the teacher's."""
+    """Whether `owner` ({"name", "browser"}, as models, runs and drawings record their maker; the
+    "browser" is the maker's person id) is `person`. The name is only shown: anyone can type one;
+    the id leads nowhere without its session's token. Things without one (command lines,
+    imports, older files) are nobody's but the teacher's."""
     return bool(owner) and owner.get("browser") in person.browsers
 
 

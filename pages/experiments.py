@@ -38,7 +38,7 @@ def fill_example() -> None:
 
 def start(name: str, preset: str, variable: str, values: list[str]) -> None:
     with st.spinner("Queueing..."):
-        queued = queue_or_explain(lambda: submit_experiment(name, preset, variable, values, store, me()))
+        queued = queue_or_explain(lambda: submit_experiment(name, preset, variable, values, store, me(keep=True)))
     if queued:
         st.success(f"Queued {queued} runs of {name}.", icon=":material/schedule:")
         st.session_state["exp_show"] = name

@@ -74,7 +74,9 @@ def details(entry: StoredModel) -> None:
     not_a_digit(entry)
     calibration(entry)
     with st.expander("The full record"):
-        st.json({k: v for k, v in r.items() if k not in ("summary", "history", "calibration")}, expanded=False)
+        shown = {k: v for k, v in r.items() if k not in ("summary", "history", "calibration")}
+        shown["owner"] = owner_of(entry)  # the name only: a person's id is shown nowhere
+        st.json(shown, expanded=False)
 
 
 def not_a_digit(entry: StoredModel) -> None:

@@ -25,7 +25,7 @@ from model_store.networks import dense_128
 from model_store.people import APP_TRIES, BROWSER_TRIES, NameRefused, Register, TooManyTries, clean_name
 from model_store.roles import NotAllowed, Person
 from tests.conftest import ROOT, as_read, recorded_run, run_clean
-from tests.people import OTHER_STUDENT, STUDENT, TEACHER
+from tests.people import OTHER_STUDENT, STUDENT, TEACHER, at_browser, signed_in_as_teacher
 
 PASSWORD = "Zebra-42"
 BLANK = np.zeros((28, 28), np.uint8)
@@ -163,10 +163,10 @@ def test_forged_fresh_cookies_do_not_reset_the_budget_and_two_app_processes_shar
     assert second.stdout.startswith(f"refused {APP_TRIES} Too many wrong passwords in this class, from any browser: wait 60 s")
     with pytest.raises(TooManyTries, match="in this class"):  # ...and this process sees the wait too
         Register().attempt("yet-another-browser", PASSWORD, PASSWORD)
-    # The browser the teacher signed in from before is held only to its own count.
+    # A person who signed in as teacher before, from a session since renewed, is held only to their own count.
     with Register().db.read() as db:
-        db.execute(text("INSERT INTO teachers (browser, until, seen) VALUES ('teachers-laptop', 0, 0)"))
-    assert Register().attempt("teachers-laptop", PASSWORD, PASSWORD)
+        db.execute(text("INSERT INTO teachers (browser, until, seen, person) VALUES ('an-ended-session', 0, 0, 'ms-ada')"))
+    assert Register().attempt("teachers-laptop", PASSWORD, PASSWORD, person="ms-ada")
     assert Register().wait_left("someone")[0] == 0  # a right password ends the class-wide wait
 
 
@@ -246,9 +246,9 @@ def test_in_the_gallery_a_writer_deletes_their_drawing_and_the_teacher_all_of_on
         st.cache_resource.clear()
         st.cache_data.clear()
         at = AppTest.from_file(str(ROOT / "pages" / "gallery.py"), default_timeout=120)
-        at.session_state["session_id"] = browser
+        key = at_browser(at, browser)
         if teacher:
-            assert Register().attempt(browser, PASSWORD, PASSWORD)
+            assert Register().attempt(key, PASSWORD, PASSWORD, person=browser)
         run_clean(at).segmented_control(key="gallery_set").set_value("Class drawings")
         run_clean(at).segmented_control(key="gallery_kind").set_value("Right")
         return run_clean(at)
@@ -324,9 +324,7 @@ def test_on_the_class_page_the_teacher_renames_a_student_and_starts_a_new_lesson
     Drawings().add(BLANK, 4, "ada", browser=STUDENT.session)
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "pages" / "classroom.py"), default_timeout=60)
-    at.session_state["session_id"] = TEACHER.session
-    assert Register().attempt(TEACHER.session, PASSWORD, PASSWORD)
-    run_clean(at)
+    run_clean(signed_in_as_teacher(at, PASSWORD))
     at.selectbox(key="class_rename_old").set_value("ada")
     at.text_input(key="class_rename_new").set_value("Ada L")
     at.button[[b.label for b in at.button].index("Rename")].click()

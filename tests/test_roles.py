@@ -21,9 +21,10 @@ from model_store.database import Database
 from model_store.networks import dense_128
 from model_store.people import BROWSER_TRIES, FIRST_WAIT, Register, TooManyTries
 from model_store.roles import NotAllowed, Person, password_matches
+from model_store.sessions import Sessions
 from tests.browser import running_app
 from tests.conftest import ROOT, as_read, recorded_run, run_clean
-from tests.people import OTHER_STUDENT, STUDENT, TEACHER
+from tests.people import OTHER_STUDENT, STUDENT, TEACHER, signed_in_as_teacher
 from training.config import PRESETS, TrainConfig
 from training.limits import SETTING, Limits, OverLimit, check_run, limits_problem, read_limits, save_limits
 
@@ -162,16 +163,15 @@ def test_delete_all_by_in_a_gallery_tab_left_open_after_sign_out_is_refused(monk
     st.cache_resource.clear()
     st.cache_data.clear()
     at = AppTest.from_file(str(ROOT / "pages" / "gallery.py"), default_timeout=120)
-    at.session_state["session_id"] = "teachers-browser"
     at.session_state["who_runs"] = 1  # one page run of app.py's: its callbacks come before the next
-    assert Register().attempt("teachers-browser", PASSWORD, PASSWORD)
+    signed_in_as_teacher(at, PASSWORD)
     run_clean(at).segmented_control(key="gallery_set").set_value("Class drawings")
     run_clean(at).segmented_control(key="gallery_kind").set_value("Right")
     run_clean(at).selectbox(key="gallery_writer").set_value("mischief")
     run_clean(at)
     next(b for b in at.button if b.key and b.key.startswith("gallery_inspect_")).click()
     run_clean(at)
-    Register().sign_out("teachers-browser")  # in another tab
+    Sessions().renew(at.session_state["who_visit"])  # "Sign out" in another tab: this tab's token ends
     at.button(key="gallery_delete_all").click()  # the open tab still shows it
     run_clean(at)
     assert Drawings().count("mischief") == 3
@@ -347,9 +347,7 @@ def page_as_teacher(name: str) -> AppTest:
     button press inside a page run through app.py's navigation; a page on its own keeps it.)"""
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
-    at.session_state["session_id"] = "teachers-browser"  # AppTest has no cookie: the browser's id
-    assert Register().attempt("teachers-browser", PASSWORD, PASSWORD)
-    return run_clean(at)
+    return run_clean(signed_in_as_teacher(at, PASSWORD))
 
 
 def test_the_teacher_signs_in_and_out_and_the_password_is_not_kept(app):

@@ -27,7 +27,7 @@ def png_of(image: np.ndarray) -> bytes:
 def save(prediction: Prediction, label: int, source: str, original: np.ndarray, model: str) -> None:
     """Keep the drawing with its writer's label. When the database fails, it is kept in the
     session (`draw_unsaved`) and "Save again" tries once more: nothing drawn is lost."""
-    person = me()
+    person = me(keep=True)  # a guest saving their first drawing is written down
     drawing = dict(
         image=prediction.prepared,
         label=int(label),

@@ -1,4 +1,9 @@
-"""Who is at this browser: their name, the browser's id, and their role.
+"""Who is at this browser: their session, their name, and their role.
+
+A browser is a person through a random token the server issues (`model_store.sessions`), in a
+cookie of its own, read when a tab opens; Streamlit's XSRF cookie identifies nobody. The token is
+replaced at every sign-in and sign-out, and a guest's session is written only once they save
+something (`me(keep=True)`).
 
 With a teacher password set, every visitor is a student until they sign in as teacher from the
 sidebar (`sidebar`, drawn by app.py on every page); what each role may do is `model_store.roles`,
@@ -7,9 +12,8 @@ The password is compared as Streamlit's own password example does (`hmac.compare
 never kept: the field is emptied in the same callback that reads it.
 """
 
-import hashlib
+import json
 import os
-import secrets
 import time
 from datetime import datetime
 
@@ -26,9 +30,11 @@ from model_store.people import (
     SetupProblem,
     SignIn,
     TooManyTries,
+    guest_name,
     password_from,
 )
 from model_store.roles import Person
+from model_store.sessions import COOKIE, Sessions, Visit, digest, new_person, new_token
 from pages.common import plain
 
 NAME_SECONDS = 10  # a name is read again from the register this often (the teacher may rename it)
@@ -60,45 +66,80 @@ def check_setup() -> None:
         st.stop()
 
 
-def browser_id() -> str:
-    """The same for every tab and every reload of one browser, and across restarts of the app:
-    the token in Streamlit's XSRF cookie, hashed (the token is the browser's secret, which a shared
-    link does not carry). Without the cookie (XSRF protection off, or a test), one id per session."""
-    cookie = st.context.cookies.get("_streamlit_xsrf")
-    if isinstance(cookie, str) and cookie:
-        return hashlib.sha256(_xsrf_token(cookie)).hexdigest()[:12]
-    return st.session_state.setdefault("session_id", secrets.token_hex(6))
+def _visit() -> Visit:
+    """This tab's session: found from the browser's cookie at the tab's first page run, then kept
+    in the session state (the cookie read is the one the tab opened with; a renewal changes both).
+    A token the database does not hold gets a new one: a browser's token is always the server's."""
+    if (visit := st.session_state.get("who_visit")) is None:
+        cookie = st.context.cookies.get(COOKIE)
+        try:
+            visit = Sessions().visit(cookie if isinstance(cookie, str) else None)
+        except DatabaseError as err:  # a guest for now; the cookie is left as it is for the next load
+            st.session_state["who_note"] = f"Your session cannot be read right now: {err}"
+            visit = Visit(new_token(), new_person(), kept=False, fresh=False)
+        st.session_state["who_visit"] = visit
+    return visit
 
 
-def _xsrf_token(cookie: str) -> bytes:
-    """The cookie is "2|mask|masked token|time" and is set again, masked anew, at every page load:
-    the token itself (masked token XOR mask) is what stays. Another format: the cookie as it is."""
-    parts = cookie.split("|")
+def _checked_visit() -> Visit:
+    """The session, checked again: one renewed by a sign-in or sign-out in another tab, or idle
+    too long, leads nowhere now, and this tab is a guest until it is reloaded."""
+    visit = _visit()
+    if visit.kept and Sessions().person_of(visit.token) != visit.person:
+        st.session_state["who_note"] = (
+            "This tab's session has ended (a sign-in or sign-out in another tab, or a long time idle): reload the page."
+        )
+        visit = Visit(new_token(), new_person(), kept=False, fresh=False)  # not written: the other tab's cookie stays
+        st.session_state.update(who_visit=visit, who_guest=guest_name())
+    return visit
+
+
+def _keep() -> None:
+    """A guest about to save something is written down now: their session and their name."""
+    visit = _visit()
+    if visit.kept:
+        return
     try:
-        mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
-    except (IndexError, ValueError):
-        return cookie.encode()
-    if parts[0] != "2" or len(mask) != 4:
-        return cookie.encode()
-    return bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
+        shown = st.session_state.get("who_name") or st.session_state.get("who_guest")
+        Register().name_for(visit.person, shown)  # the name their page showed, if it is still free
+        st.session_state["who_visit"] = Sessions().keep(visit)
+    except (DatabaseError, NameRefused) as err:  # what they save says so too
+        st.session_state["who_note"] = f"You cannot be kept as a guest right now: {err}"
+    st.session_state["who_read"] = 0
+
+
+def write_cookie() -> None:
+    """A new token into the browser's cookie. Streamlit 1.67 has no way for a script run to set a
+    cookie (its st.App middleware sees only HTTP requests, not this websocket), so the page's own
+    script sets it: not HttpOnly, which only a response header can be."""
+    visit = _visit()
+    if not visit.fresh:
+        return
+    cookie = json.dumps(f"{COOKIE}={visit.token}; Path=/; Max-Age=34560000; SameSite=Strict")  # the server judges idleness
+    st.sidebar.html(
+        f'<script>document.cookie = {cookie} + (location.protocol === "https:" ? "; Secure" : "");</script>',
+        unsafe_allow_javascript=True,
+    )
 
 
 def who_am_i() -> str:
-    """This browser's name, from the class register (a new browser gets a "guest-" name)."""
+    """This person's name, from the class register (a guest's until they pick one: "guest-" and 40 random bits)."""
     return _registered()[0]
 
 
 def _registered() -> tuple[str, frozenset[str]]:
-    """(this browser's name, the browsers merged with it), read from the register again every
+    """(this person's name, the people merged with them), read from the register again every
     NAME_SECONDS (the teacher may rename or merge); this session's copy when it cannot be read."""
     kept = st.session_state.get("who_name")
     if kept and time.time() - st.session_state.get("who_read", 0) < NAME_SECONDS:
         return kept, st.session_state.get("who_merged", frozenset())
     try:
-        name, merged = Register().person(browser_id())
+        visit = _checked_visit()
+        name, merged = Register().person(visit.person) if visit.kept else (None, frozenset())  # a guest's has no row
     except DatabaseError as err:
         st.session_state["who_note"] = f"Names cannot be kept right now: {err}"
-        name, merged = kept or f"guest-{secrets.token_hex(2)}", frozenset()
+        name, merged = kept, frozenset()
+    name = name or st.session_state.setdefault("who_guest", guest_name())  # a guest's is written once they save
     st.session_state.update(who_name=name, who_merged=merged, who_read=time.time())
     return name, merged
 
@@ -107,7 +148,7 @@ def _take_name() -> None:
     """The sidebar's name field: this browser's new name; what it made follows it."""
     from training.runs import rename_person  # the runs' records follow too
 
-    person = me()
+    person = me(keep=True)
     try:
         name = rename_person(person.name, st.session_state["who_field"], person)
     except (NameRefused, DatabaseError, PermissionError) as err:
@@ -121,28 +162,32 @@ def with_you(name: str, person: Person) -> str:
     return f"{name} (you)" if name == person.name else name
 
 
-def me() -> Person:
+def me(keep: bool = False) -> Person:
     """The person at this browser, as the functions that change shared things need them. A
-    teacher's Person carries its sign-in, which every right it uses checks again (`roles.is_teacher`)."""
+    teacher's Person carries its sign-in, which every right it uses checks again (`roles.is_teacher`).
+    `keep`: they are about to save something, so a guest is written down first."""
+    if keep:
+        _keep()
     name, merged = _registered()
+    person = _visit().person
     try:
         password = teacher_password()
     except SetupProblem:
-        return Person(name, browser_id(), teacher=False, merged=merged)
+        return Person(name, person, teacher=False, merged=merged)
     sign_in, accounts = _signed_in()
     if sign_in is not None:
-        return Person(name, browser_id(), teacher=True, merged=merged, sign_in=sign_in.id)
-    return Person(name, browser_id(), teacher=not password and not accounts, merged=merged)  # nothing set: one person
+        return Person(name, person, teacher=True, merged=merged, sign_in=sign_in.id)
+    return Person(name, person, teacher=not password and not accounts, merged=merged)  # nothing set: one person
 
 
 def _signed_in() -> tuple[SignIn | None, bool]:
-    """(this browser's teacher sign-in, kept in the class register: reloads keep it; whether the
+    """(this session's teacher sign-in, kept in the class register: reloads keep it; whether the
     school has teacher accounts). Read once per page run; an idle sign-out is said once."""
     if (run := st.session_state.get("who_run_checked")) and run == _page_run():
         return st.session_state["who_sign_in"], st.session_state["who_accounts"]
     register = Register()
     try:
-        (sign_in, why), accounts = register.teacher(browser_id()), register.accounts_exist()
+        (sign_in, why), accounts = register.teacher(_visit().key), register.accounts_exist()
     except DatabaseError:
         (sign_in, why), accounts = (None, ""), True  # unreadable: nobody gets the teacher's rights
     if why == "idle":
@@ -160,10 +205,13 @@ def _sign_in() -> None:
     given, st.session_state["who_password"] = st.session_state["who_password"], ""  # never kept, the field emptied
     if not given:
         return
-    register, browser = Register(), browser_id()
+    register, visit, token = Register(), _visit(), new_token()
     account = st.session_state.get("who_account", "").strip()  # blank: the install's password alone
     try:
-        right = register.attempt(browser, given, teacher_password(), account=account)
+        right = register.attempt(visit.key, given, teacher_password(), account=account, person=visit.person, renew=digest(token))
+        if right:  # a new token: one copied or planted before this sign-in leads nowhere
+            _keep()  # the teacher is a person of the class from here on
+            st.session_state["who_visit"] = Sessions().renew(_visit(), token)
     except (TooManyTries, SetupProblem, DatabaseError) as err:
         st.session_state["who_note"] = str(err)
         return
@@ -172,14 +220,18 @@ def _sign_in() -> None:
         st.session_state.pop("who_note", None)
         return
     wrong = "Wrong name or password" if account else "Wrong password"  # which of the two: not said
-    if left := register.tries_left(browser):
+    if left := register.tries_left(visit.key):
         st.session_state["who_note"] = f"{wrong}: {left} more {'try' if left == 1 else 'tries'} before a wait."
     else:
         st.session_state["who_note"] = f"{wrong}, too many times in a row."
 
 
 def _sign_out() -> None:
-    Register().sign_out(browser_id())
+    try:  # the sign-in ends with its token: the browser goes on as the same person under a new one
+        st.session_state["who_visit"] = Sessions().renew(_visit())
+    except DatabaseError as err:
+        st.session_state["who_note"] = f"Not signed out: {err}"
+        return
     st.session_state.pop("who_run_checked", None)
     st.session_state["who_note"] = "Signed out: you are a student now."
 
@@ -187,12 +239,17 @@ def _sign_out() -> None:
 def sidebar() -> Person:
     """Every page's sidebar: the person's name, their role, and the teacher's sign-in or sign-out."""
     st.session_state["who_runs"] = _page_run() + 1  # the sign-in is read again in each page run
+    write_cookie()
     if "who" in st.query_params:  # an older link's name: a name is the browser's, never the link's
         del st.query_params["who"]
     name = who_am_i()
     st.session_state["who_field"] = name
     st.sidebar.text_input(
-        "Your name", key="who_field", max_chars=40, on_change=_take_name, help="kept for this browser, shown beside what you make"
+        "Your name",
+        key="who_field",
+        max_chars=40,
+        on_change=_take_name,
+        help="kept for you on this browser, shown beside what you make",
     )
     person = me()
     password = teacher_password()  # check_setup has stopped the app if this fails
@@ -212,7 +269,7 @@ def sidebar() -> Person:
         st.sidebar.button("Sign out", key="who_sign_out", icon=":material/logout:", on_click=_sign_out)
         return person
     try:
-        wait, scope = Register().wait_left(person.session)
+        wait, scope = Register().wait_left(_visit().key, person=person.session)
     except DatabaseError as err:  # a locked or damaged class database: trying says so again
         wait, scope = 0.0, ""
         st.sidebar.caption(plain(f"The sign-in cannot be checked right now: {err}"))

@@ -180,7 +180,7 @@ def teach_form(store: ModelStore) -> None:
             recipe, teach=base, name=name, epochs=int(epochs), held_back=held_back, train_limit=int(images), learning_rate=rate
         )
         with st.spinner("Queueing..."):
-            run_id = queue_or_explain(lambda: submit_run(config, store, me()))
+            run_id = queue_or_explain(lambda: submit_run(config, store, me(keep=True)))
         if run_id:
             st.session_state["train_watch"] = run_id
 
@@ -194,6 +194,6 @@ def config_from_form() -> TrainConfig:
 
 def start(store: ModelStore) -> None:
     with st.spinner("Queueing (the first run starts the training engine, Ray: ~5 s)..."):
-        run_id = queue_or_explain(lambda: submit_run(config_from_form(), store, me()))
+        run_id = queue_or_explain(lambda: submit_run(config_from_form(), store, me(keep=True)))
     if run_id:
         st.session_state["train_watch"] = run_id
