@@ -561,12 +561,12 @@ def test_in_chromium_a_tab_left_open_after_sign_out_in_another_tab_cannot_delete
         open_tab.get_by_text("Right", exact=True).click()
         open_tab.get_by_role("button", name="Inspect").first.click()
         delete_all = open_tab.get_by_role("button", name="Delete all by mischief")
-        delete_all.wait_for(timeout=30_000)
+        delete_all.wait_for()
         other_tab = context.new_page()
         other_tab.goto(app.url)
         other_tab.get_by_role("button", name="Sign out").click(timeout=60_000)
         other_tab.get_by_text("Signed out: you are a student now.").wait_for()
         delete_all.click()  # the open tab has not run since: its button is still there
-        open_tab.get_by_text("your sign-in as teacher has ended").wait_for(timeout=30_000)
+        open_tab.get_by_text("your sign-in as teacher has ended").wait_for()
         assert Drawings().count("mischief") == 3
         context.close()
