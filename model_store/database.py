@@ -458,5 +458,14 @@ def insert_new(connection: Connection, table: Table, rows: list[dict], keys: tup
     return added
 
 
+RENAMES = "renames"  # a setting: how many renames changed drawings' writers (no row added or gone)
+
+
+def bump(connection: Connection, key: str) -> None:
+    """One more in the counting setting `key`: a cache key for changes that add or remove no row."""
+    current = connection.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+    upsert(connection, settings, {"key": key, "value": str(int(current or 0) + 1)}, ("key",), ("value",))
+
+
 def count_rows(connection: Connection, table: Table) -> int:
     return connection.execute(func.count().select().select_from(table)).scalar_one()

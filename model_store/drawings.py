@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import case, delete, func, insert, select
 
-from model_store.database import Database, DatabaseError
+from model_store.database import RENAMES, Database, DatabaseError, settings
 from model_store.database import drawings as table
 from model_store.preprocess import prepare
 from model_store.roles import TERMINAL, Person, is_teacher, require
@@ -57,6 +57,9 @@ def as_uint8(image: np.ndarray) -> np.ndarray:
     if a.shape != (28, 28):
         raise ValueError(f"a prepared image is 28x28 (got {a.shape})")
     return a.astype(np.uint8) if a.dtype == np.uint8 else np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)
+
+
+_read: dict = {}  # (database, writer): (its version, the rows read then); ids are never reused, so a version is a key
 
 
 class Drawings:
@@ -163,11 +166,13 @@ class Drawings:
             row = db.execute(select(mine, func.count()).select_from(table)).one()
         return int(row[0]), int(row[1])
 
-    def version(self) -> tuple[int, int]:
-        """(how many, the last id): changes whenever a drawing is added or deleted. A cache key."""
+    def version(self) -> tuple[int, int, int]:
+        """(how many, the last id, the renames): changes whenever a drawing is added or deleted, or
+        a rename changes writers. A cache key."""
+        renames = select(settings.c.value).where(settings.c.key == RENAMES).scalar_subquery()
         with self.db.read() as db:
-            count, last = db.execute(select(func.count(), func.coalesce(func.max(table.c.id), 0))).one()
-        return int(count), int(last)
+            count, last, renamed = db.execute(select(func.count(), func.coalesce(func.max(table.c.id), 0), renames)).one()
+        return int(count), int(last), int(renamed or 0)
 
     def writers(self) -> list[str]:
         with self.db.read() as db:
@@ -179,8 +184,14 @@ class Drawings:
         return ids, images, labels
 
     def rows(self, writer: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-        """As `arrays`, and who drew each."""
-        return self._select(_of_writer(writer))[:4]
+        """As `arrays`, and who drew each: read again only when the drawings changed (`version`), so
+        a page run over a term's 20,000 drawings costs one small query, not 15 MB from the database."""
+        key, version = (self.db.where, writer), self.version()
+        kept = _read.get(key)
+        if kept is None or kept[0] != version:
+            kept = (version, self._select(_of_writer(writer))[:4])
+            _read[key] = kept
+        return kept[1]
 
     def _select(self, where) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
         """(ids, images uint8 (n, 28, 28), labels uint8 (n,), writers, times created) of the rows

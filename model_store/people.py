@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select, update
 
 from model_store import accounts
-from model_store.database import Database, drawings, people, teachers, upsert, wrong_passwords
+from model_store.database import RENAMES, Database, bump, drawings, people, teachers, upsert, wrong_passwords
 from model_store.roles import Person, password_matches, require
 
 MAX_NAME = 40
@@ -244,6 +244,7 @@ class Register:
                 new = db.execute(select(people.c.name).where(people.c.browser == min(others))).scalar_one()
             db.execute(update(people).where(people.c.name == old).values(name=new))
             db.execute(update(drawings).where(drawings.c.writer == old).values(writer=new))
+            bump(db, RENAMES)  # the drawings' version changes with it: every process's copies are read again
         return new
 
     # ------------------------------------------------------------ the teacher's sign-in

@@ -76,7 +76,7 @@ def test_twenty_sessions_saving_fifty_each_at_once_lose_and_mix_nothing(db):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and db.count() == 1000 and db.version() == (1000, 1000)
+    assert errors == [] and db.count() == 1000 and db.version() == (1000, 1000, 0)
     for s in range(20):
         ids, images, labels = db.arrays(f"student-{s}")
         assert sorted(images[:, 0, 0].tolist()) == [i * 5 for i in range(50)]
@@ -405,3 +405,17 @@ def test_the_teacher_adds_a_file_of_drawings_and_anyone_downloads_them(tiny_stor
     assert not at.error and importers(at) == ["data_class_import_file_1"]  # a fresh, empty uploader: no double add
     download = at.get("download_button")[0]
     assert download.proto.label == "Download all drawings, with names (.npz)"
+
+
+def test_the_rows_a_page_reads_are_kept_until_a_drawing_is_added_or_its_writer_renamed(db):
+    """A page run reads the class's drawings once; an addition or a rename (no row added) is seen."""
+    from model_store.people import Register
+
+    Register(db.db).claim(STUDENT.session, "ada")
+    db.add(np.full((28, 28), 1, np.uint8), 1, "ada", browser=STUDENT.session)
+    first = db.rows()
+    assert db.rows()[0] is first[0]  # kept: not read again
+    db.add(np.full((28, 28), 2, np.uint8), 2, "ada", browser=STUDENT.session)
+    assert db.rows()[2].tolist() == [1, 2]
+    Register(db.db).rename("ada", "Ada L", STUDENT)
+    assert db.rows()[3] == ["Ada L", "Ada L"]  # the rename added no row, and is seen
