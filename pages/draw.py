@@ -14,6 +14,7 @@ from model_store.preprocess import IMAGE_TYPES, over_background
 from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
 from pages.common.explain import why
 from pages.common.keep import clear_canvas, keep_controls
+from pages.common.number import number_mode
 from pages.common.payloads import canvas_picture, decoded, within_budget
 
 through_app_frame()
@@ -284,5 +285,8 @@ st.title("Draw a digit")
 st.html(NARROW_SCREEN_CSS)
 entry, entries = model_picker("draw_model")
 predictor = predictor_of(entry)
-drawing(predictor, entry, entries)
+if st.segmented_control("Mode", ["One digit", "Write a number"], default="One digit", key="draw_mode") == "Write a number":
+    number_mode(predictor, entry)  # a wide canvas, cut into digits
+else:
+    drawing(predictor, entry, entries)
 uploads(predictor, entry)

@@ -346,3 +346,25 @@ def test_why_shows_the_neighbours_and_the_drawing_moves_on_the_map(page):
     page.mouse.click(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
     page.get_by_role("button", name="Inspect it in the Gallery").click(timeout=15_000)
     page.get_by_role("heading", name=f"MNIST test image #{index}:").wait_for(timeout=30_000)
+
+
+def test_a_number_written_on_the_draw_page_is_read_as_a_whole_number(page):
+    """ "Write a number": a 1, a 7 and a 0 side by side on the wide canvas, read as 170, each part
+    with its confidence."""
+    page.get_by_text("Write a number").click()
+    page.get_by_text("Write a number on the black strip").wait_for(timeout=30_000)
+    box = page.locator("canvas").last.bounding_box()
+    assert box["width"] == 720 and box["height"] == 240
+    for strokes, left in ((ONE, -60), (SEVEN, 150), (ZERO, 380)):
+        draw(page, strokes, scale=0.75, offset=(left, 15))
+    number = page.get_by_test_id("stMetric").filter(has_text="Number").get_by_test_id("stMetricValue")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => m.innerText.startsWith('Number') && m.innerText.includes('170'))",
+        timeout=30_000,  # the first reading also loads MNIST's digit shapes (numbers.aspect_density)
+    )
+    assert number.inner_text().strip() == "170"
+    parts = page.get_by_test_id("stMetric").filter(has_text="Part")
+    assert [parts.nth(i).get_by_test_id("stMetricValue").inner_text().strip() for i in range(3)] == ["1", "7", "0"]
+    assert page.get_by_text("It reads").first.is_visible()
+    page.get_by_text("How the drawing was cut").scroll_into_view_if_needed()
+    page.screenshot(path="/tmp/number-mode.png")

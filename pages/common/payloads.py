@@ -12,11 +12,11 @@ from model_store.preprocess import decode_canvas
 MAX_UPLOADS, MAX_UPLOAD_MB = 20, 50  # files one session's page reads at once, and their size together
 
 
-def canvas_picture(png: bytes, size: int) -> np.ndarray | None:
+def canvas_picture(png: bytes, width: int, height: int | None = None) -> np.ndarray | None:
     """The canvas's PNG (RGBA), checked before it is decoded; None, with a notice to this session
-    alone, when it is not a PNG of the canvas's size."""
+    alone, when it is not a PNG of the canvas's size (`width` square unless `height` is given)."""
     try:
-        return decode_canvas(png, size, size)
+        return decode_canvas(png, width, height or width)
     except ImageError as err:
         st.warning(f"The drawing was not read: {err}.", icon=":material/block:")
         return None
