@@ -31,6 +31,7 @@ CSS = """<style>
 .st-key-present_wall [data-testid="stImageCaption"] { max-width: 152px; overflow-wrap: anywhere; }
 .st-key-present_wall [data-testid="stImageCaption"] p { font-size: 20px; line-height: 1.2; }
 [data-testid="stMainBlockContainer"] { padding: 3.5rem 1.5rem 1rem 1.5rem; }
+[data-testid="stHeading"] h1 { font-size: 2rem; padding: 0; }
 </style>"""
 
 
@@ -179,7 +180,7 @@ def show_confusion(counts: np.ndarray) -> None:
 
 st.html(CSS)
 title, picker = st.columns([2, 1])
-title.subheader("MNIST Lab: draw, and the model reads it")
+title.title("MNIST Lab: draw, and the model reads it")
 with picker:
     entry, _ = model_picker("present_model")
 left, right = st.columns([1.2, 1], gap="large")

@@ -85,6 +85,7 @@ def test_no_page_sends_a_request_off_the_machine_and_the_server_log_is_quiet(bro
         ("/gallery", "Gallery"),
         ("/data", "Data"),
         ("/models", "Models"),
+        ("/present", "MNIST Lab: draw"),
     ]:
         page.goto(server.url + path)
         page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
