@@ -27,12 +27,13 @@ WIDEST = 0.8  # a mark wider than this times its height may be digits that touch
 LOW = 0.6  # digits that touch make a mark at least this share of the tallest mark's height
 EDGE = 0.25  # a cut is looked for this far (times the mark's height) in from each side at least
 CUTS = 4  # the cuts tried in one mark at most: the columns of least ink
-SPAN = 4  # a digit is made of this many pieces at most
+SPAN = 5  # a digit is made of this many pieces at most: CUTS + 1, a mark cut everywhere may still be one digit
 PIECE_COST = 0.5  # what one more part costs against the readings' log-likelihood
 SHARP, SHAPE_W, HEIGHT_W, SHORT = 1.0, 0.5, 1.0, 0.65
 ASPECT_BINS, RARE = 30, 0.01  # the shape prior's bins (of log width / height) and least density
 THIN, THIN_AT = 1.0, 1.5  # a cut through ink of THIN_AT strokes is worth nothing; each stroke less, THIN
 SEPARATE = 2.0  # what reading two marks apart costs when their columns overlap wholly (in proportion)
+APART = 1.0  # what reading two marks as one digit costs when their columns do not overlap at all (in proportion)
 SIDEWAYS = 0.1  # what a cut path's step to the next column costs, against an ink pixel crossed
 FIELD = 1.4  # each part is read in a square this many times the number's height, as a digit on the canvas
 
@@ -183,14 +184,17 @@ def joinable(a: Piece, b: Piece, tallest: float) -> bool:
 
 def split_worth(found: list[Piece]) -> list[float]:
     """What reading each piece apart from the one before it is worth: a cut's worth, or for two
-    marks, less the more their columns overlap (a 5's top bar lies over its body)."""
+    marks, less the more their columns overlap (a 5's top bar lies over its body), more the less
+    they do (a 6 and a 1 written side by side read as one wide 6 well enough, and a person
+    leaves no gap inside a digit)."""
     worth = [0.0]
     for a, b in zip(found, found[1:]):
         if a.mark == b.mark:
             worth.append(b.cut_worth)
         else:
             shared = min(a.right, b.right) - max(a.left, b.left)
-            worth.append(-SEPARATE * max(0.0, shared / max(1, min(a.right - a.left, b.right - b.left))))
+            overlap = float(np.clip(shared / max(1, min(a.right - a.left, b.right - b.left)), 0.0, 1.0))
+            worth.append(APART * (1 - overlap) - SEPARATE * overlap)
     return worth
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.numbers import digits_right, make_numbers
 from model_store import ModelStore, Predictor
-from model_store.numbers import candidates, cuts, pieces, read_number
+from model_store.numbers import APART, SEPARATE, Piece, candidates, cuts, pieces, read_number, split_worth
 from tests.conftest import image_file
 from tests.test_cli import run
 
@@ -38,6 +38,18 @@ def test_marks_apart_are_pieces_left_to_right_and_only_overlapping_ones_may_be_o
     assert [(p.left, p.right) for p in found] == [(10, 16), (40, 46), (40, 52), (70, 76)]
     # Read together or apart: the bar and its body may be one digit, marks far apart never are.
     assert candidates(found, tallest) == [(0, 1), (1, 2), (2, 3), (1, 3), (3, 4)]
+
+
+def test_two_marks_side_by_side_are_worth_reading_apart_and_a_bar_over_a_body_is_not():
+    """A 6 and a 1 written a pixel apart read as one wide 6 nearly as well as apart: a person
+    leaves no gap inside a digit, so reading them as one costs what the gap says."""
+
+    def piece(left, right, mark):
+        return Piece(np.zeros((1, 1), np.uint8), left, right, mark)
+
+    beside = split_worth([piece(0, 40, 0), piece(41, 60, 1)])
+    over = split_worth([piece(10, 30, 0), piece(12, 28, 1)])  # a 5's top bar over its body
+    assert beside == [0.0, APART] and over == [0.0, -SEPARATE] and APART > 0
 
 
 def test_touching_digits_are_cut_where_the_ink_is_thinnest_and_a_loop_is_not_cut():
@@ -112,7 +124,8 @@ def test_a_blank_image_says_why_and_a_star_among_digits_is_named_as_the_part_tha
 
 def test_200_written_numbers_of_mnist_test_digits_are_read_at_the_measured_accuracy(bundled):
     """2-5 digits each, touching to wide apart, heights and baselines varied, a pen or a scan
-    (benchmarks/numbers.py). Measured: 87.5% of the numbers read exactly, 95.6% of the digits."""
+    (benchmarks/numbers.py). Measured: 89.0% of the numbers read exactly, 96.2% of the digits
+    (87.5% and 95.6% before marks side by side cost something to join, `APART`)."""
     predictor, unsure_below = bundled
     numbers = make_numbers(200, seed=38)
     exact = right = total = 0
@@ -122,7 +135,7 @@ def test_200_written_numbers_of_mnist_test_digits_are_read_at_the_measured_accur
         exact += reading.number == truth
         right += digits_right(read, truth)
         total += len(truth)
-    assert exact / len(numbers) >= 0.85 and right / total >= 0.95
+    assert exact / len(numbers) >= 0.88 and right / total >= 0.96
 
 
 def test_predict_number_json_prints_the_number_its_digits_and_boxes_and_names_blank_and_broken_files(
