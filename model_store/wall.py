@@ -1,8 +1,10 @@
-"""What the class's drawings say about the model, for the presenter view: which digits it reads
-worst, and what it takes each for (a confusion matrix of the writers' labels against the answers
-the model gave when each drawing was saved)."""
+"""For the presenter view: what the class's drawings say about the model (which digits it reads
+worst, and what it takes each for: a confusion matrix of the writers' labels against the answers
+the model gave when each drawing was saved), and the class's address as a QR code."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -20,3 +22,24 @@ def hardest(counts: np.ndarray, least: int = 3) -> list[tuple[int, float, int]]:
     drawn = counts.sum(axis=1)
     rows = [(d, float(counts[d, d] / drawn[d]), int(drawn[d])) for d in range(10) if drawn[d] >= least]
     return sorted(rows, key=lambda row: (row[1], -row[2]))
+
+
+def class_address(page_url: str, server_address: str | None, port: int) -> str:
+    """The address students open: the name the app was started with (`--browser.serverAddress`),
+    else the host the presenter's browser used; never a path or a query (the presenter's page
+    and whatever it carries stay on the projector)."""
+    host = server_address if server_address and server_address not in ("localhost", "127.0.0.1") else urlsplit(page_url).hostname
+    scheme = urlsplit(page_url).scheme or "http"
+    return f"{scheme}://{host or 'localhost'}:{port}" if port not in (80, 443) else f"{scheme}://{host or 'localhost'}"
+
+
+def qr_code(text: str, box: int = 8) -> np.ndarray:
+    """`text` as a QR code, uint8 black on white with its quiet zone, `box` px a module: drawn here
+    (the qrcode package), so the projector's page asks nothing of the internet."""
+    import qrcode
+
+    code = qrcode.QRCode(border=4, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(text)
+    code.make(fit=True)
+    modules = np.array(code.get_matrix(), bool)  # True: a dark module, the quiet zone included
+    return np.kron(np.where(modules, 0, 255).astype(np.uint8), np.ones((box, box), np.uint8))

@@ -9,7 +9,7 @@ from streamlit_drawable_canvas import st_canvas
 from model_store import Prediction
 from model_store.database import DatabaseError
 from model_store.drawings import Drawing, Drawings
-from model_store.wall import confusion, hardest
+from model_store.wall import class_address, confusion, hardest, qr_code
 from pages.common import model_picker, predictor_of, probability_chart, through_app_frame
 from pages.common.keep import clear_canvas
 from pages.common.payloads import canvas_picture
@@ -28,9 +28,10 @@ RIGHT, WRONG = (46, 204, 113), (228, 87, 46)  # a tile's frame: read right, or a
 CSS = """<style>
 .st-key-present_answer p { font-size: 200px; line-height: 1; font-weight: 700; margin: 0; text-align: center; }
 .st-key-present_note p, .st-key-present_hardest p { font-size: 24px; }
+.st-key-present_join p { font-size: 40px; }
 .st-key-present_wall [data-testid="stImageCaption"] { max-width: 152px; overflow-wrap: anywhere; }
 .st-key-present_wall [data-testid="stImageCaption"] p { font-size: 20px; line-height: 1.2; }
-[data-testid="stMainBlockContainer"] { padding: 3.5rem 1.5rem 1rem 1.5rem; }
+[data-testid="stMainBlockContainer"] { padding: 4rem 1.5rem 1rem 1.5rem; }
 [data-testid="stHeading"] h1 { font-size: 2rem; padding: 0; }
 </style>"""
 
@@ -176,6 +177,14 @@ def show_confusion(counts: np.ndarray) -> None:
     )
 
 
+def join_code() -> None:
+    """The address students type, large, and its QR code for a phone's camera."""
+    url = class_address(st.context.url or "", st.get_option("browser.serverAddress"), st.get_option("server.port"))
+    code, words = st.columns([1, 2], vertical_alignment="center")
+    code.image(qr_code(url, 5), width=170, caption="Join the class")
+    words.container(key="present_join").markdown(f"Join the class: **{url.split('://', 1)[1]}**")
+
+
 # ---------------------------------------------------------------- the page
 
 st.html(CSS)
@@ -186,5 +195,6 @@ with picker:
 left, right = st.columns([1.2, 1], gap="large")
 with left:
     board(predictor_of(entry), entry)
+    join_code()
 with right:
     wall()

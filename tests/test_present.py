@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from model_store.drawings import Drawings
-from model_store.wall import confusion, hardest
+from model_store.wall import class_address, confusion, hardest, qr_code
 from tests.browser import ONE, SEVEN, draw, running_app
 from tests.conftest import open_page, run_clean
 
@@ -26,6 +26,16 @@ def test_the_confusion_counts_labels_against_answers_and_the_worst_read_digit_co
     assert counts.sum() == 9 and counts[5, 3] == 2 and counts[5, 5] == 2 and counts[7, 1] == 1
     # 5: 2 of 4 right; 1: 3 of 3; 7: drawn twice, too few to judge.
     assert hardest(counts) == [(5, 0.5, 4), (1, 1.0, 3)]
+
+
+def test_the_class_address_is_the_servers_name_and_its_qr_code_reads_back_as_it():
+    import cv2
+
+    assert class_address("http://localhost:8501/present?embed=true", "lab-pc", 8501) == "http://lab-pc:8501"
+    assert class_address("http://192.168.1.5:8502/present", None, 8502) == "http://192.168.1.5:8502"  # as the browser came
+    code = qr_code("http://lab-pc:8501", box=4)
+    assert set(np.unique(code)) == {0, 255} and code[:16].min() == 255  # a white quiet zone round it
+    assert cv2.QRCodeDetector().detectAndDecode(cv2.cvtColor(code, cv2.COLOR_GRAY2BGR))[0] == "http://lab-pc:8501"
 
 
 @pytest.fixture
@@ -104,6 +114,14 @@ def test_at_1920x1080_the_presenter_answers_a_7_in_huge_type_and_shows_a_drawing
             seen = time.monotonic()
         present.wait_for_timeout(50)
     assert saved is not None and seen is not None and seen - saved <= 2.0, (saved, seen)
+
+    # The QR code on the projector is the class's address, read back from the screen itself.
+    import cv2
+
+    qr = present.get_by_test_id("stImage").filter(has=present.get_by_text("Join the class", exact=True))
+    shot = cv2.imdecode(np.frombuffer(qr.screenshot(), np.uint8), cv2.IMREAD_COLOR)
+    assert cv2.QRCodeDetector().detectAndDecode(shot)[0] == server.url  # the address this browser came by
+    assert present.get_by_text(f"Join the class: {server.url.split('://')[1]}").is_visible()
 
     # The keyboard: F freezes the wall (a drawing saved meanwhile waits), F again brings it; X clears (C and R are Streamlit's own).
     present.locator("body").press("f")
