@@ -20,6 +20,7 @@ CANVAS = 440  # the Draw page's 280 px would be a stamp on a projector; 440 fits
 BRUSH = 35  # the Draw page's 22 px on 280, scaled: MNIST's stroke-to-size ratio
 WALL = 12  # drawings on the wall: two rows of six, readable from the back
 WALL_SECONDS = 1.0  # how often the wall looks for new drawings: one saved shows within 2 s
+ANSWER = 380  # the answer's and the bars' width, px
 TILE = 140  # a drawing's side on the wall, px: 5 px a pixel
 RIGHT, WRONG = (46, 204, 113), (228, 87, 46)  # a tile's frame: read right, or a mistake
 
@@ -55,7 +56,10 @@ def answer_text(prediction: Prediction) -> tuple[str, str]:
 def board(predictor, entry) -> None:
     """The canvas and its answer; only this reruns after a stroke."""
     version = st.session_state.setdefault("draw_canvas_version", 0)
-    left, right = st.columns([1.15, 0.85], gap="large")
+    # Boxes of fixed widths side by side, wrapping on a narrower screen: a column narrower than
+    # the canvas would cut it off (the canvas keeps its size in pixels).
+    row = st.container(horizontal=True, gap="large")
+    left, right = row.container(width=CANVAS), row.container(width=ANSWER)
     with left:
         canvas = st_canvas(
             stroke_width=BRUSH,
@@ -192,7 +196,8 @@ title, picker = st.columns([2, 1])
 title.title("MNIST Lab: draw, and the model reads it")
 with picker:
     entry, _ = model_picker("present_model")
-left, right = st.columns([1.2, 1], gap="large")
+page = st.container(horizontal=True, gap="large")
+left, right = page.container(width=CANVAS + ANSWER + 64), page.container(width="stretch")  # 64: the large gap
 with left:
     board(predictor_of(entry), entry)
     join_code()

@@ -369,3 +369,26 @@ def test_a_number_written_on_the_draw_page_is_read_as_a_whole_number(page):
     assert page.get_by_text("It reads").first.is_visible()
     page.get_by_text("How the drawing was cut").scroll_into_view_if_needed()
     page.screenshot(path="/tmp/number-mode.png")
+
+
+PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36"
+
+
+def test_on_a_phone_the_number_strip_fits_the_screen_and_a_finger_writes_a_number(browser, server):
+    context = browser.new_context(viewport={"width": 360, "height": 640}, has_touch=True, is_mobile=True, user_agent=PHONE)
+    phone = context.new_page()
+    phone.goto(server.url)
+    phone.locator("canvas").last.wait_for(timeout=60_000)
+    phone.get_by_text("Write a number").click()
+    phone.get_by_text("Write a number on the black strip").wait_for(timeout=30_000)
+    box = phone.locator("canvas").last.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360 and box["width"] == 328
+    for strokes, left in ((ONE, -30), (SEVEN, 110)):
+        touch_draw(phone, strokes, scale=0.5, offset=(left, 10))
+        phone.wait_for_timeout(1_000)  # the strip's rerun after a stroke: a touch meanwhile is lost
+    phone.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => m.innerText.startsWith('Number') && m.innerText.includes('17'))",
+        timeout=30_000,
+    )
+    phone.screenshot(path="/tmp/number-phone.png")
+    context.close()

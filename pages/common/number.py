@@ -13,6 +13,7 @@ from pages.common.payloads import canvas_picture
 
 WIDTH, HEIGHT = 720, 240  # room for four or five digits the size of one on the 280-px canvas
 BRUSH = 16  # digits ~150 px tall here: the single canvas's stroke-to-size ratio
+PHONE_WIDTH, PHONE_HEIGHT, PHONE_BRUSH = 328, 150, 9  # a 360-px screen less the page's margins
 BOX = {"digit": (46, 204, 113), "unsure": (241, 196, 15), "not_a_digit": (228, 87, 46), "blank": (228, 87, 46)}
 
 
@@ -50,14 +51,21 @@ def boxed(image: np.ndarray, reading: NumberReading) -> np.ndarray:
     return out
 
 
-def show_reading(image: np.ndarray, reading: NumberReading) -> None:
+def show_reading(image: np.ndarray, reading: NumberReading, width: int) -> None:
     """The number, then each part in its own column, then the drawing with the boxes."""
     st.metric("Number", reading.number if reading.number is not None else "-", help="the digits read, left to right")
     st.markdown(headline(reading))
     for column, (i, digit) in zip(st.columns(max(len(reading.digits), 4)), enumerate(reading.digits)):
         column.metric(f"Part {i + 1}", part_text(digit).split(" · ")[0], help="its confidence, calibrated as for one digit")
         column.caption(part_text(digit).split(" · ")[-1] if " · " in part_text(digit) else "named, not read")
-    st.image(boxed(image, reading), caption="How the drawing was cut: each part's box and answer", width=WIDTH)
+    st.image(boxed(image, reading), caption="How the drawing was cut: each part's box and answer", width=width)
+
+
+def strip_size() -> tuple[int, int, int]:
+    """The canvas's width, height and brush: narrower on a phone, whose browser says "Mobi" in its
+    user agent (MDN's advice): a canvas keeps its size in pixels, and 720 would be cut off at 360."""
+    agent = (st.context.headers or {}).get("User-Agent", "")
+    return (PHONE_WIDTH, PHONE_HEIGHT, PHONE_BRUSH) if "Mobi" in agent else (WIDTH, HEIGHT, BRUSH)
 
 
 @st.fragment
@@ -65,13 +73,14 @@ def number_mode(predictor, entry: StoredModel) -> None:
     """Only this part reruns after each stroke, as the single digit's canvas does."""
     version = st.session_state.setdefault("draw_canvas_version", 0)
     st.caption("Write a number of any length, digits side by side: each is cut out and read as a single digit is.")
-    brush = st.slider("Brush width", 4, 40, BRUSH, key="draw_number_brush")
+    width, height, default_brush = strip_size()
+    brush = st.slider("Brush width", 4, 40, default_brush, key="draw_number_brush")
     canvas = st_canvas(
         stroke_width=brush,
         stroke_color="#FFFFFF",
         background_color="#000000",
-        width=WIDTH,
-        height=HEIGHT,
+        width=width,
+        height=height,
         return_image_data=True,
         initial_drawing={"objects": [], "clears": version},
         key="draw_number_canvas",
@@ -81,7 +90,7 @@ def number_mode(predictor, entry: StoredModel) -> None:
     if not strokes:
         st.session_state["draw_clearing"] = False  # the canvas reported back empty
     fresh = bool(strokes) and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
-    image = canvas_picture(canvas.image_bytes, WIDTH, HEIGHT) if fresh else None
+    image = canvas_picture(canvas.image_bytes, width, height) if fresh else None
     if image is None:
         st.metric("Number", "-")
         st.info("Write a number on the black strip: a year, your house number, any digits.", icon=":material/draw:")
@@ -91,4 +100,4 @@ def number_mode(predictor, entry: StoredModel) -> None:
         st.metric("Number", "-")
         st.info(f"Nothing to read yet: {reading.blank_reason}. Keep writing.", icon=":material/draw:")
         return
-    show_reading(image, reading)
+    show_reading(image, reading, width)
