@@ -4,7 +4,6 @@ them, what the model answered, its mistakes marked) and the confusion matrix of 
 
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from model_store import Prediction
 from model_store.database import DatabaseError
@@ -12,7 +11,7 @@ from model_store.drawings import Drawing, Drawings
 from model_store.wall import class_address, confusion, hardest, qr_code
 from pages.common import model_picker, predictor_of, probability_chart, through_app_frame
 from pages.common.keep import clear_canvas
-from pages.common.payloads import canvas_picture
+from pages.common.payloads import ink_canvas
 
 through_app_frame()
 
@@ -55,34 +54,19 @@ def answer_text(prediction: Prediction) -> tuple[str, str]:
 @st.fragment
 def board(predictor, entry) -> None:
     """The canvas and its answer; only this reruns after a stroke."""
-    version = st.session_state.setdefault("draw_canvas_version", 0)
     # Boxes of fixed widths side by side, wrapping on a narrower screen: a column narrower than
     # the canvas would cut it off (the canvas keeps its size in pixels).
     row = st.container(horizontal=True, gap="large")
     left, right = row.container(width=CANVAS), row.container(width=ANSWER)
     with left:
-        canvas = st_canvas(
-            stroke_width=BRUSH,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            width=CANVAS,
-            height=CANVAS,
-            return_image_data=True,
-            initial_drawing={"objects": [], "clears": version},
-            key="present_canvas",
-        )
+        image = ink_canvas(CANVAS, CANVAS, BRUSH, "present_canvas")
         st.button("Clear (X)", key="present_clear", icon=":material/ink_eraser:", on_click=clear_canvas, shortcut="x")
-    strokes = (canvas.json_data or {}).get("objects") or []
-    if not strokes:
-        st.session_state["draw_clearing"] = False  # the canvas reported back empty
-    fresh = bool(strokes) and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
-    image = canvas_picture(canvas.image_bytes, CANVAS) if fresh else None
     prediction = predictor.predict(image) if image is not None else Prediction(None, 0.0, None, None, "nothing drawn")
     shown, note = answer_text(prediction)
     with right:
         st.container(key="present_answer").markdown(shown.replace("-", "\\-"))  # a bare "-" is a Markdown list
         st.container(key="present_note").markdown(
-            note if not prediction.blank or not fresh else f"Nothing to read yet: {prediction.blank_reason}."
+            note if not prediction.blank or image is None else f"Nothing to read yet: {prediction.blank_reason}."
         )
         bars = np.zeros(10) if prediction.blank else prediction.probabilities
         st.vega_lite_chart(spec=big_chart(bars), key="present_chart", width="stretch")

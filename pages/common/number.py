@@ -4,12 +4,11 @@
 import cv2
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from model_store import StoredModel
 from model_store.numbers import Digit, NumberReading, read_number
 from pages.common.keep import clear_canvas
-from pages.common.payloads import canvas_picture
+from pages.common.payloads import ink_canvas
 
 WIDTH, HEIGHT = 720, 240  # room for four or five digits the size of one on the 280-px canvas
 BRUSH = 16  # digits ~150 px tall here: the single canvas's stroke-to-size ratio
@@ -71,26 +70,11 @@ def strip_size() -> tuple[int, int, int]:
 @st.fragment
 def number_mode(predictor, entry: StoredModel) -> None:
     """Only this part reruns after each stroke, as the single digit's canvas does."""
-    version = st.session_state.setdefault("draw_canvas_version", 0)
     st.caption("Write a number of any length, digits side by side: each is cut out and read as a single digit is.")
     width, height, default_brush = strip_size()
     brush = st.slider("Brush width", 4, 40, default_brush, key="draw_number_brush")
-    canvas = st_canvas(
-        stroke_width=brush,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        width=width,
-        height=height,
-        return_image_data=True,
-        initial_drawing={"objects": [], "clears": version},
-        key="draw_number_canvas",
-    )
+    image = ink_canvas(width, height, brush, "draw_number_canvas")
     st.button("Clear", key="draw_number_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
-    strokes = (canvas.json_data or {}).get("objects") or []
-    if not strokes:
-        st.session_state["draw_clearing"] = False  # the canvas reported back empty
-    fresh = bool(strokes) and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
-    image = canvas_picture(canvas.image_bytes, width, height) if fresh else None
     if image is None:
         st.metric("Number", "-")
         st.info("Write a number on the black strip: a year, your house number, any digits.", icon=":material/draw:")

@@ -22,6 +22,30 @@ def canvas_picture(png: bytes, width: int, height: int | None = None) -> np.ndar
         return None
 
 
+def ink_canvas(width: int, height: int, brush: int, key: str) -> np.ndarray | None:
+    """A black canvas for white ink (the presenter's, the Draw page's "Write a number"), cleared by
+    `keep.clear_canvas` as the Draw page's is; what is drawn on it as RGBA, None while it is empty
+    or clearing."""
+    from streamlit_drawable_canvas import st_canvas
+
+    version = st.session_state.setdefault("draw_canvas_version", 0)
+    canvas = st_canvas(
+        stroke_width=brush,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        width=width,
+        height=height,
+        return_image_data=True,
+        initial_drawing={"objects": [], "clears": version},
+        key=key,
+    )
+    strokes = bool((canvas.json_data or {}).get("objects"))
+    if not strokes:
+        st.session_state["draw_clearing"] = False  # the canvas reported back empty
+    fresh = strokes and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
+    return canvas_picture(canvas.image_bytes, width, height) if fresh else None
+
+
 def decoded(data: bytes) -> tuple[np.ndarray | None, str | None]:
     """A file's image, or why it cannot be read: decoded once, not at every rerun of the page."""
     return _decoded(hashlib.sha256(data).hexdigest(), data)
