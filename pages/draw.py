@@ -285,7 +285,10 @@ st.title("Draw a digit")
 st.html(NARROW_SCREEN_CSS)
 entry, entries = model_picker("draw_model")
 predictor = predictor_of(entry)
-if st.segmented_control("Mode", ["One digit", "Write a number"], default="One digit", key="draw_mode") == "Write a number":
+mode = st.segmented_control(
+    "Mode", ["One digit", "Write a number"], default="One digit", key="draw_mode", label_visibility="collapsed"
+)
+if mode == "Write a number":  # its label hidden: on a 360x640 phone it pushed the canvas below the fold
     number_mode(predictor, entry)  # a wide canvas, cut into digits
 else:
     drawing(predictor, entry, entries)

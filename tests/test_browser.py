@@ -224,7 +224,7 @@ def test_a_fresh_server_opened_first_at_a_page_url_still_has_the_app_frame(brows
         page.goto(f"{app.url}/models")
         page.wait_for_selector('[data-testid="stFileUploader"]', timeout=60_000)
         links = [link.inner_text().split("\n")[-1] for link in page.get_by_test_id("stSidebarNavLink").all()]
-        assert links == ["Draw", "Train", "Experiments", "Gallery", "Data", "Models", "Class"]
+        assert links == ["Draw", "Train", "Experiments", "Gallery", "Data", "Models", "Class", "Present"]
         path = urllib.parse.urlsplit(page.url).path
         assert page.get_by_role("heading", name="Models").first.is_visible() and path.endswith("/models")
         assert "who=" not in page.url  # the page's link names nobody: a shared one makes nobody someone else
