@@ -23,6 +23,7 @@ pages = [
     st.Page("pages/data.py", title="Data", icon=":material/dataset:", url_path="data"),
     st.Page("pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
     st.Page("pages/classroom.py", title="Class", icon=":material/groups:", url_path="class"),
+    st.Page("pages/present.py", title="Present", icon=":material/co_present:", url_path="present"),  # the projector's
 ]
 
 

@@ -1,7 +1,7 @@
 """Command line of the model store.
 
 python -m model_store list
-python -m model_store predict [--model NAME] [--json] FILE...
+python -m model_store predict [--model NAME] [--json] [--number] FILE...
 python -m model_store evaluate [--model NAME] [--json]
 python -m model_store explain [--model NAME] [--neighbours K] [--json] FILE...
 python -m model_store map [--model NAME]
@@ -14,10 +14,13 @@ python -m model_store teachers list | add NAME | remove NAME | password NAME | d
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
 from pathlib import Path
+
+from PIL import Image
 
 from model_store import ImageError, ModelStore, StoreError, decode_image, prepare
 from model_store.backend import VERBOSE
@@ -65,18 +68,26 @@ def _load_predictor(store: ModelStore, name: str | None, calibrated: bool = True
     return Predictor(model, entry.normalization, entry.temperature if calibrated else 1.0), entry
 
 
-def _readings(predictor, args: argparse.Namespace, failed: list[str]):
-    """Each file's prediction, in order, blank ones included; a file that cannot be read is
-    reported (as JSON with --json), added to `failed` and skipped: the rest go on."""
+def _images(args: argparse.Namespace, failed: list[str]):
+    """Each file decoded, in order, with its own size over the decoded one's (a large image is
+    read shrunk); a file that cannot be read is reported (as JSON with --json), added to `failed`
+    and skipped: the rest go on."""
     for path in args.files:
         try:
-            result = predictor.predict_prepared([prepare(decode_image(Path(path).read_bytes()))])[0]
+            data = Path(path).read_bytes()
+            image = decode_image(data)
         except (OSError, ImageError) as err:  # one bad file is reported, the rest go on
             failed.append(path)
             message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             print(json.dumps({"path": path, "error": message}) if args.json else f"{path}: error: {message}")
             continue
-        yield path, result
+        yield path, image, max(Image.open(io.BytesIO(data)).size) / max(image.shape[:2])
+
+
+def _readings(predictor, args: argparse.Namespace, failed: list[str]):
+    """Each readable file's prediction, in order, blank ones included (see `_images`)."""
+    for path, image, _ in _images(args, failed):
+        yield path, predictor.predict_prepared([prepare(image)])[0]
 
 
 def _blank(path: str, result, args: argparse.Namespace, failed: list[str]) -> bool:
@@ -107,6 +118,8 @@ def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
     """Each file's digit, confidence (calibrated when the model has a calibration) and verdict."""
     predictor, entry = _load_predictor(store, args.model)
     failed: list[str] = []
+    if args.number:
+        return _predict_numbers(predictor, entry, args, failed)
     for path, result in _readings(predictor, args, failed):
         if _blank(path, result, args, failed):
             continue
@@ -120,6 +133,55 @@ def cmd_predict(store: ModelStore, args: argparse.Namespace) -> int:
         else:
             print(f"{path}: {result.digit} ({result.confidence:.1%})" + (", not sure" if verdict == "unsure" else ""))
     return 1 if failed else 0
+
+
+def _predict_numbers(predictor, entry, args: argparse.Namespace, failed: list[str]) -> int:
+    """Each file read as a written number: its digits, each with its box in the file's pixels."""
+    from model_store.numbers import read_number
+
+    for path, image, scale in _images(args, failed):
+        reading = read_number(predictor, image, entry.unsure_below)
+        if not reading.digits:
+            failed.append(path)
+            if args.json:
+                print(
+                    json.dumps({"path": path, "number": None, "digits": [], "verdict": "blank", "reason": reading.blank_reason})
+                )
+            else:
+                print(f"{path}: error: nothing to read: {reading.blank_reason}")
+            continue
+        if args.json:
+            digits = [_number_part(d, scale) for d in reading.digits]
+            print(json.dumps({"path": path, "number": reading.number, "digits": digits, "verdict": reading.verdict}))
+        else:
+            print(f"{path}: {_number_line(reading)}")
+    return 1 if failed else 0
+
+
+def _number_part(digit, scale: float) -> dict:
+    r = digit.reading
+    part = {"digit": r.digit, "confidence": round(r.confidence, 6), "box": [round(v * scale) for v in digit.box]}
+    part |= {"not_a_digit": round(r.not_digit, 6), "verdict": digit.verdict}
+    return part | ({"reason": r.blank_reason} if r.blank else {})
+
+
+def _number_line(reading) -> str:
+    """ "2026 (2 98.1%, 0 99.0%, 2 97.5%, 6 99.9%)", or what is wrong with which part."""
+    shown = []
+    for d in reading.digits:
+        r = d.reading
+        if d.verdict == "blank":
+            shown.append(f"nothing to read: {r.blank_reason}")
+        elif d.verdict == "not_a_digit":
+            shown.append(f"not a digit {r.not_digit:.1%}")
+        else:
+            shown.append(f"{r.digit} {r.confidence:.1%}" + (" not sure" if d.verdict == "unsure" else ""))
+    parts = ", ".join(shown)
+    if reading.number is None:
+        at = next(i for i, d in enumerate(reading.digits) if d.verdict in ("blank", "not_a_digit"))
+        problem = "is not a digit" if reading.digits[at].verdict == "not_a_digit" else "can't be read"
+        return f"not a number: part {at + 1} of {len(reading.digits)} {problem} ({parts})"
+    return f"{reading.number}{', not sure' if reading.verdict == 'unsure' else ''} ({parts})"
 
 
 def cmd_explain(store: ModelStore, args: argparse.Namespace) -> int:
@@ -322,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("predict", help="read the digit in each image file")
     p.add_argument("--model", help="a stored model's name (default: the default model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--number", action="store_true", help="read each image as a written number of any length")
     p.add_argument("files", nargs="+", metavar="FILE")
     e = sub.add_parser("evaluate", help="test loss, accuracy and per-class accuracy on MNIST")
     e.add_argument("--model", help="a stored model's name (default: the default model)")

@@ -203,16 +203,29 @@ class Drawings:
         images = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(-1, 28, 28)
         return ids, images, np.array([r[2] for r in rows], np.uint8), [r[3] for r in rows], [r[4] for r in rows]
 
+    def newest(self, limit: int) -> list[Drawing]:
+        """The `limit` drawings saved last, newest first, without their originals (the class wall
+        reads them every second: the PNGs would be most of the bytes)."""
+        shown = [c for c in COLUMNS if c != "original"]
+        query = select(*(table.c[c] for c in shown)).order_by(table.c.id.desc()).limit(int(limit))
+        with self.db.read() as db:
+            return [_drawing(row, None) for row in db.execute(query)]
+
+    def answered(self) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, the answers of the models that read them when saved) of every drawing that
+        has its model's probabilities: what the class's confusion matrix counts."""
+        query = select(table.c.label, table.c.probabilities).where(table.c.probabilities.is_not(None)).order_by(table.c.id)
+        with self.db.read() as db:
+            rows = db.execute(query).all()
+        answers = [int(np.argmax(json.loads(r[1]))) for r in rows]
+        return np.array([r[0] for r in rows], np.int64), np.array(answers, np.int64)
+
     def get(self, drawing_id: int) -> Drawing:
         with self.db.read() as db:
             row = db.execute(select(*(table.c[c] for c in COLUMNS)).where(table.c.id == int(drawing_id))).first()
         if row is None:
             raise KeyError(f"no drawing {drawing_id}")
-        image = np.frombuffer(row.image, np.uint8).reshape(28, 28)
-        probabilities = json.loads(row.probabilities) if row.probabilities else None
-        return Drawing(
-            row.id, row.created, row.writer, row.label, image, row.source, row.model, probabilities, row.original, row.browser
-        )
+        return _drawing(row, row.original)
 
     def npz(self, by: Person, writer: str | None = None) -> bytes:
         """An .npz file's bytes: the prepared images as `x` uint8 (n, 28, 28) and `y` uint8 (n,),
@@ -249,6 +262,12 @@ class Drawings:
             where = table.c.browser.in_(sorted(by.browsers))
         with self.db.write() as db:
             return db.execute(delete(table) if where is None else delete(table).where(where)).rowcount
+
+
+def _drawing(row, original: bytes | None) -> Drawing:
+    image = np.frombuffer(row.image, np.uint8).reshape(28, 28)
+    probabilities = json.loads(row.probabilities) if row.probabilities else None
+    return Drawing(row.id, row.created, row.writer, row.label, image, row.source, row.model, probabilities, original, row.browser)
 
 
 def _of_writer(writer: str | None):

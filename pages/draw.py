@@ -14,6 +14,7 @@ from model_store.preprocess import IMAGE_TYPES, over_background
 from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
 from pages.common.explain import why
 from pages.common.keep import clear_canvas, keep_controls
+from pages.common.number import number_mode
 from pages.common.payloads import canvas_picture, decoded, within_budget
 
 through_app_frame()
@@ -284,5 +285,11 @@ st.title("Draw a digit")
 st.html(NARROW_SCREEN_CSS)
 entry, entries = model_picker("draw_model")
 predictor = predictor_of(entry)
-drawing(predictor, entry, entries)
+mode = st.segmented_control(
+    "Mode", ["One digit", "Write a number"], default="One digit", key="draw_mode", label_visibility="collapsed"
+)
+if mode == "Write a number":  # its label hidden: on a 360x640 phone it pushed the canvas below the fold
+    number_mode(predictor, entry)  # a wide canvas, cut into digits
+else:
+    drawing(predictor, entry, entries)
 uploads(predictor, entry)

@@ -17,6 +17,7 @@ PAGES = [
     "pages/data.py",
     "pages/models.py",
     "pages/classroom.py",
+    "pages/present.py",
 ]
 
 

@@ -85,6 +85,7 @@ def test_no_page_sends_a_request_off_the_machine_and_the_server_log_is_quiet(bro
         ("/gallery", "Gallery"),
         ("/data", "Data"),
         ("/models", "Models"),
+        ("/present", "MNIST Lab: draw"),
     ]:
         page.goto(server.url + path)
         page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
@@ -223,7 +224,7 @@ def test_a_fresh_server_opened_first_at_a_page_url_still_has_the_app_frame(brows
         page.goto(f"{app.url}/models")
         page.wait_for_selector('[data-testid="stFileUploader"]', timeout=60_000)
         links = [link.inner_text().split("\n")[-1] for link in page.get_by_test_id("stSidebarNavLink").all()]
-        assert links == ["Draw", "Train", "Experiments", "Gallery", "Data", "Models", "Class"]
+        assert links == ["Draw", "Train", "Experiments", "Gallery", "Data", "Models", "Class", "Present"]
         path = urllib.parse.urlsplit(page.url).path
         assert page.get_by_role("heading", name="Models").first.is_visible() and path.endswith("/models")
         assert "who=" not in page.url  # the page's link names nobody: a shared one makes nobody someone else
@@ -346,3 +347,48 @@ def test_why_shows_the_neighbours_and_the_drawing_moves_on_the_map(page):
     page.mouse.click(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
     page.get_by_role("button", name="Inspect it in the Gallery").click(timeout=15_000)
     page.get_by_role("heading", name=f"MNIST test image #{index}:").wait_for(timeout=30_000)
+
+
+def test_a_number_written_on_the_draw_page_is_read_as_a_whole_number(page):
+    """ "Write a number": a 1, a 7 and a 0 side by side on the wide canvas, read as 170, each part
+    with its confidence."""
+    page.get_by_text("Write a number").click()
+    page.get_by_text("Write a number on the black strip").wait_for(timeout=30_000)
+    box = page.locator("canvas").last.bounding_box()
+    assert box["width"] == 720 and box["height"] == 240
+    for strokes, left in ((ONE, -60), (SEVEN, 150), (ZERO, 380)):
+        draw(page, strokes, scale=0.75, offset=(left, 15))
+    number = page.get_by_test_id("stMetric").filter(has_text="Number").get_by_test_id("stMetricValue")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => m.innerText.startsWith('Number') && m.innerText.includes('170'))",
+        timeout=30_000,  # the first reading also loads MNIST's digit shapes (numbers.aspect_density)
+    )
+    assert number.inner_text().strip() == "170"
+    parts = page.get_by_test_id("stMetric").filter(has_text="Part")
+    assert [parts.nth(i).get_by_test_id("stMetricValue").inner_text().strip() for i in range(3)] == ["1", "7", "0"]
+    assert page.get_by_text("It reads").first.is_visible()
+    page.get_by_text("How the drawing was cut").scroll_into_view_if_needed()
+    page.screenshot(path="/tmp/number-mode.png")
+
+
+PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36"
+
+
+def test_on_a_phone_the_number_strip_fits_the_screen_and_a_finger_writes_a_number(browser, server):
+    context = browser.new_context(viewport={"width": 360, "height": 640}, has_touch=True, is_mobile=True, user_agent=PHONE)
+    phone = context.new_page()
+    phone.goto(server.url)
+    phone.locator("canvas").last.wait_for(timeout=60_000)
+    phone.get_by_text("Write a number").click()
+    phone.get_by_text("Write a number on the black strip").wait_for(timeout=30_000)
+    box = phone.locator("canvas").last.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360 and box["width"] == 328
+    for strokes, left in ((ONE, -30), (SEVEN, 110)):
+        touch_draw(phone, strokes, scale=0.5, offset=(left, 10))
+        phone.wait_for_timeout(1_000)  # the strip's rerun after a stroke: a touch meanwhile is lost
+    phone.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => m.innerText.startsWith('Number') && m.innerText.includes('17'))",
+        timeout=30_000,
+    )
+    phone.screenshot(path="/tmp/number-phone.png")
+    context.close()

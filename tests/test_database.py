@@ -235,7 +235,7 @@ def test_how_many_queries_each_page_run_makes(tiny_store, monkeypatch, capsys):
     db = Database()
     Drawings(db).count()  # the schema made: its statements are not a page's
     counts = {}
-    for page in ("draw", "train", "experiments", "gallery", "data", "models", "classroom"):
+    for page in ("draw", "train", "experiments", "gallery", "data", "models", "classroom", "present"):
         before = db.counted()
         at = open_page(page)
         first = db.counted() - before

@@ -94,18 +94,23 @@ def _bend(path: np.ndarray, slant: float, wobble: float, rng: np.random.Generato
     return (cv2.remap(path.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR) > 0.05).astype(np.uint8)
 
 
-def draw_on_canvas(digit28: np.ndarray, rng: np.random.Generator, slant: float = 0.0, wobble: float = 0.0) -> np.ndarray:
-    """A 28x28 digit redrawn by a pen on the 280x280 canvas: anywhere, 50-250 px tall, any brush;
-    `slant` and `wobble` (see `_bend`) bend the pen's path."""
-    height = int(rng.integers(50, 250))  # small to nearly the whole canvas
-    brush = int(rng.integers(4, max(5, min(36, height // 6))))  # a thin pen to a thick marker
+def pen_strokes(digit28: np.ndarray, side: int, brush: int, rng: np.random.Generator, slant=0.0, wobble=0.0) -> np.ndarray:
+    """A 28x28 digit as a pen of `brush` pixels draws it in a `side` x `side` square: a 0/1 mask."""
     # The pen's path: the digit's centre lines, found at 4x MNIST's resolution, then scaled.
     path = _thin(cv2.resize(digit28, (112, 112), interpolation=cv2.INTER_CUBIC) > 110)
     if slant or wobble:
         path = _bend(path, slant, wobble, rng)
     # Shrinking a one-pixel path must not break it: any coverage keeps the pixel.
-    path = (cv2.resize(path.astype(np.float32), (height, height), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
-    strokes = cv2.dilate(path, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (brush, brush)))
+    path = (cv2.resize(path.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    return cv2.dilate(path, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (brush, brush)))
+
+
+def draw_on_canvas(digit28: np.ndarray, rng: np.random.Generator, slant: float = 0.0, wobble: float = 0.0) -> np.ndarray:
+    """A 28x28 digit redrawn by a pen on the 280x280 canvas: anywhere, 50-250 px tall, any brush;
+    `slant` and `wobble` (see `_bend`) bend the pen's path."""
+    height = int(rng.integers(50, 250))  # small to nearly the whole canvas
+    brush = int(rng.integers(4, max(5, min(36, height // 6))))  # a thin pen to a thick marker
+    strokes = pen_strokes(digit28, height, brush, rng, slant, wobble)
     canvas = np.zeros((280 + 2 * brush, 280 + 2 * brush), np.uint8)
     top, left = (int(rng.integers(brush, 280 + brush - height)) for _ in range(2))
     canvas[top : top + height, left : left + height] = strokes * 255

@@ -12,14 +12,38 @@ from model_store.preprocess import decode_canvas
 MAX_UPLOADS, MAX_UPLOAD_MB = 20, 50  # files one session's page reads at once, and their size together
 
 
-def canvas_picture(png: bytes, size: int) -> np.ndarray | None:
+def canvas_picture(png: bytes, width: int, height: int | None = None) -> np.ndarray | None:
     """The canvas's PNG (RGBA), checked before it is decoded; None, with a notice to this session
-    alone, when it is not a PNG of the canvas's size."""
+    alone, when it is not a PNG of the canvas's size (`width` square unless `height` is given)."""
     try:
-        return decode_canvas(png, size, size)
+        return decode_canvas(png, width, height or width)
     except ImageError as err:
         st.warning(f"The drawing was not read: {err}.", icon=":material/block:")
         return None
+
+
+def ink_canvas(width: int, height: int, brush: int, key: str) -> np.ndarray | None:
+    """A black canvas for white ink (the presenter's, the Draw page's "Write a number"), cleared by
+    `keep.clear_canvas` as the Draw page's is; what is drawn on it as RGBA, None while it is empty
+    or clearing."""
+    from streamlit_drawable_canvas import st_canvas
+
+    version = st.session_state.setdefault("draw_canvas_version", 0)
+    canvas = st_canvas(
+        stroke_width=brush,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        width=width,
+        height=height,
+        return_image_data=True,
+        initial_drawing={"objects": [], "clears": version},
+        key=key,
+    )
+    strokes = bool((canvas.json_data or {}).get("objects"))
+    if not strokes:
+        st.session_state["draw_clearing"] = False  # the canvas reported back empty
+    fresh = strokes and canvas.image_bytes is not None and not st.session_state.get("draw_clearing")
+    return canvas_picture(canvas.image_bytes, width, height) if fresh else None
 
 
 def decoded(data: bytes) -> tuple[np.ndarray | None, str | None]:
