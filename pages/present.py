@@ -95,7 +95,7 @@ def caption(drawing: Drawing, names: bool) -> str:
 
 
 @st.cache_data(ttl=60, max_entries=20, show_spinner=False)
-def class_drawings(url: str, version: tuple[int, int]) -> tuple[list[Drawing], np.ndarray]:
+def class_drawings(url: str, version: tuple[int, int, int]) -> tuple[list[Drawing], np.ndarray]:
     """The wall's newest drawings and the class's confusion counts, read again only when a
     drawing was added or deleted (`version`): the wall looks every second, for every presenter."""
     drawings = Drawings(url)
