@@ -12,6 +12,7 @@ from streamlit_drawable_canvas import st_canvas
 from model_store import ImageError, Prediction, Predictor, StoredModel, prepare
 from model_store.preprocess import IMAGE_TYPES, over_background
 from pages.common import model_picker, newest, plain, predictor_of, through_app_frame
+from pages.common.announce import answer_text, live_answer
 from pages.common.answer import show_answer, show_details, show_prediction
 from pages.common.explain import why
 from pages.common.keep import clear_canvas, keep_controls
@@ -56,7 +57,12 @@ def show_inside(predictor: Predictor, prepared: np.ndarray) -> None:
     for layer in predictor.activations(prepared):
         if layer.kind == "maps":
             h, w, n = layer.values.shape
-            st.image(tile_maps(layer.values), caption=f"{layer.name}: {min(n, 32)} of {n} feature maps, {h}x{w}", clamp=True)
+            st.image(
+                tile_maps(layer.values),
+                caption=f"{layer.name}: {min(n, 32)} of {n} feature maps, {h}x{w}",
+                clamp=True,
+                alt=f"Layer {layer.name}: {min(n, 32)} of its {n} feature maps, {h}x{w} each, as a grid of gray squares",
+            )
         else:
             st.caption(f"{layer.name}: {len(layer.values)} units")
             st.bar_chart(pd.DataFrame({"activation": layer.values}), height=120)
@@ -162,6 +168,8 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
         fresh = True
     prediction = predictor.predict(image) if fresh else Prediction(None, 0.0, None, None, "nothing drawn")
     top.markdown(short_answer(prediction))
+    said = answer_text(prediction, entry.unsure_below)
+    live_answer(said, "draw_live")  # said by a screen reader after every stroke
     with right:
         note = None
         if prediction.blank and fresh:  # strokes, but nothing a digit could be made of
@@ -179,7 +187,8 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
         show_details(prediction, entry, "draw", note)
         keep_controls(prediction, "draw_keep", "canvas", image, entry.name)
         seen = BLANK if prediction.blank else prediction.prepared
-        st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, clamp=True)
+        seen_alt = "The 28x28 input, empty" if prediction.blank else f"The 28x28 input the model reads. {said}"
+        st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, clamp=True, alt=seen_alt)
     if prediction.blank:
         return
     if st.toggle("Why? The training images it finds most alike, and where it looked", key="draw_why"):
@@ -214,11 +223,17 @@ def uploads(predictor: Predictor, entry: StoredModel) -> None:
         prediction = predictor.predict_prepared([prepared])[0]
         with st.container(border=True):
             original, seen, answer = st.columns([1, 1, 2])
-            original.image(image, caption=file.name, width=140, clamp=True)
+            original.image(image, caption=file.name, width=140, clamp=True, alt=f"The uploaded file {file.name}")
             if prediction.blank:
                 answer.warning(f"{file.name}: {prediction.blank_reason}")
                 continue
-            seen.image(pixel_view(prediction.prepared, 5), caption="What the model sees", width=140, clamp=True)
+            seen.image(
+                pixel_view(prediction.prepared, 5),
+                caption="What the model sees",
+                width=140,
+                clamp=True,
+                alt=f"{file.name} as the 28x28 input the model reads: {answer_text(prediction, entry.unsure_below)}",
+            )
             with answer:
                 show_prediction(prediction, entry, f"upload_{i}")
                 keep_controls(prediction, f"draw_keep_upload_{i}", "upload", image, entry.name)

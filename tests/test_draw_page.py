@@ -145,3 +145,18 @@ def test_a_corrupted_model_is_left_out_and_the_page_falls_back_to_the_default(ti
         upload(at, ("digit.png", image_file(digit_on_canvas(x[0], dark_on_light=True))))
         assert at.metric[1].value == str(y[0]), name
     assert open_page("draw").selectbox(key="draw_model").value == "lab-default"  # a new visitor too
+
+
+def test_the_answer_a_screen_reader_hears_is_the_one_the_page_shows():
+    from model_store import Prediction
+    from pages.common.announce import answer_text
+
+    def reading(*p: float, not_digit: float = 0.0) -> Prediction:
+        probabilities = np.array(p + (0.0,) * (10 - len(p)), np.float32)
+        return Prediction(int(probabilities.argmax()), float(probabilities.max()), probabilities, None, None, not_digit)
+
+    assert answer_text(Prediction(None, 0.0, None, None, "a speck")) == "Nothing to read: a speck"
+    assert answer_text(reading(0.02, 0.9, 0.08), unsure_below=0.79) == "Prediction: 1, 90% sure"
+    # Under the model's threshold the page warns "Not sure": the sentence says so, and names the runner-up.
+    assert answer_text(reading(0.0, 0.2, 0.5, 0.3), unsure_below=0.79) == "Prediction: 2, 50% sure; not sure, it could be a 3"
+    assert answer_text(reading(0.0, 0.9, not_digit=0.8)) == "Not a digit, 80% sure"
