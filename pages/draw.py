@@ -10,10 +10,11 @@ from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from model_store import ImageError, Prediction, Predictor, StoredModel, prepare
-from model_store.preprocess import IMAGE_TYPES, over_background
+from model_store.preprocess import IMAGE_TYPES, cells_picture, over_background
 from pages.common import model_picker, newest, plain, predictor_of, through_app_frame
 from pages.common.announce import answer_text, live_answer
 from pages.common.answer import show_answer, show_details, show_prediction
+from pages.common.cell_grid import cell_grid
 from pages.common.explain import why
 from pages.common.keep import clear_canvas, keep_controls
 from pages.common.number import number_mode
@@ -106,12 +107,13 @@ def blank_canvas() -> None:
 
 
 # On a narrow screen (a phone, a tablet upright) the columns stack and the answer would sit below
-# the canvas, out of sight while drawing: there a one-line answer shows above the canvas instead.
+# the canvas, out of sight while drawing: there a one-line answer shows above the canvas (and the
+# grid) instead.
 # The "No, it is a" digits wrap onto two rows there (Streamlit scrolls them sideways, hiding the 9).
 NARROW_SCREEN_CSS = """<style>
-.st-key-draw_answer_top { display: none; }
+.st-key-draw_answer_top, .st-key-draw_grid_answer_top { display: none; }
 @media (max-width: 640px) {
-  .st-key-draw_answer_top { display: block; }
+  .st-key-draw_answer_top, .st-key-draw_grid_answer_top { display: block; }
   .stButtonGroup > div { flex-wrap: wrap; }
 }
 </style>"""
@@ -199,6 +201,26 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
         show_comparison(entries, prediction.prepared)
 
 
+# ---------------------------------------------------------------- the grid
+
+
+@st.fragment
+def grid_drawing(predictor: Predictor, entry: StoredModel) -> None:
+    """A digit made without dragging (pages/common/cell_grid.py), read after every cell."""
+    st.subheader("Draw without dragging: ink cells by keyboard, click or tap")
+    top = st.container(key="draw_grid_answer_top")  # on a phone, as above the canvas
+    left, right = st.columns([1, 1.3], gap="large")
+    with left:
+        cells = cell_grid("draw_grid")
+    blank = Prediction(None, 0.0, None, None, "no cell inked")
+    prediction = predictor.predict(cells_picture(cells, CANVAS_SIZE)) if cells.any() else blank
+    top.markdown(short_answer(prediction))
+    live_answer(answer_text(prediction, entry.unsure_below), "draw_grid_live")
+    with right:
+        note = f"Nothing to read yet: {prediction.blank_reason}." if prediction.blank else None
+        show_prediction(prediction, entry, "draw_grid", note)
+
+
 # ---------------------------------------------------------------- image files
 
 
@@ -254,4 +276,5 @@ if mode == "Write a number":  # its label hidden: on a 360x640 phone it pushed t
     number_mode(predictor, entry)  # a wide canvas, cut into digits
 else:
     drawing(predictor, entry, entries)
+    grid_drawing(predictor, entry)  # the same digit without dragging
 uploads(predictor, entry)

@@ -1,5 +1,5 @@
-"""The model's answer to one image, as the Draw page shows it for the canvas and each uploaded
-file: the digit (or "Not a digit"), its confidence, a note when unsure, the ten bars."""
+"""The model's answer to one image, as the Draw page shows it for the canvas, the grid and each
+uploaded file: the digit (or "Not a digit"), its confidence, a note when unsure, the ten bars."""
 
 import numpy as np
 import streamlit as st
