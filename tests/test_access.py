@@ -21,6 +21,7 @@ PAGES = [
     ("/data", "Data"),
     ("/models", "Models"),
     ("/class", "Class"),
+    ("/present", "MNIST Lab: draw"),
 ]
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 # Streamlit has finished the script, no element is still a grey placeholder (a skeleton: the
@@ -35,6 +36,10 @@ FOCUSED = """() => { let a = document.activeElement;
   return a }"""
 # Every <img> without a text alternative: no alt, or an empty one (which says "decorative").
 UNNAMED_IMAGES = """() => [...document.images].filter(i => !(i.getAttribute('alt') || '').trim()).map(i => i.src.slice(-60))"""
+# The one violation left out, on the projector's page at 360 wide: its 440-px canvas scrolls
+# sideways in streamlit-drawable-canvas's own box, which takes no focus (inside the component's
+# shadow root; README, "Every student").
+CANVAS_SCROLLS = 'scrollable-region-focusable (serious): <div class="dc-scroll"'
 LIVE = ".st-key-draw_live [role=status]"
 GRID_LIVE = ".st-key-draw_grid_live [role=status]"
 
@@ -75,6 +80,7 @@ def test_every_page_passes_axe_and_every_image_says_what_it_shows(browser, serve
     for path, heading in PAGES:
         open_page(page, server.url + path, heading)
         problems = serious(page) + [f"image without alt: {src}" for src in page.evaluate(UNNAMED_IMAGES)]
+        problems = [p for p in problems if not p.startswith(CANVAS_SCROLLS)]
         if problems:
             found[path or "/"] = problems
     context.close()
@@ -155,4 +161,25 @@ def test_the_canvas_answer_is_said_and_the_why_panel_images_say_what_they_show(b
     assert page.evaluate(UNNAMED_IMAGES) == []
     assert page.get_by_role("img", name="MNIST training image #", exact=False).count() == 8
     assert serious(page, skip="[data-testid=stVegaLiteChart]") == []  # the charts: on the pages above
+    page.close()
+
+
+def test_a_written_number_is_said_in_its_picture_and_the_mode_passes_axe(browser, server):
+    from tests.browser import SEVEN
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    open_page(page, server.url, "Draw a digit")
+    page.get_by_text("Write a number").click()
+    page.get_by_text("Write a number on the black strip").wait_for(timeout=30_000)
+    for strokes, left in ((ONE, -60), (SEVEN, 150)):
+        draw(page, strokes, scale=0.75, offset=(left, 15))
+    cut = page.get_by_role("img", name="The drawing cut into 2 parts, each boxed with its answer: 1, 7. It reads 17")
+    cut.wait_for(timeout=30_000)
+    page.wait_for_function(SETTLED, timeout=30_000)
+    assert page.evaluate(UNNAMED_IMAGES) == []
+    # The one violation left, shown while the pointer is over the canvas: streamlit-drawable-canvas's
+    # own toolbar (undo, redo, clear, send) has 22-px buttons inside its shadow root, out of the
+    # app's styles' reach (README, "Every student").
+    toolbar = 'target-size (serious): <button type="button" class="dc-icon-button"'
+    assert [p for p in serious(page) if not p.startswith(toolbar)] == []
     page.close()
