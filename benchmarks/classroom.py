@@ -301,7 +301,7 @@ async def browser_student(n: int, url: str, start: Start, tally: Tally, browser)
             tally.digits += 1
             if (await answer.inner_text()).strip() != str(digit):
                 tally.errors.append(f"drew a {digit}, the page said {(await answer.inner_text()).strip()!r}")
-            await page.get_by_role("button", name="Clear").click()
+            await page.get_by_role("button", name="Clear", exact=True).click()
             await page.wait_for_timeout(500)
         await context.close()
     except Exception as err:

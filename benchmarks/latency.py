@@ -37,7 +37,7 @@ def session(browser, url: str) -> tuple[float, float]:
     page.wait_for_timeout(1500)  # the page settled, as a person looks before drawing
     page.evaluate(WATCH)
     first = one_stroke(page, SEVEN)
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '-'")
     page.wait_for_timeout(500)
     later = one_stroke(page, SEVEN)  # the same digit: a 1 is cheaper to draw and read

@@ -172,6 +172,15 @@ def over_background(background: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     return (alpha * ink + (1 - alpha) * background.astype(np.float32)).round().astype(np.uint8)
 
 
+def cells_picture(cells: np.ndarray, size: int = 280, softness: float = 6.0) -> np.ndarray:
+    """A grid of inked cells (0 or 1, square) as a white-on-black drawing `size` pixels wide, which
+    `prepare` reads as it reads the canvas. Blurred by `softness` pixels, so the cells' hard steps
+    become soft edges like the brush's and MNIST's (a square 0 of cells: 30% sure sharp, 87% so)."""
+    side = size // len(cells)
+    picture = np.kron(np.asarray(cells, np.uint8) * 255, np.ones((side, side), np.uint8))
+    return cv2.GaussianBlur(picture, (0, 0), softness)
+
+
 def to_ink(image: np.ndarray) -> np.ndarray:
     """Ink map float32 in [0, 1]: 1 where the digit is, 0 on the paper, whatever the polarity.
 

@@ -53,17 +53,23 @@ def samples() -> None:
     picks = np.random.default_rng(st.session_state.get("data_seed", 0)).choice(len(x), side * side, replace=False)
     for row in picks.reshape(side, side):
         for col, i in zip(st.columns(side), row):
-            col.image(x[i], caption=f"Class Label: {y[i]}", width=84)
+            col.image(x[i], caption=f"Class Label: {y[i]}", width=84, alt=f"MNIST {name.lower()} image #{i}: a {y[i]}")
 
 
 def pixel_matrix() -> None:
     st.subheader("One digit's raw pixels")
     index = st.number_input("Training image index", 0, len(x_train) - 1, 0, key="data_index")
     image, matrix = st.columns([1, 4])
-    image.image(x_train[index], caption=f"#{index}: a {y_train[index]}", width=140)
-    # Each cell shaded by its own value, as the notebook's printed 28x28 array reads.
+    image.image(
+        x_train[index],
+        caption=f"#{index}: a {y_train[index]}",
+        width=140,
+        alt=f"MNIST training image #{index}: a {y_train[index]}",
+    )
+    # Each cell shaded by its own value, as the notebook's printed 28x28 array reads. Its number in
+    # black from 119 up, white below: either way at least 4.5:1 (grey #888 was 1:1 on a mid-grey cell).
     table = pd.DataFrame(x_train[index])
-    styled = table.style.map(lambda v: f"background-color: rgb({v},{v},{v}); color: {'black' if v > 128 else '#888'}")
+    styled = table.style.map(lambda v: f"background-color: rgb({v},{v},{v}); color: {'black' if v > 118 else 'white'}")
     matrix.dataframe(styled, height=28 * 35 + 38)
 
 
@@ -76,7 +82,13 @@ def counts_and_means() -> None:
     )
     st.altair_chart(chart)
     for col, d in zip(st.columns(10), range(10)):
-        col.image(mean_digits()[d], caption=f"mean {d}", clamp=True, width=64)
+        col.image(
+            mean_digits()[d],
+            caption=f"mean {d}",
+            clamp=True,
+            width=64,
+            alt=f"The mean of every MNIST training {d}: a blurred {d}",
+        )
 
 
 def normalisations() -> None:
@@ -88,7 +100,13 @@ def normalisations() -> None:
     scaled = normalize(raw[None] / 255.0, "scale")[0]
     l2 = normalize(raw[None] / 255.0, "l2")[0]
     for col, (title, a) in zip(st.columns(3), [("raw bytes", raw), ("/ 255", scaled), ("L2 along axis 1", l2)]):
-        col.image(a / a.max(), caption=f"{title}: {value_range(a)}", clamp=True, width=168)
+        col.image(
+            a / a.max(),
+            caption=f"{title}: {value_range(a)}",
+            clamp=True,
+            width=168,
+            alt=f"MNIST training image #0, a {y_train[0]}, as {title}: {value_range(a)}",
+        )
 
 
 def preparation() -> None:
@@ -115,8 +133,9 @@ def preparation() -> None:
         "fit": "fit: into 20x20",
         "centred": "centred in 28x28",
     }
+    shown = file.name if file else f"MNIST test image #0 (a {y_test[0]}), small on grey paper"
     for col, (name, a) in zip(st.columns(len(steps)), steps):
-        col.image(a, caption=captions.get(name, name), clamp=True, width=140)
+        col.image(a, caption=captions.get(name, name), clamp=True, width=140, alt=f"{shown}, {captions.get(name, name)}")
     if prepared.image is None:
         st.warning(f"Nothing to read: {prepared.blank_reason}")
 
@@ -194,8 +213,15 @@ def one_drawing(db: Drawings, drawing_id: int):
     d = db.get(drawing_id)
     original, prepared, about = st.columns([1, 1, 1])
     if d.original:
-        original.image(d.original, caption=f"as drawn ({d.source})", width=224)
-    prepared.image(np.kron(d.image, np.ones((8, 8), np.uint8)), caption="prepared: the 28x28 a model reads", width=224)
+        original.image(
+            d.original, caption=f"as drawn ({d.source})", width=224, alt=f"Class drawing #{drawing_id} as drawn: a {d.label}"
+        )
+    prepared.image(
+        np.kron(d.image, np.ones((8, 8), np.uint8)),
+        caption="prepared: the 28x28 a model reads",
+        width=224,
+        alt=f"Class drawing #{drawing_id} prepared, 28x28: a {d.label}",
+    )
     answer = (
         f"{d.model} read it as a {int(np.argmax(d.probabilities))} ({max(d.probabilities):.0%})"
         if d.probabilities

@@ -10,8 +10,11 @@ from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from model_store import ImageError, Prediction, Predictor, StoredModel, prepare
-from model_store.preprocess import IMAGE_TYPES, over_background
-from pages.common import model_picker, newest, plain, predictor_of, probability_chart, through_app_frame
+from model_store.preprocess import IMAGE_TYPES, cells_picture, over_background
+from pages.common import model_picker, newest, plain, predictor_of, through_app_frame
+from pages.common.announce import answer_text, live_answer
+from pages.common.answer import show_answer, show_details, show_prediction
+from pages.common.cell_grid import cell_grid
 from pages.common.explain import why
 from pages.common.keep import clear_canvas, keep_controls
 from pages.common.number import number_mode
@@ -37,60 +40,6 @@ def pixel_view(image: np.ndarray, scale: int = 8) -> np.ndarray:
     return big
 
 
-def show_prediction(prediction: Prediction, entry: StoredModel, key: str, note: str | None = None) -> None:
-    """The answer, its confidence and the ten probabilities."""
-    show_answer(prediction, entry)
-    show_details(prediction, entry, key, note)
-
-
-def show_answer(prediction: Prediction, entry: StoredModel) -> None:
-    meaning = (
-        "; its confidence is calibrated on held-out images: when it says 80%, it is right about 80% of the time"
-        if entry.calibration
-        else "; its confidence is as the model gives it (not calibrated)"
-    )
-    verdict = prediction.verdict(entry.unsure_below)
-    shown = {"blank": "-", "not_a_digit": "Not a digit"}.get(verdict, prediction.digit)
-    st.metric("Prediction", shown, help='the model\'s most likely digit, or "Not a digit" when that is likelier' + meaning)
-
-
-def show_details(prediction: Prediction, entry: StoredModel, key: str, note: str | None = None) -> None:
-    """The confidence, a note, the ten probabilities. A blank shows the same elements ("-", an
-    empty bar and chart), so a stroke only updates them: when the first stroke made the browser
-    build them, a session's first answer came ~100 ms later than the next ones."""
-    verdict = prediction.verdict(entry.unsure_below)
-    if verdict == "blank":
-        st.progress(0.0, text="Confidence -")
-    elif verdict == "not_a_digit":
-        st.progress(prediction.not_digit, text=f"Not a digit {prediction.not_digit:.1%}")
-    else:
-        st.progress(prediction.confidence, text=f"Confidence {prediction.confidence:.1%}")
-    # One slot for the note, filled or not: a warning that came and went between strokes moved
-    # the chart below it to another place in the page, and the browser built the chart anew.
-    slot = st.empty()
-    p = prediction.probabilities
-    if note:
-        slot.info(note, icon=":material/draw:")
-    elif verdict == "not_a_digit":
-        slot.warning(
-            f"That doesn't look like a digit ({prediction.not_digit:.1%} sure): it is more like the letters, shapes and "
-            f"doodles this model learnt to tell apart from digits. Still drawing? Go on. Were it a digit, it would be a "
-            f"{prediction.digit} ({p.max():.0%}), as the bars show.",
-            icon=":material/block:",
-        )
-    elif verdict == "unsure":
-        first, second = np.argsort(-p)[:2]
-        slot.warning(
-            f"Not sure: it could be a {first} ({p[first]:.0%}) or a {second} ({p[second]:.0%}). "
-            + (
-                f"Under {entry.unsure_below:.0%} it says so: half of its mistakes on held-out images come under it."
-                if entry.calibration
-                else ""
-            )
-        )
-    st.vega_lite_chart(spec=probability_chart(np.zeros(10) if verdict == "blank" else p), key=f"{key}_chart")
-
-
 def tile_maps(maps: np.ndarray, columns: int = 8, limit: int = 32) -> np.ndarray:
     """(h, w, channels) feature maps as one image: a grid of small maps, each scaled to [0, 1]."""
     maps = maps[..., :limit]
@@ -109,7 +58,12 @@ def show_inside(predictor: Predictor, prepared: np.ndarray) -> None:
     for layer in predictor.activations(prepared):
         if layer.kind == "maps":
             h, w, n = layer.values.shape
-            st.image(tile_maps(layer.values), caption=f"{layer.name}: {min(n, 32)} of {n} feature maps, {h}x{w}", clamp=True)
+            st.image(
+                tile_maps(layer.values),
+                caption=f"{layer.name}: {min(n, 32)} of {n} feature maps, {h}x{w}",
+                clamp=True,
+                alt=f"Layer {layer.name}: {min(n, 32)} of its {n} feature maps, {h}x{w} each, as a grid of gray squares",
+            )
         else:
             st.caption(f"{layer.name}: {len(layer.values)} units")
             st.bar_chart(pd.DataFrame({"activation": layer.values}), height=120)
@@ -153,12 +107,13 @@ def blank_canvas() -> None:
 
 
 # On a narrow screen (a phone, a tablet upright) the columns stack and the answer would sit below
-# the canvas, out of sight while drawing: there a one-line answer shows above the canvas instead.
+# the canvas, out of sight while drawing: there a one-line answer shows above the canvas (and the
+# grid) instead.
 # The "No, it is a" digits wrap onto two rows there (Streamlit scrolls them sideways, hiding the 9).
 NARROW_SCREEN_CSS = """<style>
-.st-key-draw_answer_top { display: none; }
+.st-key-draw_answer_top, .st-key-draw_grid_answer_top { display: none; }
 @media (max-width: 640px) {
-  .st-key-draw_answer_top { display: block; }
+  .st-key-draw_answer_top, .st-key-draw_grid_answer_top { display: block; }
   .stButtonGroup > div { flex-wrap: wrap; }
 }
 </style>"""
@@ -215,6 +170,8 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
         fresh = True
     prediction = predictor.predict(image) if fresh else Prediction(None, 0.0, None, None, "nothing drawn")
     top.markdown(short_answer(prediction))
+    said = answer_text(prediction, entry.unsure_below)
+    live_answer(said, "draw_live")  # said by a screen reader after every stroke
     with right:
         note = None
         if prediction.blank and fresh:  # strokes, but nothing a digit could be made of
@@ -232,7 +189,8 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
         show_details(prediction, entry, "draw", note)
         keep_controls(prediction, "draw_keep", "canvas", image, entry.name)
         seen = BLANK if prediction.blank else prediction.prepared
-        st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, clamp=True)
+        seen_alt = "The 28x28 input, empty" if prediction.blank else f"The 28x28 input the model reads. {said}"
+        st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, clamp=True, alt=seen_alt)
     if prediction.blank:
         return
     if st.toggle("Why? The training images it finds most alike, and where it looked", key="draw_why"):
@@ -241,6 +199,26 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
         show_inside(predictor, prediction.prepared)
     if len(entries) > 1 and st.toggle("Compare every stored model on this drawing", key="draw_compare"):
         show_comparison(entries, prediction.prepared)
+
+
+# ---------------------------------------------------------------- the grid
+
+
+@st.fragment
+def grid_drawing(predictor: Predictor, entry: StoredModel) -> None:
+    """A digit made without dragging (pages/common/cell_grid.py), read after every cell."""
+    st.subheader("Draw without dragging: ink cells by keyboard, click or tap")
+    top = st.container(key="draw_grid_answer_top")  # on a phone, as above the canvas
+    left, right = st.columns([1, 1.3], gap="large")
+    with left:
+        cells = cell_grid("draw_grid")
+    blank = Prediction(None, 0.0, None, None, "no cell inked")
+    prediction = predictor.predict(cells_picture(cells, CANVAS_SIZE)) if cells.any() else blank
+    top.markdown(short_answer(prediction))
+    live_answer(answer_text(prediction, entry.unsure_below), "draw_grid_live")
+    with right:
+        note = f"Nothing to read yet: {prediction.blank_reason}." if prediction.blank else None
+        show_prediction(prediction, entry, "draw_grid", note)
 
 
 # ---------------------------------------------------------------- image files
@@ -267,11 +245,17 @@ def uploads(predictor: Predictor, entry: StoredModel) -> None:
         prediction = predictor.predict_prepared([prepared])[0]
         with st.container(border=True):
             original, seen, answer = st.columns([1, 1, 2])
-            original.image(image, caption=file.name, width=140, clamp=True)
+            original.image(image, caption=file.name, width=140, clamp=True, alt=f"The uploaded file {file.name}")
             if prediction.blank:
                 answer.warning(f"{file.name}: {prediction.blank_reason}")
                 continue
-            seen.image(pixel_view(prediction.prepared, 5), caption="What the model sees", width=140, clamp=True)
+            seen.image(
+                pixel_view(prediction.prepared, 5),
+                caption="What the model sees",
+                width=140,
+                clamp=True,
+                alt=f"{file.name} as the 28x28 input the model reads: {answer_text(prediction, entry.unsure_below)}",
+            )
             with answer:
                 show_prediction(prediction, entry, f"upload_{i}")
                 keep_controls(prediction, f"draw_keep_upload_{i}", "upload", image, entry.name)
@@ -292,4 +276,5 @@ if mode == "Write a number":  # its label hidden: on a 360x640 phone it pushed t
     number_mode(predictor, entry)  # a wide canvas, cut into digits
 else:
     drawing(predictor, entry, entries)
+    grid_drawing(predictor, entry)  # the same digit without dragging
 uploads(predictor, entry)

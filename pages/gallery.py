@@ -133,7 +133,9 @@ def gallery(probabilities: np.ndarray, images: ImageSet, turned: np.ndarray | No
         for col, i in zip(st.columns(COLUMNS), on_page[start : start + COLUMNS]):
             answer = "not a digit" if turned is not None and turned[i] else f"{guesses[i]} ({probabilities[i].max():.0%})"
             caption = f"{images.names[i]}: {images.labels[i]} → {answer}"
-            col.image(tiles(images)[i], caption=caption)
+            col.image(
+                tiles(images)[i], caption=caption, alt=f"{images.item} {images.names[i]}: a {images.labels[i]}, read as {answer}"
+            )
             col.button("Inspect", key=f"gallery_inspect_{i}", on_click=_inspect, args=(int(i),))
 
 
@@ -158,11 +160,17 @@ def detail(entry: StoredModel, probabilities: np.ndarray, images: ImageSet) -> N
     x = images.images[index]
     st.subheader(f"{images.item} {images.names[index]}: a {images.labels[index]}, read as {probabilities[index].argmax()}")
     image, chart, heat = st.columns([1, 2, 1])
-    image.image(x, caption="the image", width=168)
+    read = f"a {images.labels[index]}, read as {probabilities[index].argmax()}"
+    image.image(x, caption="the image", width=168, alt=f"{images.item} {images.names[index]}: {read}")
     with chart:
         st.vega_lite_chart(spec=probability_chart(probabilities[index]), key="gallery_detail_chart")
     looked = predictor_of(entry).occlusion(x / 255.0, int(probabilities[index].argmax()))
-    heat.image(heat_overlay(looked, x), caption="where it looked: hiding the bright parts hurts the answer most", width=168)
+    heat.image(
+        heat_overlay(looked, x),
+        caption="where it looked: hiding the bright parts hurts the answer most",
+        width=168,
+        alt=f"Heat map over {images.item} {images.names[index]}: where the model looked to read it",
+    )
     if st.button("Edit it on the Draw page", key="gallery_edit", icon=":material/edit:"):
         st.session_state["draw_start"] = (x, f"{images.item} {images.names[index]} (a {images.labels[index]})")
         st.switch_page("pages/draw.py")
@@ -214,7 +222,8 @@ def random_grid(probabilities: np.ndarray, images: ImageSet) -> None:
         st.session_state["gallery_seed"] = st.session_state.get("gallery_seed", 0) + 1
     picks = np.random.default_rng(st.session_state.get("gallery_seed", 0)).choice(len(images.labels), n, replace=False)
     guesses = probabilities.argmax(axis=1)
-    st.image([tiles(images)[i] for i in picks], caption=[f"{images.names[i]} = {guesses[i]}" for i in picks], width=84)
+    alts = [f"{images.item} {images.names[i]}: a {images.labels[i]}, read as {guesses[i]}" for i in picks]
+    st.image([tiles(images)[i] for i in picks], caption=[f"{images.names[i]} = {guesses[i]}" for i in picks], width=84, alt=alts)
 
 
 TABLED = 20  # models read on the drawings for the table, at most: pages.common.set_readings keeps 40 sets
@@ -267,7 +276,10 @@ def comparison(entry: StoredModel, probabilities: np.ndarray, others: list[Store
             st.caption(f"{title} (first {min(16, len(indices))} of {len(indices)})")
             shown = indices[:16]
             st.image(
-                [tiles(images)[i] for i in shown], caption=[f"{images.names[i]}: a {images.labels[i]}" for i in shown], width=84
+                [tiles(images)[i] for i in shown],
+                caption=[f"{images.names[i]}: a {images.labels[i]}" for i in shown],
+                width=84,
+                alt=[f"{images.item} {images.names[i]}: a {images.labels[i]}" for i in shown],
             )
 
 

@@ -126,7 +126,8 @@ def wall() -> None:
         if not newest:
             st.info("The class wall: drawings saved on the Draw page show here as they come.", icon=":material/grid_view:")
         else:
-            st.image([tile(d) for d in newest], caption=[caption(d, names) for d in newest], width=TILE + 12)
+            alts = [f"Class drawing, {caption(d, names).replace('✗ ', 'a mistake: ')}" for d in newest]
+            st.image([tile(d) for d in newest], caption=[caption(d, names) for d in newest], width=TILE + 12, alt=alts)
     show_confusion(counts)
 
 
@@ -169,7 +170,7 @@ def join_code() -> None:
     """The address students type, large, and its QR code for a phone's camera."""
     url = class_address(st.context.url or "", st.get_option("browser.serverAddress"), st.get_option("server.port"))
     code, words = st.columns([1, 2], vertical_alignment="center")
-    code.image(qr_code(url, 5), width=170, caption="Join the class")
+    code.image(qr_code(url, 5), width=170, caption="Join the class", alt=f"QR code of the class's address, {url}")
     words.container(key="present_join").markdown(f"Join the class: **{url.split('://', 1)[1]}**")
 
 

@@ -38,8 +38,9 @@ ZERO = [[(140 + 70 * math.sin(t / 20 * 2 * math.pi), 140 - 100 * math.cos(t / 20
 STAR = [[(140 + 100 * math.sin(k * 4 * math.pi / 5), 150 - 100 * math.cos(k * 4 * math.pi / 5)) for k in range(6)]]
 
 
-# Times the answer inside the page: `which` is the metric to watch (0: the drawing's, 1: the
-# first uploaded file's), `up` the moment the input left the person.
+# Times the answer inside the page: `which` is the metric to watch (0: the drawing's, FIRST_UPLOAD:
+# the first uploaded file's; the grid's is between them), `up` the moment the input left the person.
+FIRST_UPLOAD = 2
 WATCH = """() => {
   window.__lat = {};
   window.addEventListener('mouseup', () => { if (window.__lat.which === 0) window.__lat.up = performance.now(); }, true);

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import ONE, SEVEN, STAR, WATCH, ZERO, draw, running_app, touch_draw
+from tests.browser import FIRST_UPLOAD, ONE, SEVEN, STAR, WATCH, ZERO, draw, running_app, touch_draw
 from tests.test_cli import TF_LOGS
 
 pytestmark = pytest.mark.browser
@@ -143,7 +143,7 @@ def test_uploads_over_20_mb_are_refused_and_the_server_demands_its_xsrf_token(pa
     )
     message = page.get_by_text("File must be 20.0MB or smaller.")
     message.wait_for(timeout=15_000)
-    assert page.get_by_test_id("stMetricValue").count() == 1  # nothing was read
+    assert page.get_by_test_id("stMetricValue").count() == FIRST_UPLOAD  # nothing was read: the canvas's and the grid's only
     # A request from another site carries no XSRF token: Streamlit refuses the upload.
     forged = urllib.request.Request(f"{server.url}/_stcore/upload_file/session/file", data=b"x", method="PUT")
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -154,7 +154,7 @@ def test_uploads_over_20_mb_are_refused_and_the_server_demands_its_xsrf_token(pa
 def clear(page) -> None:
     """Press Clear and wait for the dash; then pause as a person does, moving back to the canvas
     (a stroke begun within ~50 ms of the click can land before the canvas has reloaded)."""
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '-'", timeout=15_000)
     page.wait_for_timeout(300)
 
@@ -329,7 +329,7 @@ def test_why_shows_the_neighbours_and_the_drawing_moves_on_the_map(page):
     page.wait_for_function("() => document.body.innerText.includes(': a 7')")  # the 7s it resembles
     page.locator(".st-key-draw_map svg.marks").wait_for()
     on_seven = page.evaluate(drawn_map)
-    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("button", name="Clear", exact=True).click()
     page.wait_for_function(f"{read} === '-'", timeout=15_000)
     page.locator("canvas").last.scroll_into_view_if_needed()  # the panel below had scrolled it away
     draw(page, ONE)

@@ -23,6 +23,8 @@ from tests.conftest import (
 )
 from tests.people import TEACHER
 
+FIRST_UPLOAD = 2  # the page's metrics: the canvas's answer, the grid's, then each uploaded file's
+
 
 @pytest.fixture
 def page(tiny_store, monkeypatch):
@@ -36,7 +38,7 @@ def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
 
 
 def test_a_blank_canvas_shows_a_dash_and_an_invitation_not_a_guess(page):
-    assert page.metric[0].label == "Prediction" and page.metric[0].value == "-"
+    assert [(m.label, m.value) for m in page.metric] == [("Prediction", "-")] * FIRST_UPLOAD  # the canvas, the grid
     assert "Draw a digit" in page.info[0].value
     assert not page.warning
 
@@ -51,7 +53,7 @@ def test_an_uploaded_digit_is_read_with_its_probabilities(page, mnist_test):
     x, y = mnist_test
     upload(page, ("seven.png", image_file(digit_on_canvas(x[0], dark_on_light=True))))
     assert y[0] == 7
-    answer = page.metric[1]
+    answer = page.metric[FIRST_UPLOAD]
     assert answer.label == "Prediction" and answer.value == "7"
     assert "Confidence" in page.get("progress")[0].proto.text
     assert not page.error
@@ -113,7 +115,7 @@ def test_bad_files_get_their_own_error_and_the_good_ones_still_work(page, mnist_
         "bomb.png: the image is 10000x10000 pixels; the limit is 64 megapixels",
         "strip.png: the image is 10000x1 pixels, too small or thin to hold a digit",
     ]
-    read = [m.value for m in page.metric[1:]]
+    read = [m.value for m in page.metric[FIRST_UPLOAD:]]
     assert read == [str(d) for d in y[[1, 0, 2, 3, 4]]]  # good, 16-bit, CMYK, transparent, the GIF's first frame
     assert [w.value for w in page.warning] == [
         "blank.png: no ink found (the image is one even shade)",
@@ -143,5 +145,20 @@ def test_a_corrupted_model_is_left_out_and_the_page_falls_back_to_the_default(ti
     for name in ("lab-default", "spare"):  # every other model still reads digits
         at.selectbox(key="draw_model").set_value(name)
         upload(at, ("digit.png", image_file(digit_on_canvas(x[0], dark_on_light=True))))
-        assert at.metric[1].value == str(y[0]), name
+        assert at.metric[FIRST_UPLOAD].value == str(y[0]), name
     assert open_page("draw").selectbox(key="draw_model").value == "lab-default"  # a new visitor too
+
+
+def test_the_answer_a_screen_reader_hears_is_the_one_the_page_shows():
+    from model_store import Prediction
+    from pages.common.announce import answer_text
+
+    def reading(*p: float, not_digit: float = 0.0) -> Prediction:
+        probabilities = np.array(p + (0.0,) * (10 - len(p)), np.float32)
+        return Prediction(int(probabilities.argmax()), float(probabilities.max()), probabilities, None, None, not_digit)
+
+    assert answer_text(Prediction(None, 0.0, None, None, "a speck")) == "Nothing to read: a speck"
+    assert answer_text(reading(0.02, 0.9, 0.08), unsure_below=0.79) == "Prediction: 1, 90% sure"
+    # Under the model's threshold the page warns "Not sure": the sentence says so, and names the runner-up.
+    assert answer_text(reading(0.0, 0.2, 0.5, 0.3), unsure_below=0.79) == "Prediction: 2, 50% sure; not sure, it could be a 3"
+    assert answer_text(reading(0.0, 0.9, not_digit=0.8)) == "Not a digit, 80% sure"

@@ -133,3 +133,14 @@ def test_comparing_with_another_model_counts_both_ways(page):
         if m.label in ("Both right", "Both wrong") or m.label.startswith("Only")
     }
     assert sum(values.values()) == 10_000 and len(values) == 4
+
+
+def test_the_confusion_counts_are_white_on_the_darkest_cells_and_black_elsewhere():
+    from pages.common.charts import confusion_chart
+
+    confusion = np.eye(10, dtype=int) * 100
+    confusion[9, 4], confusion[5, 3], confusion[1, 7] = 5, 4, 1  # mistakes: the darkest cell is the 5
+    colour = confusion_chart(confusion).to_dict()["layer"][1]["encoding"]["color"]
+    assert colour["condition"]["value"] == "white" and colour["value"] == "black"
+    assert colour["condition"]["test"].startswith("datum.mistake > ")
+    assert 4 <= float(colour["condition"]["test"].split(">")[1]) < 5  # the 5 in white; the 4 and under in black

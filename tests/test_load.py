@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, ONE, SEVEN, WATCH, ZERO, mouse_path, running_app
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, FIRST_UPLOAD, ONE, SEVEN, WATCH, ZERO, mouse_path, running_app
 from tests.conftest import digit_on_canvas, image_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.load]
@@ -107,7 +107,7 @@ async def draw_one(page, strokes, stats: Stats, expected: str, label: str) -> No
             await page.mouse.move(x, y, steps=steps)
         await page.mouse.up()
     await answer(page, stats, expected, label)
-    await page.get_by_role("button", name="Clear").click()
+    await page.get_by_role("button", name="Clear", exact=True).click()
     await page.wait_for_function(
         "() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '-'", timeout=WAIT_MS
     )
@@ -115,7 +115,7 @@ async def draw_one(page, strokes, stats: Stats, expected: str, label: str) -> No
 
 async def upload_one(page, file: tuple[str, bytes], stats: Stats, label: str) -> None:
     name, data = file
-    await page.evaluate("() => Object.assign(window.__lat, {which: 1, up: performance.now(), done: null})")
+    await page.evaluate(f"() => Object.assign(window.__lat, {{which: {FIRST_UPLOAD}, up: performance.now(), done: null}})")
     await page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
         files=[{"name": name, "mimeType": "image/png", "buffer": data}]
     )

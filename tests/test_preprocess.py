@@ -219,3 +219,29 @@ def test_strokes_over_a_picture_add_ink_and_the_eraser_takes_it_away():
     seen = over_background(picture, strokes)
     assert seen[70, 100] == 255 and seen[120, 140] == 255 and seen[170, 140] == 0 and seen[10, 10] == 0
     assert np.array_equal(over_background(picture, np.zeros_like(strokes)), picture)
+
+
+GRID_DIGITS = {  # digits as a person inks them on the Draw page's 14x14 grid, cell by cell
+    1: ["......#......."] * 10,
+    0: ["......##......", ".....#..#.....", "....#....#....", "....#....#....", "...#......#...", "...#......#...",
+        "...#......#...", "...#......#...", "....#....#....", "....#....#....", ".....#..#.....", "......##......"],
+    7: ["...########...", "..........#...", ".........#....", ".........#....", "........#.....", "........#.....",
+        ".......#......", ".......#......", "......#.......", "......#......."],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("digit", GRID_DIGITS)
+def test_a_digit_inked_cell_by_cell_on_the_grid_is_read_as_the_canvas_is(tmp_path, digit):
+    from model_store import ModelStore, Predictor
+    from model_store.preprocess import cells_picture
+
+    cells = np.zeros((14, 14), np.uint8)
+    for r, line in enumerate(GRID_DIGITS[digit], start=1):
+        cells[r] = [ch == "#" for ch in line]
+    picture = cells_picture(cells, 280)
+    # White ink on black, as the canvas gives it, its edges soft as a brush's (not 0 and 255 alone).
+    assert picture.shape == (280, 280) and picture.dtype == np.uint8
+    assert picture[0, 0] == 0 and picture.max() > 200 and len(np.unique(picture)) > 100
+    store = ModelStore(tmp_path / "models")
+    model, entry = store.load(store.default().name)
+    assert Predictor(model, entry.normalization, entry.temperature).predict(picture).digit == digit

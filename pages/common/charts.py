@@ -18,7 +18,10 @@ def confusion_chart(confusion: np.ndarray) -> alt.Chart:
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
         tooltip=["true", "predicted", "images"],
     )
-    text = base.mark_text(fontSize=11).encode(text="images:Q", color=alt.value("#333"))
+    # Each count in black up to 80% of the most mistakes (4.7:1 on that orange) and in white above
+    # (4.5:1 there, 7.1:1 on the darkest); the dark grey before was 1.8:1 on the darkest cell.
+    dark = f"datum.mistake > {0.8 * max(1, cells['mistake'].max())}"
+    text = base.mark_text(fontSize=11).encode(text="images:Q", color=alt.condition(dark, alt.value("white"), alt.value("black")))
     return (heat + text).add_params(pick)
 
 

@@ -153,10 +153,9 @@ def show_picked(entry: StoredModel, index: int, key: str) -> None:
     images, labels = load_mnist()[1]
     read = int(test_readings(entry)[index])
     left, right = st.columns([1, 3])
-    left.image(images[index], width=84)
-    right.markdown(
-        f"**MNIST test image #{index}**: a {labels[index]}, " + ("read right" if read == labels[index] else f"read as {read}")
-    )
+    said = "read right" if read == labels[index] else f"read as {read}"
+    left.image(images[index], width=84, alt=f"MNIST test image #{index}: a {labels[index]}, {said}")
+    right.markdown(f"**MNIST test image #{index}**: a {labels[index]}, {said}")
     if right.button(
         "Inspect it in the Gallery", key=f"{key}_map_open", icon=":material/zoom_in:", on_click=_open, args=(entry.name, index)
     ):
@@ -233,7 +232,8 @@ def nearest_class_drawings(entry: StoredModel, explainer: Explainer, features: n
     picked, _ = nearest(found, norms, features, min(CLASS_NEIGHBOURS, len(labels)))
     st.markdown(f"**The {len(picked)} class drawing{'s' if len(picked) > 1 else ''} it finds most alike**, nearest first")
     captions = [f"{plain(writers[i])}: a {labels[i]}" + ("" if labels[i] == digit else f" (not a {digit})") for i in picked]
-    st.image([images[i] for i in picked], caption=captions, width=72)
+    alts = [f"Class drawing by {writers[i]}: a {labels[i]}" for i in picked]
+    st.image([images[i] for i in picked], caption=captions, width=72, alt=alts)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -256,7 +256,8 @@ def why(entry: StoredModel, prepared: np.ndarray, digit: int, key: str) -> None:
     near = explainer.neighbours(features, NEIGHBOURS)
     st.markdown(f"**The {NEIGHBOURS} training images it finds most alike**, nearest first")
     captions = [f"#{n.index}: a {n.label}" + ("" if n.label == digit else " (not a " + str(digit) + ")") for n in near]
-    st.image([training_tile(n.index) for n in near], caption=captions, width=72)
+    alts = [f"MNIST training image #{n.index}: a {n.label}" for n in near]
+    st.image([training_tile(n.index) for n in near], caption=captions, width=72, alt=alts)
     others = [n.label for n in near if n.label != digit]
     if others:
         st.caption(
@@ -271,5 +272,6 @@ def why(entry: StoredModel, prepared: np.ndarray, digit: int, key: str) -> None:
         cv2.resize(heat_overlay(heat, image), (168, 168), interpolation=cv2.INTER_NEAREST),
         caption=f"Where it looked for a {digit} ({explainer.saliency_method}): bright where the answer leaned most",
         width=168,
+        alt=f"Heat map over the drawing: where the model looked for a {digit}",
     )
     show_map(entry, explainer, features, key)

@@ -57,7 +57,14 @@ def show_reading(image: np.ndarray, reading: NumberReading, width: int) -> None:
     for column, (i, digit) in zip(st.columns(max(len(reading.digits), 4)), enumerate(reading.digits)):
         column.metric(f"Part {i + 1}", part_text(digit).split(" · ")[0], help="its confidence, calibrated as for one digit")
         column.caption(part_text(digit).split(" · ")[-1] if " · " in part_text(digit) else "named, not read")
-    st.image(boxed(image, reading), caption="How the drawing was cut: each part's box and answer", width=width)
+    said = ", ".join(part_text(d).split(" · ")[0] for d in reading.digits)
+    alt = f"The drawing cut into {len(reading.digits)} parts, each boxed with its answer: {said}. {headline(reading)}"
+    st.image(
+        boxed(image, reading),
+        caption="How the drawing was cut: each part's box and answer",
+        width=width,
+        alt=alt.replace("**", ""),
+    )
 
 
 def strip_size() -> tuple[int, int, int]:
