@@ -24,7 +24,8 @@ def data_root() -> Path:
 
 
 def runs_root() -> Path:
-    """The training runs' records (`training.runs`): $MNIST_LAB_RUNS, default `runs/` beside app.py."""
+    """This machine's scratch for training ($MNIST_LAB_RUNS, default `runs/` beside app.py): the lock
+    that says which app process runs its own Ray. The runs' records are in the class database."""
     return Path(os.environ.get("MNIST_LAB_RUNS") or PROJECT_ROOT / "runs")
 
 
