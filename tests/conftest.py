@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -150,6 +151,24 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@contextlib.contextmanager
+def database_at(path, version: str):
+    """An SQLite class database brought to schema `version` only (an earlier release's), and a
+    connection in its transaction to put that release's rows in."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from model_store.database import MIGRATIONS
+
+    with create_engine(f"sqlite:///{path}").begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, version)
+        yield connection
 
 
 def recorded_run(run_id: str, config: dict, status: str = "waiting") -> str:

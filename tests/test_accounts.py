@@ -120,18 +120,13 @@ def test_a_lesson_backup_carries_no_teacher_account_and_a_restore_keeps_the_scho
 def test_a_class_database_of_schema_0002_is_upgraded_and_its_old_sign_ins_must_sign_in_again(tmp_path):
     import time
 
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    from model_store.database import HEAD, MIGRATIONS
+    from model_store.database import HEAD
+    from tests.conftest import database_at
 
     path = tmp_path / "last-release.sqlite3"
-    with create_engine(f"sqlite:///{path}").begin() as connection:  # the release before accounts
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0002")
+    with database_at(path, "0002") as connection:  # the release before accounts
         connection.execute(
             text("INSERT INTO teachers VALUES ('desk', :until, :seen)"), {"until": time.time() + 3600, "seen": time.time()}
         )

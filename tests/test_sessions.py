@@ -83,19 +83,12 @@ def test_a_token_is_random_kept_only_hashed_and_replaced_at_sign_in_and_sign_out
 
 
 def test_a_class_database_of_schema_0003_is_upgraded_and_its_xsrf_keyed_sign_ins_end(tmp_path):
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine
-
-    from model_store.database import HEAD, MIGRATIONS, Database
+    from model_store.database import HEAD, Database
     from model_store.people import Register
+    from tests.conftest import database_at
 
     path = tmp_path / "last-release.sqlite3"
-    with create_engine(f"sqlite:///{path}").begin() as connection:  # the release before sessions
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
+    with database_at(path, "0003") as connection:  # the release before sessions
         connection.execute(
             text("INSERT INTO teachers VALUES ('a1b2c3d4e5f6', :until, :seen, NULL, 'an-id')"),
             {"until": time.time() + 3600, "seen": time.time()},
