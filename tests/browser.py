@@ -38,9 +38,21 @@ ZERO = [[(140 + 70 * math.sin(t / 20 * 2 * math.pi), 140 - 100 * math.cos(t / 20
 STAR = [[(140 + 100 * math.sin(k * 4 * math.pi / 5), 150 - 100 * math.cos(k * 4 * math.pi / 5)) for k in range(6)]]
 
 
-# Times the answer inside the page: `which` is the metric to watch (0: the drawing's, FIRST_UPLOAD:
-# the first uploaded file's; the grid's is between them), `up` the moment the input left the person.
+# The page has finished its run: nothing is left from the run before (a click on such a stale
+# element can name a widget the new run no longer has, and be lost) and the app is not running.
+SETTLED = """() => !document.querySelector('[data-stale="true"]')
+  && !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')"""
+
+
+def settle(page, timeout: int = 60_000) -> None:
+    page.wait_for_function(SETTLED, timeout=timeout)
+
+
+# The Draw page's metrics, in AppTest and on screen alike: the canvas's answer, the grid's, then one
+# per uploaded file, so the first uploaded file's is this one.
 FIRST_UPLOAD = 2
+# Times the answer inside the page: `which` is the metric to watch (0: the drawing's, FIRST_UPLOAD:
+# the first uploaded file's), `up` the moment the input left the person.
 WATCH = """() => {
   window.__lat = {};
   window.addEventListener('mouseup', () => { if (window.__lat.which === 0) window.__lat.up = performance.now(); }, true);

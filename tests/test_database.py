@@ -22,6 +22,7 @@ from model_store.drawings import Drawings
 from model_store.lesson import BadBackup, backup, restore
 from model_store.migrate import migrate
 from model_store.people import Register
+from tests.browser import FIRST_UPLOAD
 from tests.conftest import ROOT, as_read, digit_on_canvas, image_file, open_page, run_clean
 from tests.people import STUDENT, TEACHER
 
@@ -213,7 +214,7 @@ def test_a_database_that_goes_down_mid_lesson_keeps_the_drawing_and_save_again_s
         run_clean(at)
         said = as_read(at.error[0].value)
         assert "1 drawing not saved yet: the class database at 127.0.0.1" in said and "does not answer" in said, said
-        assert at.metric[1].value == "7"  # drawing and reading go on
+        assert at.metric[FIRST_UPLOAD].value == "7"  # drawing and reading go on
         server.start()
         at.button(key="draw_keep_upload_0_save_again").click()
         run_clean(at)

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
 from model_store.database import models
+from tests.browser import FIRST_UPLOAD
 from tests.conftest import (
     animated_gif,
     cmyk_jpeg,
@@ -22,8 +23,6 @@ from tests.conftest import (
     transparent_png,
 )
 from tests.people import TEACHER
-
-FIRST_UPLOAD = 2  # the page's metrics: the canvas's answer, the grid's, then each uploaded file's
 
 
 @pytest.fixture

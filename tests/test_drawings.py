@@ -19,6 +19,7 @@ from model_store import database as database_module
 from model_store.database import Database, DatabaseError
 from model_store.drawings import Drawings
 from model_store.roles import NotAllowed
+from tests.browser import FIRST_UPLOAD
 from tests.conftest import ROOT, as_read, cmyk_jpeg, digit_on_canvas, image_file, open_page, run_clean, sixteen_bit_png
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER, signed_in_as_teacher
 from tests.test_cli import run
@@ -281,7 +282,7 @@ def test_a_locked_database_keeps_the_drawing_in_the_session_and_save_again_saves
     at.button(key="draw_keep_upload_0_right").click()
     run_clean(at)
     assert "1 drawing not saved yet: the class database" in at.error[0].value and "is busy" in at.error[0].value
-    assert at.metric[1].value == "7"  # the page still reads digits
+    assert at.metric[FIRST_UPLOAD].value == "7"  # the page still reads digits
     holder.rollback()
     holder.close()
     at.button(key="draw_keep_upload_0_save_again").click()

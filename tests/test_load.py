@@ -121,7 +121,9 @@ async def upload_one(page, file: tuple[str, bytes], stats: Stats, label: str) ->
     )
     await answer(page, stats, name.split("-is-")[1][0], label)
     await page.get_by_test_id("stFileChipDeleteBtn").first.click()
-    await page.wait_for_function("() => document.querySelectorAll('[data-testid=stMetricValue]').length === 1", timeout=WAIT_MS)
+    await page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=stMetricValue]').length === n", arg=FIRST_UPLOAD, timeout=WAIT_MS
+    )
 
 
 async def session(browser, url: str, number: int, files, stats: Stats, until: list[float]) -> None:

@@ -22,7 +22,7 @@ from model_store.networks import dense_128
 from model_store.people import BROWSER_TRIES, FIRST_WAIT, Register, TooManyTries
 from model_store.roles import NotAllowed, Person, password_matches
 from model_store.sessions import Sessions
-from tests.browser import running_app
+from tests.browser import running_app, settle
 from tests.conftest import ROOT, as_read, recorded_run, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER, signed_in_as_teacher
 from training.config import PRESETS, TrainConfig
@@ -558,7 +558,10 @@ def test_in_chromium_a_tab_left_open_after_sign_out_in_another_tab_cannot_delete
         field.press("Enter")
         open_tab.get_by_text("Signed in as teacher").wait_for()
         open_tab.get_by_text("Class drawings", exact=True).click()
+        settle(open_tab)  # else "Right" or "Inspect" may be the MNIST view's, gone from the new run
         open_tab.get_by_text("Right", exact=True).click()
+        open_tab.get_by_text("3 images", exact=True).wait_for()
+        settle(open_tab)
         open_tab.get_by_role("button", name="Inspect").first.click()
         delete_all = open_tab.get_by_role("button", name="Delete all by mischief")
         delete_all.wait_for()
