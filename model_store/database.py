@@ -152,14 +152,12 @@ model_files = Table(
 )
 
 # Training runs (`training.runs`): who queued what, its status, its progress, its checkpoints.
-FINISHED = ("done", "stopped", "failed", "cancelled", "interrupted")  # a run's states; the rest: waiting, running, stopping, lost
-ARCHIVED = "archived"  # the state of a finished run moved out of every list (`training.runs.archive_runs`)
 runs = Table(
     "runs",
     metadata,
     Column("id", Text, primary_key=True),  # sorts in the order the runs were submitted
     Column("config", Text, nullable=False),  # JSON: the TrainConfig and who queued it
-    Column("state", Text, nullable=False),  # waiting, running, stopping, done, stopped, failed, cancelled, interrupted
+    Column("state", Text, nullable=False),  # a model_store.status.Status: waiting, running, ..., archived
     Column("status", Text, nullable=False),  # JSON: the stored model, the error, the node, the latest progress...
     Column("version", Integer, nullable=False, default=0),  # one more at every change: a cache key
     Index("runs_state", "state"),

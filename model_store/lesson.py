@@ -39,12 +39,13 @@ from pathlib import Path
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from model_store.database import ARCHIVED, FINISHED, KNOWN_VERSIONS, Database, metadata, runs
+from model_store.database import KNOWN_VERSIONS, Database, metadata, runs
 from model_store.database import drawings as drawings_table
 from model_store.drawings import Drawings
 from model_store.files import data_root
 from model_store.migrate import import_runs
 from model_store.roles import Person, require
+from model_store.status import FINISHED, Status
 from model_store.store import ModelStore
 
 DATABASE = "class.sqlite3"
@@ -175,10 +176,10 @@ def _settle_runs(writing: Connection) -> None:
     """A restored lesson's unfinished runs are cancelled, not queued again: they would train with
     whatever a backup file says, past the class limits."""
     said = "restored from a backup: not queued again"
-    unfinished = writing.execute(select(runs.c.id, runs.c.status).where(runs.c.state.not_in([*FINISHED, ARCHIVED])))
+    unfinished = writing.execute(select(runs.c.id, runs.c.status).where(runs.c.state.not_in([*FINISHED, Status.ARCHIVED])))
     for run_id, status in unfinished.all():
-        settled = {**json.loads(status), "status": "cancelled", "error": said}
-        writing.execute(update(runs).where(runs.c.id == run_id).values(state="cancelled", status=json.dumps(settled)))
+        settled = {**json.loads(status), "status": Status.CANCELLED, "error": said}
+        writing.execute(update(runs).where(runs.c.id == run_id).values(state=Status.CANCELLED, status=json.dumps(settled)))
 
 
 def _own_files(models: Path) -> None:

@@ -23,7 +23,6 @@ from pathlib import Path
 from sqlalchemy import Connection, select
 
 from model_store.database import (
-    ARCHIVED,
     Database,
     count_rows,
     drawings,
@@ -37,6 +36,7 @@ from model_store.database import (
     settings,
     teachers,
 )
+from model_store.status import Status
 from model_store.store import ModelStore
 
 KINDS = (
@@ -147,7 +147,7 @@ def import_runs(folder: Path, writing: Connection, report: Report | None = None)
             if report is not None:
                 report.notes.append(f"run {path.name} was not brought in: it cannot be read ({err})")
             continue
-        state = ARCHIVED if is_archived else status.get("status", "failed")
+        state = Status.ARCHIVED if is_archived else status.get("status", Status.FAILED)
         values = {"id": path.name, "config": json.dumps(config), "state": state, "status": json.dumps(status), "version": 1}
         writing.execute(runs.insert().values(**values))
         rows = [{"run": path.name, "seq": e["seq"], "event": json.dumps(e)} for e in events]

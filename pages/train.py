@@ -12,6 +12,7 @@ import streamlit as st
 
 from model_store import ModelStore, StoreError
 from model_store.roles import NotAllowed, owns
+from model_store.status import Status
 from pages.common import attempt, plain, through_app_frame
 from pages.common.curves import curve_chart, curve_charts
 from pages.common.people import me
@@ -63,7 +64,7 @@ def chart_data(run) -> pd.DataFrame:
 
 
 WATCHABLE = 50  # runs offered to watch: every unfinished one and this browser's come first
-STATUS = {"running": "Training", "stopping": "Stopping", "done": "Finished", "stopped": "Stopped early"}
+STATUS = {Status.RUNNING: "Training", Status.STOPPING: "Stopping", Status.DONE: "Finished", Status.STOPPED: "Stopped early"}
 
 
 def recipe(config: dict) -> str:
@@ -137,7 +138,7 @@ def run_view(run, place, person) -> None:
     p = run.latest
     label = STATUS.get(run.status, run.status.capitalize())
     st.subheader(f"{label}: {run.config.get('name')} ({run.config.get('arch')})")
-    if run.status == "waiting":
+    if run.status == Status.WAITING:
         wait = f", starting in about {place[1]:.0f} s" if place and place[1] is not None else ""
         st.info(f"Waiting its turn: place {place[0] if place else '?'} in the queue{wait}.", icon=":material/schedule:")
     if p is not None:
@@ -146,15 +147,15 @@ def run_view(run, place, person) -> None:
         st.progress(min(done, 1.0), text=f"Epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches}, {p.elapsed:.0f} s{eta}")
         curve_charts(chart_data(run), "train_curve")
     own = owns(person, run.maker)
-    if run.status in ("waiting", "running") and (own or person.teacher):
-        name, icon = ("Cancel", ":material/cancel:") if run.status == "waiting" else ("Stop", ":material/stop:")
+    if run.status in (Status.WAITING, Status.RUNNING) and (own or person.teacher):
+        name, icon = ("Cancel", ":material/cancel:") if run.status == Status.WAITING else ("Stop", ":material/stop:")
         whose = "" if own else f" {plain(run.owner)}'s run"
         st.button(name + whose, key="train_stop", icon=icon, on_click=stop, args=(run.id,))
-    if run.status == "failed":
+    if run.status == Status.FAILED:
         st.error(f"The run failed: {run.error}")
-    elif run.status == "cancelled":
+    elif run.status == Status.CANCELLED:
         st.caption("Cancelled before it started.")
-    elif run.status == "interrupted" and not run.model:
+    elif run.status == Status.INTERRUPTED and not run.model:
         kept = has_checkpoint(run.id)
         said = " Its best checkpoint is kept." if kept else ""
         st.warning(f"The run was interrupted ({run.error or 'its worker is gone'}).{said}")

@@ -31,15 +31,12 @@ from dataclasses import dataclass
 import ray
 from ray import exceptions
 
-from model_store.database import FINISHED
+from model_store.status import FINISHED, Status
 from training.cluster import NAMESPACE
 from training.worker import CPUS_PER_RUN, Trainer, actor_name
 
-# "lost" (not FINISHED): a waiting run whose actor died before it started; the app processes
-# queue it again, and their records never say "lost".
 
-
-def _new_state(status: str = "waiting") -> dict:
+def _new_state(status: Status = Status.WAITING) -> dict:
     return {"status": status, "events": [], "version": 0, "checkpoint": 0, "resume": 0}
 
 
@@ -107,8 +104,8 @@ class Board:
             return self.incarnation
         self.queued[run_id] = (record, teaching, resume, first_seq)
         self.who[run_id] = Queued.of(run_id, record)
-        if state is None or state["status"] == "lost":
-            self.runs[run_id] = _new_state("waiting")
+        if state is None or state["status"] == Status.LOST:
+            self.runs[run_id] = _new_state(Status.WAITING)
             self._change(run_id)
         self._dispatch()
         return self.incarnation
@@ -118,7 +115,7 @@ class Board:
         as an app re-tells a restarted board of it, with the status its disk gives. A run the
         board knows (it may have reported here first) keeps its state."""
         self._watch(run_id, actor[0], record)
-        if run_id not in self.runs or self.runs[run_id]["status"] == "lost":
+        if run_id not in self.runs or self.runs[run_id]["status"] == Status.LOST:
             self.runs[run_id] = _new_state(status)
             self._change(run_id)
         return self.incarnation
@@ -177,14 +174,14 @@ class Board:
         current batch. The status it had."""
         state = self._state(run_id)
         was = state["status"]
-        if was == "waiting":
-            self._change(run_id, status="cancelled", finished=time.time())
+        if was == Status.WAITING:
+            self._change(run_id, status=Status.CANCELLED, finished=time.time())
             self.queued.pop(run_id, None)
             if run_id in self.actors:  # made, not yet started: out of Ray's queue, it never starts
                 ray.kill(self.actors[run_id], no_restart=True)
             self._done_with(run_id)
-        elif was == "running":
-            self._change(run_id, status="stopping")
+        elif was == Status.RUNNING:
+            self._change(run_id, status=Status.STOPPING)
         return was
 
     def changes(self, known: dict[str, tuple[int, int]]) -> tuple[str, dict[str, dict], list[str]]:
@@ -214,10 +211,10 @@ class Board:
                 status = self.runs[run_id]["status"]
                 # Never started: its worker died, or the owner of its arguments (a board before a
                 # restart) did. The app processes queue it again from their disk.
-                if status == "waiting":
-                    self._change(run_id, status="lost")
+                if status == Status.WAITING:
+                    self._change(run_id, status=Status.LOST)
                 elif status not in FINISHED:
-                    self._change(run_id, status="interrupted", error=why_ended(err), finished=time.time())
+                    self._change(run_id, status=Status.INTERRUPTED, error=why_ended(err), finished=time.time())
 
     def checkpoint_of(self, run_id: str) -> bytes | None:
         return self.checkpoints.get(run_id)
@@ -269,13 +266,13 @@ class Board:
     def start(self, run_id: str, node: str, pid: int, threads: dict) -> bool:
         """The run begins, with these threads; False if it was cancelled while it waited. A
         resumed run says 'running' again on its new worker."""
-        if self._state(run_id)["status"] not in ("waiting", "running"):
+        if self._state(run_id)["status"] not in (Status.WAITING, Status.RUNNING):
             return False
-        self._change(run_id, status="running", node=node, pid=pid, started=time.time(), threads=threads)
+        self._change(run_id, status=Status.RUNNING, node=node, pid=pid, started=time.time(), threads=threads)
         return True
 
     def stop_asked(self, run_id: str) -> bool:
-        return self._state(run_id)["status"] == "stopping"
+        return self._state(run_id)["status"] == Status.STOPPING
 
     def report(self, run_id: str, event: dict) -> None:
         """One progress event, numbered by the run (`seq`)."""
@@ -290,7 +287,7 @@ class Board:
         self.resumes[run_id] = model
         self._change(run_id, resume=self._state(run_id)["resume"] + 1, resume_epoch=epoch)
 
-    def finish(self, run_id: str, status: str, result: dict | None = None, error: str | None = None) -> None:
+    def finish(self, run_id: str, status: Status, result: dict | None = None, error: str | None = None) -> None:
         if result is not None:
             self.results[run_id] = result
         self._change(run_id, status=status, error=error, has_result=result is not None, finished=time.time())

@@ -26,8 +26,8 @@ import ray
 from ray import exceptions
 
 from model_store import ModelStore
-from model_store.database import FINISHED
 from model_store.files import runs_root
+from model_store.status import FINISHED, Status
 from model_store.store import StoreError
 from training import cluster
 from training.curves import history_of, reports_of
@@ -199,7 +199,7 @@ class Copier:
         self.versions[run_id] = state["version"]
         if records().status_of(run_id) is None:
             return False  # another class's run, in another class database
-        if state["status"] == "lost":  # its actor died before it started: queued again, as it was
+        if state["status"] == Status.LOST:  # its actor died before it started: queued again, as it was
             run = records().get(run_id)  # (if another app process queued it again first, the board keeps that)
             queue(run_id, run.config, teaching_kept(run_id), resume_of(run))
             return False
@@ -297,8 +297,8 @@ class Copier:
                 actor = None
             if actor is not None:  # training on: the board had only forgotten it
                 ray.wait([board.add.remote(run.id, [actor], run.status, run.config)], timeout=BOARD_SECONDS)
-            elif run.status == "stopping":
-                records().set_status(run.id, {"status": "interrupted", "error": "the app restarted while it stopped"})
+            elif run.status == Status.STOPPING:
+                records().set_status(run.id, {"status": Status.INTERRUPTED, "error": "the app restarted while it stopped"})
             else:
                 resume = resume_of(run)
                 if resume is None:  # it starts again from its first epoch: the curves too

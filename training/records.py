@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import delete, func, select, update
 
-from model_store.database import ARCHIVED, FINISHED, Database, insert_new, run_events, run_files, upsert
+from model_store.database import Database, insert_new, run_events, run_files, upsert
 from model_store.database import runs as runs_table
+from model_store.status import FINISHED, Status
 from training.engine import Progress
 
 CHECKPOINT, LAST, TEACHING = "checkpoint", "last", "teaching"  # a run's files (run_files.kind)
@@ -84,7 +85,7 @@ class Records:
     def listed(self) -> list[Run]:
         """Every run not archived, oldest first, without their events."""
         with self.db.read() as c:
-            query = select(runs_table.c.id, runs_table.c.version).where(runs_table.c.state != ARCHIVED)
+            query = select(runs_table.c.id, runs_table.c.version).where(runs_table.c.state != Status.ARCHIVED)
             versions = {run_id: version for run_id, version in c.execute(query)}
             stale = [run_id for run_id, version in versions.items() if self._rows.get(run_id, (None,))[0] != version]
             for start in range(0, len(stale), 500):  # a term's first listing: thousands of rows
@@ -141,10 +142,10 @@ class Records:
 
     def add(self, run_id: str, config: dict, teaching: bytes | None = None) -> None:
         """A new waiting run, with its teaching file, in one transaction."""
-        status = {"status": "waiting"}
+        status = {"status": Status.WAITING}
         with self.db.write() as c:
             c.execute(
-                runs_table.insert().values(id=run_id, config=json.dumps(config), state="waiting", status=json.dumps(status))
+                runs_table.insert().values(id=run_id, config=json.dumps(config), state=Status.WAITING, status=json.dumps(status))
             )
             if teaching is not None:
                 c.execute(run_files.insert().values(run=run_id, kind=TEACHING, data=teaching))
@@ -225,7 +226,7 @@ class Records:
                 statement = (
                     update(runs_table)
                     .where(runs_table.c.id.in_(chunk), runs_table.c.state.in_(FINISHED))
-                    .values(state=ARCHIVED, version=runs_table.c.version + 1)
+                    .values(state=Status.ARCHIVED, version=runs_table.c.version + 1)
                 )
                 moved += c.execute(statement).rowcount
         return moved

@@ -32,6 +32,7 @@ from ray import exceptions
 from model_store import ModelStore, StoredModel
 from model_store.people import Register
 from model_store.roles import Person, is_teacher, require
+from model_store.status import Status
 from model_store.store import StoreError
 from training import cluster
 from training.config import TrainConfig
@@ -84,7 +85,7 @@ def waiting_of(by: Person, runs: list[Run] | None = None) -> int:
     """How many runs queued from `by`'s browser wait now: each run counts, an experiment's too, so
     an experiment queued again under the same name counts again."""
     runs = list_runs() if runs is None else runs
-    return sum(1 for r in runs if r.status == "waiting" and r.config.get("session") == by.session)
+    return sum(1 for r in runs if r.status == Status.WAITING and r.config.get("session") == by.session)
 
 
 def request_stop(run_id: str, by: Person) -> None:
@@ -98,7 +99,7 @@ def request_stop(run_id: str, by: Person) -> None:
 def clear_queue(by: Person) -> int:
     """Cancel every waiting run (the running ones go on); how many were cancelled."""
     require(by, "clear_queue")
-    waiting = [r.id for r in list_runs() if r.status == "waiting"]
+    waiting = [r.id for r in list_runs() if r.status == Status.WAITING]
     _stop(cluster.board(), waiting)
     return len(waiting)
 
@@ -130,12 +131,12 @@ def queue_places(runs: list[Run]) -> dict[str, tuple[int, float | None]]:
     order is the board's (fair share, `training.board`), as this process's engine thread last
     copied it; a waiting run not in it has its CPU already, or is not on the board yet, and comes
     first."""
-    running = [r for r in runs if r.status in ("running", "stopping")]
+    running = [r for r in runs if r.status in (Status.RUNNING, Status.STOPPING)]
     known = [r.latest.eta for r in running if r.latest and r.latest.eta is not None]
     # A run still starting (no estimate yet) ends after every run that has one.
     remaining = sorted(known) + [None] * (len(running) - len(known))
     line = {run_id: place for place, run_id in enumerate(copier.order)}
-    waiting = sorted((r.id for r in runs if r.status == "waiting"), key=lambda i: (i in line, line.get(i, 0), i))
+    waiting = sorted((r.id for r in runs if r.status == Status.WAITING), key=lambda i: (i in line, line.get(i, 0), i))
     return {run_id: (i + 1, remaining[i] if i < len(remaining) else None) for i, run_id in enumerate(waiting)}
 
 
@@ -149,7 +150,7 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
 
     run = read_run(run_id)
     weights = records().file(run_id, CHECKPOINT)
-    if run.status != "interrupted" or run.model or weights is None:
+    if run.status != Status.INTERRUPTED or run.model or weights is None:
         raise ValueError(f"run {run_id} has no checkpoint to keep (it is {run.status})")
     c = TrainConfig.from_dict(run.config)
     teaching = teaching_kept(run_id)  # a teaching run's weights fit its base model, not c.arch's
@@ -162,7 +163,7 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
     evaluation = evaluate(Predictor(model, c.normalization))
     seconds = run.latest.elapsed if run.latest else 0.0
     best = best_epoch(history, c.monitor)  # the checkpoint holds the best finished epoch
-    record = make_record(c, model, history, evaluation, seconds, "interrupted", reports_of(run.events), best)
+    record = make_record(c, model, history, evaluation, seconds, Status.INTERRUPTED, reports_of(run.events), best)
     entry = store.save(model, record, evaluation.probabilities)
     records().set_status(run_id, {"model": entry.name})
     return entry

@@ -28,6 +28,7 @@ from ray import exceptions
 
 from model_store import ModelStore
 from model_store.database import Database
+from model_store.status import Status
 from training.config import TrainConfig
 from training.engine import CHECKPOINT, LAST_EPOCH, Progress, Resume
 from training.teach import Teaching
@@ -77,9 +78,9 @@ def train_run(run_id: str, record: dict, board, teaching: Teaching | None, resum
                     "record": {k: v for k, v in entry.record.items() if k not in ("files", "model_sha256")},
                     "probabilities": store.test_probabilities(entry),
                 }
-            ray.get(board.finish.remote(run_id, "stopped" if result.stopped_by == "user" else "done", files))
+            ray.get(board.finish.remote(run_id, Status.STOPPED if result.stopped_by == "user" else Status.DONE, files))
         except Exception as err:  # shown on the page as a failed run, with its error
-            ray.get(board.finish.remote(run_id, "failed", error=f"{type(err).__name__}: {err}"))
+            ray.get(board.finish.remote(run_id, Status.FAILED, error=f"{type(err).__name__}: {err}"))
         finally:
             stop.done.set()
     finally:
