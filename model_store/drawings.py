@@ -21,7 +21,7 @@ from sqlalchemy import case, delete, func, insert, select
 from model_store.database import RENAMES, Database, DatabaseError, settings
 from model_store.database import drawings as table
 from model_store.preprocess import prepare
-from model_store.roles import TERMINAL, Person, is_teacher, require
+from model_store.roles import TERMINAL, Person, is_teacher, maker, require
 
 SOURCES = ("canvas", "upload", "import")
 MAX_IMPORT = 100_000  # drawings in one imported file
@@ -44,7 +44,7 @@ class Drawing:
 
     @property
     def owner(self) -> dict:
-        return {"name": self.writer, "browser": self.browser}
+        return maker(self.writer, self.browser)
 
 
 class TooManySaves(DatabaseError):

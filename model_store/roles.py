@@ -55,9 +55,20 @@ class Person:
     def role(self) -> str:
         return "teacher" if self.teacher else "student"
 
+    @property
+    def maker(self) -> dict:
+        """This person as what they make records them (`maker`)."""
+        return maker(self.name, self.session)
+
 
 # Whoever runs the command lines on the server has its files anyway: the teacher's rights.
 TERMINAL = Person("terminal", "terminal", teacher=True)
+
+
+def maker(name: str | None, browser: str | None) -> dict:
+    """Who made a thing, as models, runs and drawings record it and `owns` reads it: their name
+    (only shown) and their person id (the "browser")."""
+    return {"name": name, "browser": browser}
 
 
 def owns(person: Person, owner: dict | None) -> bool:

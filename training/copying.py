@@ -27,6 +27,7 @@ from ray import exceptions
 
 from model_store import ModelStore
 from model_store.files import runs_root
+from model_store.roles import maker
 from model_store.status import FINISHED, Status
 from model_store.store import StoreError
 from training import cluster
@@ -245,7 +246,7 @@ class Copier:
             self.kept.add(run_id)
         config = records().get(run_id).config
         store = ModelStore()  # this machine's cache of the class database's models; never a path a record names
-        owner = {"name": config.get("owner"), "browser": config.get("session")}
+        owner = maker(config.get("owner"), config.get("session"))
         record = {**result["record"], "name": _free_name(store, result["record"]["name"]), "owner": owner}
         try:
             entry = store.save(result["model"], record, result["probabilities"])

@@ -362,8 +362,7 @@ def import_model(model: keras.Model, name: str, normalization: str, store: Model
     require(by, "upload_model")
     store.check_free(name)
     evaluation = evaluate(Predictor(model, normalization))
-    owner = {"name": by.name, "browser": by.session}
-    record = {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None, "owner": owner}
+    record = {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None, "owner": by.maker}
     return store.save(model, record, evaluation.probabilities)
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, select, update
 
 from model_store.database import Database, insert_new, run_events, run_files, upsert
 from model_store.database import runs as runs_table
+from model_store.roles import maker
 from model_store.status import FINISHED, Status
 from training.engine import Progress
 
@@ -62,7 +63,7 @@ class Run:
     @property
     def maker(self) -> dict:
         """Who queued it, as `roles.owns` reads it: their name and browser."""
-        return {"name": self.owner, "browser": self.config.get("session")}
+        return maker(self.owner, self.config.get("session"))
 
 
 def progress_of(event: dict) -> Progress:
