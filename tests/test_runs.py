@@ -20,8 +20,8 @@ from model_store.roles import NotAllowed, Person
 from tests.browser import FIRST_UPLOAD
 from tests.conftest import open_page, recorded_run, run_clean
 from tests.people import TEACHER
-from training import cluster
 from training import runs as runs_module
+from training.board import shared_board
 from training.config import ConfigError, TrainConfig
 from training.copying import copier, records
 from training.limits import Limits, OverLimit, save_limits
@@ -317,7 +317,7 @@ def test_a_model_the_store_refuses_waits_on_the_board_until_it_can_be_stored(sto
     run = wait_for(lambda: (r := read_run(run_id)).error and r)
     assert run.status == "done" and run.model is None
     assert run.error.startswith("not stored yet:") and "models-file" in run.error and "stored as soon as" in run.error
-    board = cluster.board()
+    board = shared_board()
     assert ray_get(board.sizes.remote())["results"] == 1  # kept, not dropped
     not_a_folder.unlink()  # the teacher frees the place
     run = wait_for(lambda: read_run(run_id).model and read_run(run_id), 30)
@@ -338,7 +338,7 @@ def test_the_board_killed_between_a_runs_end_and_its_model_being_stored_loses_no
     run_id = submit_run(TrainConfig(name="kept", epochs=1, **SMALL), refusing, Person("x", "x"))
     wait_for(lambda: (r := read_run(run_id)).error and r)  # ended, its model refused: on the board
     assert RESULT in files_of(run_id)  # and kept in its records
-    board = cluster.board()
+    board = shared_board()
     first = ray_get(board.changes.remote({}))[0]
     ray.kill(board, no_restart=False)  # Ray restarts it, empty
     wait_for(lambda: ray_get(board.changes.remote({}))[0] != first, 60)
@@ -379,7 +379,7 @@ def test_a_run_on_another_machines_own_ray_is_not_recovered_here(store, idle):
     config = {**TrainConfig(name="theirs", epochs=1, **SMALL).resolved().to_dict(), "owner": "x", "session": "x"}
     recorded_run("20260101-000000-dddddd", {**config, "queue": "local other-machine:/srv/runs"}, "running")
     copier.recover()
-    assert ray_get(cluster.board().knows.remote(["20260101-000000-dddddd"])) == []
+    assert ray_get(shared_board().knows.remote(["20260101-000000-dddddd"])) == []
     assert status("20260101-000000-dddddd") == "running"
 
 
@@ -559,7 +559,7 @@ def test_the_board_killed_mid_run_is_rebuilt_the_page_carries_on_and_the_model_i
 
     run_id = submit_run(TrainConfig(name="survivor", **dict(SMALL, train_limit=12000, epochs=4)), store, Person("x", "x"))
     wait_for(lambda: any(e.phase == "epoch" for e in read_run(run_id).events))
-    board = cluster.board()
+    board = shared_board()
     first = ray.get(board.changes.remote({}))[0]
     ray.kill(board, no_restart=False)  # Ray restarts it, empty
     monkeypatch.setenv("MNIST_LAB_MODELS", str(store.root))

@@ -32,7 +32,7 @@ import ray
 from ray import exceptions
 
 from model_store.status import FINISHED, Status
-from training.cluster import NAMESPACE
+from training.cluster import NAMESPACE, connect
 from training.worker import CPUS_PER_RUN, Trainer, actor_name
 
 
@@ -292,6 +292,18 @@ class Board:
             self.results[run_id] = result
         self._change(run_id, status=status, error=error, has_result=result is not None, finished=time.time())
         self._done_with(run_id)
+
+
+_shared: dict = {}  # this process's handle on the board
+
+
+def shared_board() -> ray.actor.ActorHandle:
+    """The shared board actor, created by whichever process asks first (Ray joined or started
+    first: `training.cluster.connect`)."""
+    connect()
+    if "board" not in _shared:
+        _shared["board"] = Board.options(name="board", namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote()
+    return _shared["board"]
 
 
 def why_ended(err: exceptions.RayError) -> str:

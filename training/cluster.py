@@ -2,7 +2,8 @@
 default, or the cluster that RAY_ADDRESS names (Ray's own convention).
 
     connect()       once per process, on first use: joins or starts Ray; ClusterUnavailable says why not
-    board()         the one named actor that every app process and run shares (training.board)
+
+(The one named actor that every app process and run shares: `training.board.shared_board`.)
 
 A local Ray started here is the app's to clean up. Ray's shutdown at exit leaves some of its
 agents running (its dashboard and runtime-env agents outlive a stopped Streamlit server), and
@@ -67,35 +68,8 @@ def connect(owner: Path | None = None) -> None:
         os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
         import ray
 
-        runtime_env = {
-            "working_dir": str(PROJECT_ROOT),
-            "excludes": WORKING_DIR_EXCLUDES,
-            # Each worker loads TensorFlow and MNIST as it starts, before any run is handed to it:
-            # Ray hands a queued run to any idle worker, and a cold one would spend seconds importing.
-            "worker_process_setup_hook": "training.worker.warm_worker",
-        }
-        # Ray's notes (starting, packing the code, its token) stay off the app's terminal; errors do not.
-        options = dict(namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
         try:
-            if address():
-                _reachable(address())  # Ray itself would wait minutes for an address that never answers
-                ray.init(address=address(), **options)
-            else:
-                # "local": a Ray of our own, even when another was started on this machine by `ray start`.
-                # Idle workers stay (Ray would end those past one per CPU within a second): those
-                # Ray starts with it hold TensorFlow and MNIST loaded, ready for the first runs.
-                keep_warm = {"idle_worker_killing_time_threshold_ms": 3_600_000}
-                _own_token()
-                # On 127.0.0.1 only (with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, set in training/__init__).
-                ray.init(
-                    address="local",
-                    num_cpus=training_cpus(),
-                    include_dashboard=False,
-                    _node_ip_address="127.0.0.1",
-                    _system_config=keep_warm,
-                    **options,
-                )
-                _start_guard(session_dir())
+            _join_or_start(ray)
         except ClusterUnavailable as err:  # already in a person's words
             _connected["error"] = str(err)
             raise
@@ -105,6 +79,38 @@ def connect(owner: Path | None = None) -> None:
             _connected["error"] = f"Training is unavailable: {where} could not be reached or started ({reason})."
             raise ClusterUnavailable(_connected["error"]) from None
         _connected["ok"] = True
+
+
+def _join_or_start(ray) -> None:
+    """ray.init: the cluster RAY_ADDRESS names, or a local Ray of the app's own."""
+    runtime_env = {
+        "working_dir": str(PROJECT_ROOT),
+        "excludes": WORKING_DIR_EXCLUDES,
+        # Each worker loads TensorFlow and MNIST as it starts, before any run is handed to it:
+        # Ray hands a queued run to any idle worker, and a cold one would spend seconds importing.
+        "worker_process_setup_hook": "training.worker.warm_worker",
+    }
+    # Ray's notes (starting, packing the code, its token) stay off the app's terminal; errors do not.
+    options = dict(namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
+    if address():
+        _reachable(address())  # Ray itself would wait minutes for an address that never answers
+        ray.init(address=address(), **options)
+        return
+    # "local": a Ray of our own, even when another was started on this machine by `ray start`.
+    # Idle workers stay (Ray would end those past one per CPU within a second): those
+    # Ray starts with it hold TensorFlow and MNIST loaded, ready for the first runs.
+    keep_warm = {"idle_worker_killing_time_threshold_ms": 3_600_000}
+    _own_token()
+    # On 127.0.0.1 only (with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, set in training/__init__).
+    ray.init(
+        address="local",
+        num_cpus=training_cpus(),
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        _system_config=keep_warm,
+        **options,
+    )
+    _start_guard(session_dir())
 
 
 def _own_token() -> None:
@@ -196,16 +202,6 @@ def session_dir() -> str:
     import ray
 
     return ray._private.worker._global_node.get_session_dir_path()
-
-
-def board():
-    """The shared board actor, created by whichever process asks first."""
-    from training.board import Board
-
-    connect()
-    if "board" not in _connected:
-        _connected["board"] = Board.options(name="board", namespace=NAMESPACE, lifetime="detached", get_if_exists=True).remote()
-    return _connected["board"]
 
 
 # ---------------------------------------------------------------- cleaning up a local Ray

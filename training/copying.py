@@ -31,6 +31,7 @@ from model_store.roles import maker
 from model_store.status import FINISHED, Status
 from model_store.store import StoreError
 from training import cluster
+from training.board import shared_board
 from training.curves import history_of, reports_of
 from training.engine import Resume
 from training.records import CHECKPOINT, LAST, RESULT, TEACHING, Records, Run
@@ -68,7 +69,7 @@ def queue_key() -> str:
 def queue(run_id: str, record: dict, teaching: Teaching | None, resume: Resume | None = None) -> None:
     """A run on the board's queue, with what it trains on. A board that is restarting gets it when
     it is back (Ray retries the call), so this never waits long."""
-    board = cluster.board()
+    board = shared_board()
     first = records().written([run_id])[run_id]
     ray.wait([board.queue.remote(run_id, record, teaching, resume, first)], timeout=BOARD_SECONDS)
 
@@ -166,7 +167,7 @@ class Copier:
     def sync(self) -> None:
         """Copy every change on the board into the records, then store finished models. Only the
         engine thread calls it: a page never waits behind a model being saved."""
-        board = cluster.board()
+        board = shared_board()
         # A finished run recorded whole (trimmed) has no events left on the board: not counted.
         written = records().written([r for r in self.versions if r not in self.trimmed])
         known = {r: (v, written.get(r, 0)) for r, v in self.versions.items()}
@@ -287,7 +288,7 @@ class Copier:
         unfinished = [r for r in ours if not r.finished]
         if not unfinished:
             return
-        board = cluster.board()
+        board = shared_board()
         known = set(ray.get(board.knows.remote([r.id for r in unfinished]), timeout=BOARD_SECONDS))
         for run in unfinished:
             if run.id in known:

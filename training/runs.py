@@ -35,6 +35,7 @@ from model_store.roles import Person, is_teacher, require
 from model_store.status import Status
 from model_store.store import StoreError
 from training import cluster
+from training.board import shared_board
 from training.config import TrainConfig
 from training.copying import BOARD_SECONDS, SYNC_SECONDS, copier, queue, queue_key, records, teaching_kept
 from training.limits import check_run, read_limits
@@ -93,14 +94,14 @@ def request_stop(run_id: str, by: Person) -> None:
     browser; anyone's, for the teacher."""
     run = read_run(run_id)
     require(by, "stop_any_run", f" ({run.owner}'s {run.config.get('name')})", owner=run.maker)
-    _stop(cluster.board(), [run_id])
+    _stop(shared_board(), [run_id])
 
 
 def clear_queue(by: Person) -> int:
     """Cancel every waiting run (the running ones go on); how many were cancelled."""
     require(by, "clear_queue")
     waiting = [r.id for r in list_runs() if r.status == Status.WAITING]
-    _stop(cluster.board(), waiting)
+    _stop(shared_board(), waiting)
     return len(waiting)
 
 
