@@ -230,7 +230,7 @@ def cmd_map(store: ModelStore, args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(store: ModelStore, args: argparse.Namespace) -> int:
-    from training.evaluation import evaluate  # the evaluation lives with the training engine
+    from model_store.evaluation import evaluate
 
     predictor, entry = _load_predictor(store, args.model, calibrated=False)  # the model's own loss
     name = entry.name

@@ -8,6 +8,7 @@ import streamlit as st
 from model_store import StoredModel
 from model_store.database import DatabaseError
 from model_store.drawings import Drawings
+from model_store.evaluation import compare, evaluate_probabilities, select
 from model_store.roles import NotAllowed, owns
 from pages.common import (
     MNIST_TEST,
@@ -23,7 +24,6 @@ from pages.common.charts import confusion_chart, per_digit_chart
 from pages.common.explain import heat_overlay, why
 from pages.common.image_sets import ImageSet, class_drawings, mnist_test, probabilities_of, tiles
 from pages.common.people import me, with_you
-from training.evaluation import compare, evaluate_probabilities, select
 
 through_app_frame()
 

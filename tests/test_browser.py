@@ -235,7 +235,7 @@ def test_clicking_a_confusion_cell_shows_only_that_pair_and_clicking_again_clear
     import numpy as np
 
     from model_store import ModelStore, load_mnist
-    from training.evaluation import select
+    from model_store.evaluation import select
 
     store = ModelStore()
     probs = store.test_probabilities(store.get("lab-default")).astype(np.float32)

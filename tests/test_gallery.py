@@ -9,8 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
+from model_store.evaluation import compare, select
 from tests.conftest import open_page, run_clean
-from training.evaluation import compare, select
 
 # Six images: labels and each image's probabilities (argmax is the prediction).
 LABELS = np.array([0, 1, 2, 1, 0, 2])

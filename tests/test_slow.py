@@ -9,10 +9,10 @@ import pytest
 
 from benchmarks.teach import teach_once
 from model_store import ModelStore, Predictor
+from model_store.evaluation import evaluate, share_called_not_a_digit, share_turned_away
 from training.checksets import make_checksets, naive_accuracy, read, read_right, undrawn_accuracy
 from training.config import PRESETS
 from training.engine import train
-from training.evaluation import evaluate, share_called_not_a_digit, share_turned_away
 from training.nondigits import held_out_set
 
 pytestmark = pytest.mark.slow

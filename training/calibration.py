@@ -153,8 +153,8 @@ def tempered_not_digit(probabilities: np.ndarray, not_digit: np.ndarray, tempera
 
 def _non_digits_rejected(predictor: Predictor, temperature: float) -> float:
     """The share of the held-out non-digits (as in the record's figure) turned away once calibrated."""
-    from training.evaluation import HELD_OUT_NON_DIGITS, share_called_not_a_digit
-    from training.nondigits import held_out_set
+    from model_store.evaluation import share_called_not_a_digit
+    from training.nondigits import HELD_OUT_NON_DIGITS, held_out_set
 
     calibrated = Predictor(predictor.model, predictor.normalization, temperature)
     return share_called_not_a_digit(calibrated, held_out_set(HELD_OUT_NON_DIGITS))

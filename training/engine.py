@@ -21,14 +21,14 @@ import numpy as np
 
 from model_store import ModelStore, Predictor, StoredModel, data_fingerprint, get_architecture, load_mnist, normalize, prepare
 from model_store.backend import keras, tf
+from model_store.evaluation import Evaluation, evaluate
 from model_store.networks import custom_cnn, custom_dense, summary_rows
 from model_store.predict import NOT_A_DIGIT
 from model_store.roles import Person, require
 from training.augment import make_augmenter
 from training.config import TrainConfig
 from training.curves import Report, best_epoch
-from training.evaluation import Evaluation, evaluate
-from training.nondigits import training_set
+from training.nondigits import HELD_OUT_NON_DIGITS, held_out_set, training_set
 from training.synthetic import printed_digits, redrawn_digits
 from training.teach import Teaching, figures, teaching_data
 
@@ -343,7 +343,7 @@ def train(
             best = best_epoch(history, monitor)
 
     report(Progress("evaluating", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
-    evaluation = evaluate(Predictor(model, c.normalization))
+    evaluation = measure(model, c.normalization)
     record = make_record(c, model, history, evaluation, seconds, stopped_by, reporter.reports, best)
     if teaching is not None:
         held_after = Predictor(model, c.normalization).probabilities(data.x_val)
@@ -357,11 +357,18 @@ def train(
     return TrainResult(entry, evaluation, stopped_by)
 
 
+def measure(model: keras.Model, normalization: str) -> Evaluation:
+    """On MNIST's test set; a model that answers "not a digit" also on HELD_OUT_NON_DIGITS
+    drawings of kinds it never learnt from (`training.nondigits.held_out_set`)."""
+    predictor = Predictor(model, normalization)
+    return evaluate(predictor, non_digits=held_out_set(HELD_OUT_NON_DIGITS) if predictor.knows_non_digits else None)
+
+
 def import_model(model: keras.Model, name: str, normalization: str, store: ModelStore, by: Person) -> StoredModel:
     """Store a model made elsewhere (an uploaded .keras), evaluated once like a trained one."""
     require(by, "upload_model")
     store.check_free(name)
-    evaluation = evaluate(Predictor(model, normalization))
+    evaluation = measure(model, normalization)
     record = {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None, "owner": by.maker}
     return store.save(model, record, evaluation.probabilities)
 

@@ -25,10 +25,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from training.checksets import available_fonts
-from training.synthetic import HERSHEY_FONTS
+from training.render import HERSHEY_FONTS, available_fonts
 
 SIZE = 280  # the Draw page's canvas
+HELD_OUT_NON_DIGITS = 1000  # the held-out non-digits a model's record measures it on (`training.engine.measure`)
 DIGIT_LIKE = "OoDQIlijJZzSsbGBgq"
 LETTERS = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in DIGIT_LIKE]
 SYMBOLS = "@&%*+=~{}^?"  # not "#": hash signs are in the held-out set

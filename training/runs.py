@@ -144,10 +144,8 @@ def queue_places(runs: list[Run]) -> dict[str, tuple[int, float | None]]:
 def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
     """Store an interrupted run's best checkpoint as its model, evaluated like any trained one,
     so the epochs it finished are not lost."""
-    from model_store import Predictor
     from training.curves import best_epoch, history_of, reports_of
-    from training.engine import build_model, load_base, make_record
-    from training.evaluation import evaluate
+    from training.engine import build_model, load_base, make_record, measure
 
     run = read_run(run_id)
     weights = records().file(run_id, CHECKPOINT)
@@ -161,7 +159,7 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
         path.write_bytes(weights)
         model.load_weights(path)
     history = history_of(run.events)
-    evaluation = evaluate(Predictor(model, c.normalization))
+    evaluation = measure(model, c.normalization)
     seconds = run.latest.elapsed if run.latest else 0.0
     best = best_epoch(history, c.monitor)  # the checkpoint holds the best finished epoch
     record = make_record(c, model, history, evaluation, seconds, Status.INTERRUPTED, reports_of(run.events), best)

@@ -18,18 +18,7 @@ import numpy as np
 
 from model_store import load_mnist
 from model_store.preprocess import prepare
-from training.checksets import draw_on_canvas, scan
-
-HERSHEY_FONTS = (
-    cv2.FONT_HERSHEY_SIMPLEX,
-    cv2.FONT_HERSHEY_PLAIN,
-    cv2.FONT_HERSHEY_DUPLEX,
-    cv2.FONT_HERSHEY_COMPLEX,
-    cv2.FONT_HERSHEY_TRIPLEX,
-    cv2.FONT_HERSHEY_COMPLEX_SMALL,
-    cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
-    cv2.FONT_HERSHEY_SCRIPT_COMPLEX,
-)
+from training.render import HERSHEY_FONTS, draw_on_canvas, scan
 
 
 def _render(digit: int, rng: np.random.Generator) -> np.ndarray:

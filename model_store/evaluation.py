@@ -1,4 +1,8 @@
-"""Test-set evaluation from predicted probabilities: loss, accuracy, per class, confusion."""
+"""Test-set evaluation from predicted probabilities: loss, accuracy, per class, confusion.
+
+Here, beside the models, so that the store's command line (`python -m model_store evaluate`),
+the pages and the training engine all measure a model one way.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import numpy as np
 
 from model_store import Prediction, Predictor, load_mnist, prepare
 from model_store.predict import called_not_a_digit
-from training.nondigits import held_out_set
 
 
 @dataclass
@@ -19,16 +22,13 @@ class Evaluation:
     confusion: np.ndarray  # (10, 10): rows are true digits, columns predictions
     probabilities: np.ndarray  # (n, 10)
     not_a_digit: float | None = None  # the share called "not a digit" (a model with that answer)
-    non_digits_rejected: float | None = None  # ... and of the held-out non-digits (training.nondigits)
+    non_digits_rejected: float | None = None  # ... and of the held-out non-digits (`evaluate`'s non_digits)
 
     def metrics(self) -> dict:
         """The JSON-ready part of the record (the probabilities are stored beside it)."""
+        shares = {"test_not_a_digit": self.not_a_digit, "non_digits_rejected": self.non_digits_rejected}
         return {
-            **(
-                {}
-                if self.not_a_digit is None
-                else {"test_not_a_digit": round(self.not_a_digit, 6), "non_digits_rejected": round(self.non_digits_rejected, 6)}
-            ),
+            **{key: round(share, 6) for key, share in shares.items() if share is not None},
             "test_loss": round(self.loss, 6),
             "test_accuracy": round(self.accuracy, 6),
             "per_class_accuracy": [round(a, 6) for a in self.per_class_accuracy],
@@ -54,19 +54,19 @@ def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> Eva
     )
 
 
-HELD_OUT_NON_DIGITS = 1000
-
-
-def evaluate(predictor: Predictor, limit: int | None = None) -> Evaluation:
-    """Evaluate on the MNIST test set (the first `limit` images when given); a model that answers
-    "not a digit" also on HELD_OUT_NON_DIGITS drawings of kinds it never learnt from."""
+def evaluate(predictor: Predictor, limit: int | None = None, non_digits: list[np.ndarray] | None = None) -> Evaluation:
+    """Evaluate on the MNIST test set (the first `limit` images when given). A model that answers
+    "not a digit" is also measured on how many test digits it turns away and, given `non_digits`
+    (drawings of kinds it never learnt from, as people hand them over: the training engine's
+    `training.nondigits.held_out_set`), how many of those it calls "not a digit"."""
     _, (x_test, y_test) = load_mnist()
     x, y = x_test[:limit], y_test[:limit]
     probabilities, not_digit = predictor.read(x / 255.0)
     evaluation = evaluate_probabilities(probabilities, y)
     if predictor.knows_non_digits:
         evaluation.not_a_digit = float(called_not_a_digit(not_digit).mean())
-        evaluation.non_digits_rejected = share_called_not_a_digit(predictor, held_out_set(HELD_OUT_NON_DIGITS))
+        if non_digits is not None:
+            evaluation.non_digits_rejected = share_called_not_a_digit(predictor, non_digits)
     return evaluation
 
 
