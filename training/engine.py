@@ -1,7 +1,10 @@
 """The training engine: one `train(config)` for the command line and the Train page.
 
-Setup -> prepare the data -> build the model -> train (Keras callbacks report progress,
-stop early, keep the best weights) -> evaluate on the test set -> store with its full record.
+Setup by mode (a new model, a stored one taught the class drawings, an interrupted run resumed)
+-> train (Keras callbacks report progress, stop early, keep the best weights) -> the finish every
+stored model shares (`finish`: evaluate on the test set, record, store), which an uploaded model
+(`import_model`) and an interrupted run's kept checkpoint (`training.runs.keep_checkpoint`) go
+through too.
 """
 
 from __future__ import annotations
@@ -282,44 +285,81 @@ def train(
     store = store or ModelStore()
     store.check_free(c.name)  # refuse a taken name now, not after an hour of training
     report = on_progress or (lambda p: None)
-    stop = stop or threading.Event()
     keras.utils.set_random_seed(c.seed + (resume.epoch if resume else 0))  # resumed epochs shuffle anew
 
-    if teaching is None:
-        data, model = prepare_data(c), build_model(c)
-    else:
-        data, model = teaching_with_non_digits(c, Data(*teaching_data(c, teaching)), load_base(teaching))
-        held_before = Predictor(model, c.normalization).probabilities(data.x_val)
+    # Setup by mode: the data and the model, compiled for this run's steps (or as it was saved).
+    data, model, held_before = setup(c, teaching)
     batches = math.ceil(len(data.x_train) / c.batch_size)
-    if resume is None:
-        compile_model(model, c, steps=batches * c.epochs)
-    else:
-        model = load_model_bytes(resume.model, compile=True)
+    model = compiled(model, c, batches, resume)
+
+    # Train, keeping the best weights and obeying the stop signal.
+    fitted = fit(model, data, c, batches, report, stop or threading.Event(), run_dir, resume)
+
+    # Evaluate, record, save: the finish every stored model shares.
+    def say(phase: str) -> None:
+        report(Progress(phase, fitted.epoch + 1, c.epochs, batches, batches, elapsed=fitted.seconds, eta=0))
+
+    def record_of(evaluation: Evaluation) -> dict:
+        record = make_record(c, model, fitted, evaluation)
+        if teaching is not None:
+            held_after = Predictor(model, c.normalization).probabilities(data.x_val)
+            taught = figures(teaching, c, held_before, held_after, evaluation.accuracy)
+            record |= {"architecture": teaching.architecture, "teach": taught}
+        return record
+
+    entry, evaluation = finish(model, c.normalization, store, record_of, say)
+    return TrainResult(entry, evaluation, fitted.stopped_by)
+
+
+def setup(c: TrainConfig, teaching: Teaching | None) -> tuple[Data, keras.Model, np.ndarray | None]:
+    """The data and the model: a new model on MNIST (and the generated extras), or the stored
+    base taught the class drawings, with its readings of the held-back ones before."""
+    if teaching is None:
+        return prepare_data(c), build_model(c), None
+    data, model = teaching_with_non_digits(c, Data(*teaching_data(c, teaching)), load_base(teaching))
+    return data, model, Predictor(model, c.normalization).probabilities(data.x_val)
+
+
+def compiled(model: keras.Model, c: TrainConfig, batches: int, resume: Resume | None) -> keras.Model:
+    """The model compiled for the run's steps; a resumed run's as it was saved, optimizer included."""
+    if resume is not None:
+        return load_model_bytes(resume.model, compile=True)
+    compile_model(model, c, steps=batches * c.epochs)
+    return model
+
+
+@dataclass
+class Fitted:
+    """What training did."""
+
+    history: dict  # Keras' per-epoch figures (a resumed run's earlier epochs first)
+    seconds: float  # training time, a resumed run's earlier epochs included
+    stopped_by: str | None  # "user", "early_stopping" or None when every epoch ran
+    best: int | None  # the epoch whose weights were kept; None: the last one's
+    reports: list[Report]  # Keras' raw running means every REPORT_EVERY batches (the curves' windows)
+    epoch: int = 0  # the last epoch begun, counted from 0
+
+
+def fit(
+    model: keras.Model,
+    data: Data,
+    c: TrainConfig,
+    batches: int,
+    report: Callable[[Progress], None],
+    stop: StopSignal,
+    run_dir: Path | None,
+    resume: Resume | None,
+) -> Fitted:
+    """`model.fit`, with the callbacks that report, checkpoint and stop; the best epoch's weights
+    loaded back when they are to be kept."""
     x, y = _inputs(data.x_train, data.y_train, c, model)
     train_data = _train_dataset(data.x_train, y, c, model) if c.augment else x
     val = None if data.x_val is None or not len(data.x_val) else _inputs(data.x_val, data.y_val, c, model)
-
+    reporter = Reporter(c.epochs, batches, report, stop, resume)
     with tempfile.TemporaryDirectory() as tmp:
         best_path = Path(run_dir or tmp) / CHECKPOINT
-        reporter = Reporter(c.epochs, batches, report, stop, resume)
-        monitor = c.monitor
-        best_so_far = None
-        if resume is not None and resume.best is not None:
-            best_path.write_bytes(resume.best)
-            kept = best_epoch(resume.history, monitor)
-            best_so_far = resume.history[monitor][kept - 1] if kept else None
-        # The whole model after each epoch (where a run is resumed from) and the best weights, both
-        # written before the reporter ships them at the epoch's end.
-        callbacks: list[keras.callbacks.Callback] = (
-            [keras.callbacks.ModelCheckpoint(Path(run_dir) / LAST_EPOCH)] if run_dir else []
-        )
-        best_only = keras.callbacks.ModelCheckpoint(
-            best_path, monitor=monitor, save_best_only=True, save_weights_only=True, initial_value_threshold=best_so_far
-        )
-        callbacks += [best_only, reporter]
-        early = keras.callbacks.EarlyStopping(monitor=monitor, min_delta=c.es_min_delta, patience=c.es_patience)
-        if c.early_stopping:
-            callbacks.append(early)
+        early = keras.callbacks.EarlyStopping(monitor=c.monitor, min_delta=c.es_min_delta, patience=c.es_patience)
+        callbacks = _checkpoints(c, best_path, run_dir, resume) + [reporter] + ([early] if c.early_stopping else [])
         started = time.monotonic()
         history = model.fit(
             train_data,
@@ -340,21 +380,27 @@ def train(
         best = None
         if best_path.exists() and (c.checkpoint_best or stopped_by == "user"):
             model.load_weights(best_path)  # the best epoch, as notebook C reloads its checkpoint
-            best = best_epoch(history, monitor)
+            best = best_epoch(history, c.monitor)
+    return Fitted(history, seconds, stopped_by, best, reporter.reports, reporter.epoch)
 
-    report(Progress("evaluating", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
-    evaluation = measure(model, c.normalization)
-    record = make_record(c, model, history, evaluation, seconds, stopped_by, reporter.reports, best)
-    if teaching is not None:
-        held_after = Predictor(model, c.normalization).probabilities(data.x_val)
-        record |= {
-            "architecture": teaching.architecture,
-            "teach": figures(teaching, c, held_before, held_after, evaluation.accuracy),
-        }
-    report(Progress("saving", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
-    entry = store.save(model, record, evaluation.probabilities)
-    report(Progress("done", reporter.epoch + 1, c.epochs, batches, batches, elapsed=seconds, eta=0))
-    return TrainResult(entry, evaluation, stopped_by)
+
+def _checkpoints(c: TrainConfig, best_path: Path, run_dir: Path | None, resume: Resume | None) -> list[keras.callbacks.Callback]:
+    """The whole model after each epoch (where a run is resumed from) and the best weights, both
+    written before the reporter ships them at the epoch's end. A resumed run's best so far is
+    where the best-only checkpoint starts from."""
+    best_so_far = None
+    if resume is not None and resume.best is not None:
+        best_path.write_bytes(resume.best)
+        kept = best_epoch(resume.history, c.monitor)
+        best_so_far = resume.history[c.monitor][kept - 1] if kept else None
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.ModelCheckpoint(Path(run_dir) / LAST_EPOCH)] if run_dir else []
+    best_only = keras.callbacks.ModelCheckpoint(
+        best_path, monitor=c.monitor, save_best_only=True, save_weights_only=True, initial_value_threshold=best_so_far
+    )
+    return callbacks + [best_only]
+
+
+# ---------------------------------------------------------------- the finish every stored model shares
 
 
 def measure(model: keras.Model, normalization: str) -> Evaluation:
@@ -364,13 +410,35 @@ def measure(model: keras.Model, normalization: str) -> Evaluation:
     return evaluate(predictor, non_digits=held_out_set(HELD_OUT_NON_DIGITS) if predictor.knows_non_digits else None)
 
 
+def finish(
+    model: keras.Model,
+    normalization: str,
+    store: ModelStore,
+    record_of: Callable[[Evaluation], dict],
+    say: Callable[[str], None] = lambda phase: None,
+) -> tuple[StoredModel, Evaluation]:
+    """Evaluate, record, save: however a model came to be (trained, uploaded, an interrupted run's
+    checkpoint), it is evaluated once on the test set, its record is written from that
+    evaluation (`record_of`) and it is stored with its test probabilities. `say` hears each
+    phase ("evaluating", "saving", "done")."""
+    say("evaluating")
+    evaluation = measure(model, normalization)
+    record = record_of(evaluation)
+    say("saving")
+    entry = store.save(model, record, evaluation.probabilities)
+    say("done")
+    return entry, evaluation
+
+
 def import_model(model: keras.Model, name: str, normalization: str, store: ModelStore, by: Person) -> StoredModel:
     """Store a model made elsewhere (an uploaded .keras), evaluated once like a trained one."""
     require(by, "upload_model")
     store.check_free(name)
-    evaluation = measure(model, normalization)
-    record = {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None, "owner": by.maker}
-    return store.save(model, record, evaluation.probabilities)
+
+    def record_of(evaluation: Evaluation) -> dict:
+        return {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None, "owner": by.maker}
+
+    return finish(model, normalization, store, record_of)[0]
 
 
 def _model_record(name: str, architecture: str, normalization: str, model: keras.Model, ev: Evaluation) -> dict:
@@ -388,27 +456,18 @@ def _model_record(name: str, architecture: str, normalization: str, model: keras
     }
 
 
-def make_record(
-    c: TrainConfig,
-    model: keras.Model,
-    history: dict,
-    ev: Evaluation,
-    seconds: float,
-    stopped_by: str | None,
-    progress: list[Report],
-    best: int | None,
-) -> dict:
-    """`history`: Keras' per-epoch figures; `progress`: its raw running means every REPORT_EVERY
-    batches (the curves' windows come from them); `best`: the epoch whose weights were kept."""
-    epochs_run = len(history.get("loss", []))
+def make_record(c: TrainConfig, model: keras.Model, fitted: Fitted, ev: Evaluation) -> dict:
+    """A trained model's record: what every model's says, its config, and what training did
+    (`fitted`: its history, its raw running means, the epoch whose weights were kept...)."""
+    epochs_run = len(fitted.history.get("loss", []))
     return {
         **_model_record(c.name, c.arch, c.normalization, model, ev),
         "config": c.to_dict(),
-        "history": {k: [round(float(v), 6) for v in vals] for k, vals in history.items()},
-        "progress": [list(r) for r in progress],
-        "best_epoch": best,
+        "history": {k: [round(float(v), 6) for v in vals] for k, vals in fitted.history.items()},
+        "progress": [list(r) for r in fitted.reports],
+        "best_epoch": fitted.best,
         "epochs_run": epochs_run,
-        "stopped_by": stopped_by,
-        "training_seconds": round(seconds, 2),
-        "seconds_per_epoch": round(seconds / epochs_run, 2) if epochs_run else None,
+        "stopped_by": fitted.stopped_by,
+        "training_seconds": round(fitted.seconds, 2),
+        "seconds_per_epoch": round(fitted.seconds / epochs_run, 2) if epochs_run else None,
     }

@@ -142,10 +142,10 @@ def queue_places(runs: list[Run]) -> dict[str, tuple[int, float | None]]:
 
 
 def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
-    """Store an interrupted run's best checkpoint as its model, evaluated like any trained one,
-    so the epochs it finished are not lost."""
+    """Store an interrupted run's best checkpoint as its model, through the finish every trained
+    model goes through (`training.engine.finish`), so the epochs it finished are not lost."""
     from training.curves import best_epoch, history_of, reports_of
-    from training.engine import build_model, load_base, make_record, measure
+    from training.engine import Fitted, build_model, finish, load_base, make_record
 
     run = read_run(run_id)
     weights = records().file(run_id, CHECKPOINT)
@@ -159,11 +159,10 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
         path.write_bytes(weights)
         model.load_weights(path)
     history = history_of(run.events)
-    evaluation = measure(model, c.normalization)
     seconds = run.latest.elapsed if run.latest else 0.0
-    best = best_epoch(history, c.monitor)  # the checkpoint holds the best finished epoch
-    record = make_record(c, model, history, evaluation, seconds, Status.INTERRUPTED, reports_of(run.events), best)
-    entry = store.save(model, record, evaluation.probabilities)
+    # The checkpoint holds the best finished epoch; the record says the run was interrupted.
+    fitted = Fitted(history, seconds, "interrupted", best_epoch(history, c.monitor), reports_of(run.events))
+    entry, _ = finish(model, c.normalization, store, lambda evaluation: make_record(c, model, fitted, evaluation))
     records().set_status(run_id, {"model": entry.name})
     return entry
 
