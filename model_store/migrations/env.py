@@ -1,4 +1,4 @@
-"""Alembic's entry: the migrations run on the connection `model_store.migrations.upgrade` holds."""
+"""Alembic's entry: the migrations run on the connection `model_store.database.upgrade` holds."""
 
 from alembic import context
 
