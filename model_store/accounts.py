@@ -20,8 +20,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, select, update
 
 from model_store.database import Database, teacher_accounts, teachers
+from model_store.names import NameRefused, clean_name, looks
 
 SHORTEST_PASSWORD = 8
+IDLE_SECONDS = 60 * 60  # a teacher's browser idle this long is a student's again
 
 
 class NoSuchTeacher(KeyError):
@@ -60,8 +62,6 @@ class Accounts:
 
     def add(self, name: str, password: str) -> str:
         """A new teacher account; NameRefused when the name (or one that looks the same) is taken."""
-        from model_store.people import NameRefused, clean_name, looks  # people builds on this module: the sign-in
-
         name, hashed = clean_name(name), _hasher().hash(check_password(password))  # hashed before the lock is taken
         with self.db.write(lock="teachers") as db:
             if any(looks(held) == looks(name) for held in db.execute(select(teacher_accounts.c.name)).scalars()):
@@ -96,6 +96,14 @@ class Accounts:
         if db.execute(update(teacher_accounts).where(teacher_accounts.c.name == name).values(**values)).rowcount == 0:
             raise NoSuchTeacher(name)
         end_sign_ins(db, name)
+
+
+def sign_in_holds(db: Connection, person: str, sign_in: str, now: float) -> bool:
+    """Whether the sign-in `sign_in` of this person still holds: not signed out (in any tab),
+    its session not renewed, not expired, not idle, its account not removed or disabled
+    (they end its sign-ins)."""
+    row = db.execute(select(teachers).where(teachers.c.person == person, teachers.c.sign_in == sign_in)).first()
+    return row is not None and row.until > now and now - row.seen <= IDLE_SECONDS
 
 
 def end_sign_ins(db: Connection, name: str) -> None:

@@ -23,28 +23,24 @@ restart of the app.
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select, update
 
 from model_store import accounts
+from model_store.accounts import IDLE_SECONDS
 from model_store.database import RENAMES, Database, bump, drawings, people, teachers, upsert, wrong_passwords
+from model_store.names import MAX_NAME, NameRefused, clean_name, looks
 from model_store.roles import Person, password_matches, require
 
-MAX_NAME = 40
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")  # incl. bidi overrides
 BROWSER_TRIES, APP_TRIES = 5, 20  # wrong passwords in a row before waits start
 FIRST_WAIT, LONGEST_WAIT = 60.0, 3600.0  # seconds; each wrong password past the allowance doubles the wait
 QUIET_SECONDS = 24 * 3600  # a day without a wrong password starts the count again
 LESSON_SECONDS = 4 * 3600  # how long a sign-in holds on its browser
-IDLE_SECONDS = 60 * 60  # a teacher's browser idle this long is a student's again
 SEEN_EVERY = 60  # the last page run is written at most this often
-FORMULA_START = ("=", "+", "-", "@")  # a spreadsheet runs a cell that starts so
 GUEST_TRIES = 20  # 40-bit guest names: a clash is rare, twenty in a row never happens
 
 
@@ -90,10 +86,6 @@ class SignIn:
     id: str  # random, new at every sign-in: a Person made from an older one has no rights left
 
 
-class NameRefused(ValueError):
-    """A name that cannot be used, with the reason (and a free one, when it is taken)."""
-
-
 class TooManyTries(PermissionError):
     """Too many wrong passwords: `seconds` to wait."""
 
@@ -101,54 +93,6 @@ class TooManyTries(PermissionError):
         whose = "from this browser" if scope != "app" else "in this class, from any browser"
         super().__init__(f"Too many wrong passwords {whose}: wait {seconds:.0f} s before the next try.")
         self.seconds = seconds
-
-
-def clean_name(text: str) -> str:
-    """A name as it is kept: NFKC-normalised (a full-width "ａｄａ" is "ada"), spaces collapsed, at
-    most MAX_NAME characters, no control, direction-changing or invisible characters, letters of
-    one script only, not starting as a spreadsheet formula. Shown as plain text wherever it
-    appears (the pages escape it)."""
-    text = unicodedata.normalize("NFKC", text or "")
-    if CONTROL.search(text):
-        raise NameRefused("a name cannot hold control characters")
-    if invisible := [c for c in text if unicodedata.category(c) == "Cf"]:
-        raise NameRefused(f"a name cannot hold invisible characters (U+{ord(invisible[0]):04X})")
-    name = " ".join(text.split())
-    if not name:
-        raise NameRefused("a name cannot be empty")
-    if len(name) > MAX_NAME:
-        raise NameRefused(f"a name has at most {MAX_NAME} characters (this one has {len(name)})")
-    if name[0] in FORMULA_START:
-        raise NameRefused(f"a name cannot start with {name[0]!r}: a spreadsheet would read it as a formula")
-    if len(scripts := sorted({_script(c) for c in name if c.isalpha()})) > 1:
-        raise NameRefused(f"a name is written in one script (this one mixes {' and '.join(s.title() for s in scripts)} letters)")
-    return name
-
-
-def _script(letter: str) -> str:
-    """A letter's script, as its Unicode name starts ("LATIN SMALL LETTER A": LATIN)."""
-    return unicodedata.name(letter, "UNKNOWN").split()[0]
-
-
-# Letters of other scripts that look like Latin ones (after Unicode's confusables, UTS #39): a
-# name written with them passes for a Latin one, so two names are one if they look the same.
-LOOKALIKES = str.maketrans(
-    "аеорсухіјѕԁһвкмнтаαβεικνορτυχ",
-    "aeopcyxijsdhbkmhtaabeiknoptyx",
-)
-
-
-def looks(name: str) -> str:
-    """What a name looks like: lower case, with look-alike letters of other scripts read as Latin."""
-    return name.lower().translate(LOOKALIKES)
-
-
-def formula_safe(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula, quoted with a leading ' (as OWASP
-    advises for CSV files); anything else as it is. For every CSV the app writes."""
-    if isinstance(value, str) and value[:1] in FORMULA_START + ("\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _holders(db, name: str) -> set[str]:
@@ -326,15 +270,6 @@ class Register:
             if now - row.seen > SEEN_EVERY:
                 db.execute(update(teachers).where(teachers.c.browser == browser).values(seen=now))
         return SignIn(row.until, row.account, row.sign_in), ""
-
-    def holds(self, person: str, sign_in: str, now: float | None = None) -> bool:
-        """Whether the sign-in `sign_in` of this person still holds: not signed out (in any tab),
-        its session not renewed, not expired, not idle, its account not removed or disabled
-        (they end its sign-ins)."""
-        now = time.time() if now is None else now
-        with self.db.read() as db:
-            row = db.execute(select(teachers).where(teachers.c.person == person, teachers.c.sign_in == sign_in)).first()
-        return row is not None and row.until > now and now - row.seen <= IDLE_SECONDS
 
     def accounts_exist(self) -> bool:
         """Whether the school has teacher accounts: then a teacher signs in with name and password."""

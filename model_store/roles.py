@@ -15,6 +15,7 @@ teacher password or account (one person on their own computer) everyone is the t
 from __future__ import annotations
 
 import hmac
+import time
 from dataclasses import dataclass
 
 # What only the teacher may do, as a refusal names it ("another person's": the owner may too).
@@ -84,9 +85,11 @@ def is_teacher(person: Person) -> bool:
     database (it may have been signed out in another tab, have expired, or its account removed)."""
     if not person.teacher or not person.sign_in:
         return person.teacher
-    from model_store.people import Register  # people builds on this module
+    from model_store.accounts import sign_in_holds  # argon2 and the database: loaded once a sign-in is checked
+    from model_store.database import Database
 
-    return Register().holds(person.session, person.sign_in)
+    with Database().read() as db:
+        return sign_in_holds(db, person.session, person.sign_in, time.time())
 
 
 def require(person: Person, action: str, detail: str = "", owner: dict | None = None) -> None:

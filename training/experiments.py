@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from model_store.people import formula_safe
+from model_store.names import formula_safe
 from model_store.roles import Person
 from model_store.store import ModelStore, validate_name
 from training.config import OPTIMIZERS, PRESETS, ConfigError, TrainConfig
