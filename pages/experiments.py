@@ -9,7 +9,7 @@ from model_store import ModelStore
 from pages.common import queue_or_explain, through_app_frame
 from pages.common.curves import curve_chart
 from pages.common.people import me
-from training.config import PRESETS
+from training.config import PRESETS, option_of
 from training.curves import compare_curves
 from training.experiments import READY_MADE, VARIABLES, csv_of, results, submit_experiment
 from training.runs import list_runs, problem, warm_up
@@ -55,7 +55,8 @@ def form() -> None:
     a.text_input("Experiment name", key="exp_name", help="also the start of each run's model name")
     b.selectbox("Recipe", list(PRESETS), key="exp_preset", help="the recipe every run starts from")
     c.selectbox("Option to vary", list(VARIABLES), key="exp_variable", on_change=fill_example)
-    st.text_area("Its values, one a line", key="exp_values", height=130)
+    varied = option_of(VARIABLES[st.session_state["exp_variable"]].field)  # declared once: training.config
+    st.text_area("Its values, one a line", key="exp_values", height=130, help=f"{varied.label}: {varied.text}")
     if st.button("Queue the experiment", type="primary", icon=":material/science:", key="exp_start"):
         values = st.session_state["exp_values"].splitlines()
         start(st.session_state["exp_name"].strip(), st.session_state["exp_preset"], st.session_state["exp_variable"], values)

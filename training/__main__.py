@@ -20,8 +20,8 @@ import threading
 from model_store import ARCHITECTURES, ModelStore, StoreError
 from model_store.backend import VERBOSE
 from model_store.database import DatabaseError
-from training.config import HELP, PRESETS, ConfigError, TrainConfig
-from training.teach import teaching_of
+from training.config import PRESETS, ConfigError, TrainConfig
+from training.teach import Teaching, teaching_of
 
 # TensorFlow (~5 s to load) is imported only once training starts: --help and --list-archs
 # answer at once.
@@ -61,14 +61,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--store", help="the model directory (default: $MNIST_LAB_MODELS or models/)")
     p.add_argument("--verbose", action="store_true", help=f"show TensorFlow's own start-up logs (or set {VERBOSE}=1)")
-    # One option per config field; only the ones given override the preset.
+    # One option per config field, as its metadata declares it; only the ones given override the preset.
     for f in dataclasses.fields(TrainConfig):
-        flag, default = "--" + f.name.replace("_", "-"), f.default
-        text = f"{HELP[f.name]} (default: {shown(default)})"
+        flag, default, option = "--" + f.name.replace("_", "-"), f.default, f.metadata["option"]
+        text = f"{option.text} (default: {shown(default)})"
         metavar = f.name.split("_")[-1].upper()
-        if isinstance(default, bool):
+        if option.widget == "checkbox":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
-        elif isinstance(default, tuple):
+        elif option.widget == "sizes":
             p.add_argument(flag, type=int, nargs="+", default=argparse.SUPPRESS, help=text, metavar="N")
         else:
             kind = type(default) if default is not None else str
@@ -128,42 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     preset, store_dir = args.pop("preset"), args.pop("store")
     # --teach alone starts from the teaching recipe (a few gentle epochs), not from a new model's.
     base = PRESETS[preset] if preset else (PRESETS["teach"] if args.get("teach") else TrainConfig())
-    config = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
     try:
-        config = config.resolved()
+        config = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}).resolved()
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    from training.engine import build_model, train
-
-    store, teaching = ModelStore(store_dir), None
-    if config.teach:
-        try:
-            config, teaching = teaching_of(config, store)
-        except (StoreError, ConfigError, DatabaseError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(
-            f"Teaching {config.teach} the class drawings ({len(teaching.y)}) for {config.epochs} epochs, batch {config.batch_size}"
-        )
-    else:
-        params = build_model(config).count_params()
-        print(f"Training {config.arch} ({params:,} params) for {config.epochs} epochs, batch {config.batch_size}")
-
-    stop = threading.Event()
-
-    def on_interrupt(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt  # a second Ctrl-C: give up at once
-        print("\nstopping after this batch; the best weights so far will be stored (Ctrl-C again to abort)")
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_interrupt)
+        return refused(err)
+    store = ModelStore(store_dir)
     try:
-        result = train(config, store, on_progress=ProgressBar(), stop=stop, teaching=teaching)
+        config, teaching = announced(config, store)
+    except (StoreError, ConfigError, DatabaseError) as err:
+        return refused(err)
+    try:
+        result = train_until_interrupted(config, store, teaching)
     except StoreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return refused(err)
     r = result.entry.record
     print(
         f"\nTest accuracy {r['metrics']['test_accuracy']:.2%}, test loss {r['metrics']['test_loss']:.4f}, "
@@ -174,6 +151,44 @@ def main(argv: list[str] | None = None) -> int:
     if teaching is not None:
         print(teaching_summary(r["teach"]))
     return 0
+
+
+def refused(err: Exception) -> int:
+    print(f"error: {err}", file=sys.stderr)
+    return 2
+
+
+def announced(config: TrainConfig, store: ModelStore) -> tuple[TrainConfig, Teaching | None]:
+    """What is about to train, said; a teaching run's config and what it learns from (StoreError,
+    ConfigError or DatabaseError when it cannot be taught)."""
+    if config.teach:
+        config, teaching = teaching_of(config, store)
+        print(
+            f"Teaching {config.teach} the class drawings ({len(teaching.y)}) for {config.epochs} epochs, batch {config.batch_size}"
+        )
+        return config, teaching
+    from training.engine import build_model
+
+    params = build_model(config).count_params()
+    print(f"Training {config.arch} ({params:,} params) for {config.epochs} epochs, batch {config.batch_size}")
+    return config, None
+
+
+def train_until_interrupted(config: TrainConfig, store: ModelStore, teaching: Teaching | None):
+    """`train`, with Keras' progress bar; Ctrl-C stops after the current batch (the best weights
+    so far are stored), a second Ctrl-C at once."""
+    from training.engine import train
+
+    stop = threading.Event()
+
+    def on_interrupt(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: give up at once
+        print("\nstopping after this batch; the best weights so far will be stored (Ctrl-C again to abort)")
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    return train(config, store, on_progress=ProgressBar(), stop=stop, teaching=teaching)
 
 
 if __name__ == "__main__":

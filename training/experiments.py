@@ -53,11 +53,13 @@ def _on_off(text: str) -> bool:
 class Variable:
     label: str
     example: str  # values a person might try, one per line
+    field: str  # the TrainConfig field it varies (its declared option: what it does, what it takes)
     apply: Callable[[TrainConfig, str], TrainConfig]
 
 
-def _set(field: str, parse) -> Callable[[TrainConfig, str], TrainConfig]:
-    return lambda c, text: dataclasses.replace(c, **{field: parse(text)})
+def _set(label: str, example: str, field: str, parse) -> Variable:
+    """A variable that sets one field to the value, parsed."""
+    return Variable(label, example, field, lambda c, text: dataclasses.replace(c, **{field: parse(text)}))
 
 
 def _layers(c: TrainConfig, text: str) -> TrainConfig:
@@ -83,16 +85,16 @@ def _dropout(c: TrainConfig, text: str) -> TrainConfig:
 VARIABLES = {
     v.label: v
     for v in [
-        Variable("batch size", "32\n128\n1024\n10000", _set("batch_size", int)),
-        Variable("number of layers", "1\n2\n3", _layers),
-        Variable("nodes per layer", "32\n128\n512", _nodes),
-        Variable("layer sizes", "128\n256, 128\n512, 256, 128", _sizes),
-        Variable("dropout", "0\n0.2\n0.5", _dropout),
-        Variable("optimizer", "\n".join(OPTIMIZERS[:4]), _set("optimizer", str.strip)),
-        Variable("learning rate", "0.0001\n0.001\n0.01", _set("learning_rate", float)),
-        Variable("epochs", "1\n3\n10", _set("epochs", int)),
-        Variable("augmentation", "off\non", _set("augment", _on_off)),
-        Variable("training images", "1000\n10000\n60000", _set("train_limit", int)),
+        _set("batch size", "32\n128\n1024\n10000", "batch_size", int),
+        Variable("number of layers", "1\n2\n3", "dense_units", _layers),
+        Variable("nodes per layer", "32\n128\n512", "dense_units", _nodes),
+        Variable("layer sizes", "128\n256, 128\n512, 256, 128", "dense_units", _sizes),
+        Variable("dropout", "0\n0.2\n0.5", "dropout", _dropout),
+        _set("optimizer", "\n".join(OPTIMIZERS[:4]), "optimizer", str.strip),
+        _set("learning rate", "0.0001\n0.001\n0.01", "learning_rate", float),
+        _set("epochs", "1\n3\n10", "epochs", int),
+        _set("augmentation", "off\non", "augment", _on_off),
+        _set("training images", "1000\n10000\n60000", "train_limit", int),
     ]
 }
 

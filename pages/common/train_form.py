@@ -5,19 +5,17 @@ import dataclasses
 
 import streamlit as st
 
-from model_store import ARCHITECTURES, ModelStore
+from model_store import ModelStore
 from model_store.database import DatabaseError
 from model_store.drawings import Drawings
-from model_store.preprocess import NORMALIZATIONS
 from pages.common import queue_or_explain
 from pages.common.people import me
-from training.config import CUSTOM_ARCHITECTURES, HELP, MONITORS, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig
+from training.config import PRESETS, ConfigError, TrainConfig, option_of
 from training.limits import read_limits
 from training.runs import submit_run
 from training.teach import MIN_DRAWINGS, split
 
 FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]
-ARCH_CHOICES = [*ARCHITECTURES, *CUSTOM_ARCHITECTURES]
 
 
 def fill_from_preset() -> None:
@@ -57,6 +55,48 @@ def limits_note() -> None:
     )
 
 
+# Where each option sits on the form: its section, in that many columns, filled left to right.
+SECTIONS = (
+    ("Model", 3, ("arch", "dense_units", "conv_filters", "dropout")),
+    ("Optimisation", 3, ("optimizer", "learning_rate", "schedule", "loss", "label_smoothing", "normalization")),
+    (
+        "Data",
+        3,
+        (
+            "batch_size",
+            "epochs",
+            "train_limit",
+            "validation",
+            "validation_split",
+            "seed",
+            "augment",
+            "printed_digits",
+            "redrawn_digits",
+            "not_digits",
+        ),
+    ),
+    ("Stopping", 4, ("early_stopping", "es_monitor", "es_min_delta", "es_patience", "checkpoint_best")),
+)
+
+
+def field_input(place, name: str, key: str, label: str | None = None, **given):
+    """One option's widget, as its field declares it (training.config: label, help, widget, range)."""
+    option = option_of(name)
+    label, help = label or option.label, option.text or None
+    if option.widget == "select":
+        return place.selectbox(label, option.choices, key=key, help=help, **given)
+    if option.widget == "radio":
+        return place.radio(label, option.choices, key=key, horizontal=True, help=help, **given)
+    if option.widget == "checkbox":
+        return place.checkbox(label, key=key, help=help, **given)
+    if option.widget in ("text", "sizes"):
+        return place.text_input(label, key=key, help=help, **given)
+    kind = int if option.whole else float
+    low, high = (None if bound is None else kind(bound) for bound in (option.low, option.high))
+    step = None if option.step is None else kind(option.step)
+    return place.number_input(label, low, high, step=step, format=option.format, key=key, help=help, **given)
+
+
 def form(store: ModelStore) -> None:
     if "train_arch" not in st.session_state:
         st.session_state["train_preset"] = "quick"  # the class's recipe: 99% in seconds
@@ -70,77 +110,12 @@ def form(store: ModelStore) -> None:
         "default: the bundled model's (minutes)",
     )
     with st.form("train_form"):
-        st.markdown("**Model**")
-        a, b, c = st.columns(3)
-        a.selectbox("Architecture", ARCH_CHOICES, key="train_arch", help=HELP["arch"])
-        b.text_input("Dense layer sizes (custom)", key="train_dense_units", help=HELP["dense_units"])
-        c.text_input("Conv filters (custom CNN)", key="train_conv_filters", help=HELP["conv_filters"])
-        a.number_input("Dropout (custom)", 0.0, 0.9, step=0.05, key="train_dropout", help=HELP["dropout"])
-        st.markdown("**Optimisation**")
-        a, b, c = st.columns(3)
-        a.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", help=HELP["optimizer"])
-        b.number_input(
-            "Learning rate",
-            min_value=0.0,
-            format="%.5f",
-            step=0.0005,
-            key="train_learning_rate",
-            help=HELP["learning_rate"],
-        )
-        c.selectbox("Schedule", SCHEDULES, key="train_schedule", help=HELP["schedule"])
-        a.selectbox("Loss", ["sparse", "categorical"], key="train_loss", help=HELP["loss"])
-        b.number_input("Label smoothing", 0.0, 0.5, step=0.05, key="train_label_smoothing", help=HELP["label_smoothing"])
-        c.selectbox("Input scaling", NORMALIZATIONS, key="train_normalization", help=HELP["normalization"])
-        st.markdown("**Data**")
-        a, b, c = st.columns(3)
-        a.number_input("Batch size", 1, 60000, key="train_batch_size", help=HELP["batch_size"])
-        b.number_input("Epochs", 1, 1000, key="train_epochs", help=HELP["epochs"])
-        c.number_input("Training images", 0, 60000, step=1000, key="train_train_limit", help=HELP["train_limit"])
-        a.radio(
-            "Validate on",
-            ["split", "test", "none"],
-            key="train_validation",
-            horizontal=True,
-            help=HELP["validation"],
-        )
-        b.number_input(
-            "Validation fraction",
-            0.0,
-            1.0,
-            step=0.05,
-            key="train_validation_split",
-            help=HELP["validation_split"],
-        )
-        c.number_input("Seed", 0, 2**31 - 1, key="train_seed", help=HELP["seed"])
-        a.checkbox("Augment (shift, rotate, zoom, stroke)", key="train_augment", help=HELP["augment"])
-        b.number_input(
-            "Synthetic printed digits",
-            0,
-            100000,
-            step=1000,
-            key="train_printed_digits",
-            help=HELP["printed_digits"],
-        )
-        c.number_input(
-            "Redrawn digits (canvas, scans)", 0, 100000, step=1000, key="train_redrawn_digits", help=HELP["redrawn_digits"]
-        )
-        a.number_input('Non-digits (learn "not a digit")', 0, 100000, step=1000, key="train_not_digits", help=HELP["not_digits"])
-        st.markdown("**Stopping**")
-        a, b, c, d = st.columns(4)
-        a.checkbox("Early stopping", key="train_early_stopping", help=HELP["early_stopping"])
-        b.selectbox("Monitor", MONITORS, key="train_es_monitor", help=HELP["es_monitor"])
-        c.number_input(
-            "Min delta",
-            0.0,
-            1.0,
-            step=0.001,
-            format="%.3f",
-            key="train_es_min_delta",
-            help=HELP["es_min_delta"],
-        )
-        d.number_input("Patience", 0, 100, key="train_es_patience", help=HELP["es_patience"])
-        a.checkbox("Keep the best epoch", key="train_checkpoint_best", help=HELP["checkpoint_best"])
-        st.text_input("Model name", key="train_name", help=HELP["name"])
+        for title, width, names in SECTIONS:
+            st.markdown(f"**{title}**")
+            columns = st.columns(width)
+            for i, name in enumerate(names):
+                field_input(columns[i % width], name, f"train_{name}")
+        field_input(st, "name", "train_name")
         submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
     if submitted:
         start(store)
@@ -164,14 +139,12 @@ def teach_form(store: ModelStore) -> None:
     recipe = PRESETS["teach"]
     with st.form("train_teach_form"):
         a, b, c = st.columns(3)
-        base = a.selectbox("Model to teach", whole, index=whole.index(store.default().name), key="train_teach_base")
-        name = b.text_input("New model's name", key="train_teach_name", help=HELP["name"])
-        epochs = c.number_input("Epochs", 1, 50, recipe.epochs, key="train_teach_epochs", help=HELP["epochs"])
-        held_back = a.number_input(
-            "Held back", 0.05, 0.5, recipe.held_back, step=0.05, key="train_teach_held", help=HELP["held_back"]
-        )
-        images = b.number_input("MNIST images mixed in", 1000, 60000, recipe.train_limit, step=1000, key="train_teach_mnist")
-        rate = c.number_input("Learning rate", 0.00001, 0.01, recipe.learning_rate, format="%.5f", key="train_teach_lr")
+        base = a.selectbox(option_of("teach").label, whole, index=whole.index(store.default().name), key="train_teach_base")
+        name = field_input(b, "name", "train_teach_name", "New model's name")
+        epochs = field_input(c, "epochs", "train_teach_epochs", value=recipe.epochs)
+        held_back = field_input(a, "held_back", "train_teach_held", value=recipe.held_back)
+        images = field_input(b, "train_limit", "train_teach_mnist", "MNIST images mixed in", value=recipe.train_limit)
+        rate = field_input(c, "learning_rate", "train_teach_lr", value=recipe.learning_rate)
         teach, held = split(labels, held_back, recipe.seed)
         st.caption(f"{len(labels)} class drawings: {len(teach)} teach it, {len(held)} are held back to measure it.")
         pressed = st.form_submit_button("Teach", type="primary", icon=":material/school:")
