@@ -13,7 +13,8 @@ from model_store.people import NameRefused, Register
 from model_store.roles import TEACHER_ONLY, NotAllowed
 from pages.common import plain, through_app_frame
 from pages.common.people import me
-from training.limits import MOST_WAITING, Limits, OverLimit, limits_problem, read_limits, save_limits
+from training.config import option_of
+from training.limits import Limits, OverLimit, limits_problem, read_limits, save_limits
 
 through_app_frame()
 
@@ -36,6 +37,14 @@ def roles() -> None:
     st.markdown(f"**Only the teacher** may {', '.join(TEACHER_ONLY.values())}.")
 
 
+# Where each limit sits on the form: four to a row.
+LIMITS_LAYOUT = (
+    ("epochs", "train_images", "waiting", "running"),
+    ("smallest_batch", "layers", "units", "filters"),
+    ("largest_batch", "parameters"),
+)
+
+
 def limits_form() -> None:
     st.subheader("Class limits")
     st.caption(
@@ -45,57 +54,26 @@ def limits_form() -> None:
     if (problem := limits_problem()) and person.teacher:
         st.warning(problem, icon=":material/warning:")
     limits, student = read_limits(), not person.teacher
+    figures = {}
     with st.form("class_limits_form"):
-        a, b, c, h = st.columns(4)
-        epochs = a.number_input("Most epochs a run", 0, 1000, limits.epochs, key="class_epochs", disabled=student)
-        images = b.number_input(
-            "Most training images a run",
-            0,
-            360_000,
-            limits.train_images,
-            step=5000,
-            key="class_images",
-            disabled=student,
-            help="MNIST images (all are 60,000) plus the generated ones: printed and redrawn digits, non-digits",
-        )
-        waiting = c.number_input(
-            "Most runs waiting", 1, MOST_WAITING, limits.waiting, key="class_waiting", disabled=student, help="per browser"
-        )
-        running = h.number_input(
-            "Most runs training at once",
-            0,
-            64,
-            limits.running,
-            key="class_running",
-            disabled=student,
-            help="per student (0: no limit); their next run waits its turn, it is not refused",
-        )
-        d, e, f, g = st.columns(4)
-        batch = d.number_input("Smallest batch", 1, 1024, limits.smallest_batch, key="class_batch", disabled=student)
-        layers = e.number_input(
-            "Most layers", 1, 64, limits.layers, key="class_layers", disabled=student, help="of a custom network"
-        )
-        units = f.number_input("Most units a layer", 1, 4096, limits.units, key="class_units", disabled=student)
-        filters = g.number_input("Most filters a layer", 1, 4096, limits.filters, key="class_filters", disabled=student)
-        i, j, _, _ = st.columns(4)
-        largest = i.number_input("Largest batch", 1, 60_000, limits.largest_batch, key="class_largest_batch", disabled=student)
-        weights = j.number_input(
-            "Most parameters a network",
-            0,
-            100_000_000,
-            limits.parameters,
-            step=500_000,
-            key="class_parameters",
-            disabled=student,
-            help="its weights, counted before it is built (0: no limit); every recipe's are under 0.7 million",
-        )
+        for row in LIMITS_LAYOUT:
+            for column, name in zip(st.columns(4), row):
+                declared = option_of(name, Limits)  # its label, range, step and help: training.limits
+                figures[name] = column.number_input(
+                    declared.label,
+                    declared.low,
+                    declared.high,
+                    getattr(limits, name),
+                    step=declared.step or 1,
+                    key=f"class_{name}",
+                    disabled=student,
+                    help=declared.help or None,
+                )
         saved = st.form_submit_button("Save the limits", disabled=student)
     if student:
         st.caption(":material/lock: Only the teacher may change the class limits: sign in as teacher in the sidebar.")
     if saved:
         try:
-            figures = dict(epochs=epochs, train_images=images, waiting=waiting, running=running, smallest_batch=batch)
-            figures |= dict(layers=layers, units=units, filters=filters, largest_batch=largest, parameters=weights)
             save_limits(Limits(**{name: int(value) for name, value in figures.items()}), person)
         except (NotAllowed, OverLimit) as err:
             st.error(str(err), icon=":material/lock:")

@@ -378,7 +378,7 @@ def test_the_teachers_buttons_work_for_the_teacher(app):
 def test_the_teacher_sets_the_limits_on_the_class_page_and_a_student_run_over_them_is_refused(app):
     at = page_as_teacher("classroom")
     at.number_input(key="class_epochs").set_value(2)
-    at.number_input(key="class_images").set_value(5000)
+    at.number_input(key="class_train_images").set_value(5000)
     at.button[[b.label for b in at.button].index("Save the limits")].click()
     run_clean(at)
     assert read_limits() == Limits(2, 5000, 8)

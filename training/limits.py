@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from model_store.database import Database, DatabaseError
 from model_store.roles import Person, is_teacher, require
 from model_store.zoo import ARCHITECTURES
-from training.config import TRAIN_SIZE, TrainConfig
+from training.config import TRAIN_SIZE, TrainConfig, option
 
 MOST_WAITING = 20  # the highest waiting limit the teacher may set
 SETTING = "limits"
@@ -27,40 +27,52 @@ class OverLimit(ValueError):
     """A run asks for more than the class limits allow; the message names the limit."""
 
 
+def limit(default: int, label: str, low: int, high: int, help: str = "", **declared):
+    """A class limit and its declaration (training.config's Option): what `check` and the Class page read."""
+    return option(default, label, help, low=low, high=high, **declared)
+
+
 @dataclass(frozen=True)
 class Limits:
-    epochs: int = 20  # the most epochs of a student run; 0: no limit (the "default" recipe runs 15)
+    epochs: int = limit(20, "Most epochs a run", 0, 1000)  # 0: no limit (the "default" recipe runs 15)
     # The most training images of a student run (MNIST's and the generated: printed, redrawn, non-digits;
-    # the "default" recipe asks for 144,000); 0: no limit.
-    train_images: int = 150_000
-    waiting: int = 8  # the most runs one browser may have waiting: an experiment of the most values (8) fits
-    running: int = 1  # the most runs of one student training at once (the rest wait their turn); 0: no limit
-    smallest_batch: int = 8  # a batch of 1 is 60,000 steps an epoch: minutes of everyone's CPU
-    layers: int = 6  # the most dense and conv layers of a custom network
-    units: int = 2048  # the most units of one dense layer
-    filters: int = 256  # the most filters of one conv layer
+    # the "default" recipe asks for 144,000); 0: no limit. MNIST's and up to 100,000 of each kind generated at most.
+    train_images: int = limit(
+        150_000,
+        "Most training images a run",
+        0,
+        TRAIN_SIZE + 300_000,
+        "MNIST images (all are 60,000) plus the generated ones: printed and redrawn digits, non-digits",
+        step=5000,
+    )
+    # The most runs one browser may have waiting: an experiment of the most values (8) fits.
+    waiting: int = limit(8, "Most runs waiting", 1, MOST_WAITING, "per browser")
+    # The most runs of one student training at once (the rest wait their turn); 0: no limit.
+    running: int = limit(
+        1, "Most runs training at once", 0, 64, "per student (0: no limit); their next run waits its turn, it is not refused"
+    )
+    smallest_batch: int = limit(8, "Smallest batch", 1, 1024)  # a batch of 1 is 60,000 steps an epoch: minutes of everyone's CPU
+    layers: int = limit(6, "Most layers", 1, 64, "of a custom network")  # the most dense and conv layers of a custom network
+    units: int = limit(2048, "Most units a layer", 1, 4096)  # the most units of one dense layer
+    filters: int = limit(256, "Most filters a layer", 1, 4096)  # the most filters of one conv layer
     # The most parameters of a student's network: every recipe's is under 0.7 million, and 6 layers of
     # 2,048 units would be 22 million (memory and minutes of CPU an epoch). 0: no limit.
-    parameters: int = 3_000_000
-    largest_batch: int = 10_000  # notebook B's experiment goes up to 10,000; 60,000 at once is GBs of activations
+    parameters: int = limit(
+        3_000_000,
+        "Most parameters a network",
+        0,
+        100_000_000,
+        "its weights, counted before it is built (0: no limit); every recipe's are under 0.7 million",
+        step=500_000,
+    )
+    # Notebook B's experiment goes up to 10,000; 60,000 at once is GBs of activations.
+    largest_batch: int = limit(10_000, "Largest batch", 1, TRAIN_SIZE)
 
     def check(self) -> Limits:
-        """Itself when every figure is allowed; OverLimit naming the wrong one otherwise."""
-        for name, low, high in (
-            ("epochs", 0, 1000),
-            ("train_images", 0, TRAIN_SIZE + 300_000),  # MNIST's and up to 100,000 of each kind generated
-            ("waiting", 1, MOST_WAITING),
-            ("running", 0, 64),
-            ("smallest_batch", 1, 1024),
-            ("layers", 1, 64),
-            ("units", 1, 4096),
-            ("filters", 1, 4096),
-            ("parameters", 0, 100_000_000),
-            ("largest_batch", 1, TRAIN_SIZE),
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise OverLimit(f"{name.replace('_', ' ')} must be a whole number from {low} to {high} (got {value!r})")
+        """Itself when every figure is in its declared range; OverLimit naming the wrong one otherwise."""
+        for f in fields(self):
+            if refusal := f.metadata["option"].refusal(getattr(self, f.name)):
+                raise OverLimit(f"{f.name.replace('_', ' ')} {refusal}")
         return self
 
 
