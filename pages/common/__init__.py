@@ -57,9 +57,12 @@ def through_app_frame() -> None:
 @st.cache_resource(show_spinner="Loading the model...", max_entries=20)
 def load_predictor(name: str, model_sha256: str, temperature: float) -> Predictor:
     """One predictor per model file and calibration; the checksum in the key reloads a replaced
-    model, the temperature a newly calibrated one."""
+    model, the temperature a newly calibrated one. Traced as it loads: the page that opens it
+    waits for that, not the first stroke drawn on it."""
     model, entry = ModelStore().load(name)
-    return Predictor(model, entry.normalization, temperature)
+    predictor = Predictor(model, entry.normalization, temperature)
+    predictor.warm_up()
+    return predictor
 
 
 def predictor_of(entry: StoredModel) -> Predictor:
