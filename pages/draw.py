@@ -11,7 +11,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from model_store import ImageError, Prediction, Predictor, StoredModel, prepare
 from model_store.preprocess import IMAGE_TYPES, cells_picture, over_background
-from pages.common import model_picker, newest, plain, predictor_of, through_app_frame
+from pages.common import model_picker, newest, plain, png_url, predictor_of, through_app_frame
 from pages.common.announce import answer_text, live_answer
 from pages.common.answer import show_answer, show_details, show_prediction
 from pages.common.cell_grid import cell_grid
@@ -32,12 +32,13 @@ COMPARED = 8  # models read at each stroke when comparing, at most: each one sta
 # ---------------------------------------------------------------- pieces of the page
 
 
-def pixel_view(image: np.ndarray, scale: int = 8) -> np.ndarray:
-    """The 28x28 input enlarged, with a faint grid so each pixel shows."""
-    big = np.kron(image, np.ones((scale, scale), np.float32))
+def pixel_view(image: np.ndarray, scale: int = 8) -> str:
+    """The 28x28 input enlarged, with a faint grid so each pixel shows: a PNG data URL, encoded
+    once (an array given to st.image is encoded through Pillow, then fetched by the browser)."""
+    big = np.kron(np.clip(image, 0, 1), np.ones((scale, scale), np.float32))
     big[::scale, :] = np.maximum(big[::scale, :], 0.18)
     big[:, ::scale] = np.maximum(big[:, ::scale], 0.18)
-    return big
+    return png_url((big * 255).astype(np.uint8))
 
 
 def tile_maps(maps: np.ndarray, columns: int = 8, limit: int = 32) -> np.ndarray:
@@ -190,7 +191,7 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
         keep_controls(prediction, "draw_keep", "canvas", image, entry.name)
         seen = BLANK if prediction.blank else prediction.prepared
         seen_alt = "The 28x28 input, empty" if prediction.blank else f"The 28x28 input the model reads. {said}"
-        st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, clamp=True, alt=seen_alt)
+        st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, alt=seen_alt)
     if prediction.blank:
         return
     if st.toggle("Why? The training images it finds most alike, and where it looked", key="draw_why"):
@@ -253,7 +254,6 @@ def uploads(predictor: Predictor, entry: StoredModel) -> None:
                 pixel_view(prediction.prepared, 5),
                 caption="What the model sees",
                 width=140,
-                clamp=True,
                 alt=f"{file.name} as the 28x28 input the model reads: {answer_text(prediction, entry.unsure_below)}",
             )
             with answer:

@@ -1,9 +1,11 @@
 """What every page shares. A subfolder, so Streamlit never lists it as a page."""
 
+import base64
 import re
 from collections.abc import Callable
 from typing import TypeVar
 
+import cv2
 import numpy as np
 import pyarrow as pa
 import streamlit as st
@@ -105,6 +107,13 @@ def called_not_digits(entry: StoredModel, set_key: str, images: np.ndarray) -> n
     `probabilities_on`; None from a model without that answer, or for MNIST's stored readings."""
     not_digit = _readings_of(entry, set_key, images)[1]
     return None if not_digit is None else called_not_a_digit(not_digit)
+
+
+def png_url(image: np.ndarray, compression: int = 1) -> str:
+    """A uint8 image as a PNG in a data URL: st.image shows it as it is (an array it encodes again
+    through Pillow, and stores as a file the browser then fetches), as a chart's tooltip does."""
+    png = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, compression])[1]
+    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()
 
 
 DIGITS = [str(d) for d in range(10)]
