@@ -132,9 +132,6 @@ def short_answer(prediction: Prediction) -> str:
 def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]) -> None:
     """Only this part reruns after each stroke."""
     version = st.session_state.setdefault("draw_canvas_version", 0)
-    for toggle in ("draw_why", "draw_inside", "draw_compare"):  # hidden while the canvas is blank, kept
-        if toggle in st.session_state:
-            st.session_state[toggle] = st.session_state[toggle]
     top = st.container(key="draw_answer_top")  # filled once the drawing is read, below
     left, right = st.columns([1, 1.3], gap="large")
     editing = edited_picture()
@@ -192,13 +189,15 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
         seen = BLANK if prediction.blank else prediction.prepared
         seen_alt = "The 28x28 input, empty" if prediction.blank else f"The 28x28 input the model reads. {said}"
         st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, alt=seen_alt)
-    if prediction.blank:
-        return
-    if st.toggle("Why? The training images it finds most alike, and where it looked", key="draw_why"):
+    # The toggles show before a digit too, off: a first stroke that added them made the browser
+    # fetch their code and lay the page out again; and they keep their state through a Clear.
+    off = prediction.blank
+    if st.toggle("Why? The training images it finds most alike, and where it looked", key="draw_why", disabled=off) and not off:
         why(entry, prediction.prepared, prediction.digit, "draw")  # after the answer: a stroke's answer never waits for it
-    if st.toggle("Inside the network: each layer's activations", key="draw_inside"):
+    if st.toggle("Inside the network: each layer's activations", key="draw_inside", disabled=off) and not off:
         show_inside(predictor, prediction.prepared)
-    if len(entries) > 1 and st.toggle("Compare every stored model on this drawing", key="draw_compare"):
+    compare = len(entries) > 1 and st.toggle("Compare every stored model on this drawing", key="draw_compare", disabled=off)
+    if compare and not off:
         show_comparison(entries, prediction.prepared)
 
 

@@ -171,3 +171,8 @@ def test_the_model_is_traced_as_the_page_opens_not_at_the_first_stroke(page):
     predictor = predictor_of(ModelStore().get("lab-default"))  # the page's own, from the cache
     assert predictor._forward.experimental_get_tracing_count() == 1
 
+
+def test_before_a_digit_the_toggles_show_switched_off_and_disabled(page):
+    """A first stroke that added them made the browser fetch their code and lay the page out again."""
+    shown = [(t.key, t.value, t.disabled) for t in page.toggle]
+    assert shown == [("draw_why", False, True), ("draw_inside", False, True), ("draw_compare", False, True)]  # two models
