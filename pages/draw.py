@@ -152,10 +152,10 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
             initial_drawing={"objects": [], "clears": version},
             key="draw_canvas_edit" if editing is not None else "draw_canvas",
         )
-        clear, blank = st.columns(2)
-        clear.button("Clear", key="draw_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
+        buttons = st.container(horizontal=True)  # one block where two columns made three: each rerun sends them
+        buttons.button("Clear", key="draw_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
         if editing is not None:
-            blank.button("Blank canvas", key="draw_blank", icon=":material/crop_square:", on_click=blank_canvas)
+            buttons.button("Blank canvas", key="draw_blank", icon=":material/crop_square:", on_click=blank_canvas)
         strokes = (canvas.json_data or {}).get("objects") or []
         if not strokes:
             st.session_state["draw_clearing"] = False  # the canvas reported back empty
