@@ -41,6 +41,9 @@ def pixel_view(image: np.ndarray, scale: int = 8) -> str:
     return png_url((big * 255).astype(np.uint8))
 
 
+BLANK_VIEW = pixel_view(BLANK)  # each Clear shows it twice (the click, then the canvas reporting back empty)
+
+
 def tile_maps(maps: np.ndarray, columns: int = 8, limit: int = 32) -> np.ndarray:
     """(h, w, channels) feature maps as one image: a grid of small maps, each scaled to [0, 1]."""
     maps = maps[..., :limit]
@@ -186,9 +189,9 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
             time.sleep(ANSWER_ALONE_SECONDS)
         show_details(prediction, entry, "draw", note)
         keep_controls(prediction, "draw_keep", "canvas", image, entry.name)
-        seen = BLANK if prediction.blank else prediction.prepared
+        seen = BLANK_VIEW if prediction.blank else pixel_view(prediction.prepared)
         seen_alt = "The 28x28 input, empty" if prediction.blank else f"The 28x28 input the model reads. {said}"
-        st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, alt=seen_alt)
+        st.image(seen, caption="What the model sees: the 28x28 input", width=224, alt=seen_alt)
     # The toggles show before a digit too, off: a first stroke that added them made the browser
     # fetch their code and lay the page out again; and they keep their state through a Clear.
     off = prediction.blank
