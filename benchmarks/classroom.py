@@ -10,7 +10,7 @@ paths and the canvas as a PNG). A stroke is timed from sending it to the predict
 after a digit's last stroke the answer must be that digit; then the student presses Clear. Prints
 a table and, last, one JSON line:
 
-    {"students", "replicas", "strokes", "errors", "p50_ms", "p95_ms", "server_cpu_ms_per_stroke", "kb_sent_per_stroke"}
+    {"students", "replicas", "strokes", "errors", "p50_ms", "p95_ms", "server_cpu_ms_per_stroke", "kb_sent_per_stroke", "load_average"}
 
 Server CPU is read from /proc for every `streamlit run app.py` process on this machine (the
 replicas behind a proxy too); None when the server is elsewhere.
@@ -24,6 +24,7 @@ import base64
 import http.cookiejar
 import json
 import math
+import os
 import random
 import time
 import urllib.parse
@@ -398,6 +399,7 @@ def report(tally: Tally, students: int, seconds: float, per_process: list[float]
         "p95_ms": _rounded(percentile(tally.times_ms, 95)),
         "server_cpu_ms_per_stroke": round(cpu * 1000 / strokes, 1) if cpu is not None and strokes else None,
         "kb_sent_per_stroke": round(tally.received / 1000 / strokes, 1) if strokes else None,
+        "load_average": [round(x, 1) for x in os.getloadavg()],  # the machine's, as the class finished: timings swing with it
     }
     rows = [
         ("students", students),

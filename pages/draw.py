@@ -11,7 +11,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from model_store import ImageError, Prediction, Predictor, StoredModel, prepare
 from model_store.preprocess import IMAGE_TYPES, cells_picture, over_background
-from pages.common import model_picker, newest, plain, predictor_of, through_app_frame
+from pages.common import model_picker, newest, plain, png_url, predictor_of, through_app_frame
 from pages.common.announce import answer_text, live_answer
 from pages.common.answer import show_answer, show_details, show_prediction
 from pages.common.cell_grid import cell_grid
@@ -32,12 +32,16 @@ COMPARED = 8  # models read at each stroke when comparing, at most: each one sta
 # ---------------------------------------------------------------- pieces of the page
 
 
-def pixel_view(image: np.ndarray, scale: int = 8) -> np.ndarray:
-    """The 28x28 input enlarged, with a faint grid so each pixel shows."""
-    big = np.kron(image, np.ones((scale, scale), np.float32))
+def pixel_view(image: np.ndarray, scale: int = 8) -> str:
+    """The 28x28 input enlarged, with a faint grid so each pixel shows: a PNG data URL, encoded
+    once (an array given to st.image is encoded through Pillow, then fetched by the browser)."""
+    big = np.kron(np.clip(image, 0, 1), np.ones((scale, scale), np.float32))
     big[::scale, :] = np.maximum(big[::scale, :], 0.18)
     big[:, ::scale] = np.maximum(big[:, ::scale], 0.18)
-    return big
+    return png_url((big * 255).astype(np.uint8))
+
+
+BLANK_VIEW = pixel_view(BLANK)  # each Clear shows it twice (the click, then the canvas reporting back empty)
 
 
 def tile_maps(maps: np.ndarray, columns: int = 8, limit: int = 32) -> np.ndarray:
@@ -131,9 +135,6 @@ def short_answer(prediction: Prediction) -> str:
 def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]) -> None:
     """Only this part reruns after each stroke."""
     version = st.session_state.setdefault("draw_canvas_version", 0)
-    for toggle in ("draw_why", "draw_inside", "draw_compare"):  # hidden while the canvas is blank, kept
-        if toggle in st.session_state:
-            st.session_state[toggle] = st.session_state[toggle]
     top = st.container(key="draw_answer_top")  # filled once the drawing is read, below
     left, right = st.columns([1, 1.3], gap="large")
     editing = edited_picture()
@@ -154,10 +155,10 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
             initial_drawing={"objects": [], "clears": version},
             key="draw_canvas_edit" if editing is not None else "draw_canvas",
         )
-        clear, blank = st.columns(2)
-        clear.button("Clear", key="draw_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
+        buttons = st.container(horizontal=True)  # one block where two columns made three: each rerun sends them
+        buttons.button("Clear", key="draw_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
         if editing is not None:
-            blank.button("Blank canvas", key="draw_blank", icon=":material/crop_square:", on_click=blank_canvas)
+            buttons.button("Blank canvas", key="draw_blank", icon=":material/crop_square:", on_click=blank_canvas)
         strokes = (canvas.json_data or {}).get("objects") or []
         if not strokes:
             st.session_state["draw_clearing"] = False  # the canvas reported back empty
@@ -188,16 +189,18 @@ def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]
             time.sleep(ANSWER_ALONE_SECONDS)
         show_details(prediction, entry, "draw", note)
         keep_controls(prediction, "draw_keep", "canvas", image, entry.name)
-        seen = BLANK if prediction.blank else prediction.prepared
+        seen = BLANK_VIEW if prediction.blank else pixel_view(prediction.prepared)
         seen_alt = "The 28x28 input, empty" if prediction.blank else f"The 28x28 input the model reads. {said}"
-        st.image(pixel_view(seen), caption="What the model sees: the 28x28 input", width=224, clamp=True, alt=seen_alt)
-    if prediction.blank:
-        return
-    if st.toggle("Why? The training images it finds most alike, and where it looked", key="draw_why"):
+        st.image(seen, caption="What the model sees: the 28x28 input", width=224, alt=seen_alt)
+    # The toggles show before a digit too, off: a first stroke that added them made the browser
+    # fetch their code and lay the page out again; and they keep their state through a Clear.
+    off = prediction.blank
+    if st.toggle("Why? The training images it finds most alike, and where it looked", key="draw_why", disabled=off) and not off:
         why(entry, prediction.prepared, prediction.digit, "draw")  # after the answer: a stroke's answer never waits for it
-    if st.toggle("Inside the network: each layer's activations", key="draw_inside"):
+    if st.toggle("Inside the network: each layer's activations", key="draw_inside", disabled=off) and not off:
         show_inside(predictor, prediction.prepared)
-    if len(entries) > 1 and st.toggle("Compare every stored model on this drawing", key="draw_compare"):
+    compare = len(entries) > 1 and st.toggle("Compare every stored model on this drawing", key="draw_compare", disabled=off)
+    if compare and not off:
         show_comparison(entries, prediction.prepared)
 
 
@@ -253,7 +256,6 @@ def uploads(predictor: Predictor, entry: StoredModel) -> None:
                 pixel_view(prediction.prepared, 5),
                 caption="What the model sees",
                 width=140,
-                clamp=True,
                 alt=f"{file.name} as the 28x28 input the model reads: {answer_text(prediction, entry.unsure_below)}",
             )
             with answer:

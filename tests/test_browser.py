@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import FIRST_UPLOAD, ONE, SEVEN, STAR, WATCH, ZERO, draw, running_app, touch_draw
+from tests.browser import FIRST_UPLOAD, ONE, SEVEN, STAR, WATCH, ZERO, draw, running_app, settle, touch_draw
 from tests.test_cli import TF_LOGS
 
 pytestmark = pytest.mark.browser
@@ -64,6 +64,19 @@ def test_on_a_phone_a_finger_draws_and_the_answer_shows_above_the_canvas_without
         assert 0 <= box["y"] and box["y"] + box["height"] <= 640, box
     assert answer.bounding_box()["y"] < canvas.bounding_box()["y"]
     context.close()
+
+
+def test_a_first_stroke_needs_nothing_the_page_did_not_fetch_as_it_opened(page):
+    """A session's first answer only updates what the page shows: no code and no image fetched
+    after mouse-up (the toggles' code and the 28x28 view's file were, each costing the browser a
+    request and the page a new layout while the answer was due)."""
+    settle(page)
+    opened = page.evaluate("() => performance.getEntriesByType('resource').length")
+    draw(page, SEVEN)
+    page.wait_for_function("() => document.querySelector('[data-testid=stMetricValue]').innerText.trim() === '7'", timeout=15_000)
+    page.get_by_role("img", name="The 28x28 input the model reads. Prediction: 7,", exact=False).wait_for(timeout=15_000)
+    settle(page)
+    assert page.evaluate(f"() => performance.getEntriesByType('resource').slice({opened}).map(e => e.name)") == []
 
 
 def test_on_a_wide_screen_the_answer_beside_the_canvas_is_the_only_one(page):

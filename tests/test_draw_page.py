@@ -161,3 +161,18 @@ def test_the_answer_a_screen_reader_hears_is_the_one_the_page_shows():
     # Under the model's threshold the page warns "Not sure": the sentence says so, and names the runner-up.
     assert answer_text(reading(0.0, 0.2, 0.5, 0.3), unsure_below=0.79) == "Prediction: 2, 50% sure; not sure, it could be a 3"
     assert answer_text(reading(0.0, 0.9, not_digit=0.8)) == "Not a digit, 80% sure"
+
+
+def test_the_model_is_traced_as_the_page_opens_not_at_the_first_stroke(page):
+    """The model function's trace (0.2 s) and the preparing's first calls are done when the
+    predictor loads: the page has only a blank canvas, and the model has already read a drawing."""
+    from pages.common import predictor_of
+
+    predictor = predictor_of(ModelStore().get("lab-default"))  # the page's own, from the cache
+    assert predictor._forward.experimental_get_tracing_count() == 1
+
+
+def test_before_a_digit_the_toggles_show_switched_off_and_disabled(page):
+    """A first stroke that added them made the browser fetch their code and lay the page out again."""
+    shown = [(t.key, t.value, t.disabled) for t in page.toggle]
+    assert shown == [("draw_why", False, True), ("draw_inside", False, True), ("draw_compare", False, True)]  # two models

@@ -311,19 +311,21 @@ def test_a_model_the_store_refuses_waits_on_the_board_until_it_can_be_stored(sto
     not_a_folder = tmp_path / "models-file"
     not_a_folder.write_text("a file where the store should be")
     monkeypatch.setenv("MNIST_LAB_MODELS", str(not_a_folder))  # where the storing app process caches models
+    start_sync()
+    board = shared_board()
+    before = ray_get(board.sizes.remote())["results"]  # what other tests' ended app processes left
     run_id = submit_run(
         TrainConfig(name="patient", epochs=1, **SMALL), ModelStore(not_a_folder, bundled_dir=None), Person("x", "x")
     )
     run = wait_for(lambda: (r := read_run(run_id)).error and r)
     assert run.status == "done" and run.model is None
     assert run.error.startswith("not stored yet:") and "models-file" in run.error and "stored as soon as" in run.error
-    board = shared_board()
-    assert ray_get(board.sizes.remote())["results"] == 1  # kept, not dropped
+    assert ray_get(board.sizes.remote())["results"] == before + 1  # kept, not dropped
     not_a_folder.unlink()  # the teacher frees the place
     run = wait_for(lambda: read_run(run_id).model and read_run(run_id), 30)
     assert (run.model, run.error) == ("patient", None)
     assert ModelStore(not_a_folder, bundled_dir=None).get("patient").record["epochs_run"] == 1
-    wait_for(lambda: ray_get(board.sizes.remote())["results"] == 0, 10)  # dropped once stored
+    wait_for(lambda: ray_get(board.sizes.remote())["results"] == before, 10)  # dropped once stored
 
 
 def test_the_board_killed_between_a_runs_end_and_its_model_being_stored_loses_no_model(store, idle, tmp_path, monkeypatch):

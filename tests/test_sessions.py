@@ -8,9 +8,10 @@ import time
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 from sqlalchemy import text
 
-from tests.browser import running_app
+from tests.browser import running_app, settle
 
 PASSWORD = "Zebra-42-ünïcode"
 
@@ -168,6 +169,23 @@ def role_shown(page) -> str:
     return "teacher" if page.get_by_text("Signed in as teacher").count() else "student"
 
 
+def kept_token(context, not_this: str | None = None) -> str | None:
+    """The browser's session token once the class database keeps it (and it is not `not_this`)."""
+    from model_store.sessions import COOKIE, Sessions
+
+    tokens = [c["value"] for c in context.cookies() if c["name"] == COOKIE]
+    token = tokens[0] if tokens else None
+    return token if token and token != not_this and Sessions().person_of(token) else None
+
+
+def wait_until(condition, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+    return value
+
+
 @pytest.mark.browser
 def test_in_chromium_a_cookie_planted_in_the_teachers_browser_gives_the_student_nothing(browser, tmp_path):
     with running_app(tmp_path, MNIST_LAB_TEACHER_PASSWORD=PASSWORD) as app:
@@ -178,25 +196,25 @@ def test_in_chromium_a_cookie_planted_in_the_teachers_browser_gives_the_student_
         name = mine.get_by_role("textbox", name="Your name")  # a name: the student is kept, their token live
         name.fill("mallory")
         name.press("Enter")
-        mine.get_by_text("Student. Teacher? Sign in").wait_for()
-        time.sleep(1)  # the name and the cookie written
+        planted_token = wait_until(lambda: kept_token(student))  # the name and the cookie written
         mine.reload()
         mine.wait_for_function("() => document.body.innerText.includes('Student. Teacher? Sign in')", timeout=60_000)
-        assert mine.get_by_role("textbox", name="Your name").input_value() == "mallory"
+        expect(mine.get_by_role("textbox", name="Your name")).to_have_value("mallory", timeout=30_000)  # filled as it renders
         planted = student.cookies()  # every cookie of the student's own browser...
         teachers = browser.new_context(viewport={"width": 1280, "height": 1000})
         teachers.add_cookies(planted)  # ...planted at the teacher's desk before the teacher signs in
         desk = teachers.new_page()
         desk.goto(app.url)
         sign_in(desk)
-        time.sleep(1)
+        wait_until(lambda: kept_token(teachers, not_this=planted_token))  # renewed at the sign-in
         desk.reload()  # the teacher's browser keeps its sign-in
         desk.get_by_text("Signed in as teacher").wait_for(timeout=60_000)
         # The student's browser, reloaded and on the Class page: a student, with nothing of the teacher's.
         mine.reload()
         assert role_shown(mine) == "student"
         mine.get_by_test_id("stSidebarNav").get_by_text("Class", exact=True).click()
-        time.sleep(2)
+        mine.wait_for_url("**/class")
+        settle(mine)
         assert role_shown(mine) == "student" and mine.get_by_text("Signed in as teacher").count() == 0
         tokens = [c["value"] for c in teachers.cookies() + student.cookies() if c["name"] == "mnist_lab_session"]
         assert len(set(tokens)) == 2  # the teacher's token is not the one planted

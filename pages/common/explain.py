@@ -4,7 +4,6 @@ model's map of MNIST's test images (`model_store.explain`)."""
 
 from __future__ import annotations
 
-import base64
 import functools
 
 import cv2
@@ -18,7 +17,7 @@ from model_store.drawings import Drawings
 from model_store.explain import DigitMap, Explainer, nearest, stored_explainer
 from model_store.jobs import Busy, Job, job_of, start
 from model_store.roles import NotAllowed, owns
-from pages.common import MNIST_TEST, plain, predictor_of, probabilities_on
+from pages.common import MNIST_TEST, plain, png_url, predictor_of, probabilities_on
 from pages.common.people import me
 
 NEIGHBOURS = 8
@@ -81,8 +80,7 @@ def test_readings(entry: StoredModel) -> np.ndarray:
 
 def data_url(image: np.ndarray) -> str:
     """A 28x28 image as a 56x56 PNG in a data URL (the tooltip shows it at its own size)."""
-    png = cv2.imencode(".png", cv2.resize(image, (56, 56), interpolation=cv2.INTER_NEAREST), [cv2.IMWRITE_PNG_COMPRESSION, 9])[1]
-    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()
+    return png_url(cv2.resize(image, (56, 56), interpolation=cv2.INTER_NEAREST), 9)
 
 
 def map_spec(middles: list, here: np.ndarray) -> dict:
