@@ -8,28 +8,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from model_store import ModelStore
 from tests.browser import ROOT, free_port, running_app
+from tests.waiting import wait_for
 from training.cluster import end_session, session_processes
 from training.runs import list_runs, read_run
 
 pytestmark = pytest.mark.browser
 TOKEN = {"RAY_AUTH_MODE": "token"}  # the token itself: ~/.ray/auth_token, made by the first Ray started here
-
-
-def wait_for(condition, seconds: float):
-    """The condition's first true value within `seconds`; its last value if none came."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.5)
-    return condition()
 
 
 def train_page(browser, url: str, name: str):
@@ -77,7 +67,7 @@ def test_three_sessions_press_train_at_once_all_are_stored_and_no_ray_process_ou
         pages = [train_page(browser, app.url, name) for name in names]
         for page in pages:  # as near to at once as three people manage
             page.get_by_role("button", name="Train", exact=True).click()
-        assert wait_for(lambda: stored(app.models, names), 240)
+        wait_for(lambda: stored(app.models, names), 240)
         for page in pages:
             assert page.get_by_text("Not started").count() == 0  # none refused
             page.close()
@@ -86,7 +76,7 @@ def test_three_sessions_press_train_at_once_all_are_stored_and_no_ray_process_ou
         ray_processes = [p for p in descendants(app.pid) if "ray" in " ".join(p.cmdline())]
         assert any("raylet" in " ".join(p.cmdline()) for p in ray_processes)
     # running_app stopped the server with SIGTERM, as a person does with Ctrl-C or systemd.
-    assert wait_for(lambda: not alive(ray_processes), 30), [" ".join(p.cmdline())[:200] for p in alive(ray_processes)]
+    wait_for(lambda: not alive(ray_processes), 30, why=lambda: str([" ".join(p.cmdline())[:200] for p in alive(ray_processes)]))
 
 
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # as training/__init__ sets for the app's own Ray
@@ -152,7 +142,7 @@ def test_the_app_joins_a_two_node_cluster_through_ray_address_and_runs_go_to_bot
         for page in pages:
             page.get_by_role("spinbutton", name="Epochs").fill("3")  # long enough to overlap
             page.get_by_role("button", name="Train", exact=True).click()
-        assert wait_for(lambda: stored(app.models, names), 300)
+        wait_for(lambda: stored(app.models, names), 300)
         runs = list_runs()  # as the app recorded them in its class database, this test's
         assert [r.status for r in runs] == ["done", "done"]
         # Each ran on its own node: one CPU each, and both wanted one at the same time.
@@ -194,7 +184,7 @@ def test_an_app_killed_mid_run_on_a_cluster_comes_back_and_stores_the_run_with_a
     with running_app(tmp_path, RAY_ADDRESS=two_nodes.address) as app:
         page = browser.new_page()
         page.goto(app.url)  # someone opens the Draw page: nobody presses anything
-        assert wait_for(lambda: stored(app.models, ["phoenix"]), 240)
+        wait_for(lambda: stored(app.models, ["phoenix"]), 240)
         page.close()
     record = record_of(app.models, "phoenix")
     assert record["epochs_run"] == 4 and len(record["history"]["val_accuracy"]) == 4

@@ -15,13 +15,7 @@ from model_store.jobs import Busy, job_of, start
 from model_store.roles import NotAllowed
 from tests.conftest import open_page, run_clean
 from tests.people import STUDENT, TEACHER
-
-
-def wait_for(condition, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+from tests.waiting import wait_for
 
 
 def test_a_student_cannot_start_a_job_on_anothers_model_and_a_second_job_for_a_model_is_not_started(tiny_store):
@@ -37,7 +31,7 @@ def test_a_student_cannot_start_a_job_on_anothers_model_and_a_second_job_for_a_m
 
     first = start("calibration", theirs, TEACHER, slow)
     try:
-        wait_for(first.future.running)
+        wait_for(first.future.running, every=0.02)
         assert start("calibration", theirs, TEACHER, lambda note: ran.append("second")) is first  # pressed again
         with pytest.raises(Busy, match="tiny is busy with its calibration: try again once it is done"):
             start("map", theirs, TEACHER, lambda note: ran.append("map"))
@@ -48,7 +42,7 @@ def test_a_student_cannot_start_a_job_on_anothers_model_and_a_second_job_for_a_m
         assert hers.waiting and ran == ["first"]  # ...but it waits: the pool runs one job at a time
     finally:
         release.set()
-    wait_for(lambda: first.done and hers.done)
+    wait_for(lambda: first.done and hers.done, every=0.02)
     assert ran == ["first", "hers"] and first.error is None
     assert job_of("tiny", "calibration") is first and job_of("tiny", "map") is None
 

@@ -25,6 +25,7 @@ import pytest
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, FIRST_UPLOAD, ONE, SEVEN, WATCH, ZERO, mouse_path, running_app
 from tests.conftest import digit_on_canvas, image_file
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.load]
 
@@ -258,9 +259,7 @@ def test_a_classroom_draws_at_once_with_and_without_training(tmp_path, monkeypat
             Its worker loads TensorFlow on cores the 30 browsers keep busy: minutes on a loaded machine."""
             config = TrainConfig(name="during-load", arch="cnn-small", epochs=50, batch_size=32, train_limit=20_000)
             run_id = submit_run(config, store, owner)  # 50 epochs: over the class limit
-            deadline = time.monotonic() + 300
-            while not read_run(run_id).events and time.monotonic() < deadline:
-                time.sleep(0.5)
+            wait_for(lambda: read_run(run_id).events, 300, every=0.5, why=lambda: str(read_run(run_id)))
             assert read_run(run_id).status == "running", read_run(run_id)
             return run_id
 
@@ -270,9 +269,7 @@ def test_a_classroom_draws_at_once_with_and_without_training(tmp_path, monkeypat
         finally:  # a failure leaves no 50-epoch run holding a CPU for the tests after this one
             for left in list_runs():
                 request_stop(left.id, owner)
-            deadline = time.monotonic() + 60
-            while not all(r.finished for r in list_runs()) and time.monotonic() < deadline:
-                time.sleep(0.5)
+            wait_for(lambda: all(r.finished for r in list_runs()), 60, every=0.5)
         run = read_run(report["run"])
         report["run"] = {"status": run.status, "progress_reports": batches}
         log = (tmp_path / "streamlit.log").read_text()

@@ -25,6 +25,7 @@ from model_store.sessions import Sessions
 from tests.browser import running_app, settle
 from tests.conftest import ROOT, as_read, recorded_run, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER, signed_in_as_teacher
+from tests.waiting import wait_for
 from training.config import PRESETS, TrainConfig
 from training.limits import SETTING, Limits, OverLimit, check_run, limits_problem, read_limits, save_limits
 
@@ -522,10 +523,7 @@ def test_in_chromium_a_student_cannot_delete_and_the_teacher_signed_in_can(brows
         page.get_by_role("option", name="tiny").click()
         page.get_by_text("Yes, delete tiny for good").click()
         page.get_by_role("button", name="Delete").click()
-        deadline = time.monotonic() + 30
-        while held(app.models, "tiny") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not held(app.models, "tiny")
+        wait_for(lambda: not held(app.models, "tiny"), 30)
         name = page.get_by_role("textbox", name="Your name")  # a name written as a link is shown as text, on every page
         name.fill("[sign in again](http://x.example/)")
         name.press("Enter")

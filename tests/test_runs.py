@@ -20,6 +20,7 @@ from model_store.roles import NotAllowed, Person
 from tests.browser import FIRST_UPLOAD
 from tests.conftest import open_page, recorded_run, run_clean
 from tests.people import TEACHER
+from tests.waiting import wait_for
 from training import runs as runs_module
 from training.board import shared_board
 from training.config import ConfigError, TrainConfig
@@ -51,16 +52,6 @@ def store(tmp_path, monkeypatch) -> ModelStore:
     monkeypatch.setenv("MNIST_LAB_MODELS", str(tmp_path / "models"))
     save_limits(Limits(epochs=0), TEACHER)  # LONG runs, queued by students: the class's epochs unlimited
     return ModelStore(tmp_path / "models", bundled_dir=None)
-
-
-def wait_for(condition, seconds=120.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def status(run_id: str) -> str:

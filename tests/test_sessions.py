@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 
 from tests.browser import running_app, settle
+from tests.waiting import wait_for
 
 PASSWORD = "Zebra-42-ünïcode"
 
@@ -178,14 +179,6 @@ def kept_token(context, not_this: str | None = None) -> str | None:
     return token if token and token != not_this and Sessions().person_of(token) else None
 
 
-def wait_until(condition, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return value
-
-
 @pytest.mark.browser
 def test_in_chromium_a_cookie_planted_in_the_teachers_browser_gives_the_student_nothing(browser, tmp_path):
     with running_app(tmp_path, MNIST_LAB_TEACHER_PASSWORD=PASSWORD) as app:
@@ -196,7 +189,7 @@ def test_in_chromium_a_cookie_planted_in_the_teachers_browser_gives_the_student_
         name = mine.get_by_role("textbox", name="Your name")  # a name: the student is kept, their token live
         name.fill("mallory")
         name.press("Enter")
-        planted_token = wait_until(lambda: kept_token(student))  # the name and the cookie written
+        planted_token = wait_for(lambda: kept_token(student))  # the name and the cookie written
         mine.reload()
         mine.wait_for_function("() => document.body.innerText.includes('Student. Teacher? Sign in')", timeout=60_000)
         expect(mine.get_by_role("textbox", name="Your name")).to_have_value("mallory", timeout=30_000)  # filled as it renders
@@ -206,7 +199,7 @@ def test_in_chromium_a_cookie_planted_in_the_teachers_browser_gives_the_student_
         desk = teachers.new_page()
         desk.goto(app.url)
         sign_in(desk)
-        wait_until(lambda: kept_token(teachers, not_this=planted_token))  # renewed at the sign-in
+        wait_for(lambda: kept_token(teachers, not_this=planted_token))  # renewed at the sign-in
         desk.reload()  # the teacher's browser keeps its sign-in
         desk.get_by_text("Signed in as teacher").wait_for(timeout=60_000)
         # The student's browser, reloaded and on the Class page: a student, with nothing of the teacher's.
