@@ -295,7 +295,8 @@ class Database:
             upsert(connection, settings, {"key": key, "value": value}, ("key",), ("value",))
 
     def counted(self) -> int:
-        """Statements this process has sent to any class database: for tests and benchmarks."""
+        """Statements this process has sent to any class database, but for those of a thread that
+        said `not_counted`: for tests and benchmarks."""
         return _statements[0]
 
 
@@ -316,7 +317,7 @@ def upgrade(db: Database) -> None:
                 return
             if version is not None and version not in KNOWN_VERSIONS:
                 raise DatabaseError(f"the class database {db.where} is from a newer release (schema {version})")
-            _migrate(connection)
+            migrate(connection)
 
 
 def _version(connection: Connection, db: Database) -> str | None:
@@ -334,21 +335,27 @@ def _version(connection: Connection, db: Database) -> str | None:
     return None
 
 
-def _migrate(connection: Connection) -> None:
+def migrate(connection: Connection, version: str = "head") -> None:
+    """Alembic's migrations up to `version`, on a connection in its transaction. One run at a time
+    in a process: Alembic's `op` and `context` are module globals, so two threads migrating two
+    databases at once would each write into the other's."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    with _alembic_lock:
+        command.upgrade(config, version)
 
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _upgrade_lock = threading.Lock()
+_alembic_lock = threading.Lock()  # taken inside _upgrade_lock, never the other way round
 _current: set[str] = set()  # databases known to be at HEAD in this process
 _statements = [0]
+_uncounted = threading.local()
 
 
 def _driver_url(url: URL) -> URL:
@@ -386,7 +393,15 @@ def _make_engine(url: URL) -> Engine:
     return engine
 
 
+def not_counted() -> None:
+    """This thread's statements are left out of `counted`: the training queue's engine thread, which
+    copies the board in the background beside whatever a test or a benchmark counts."""
+    _uncounted.on = True
+
+
 def _count(_connection, _cursor, statement: str, *_args) -> None:
+    if getattr(_uncounted, "on", False):
+        return
     if not statement.startswith(("BEGIN", "SELECT pg_advisory")):  # the queries, not their transactions
         _statements[0] += 1
 

@@ -157,17 +157,12 @@ def browser():
 def database_at(path, version: str):
     """An SQLite class database brought to schema `version` only (an earlier release's), and a
     connection in its transaction to put that release's rows in."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import create_engine
 
-    from model_store.database import MIGRATIONS
+    from model_store.database import migrate
 
     with create_engine(f"sqlite:///{path}").begin() as connection:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        command.upgrade(config, version)
+        migrate(connection, version)
         yield connection
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import FIRST_UPLOAD, ONE, SEVEN, STAR, WATCH, ZERO, draw, running_app, settle, touch_draw
 from tests.test_cli import TF_LOGS
@@ -333,33 +336,36 @@ def test_a_gallery_image_opens_on_the_canvas_to_edit_and_a_stroke_changes_its_an
 
 
 def test_why_shows_the_neighbours_and_the_drawing_moves_on_the_map(page):
-    read = "() => document.querySelector('[data-testid=stMetricValue]').innerText.trim()"
+    answer = page.get_by_test_id("stMetricValue").first
     drawn_map = "() => document.querySelector('.st-key-draw_map svg.marks')?.innerHTML"  # Vega draws it in SVG
     draw(page, SEVEN)
-    page.wait_for_function(f"{read} === '7'", timeout=15_000)
+    expect(answer).to_have_text("7", timeout=15_000)
     page.get_by_text("Why? The training images").click()
     page.get_by_text("Where it lands among MNIST").wait_for(timeout=60_000)  # the bundled model's map ships with it
     page.wait_for_function("() => document.body.innerText.includes(': a 7')")  # the 7s it resembles
     page.locator(".st-key-draw_map svg.marks").wait_for()
     on_seven = page.evaluate(drawn_map)
     page.get_by_role("button", name="Clear", exact=True).click()
-    page.wait_for_function(f"{read} === '-'", timeout=15_000)
+    expect(answer).to_have_text("-", timeout=15_000)
     page.locator("canvas").last.scroll_into_view_if_needed()  # the panel below had scrolled it away
     draw(page, ONE)
-    page.wait_for_function(f"{read} === '1'", timeout=15_000)
+    expect(answer).to_have_text("1", timeout=15_000)
     page.wait_for_function("() => document.body.innerText.includes(': a 1')")  # now the 1s
     # The cross moved from among the 7s to among the 1s: the map is drawn again, differently.
     page.wait_for_function(f"before => ({drawn_map})() && ({drawn_map})() !== before", arg=on_seven, timeout=15_000)
+    assert on_seven and page.evaluate(drawn_map) != on_seven
     # A test image on the map: its picture on hover, and a click opens it in the Gallery.
     page.locator(".st-key-draw_map").scroll_into_view_if_needed()
     dot = page.locator(".st-key-draw_map g.mark-symbol path").nth(100).bounding_box()
     page.mouse.move(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
     tooltip = page.locator("#vg-tooltip-element")
-    tooltip.locator("img[src^='data:image/png']").wait_for(timeout=10_000)
-    index = tooltip.locator("h2").inner_text().split("#")[1].split(":")[0]  # "MNIST test image #123: a 4"
+    expect(tooltip.locator("img[src^='data:image/png']")).to_have_count(1, timeout=10_000)
+    title = tooltip.locator("h2").inner_text()  # "MNIST test image #123: a 4"
+    assert re.fullmatch(r"MNIST test image #\d+: a \d(, read as \d)?", title), title
+    index = title.split("#")[1].split(":")[0]
     page.mouse.click(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
     page.get_by_role("button", name="Inspect it in the Gallery").click(timeout=15_000)
-    page.get_by_role("heading", name=f"MNIST test image #{index}:").wait_for(timeout=30_000)
+    expect(page.get_by_role("heading", name=f"MNIST test image #{index}:")).to_be_visible(timeout=30_000)
 
 
 def test_a_number_written_on_the_draw_page_is_read_as_a_whole_number(page):

@@ -26,6 +26,7 @@ import ray
 from ray import exceptions
 
 from model_store import ModelStore
+from model_store.database import not_counted
 from model_store.files import runs_root
 from model_store.roles import maker
 from model_store.status import FINISHED, Status
@@ -121,6 +122,7 @@ class Copier:
         Ray started from a page's short-lived script thread dies a moment after it starts. Every
         failure is logged and shown (`problem`); none ends the copying.
         """
+        not_counted()  # its copying, every SYNC_SECONDS, is no page's or command's statement
         try:
             cluster.connect(owner=runs_root() / ".local-ray.lock")
             self.recover()
