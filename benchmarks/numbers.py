@@ -21,7 +21,7 @@ import numpy as np
 
 from model_store import ModelStore, Predictor, load_mnist, prepare
 from model_store.numbers import read_number
-from training.checksets import pen_strokes
+from training.render import pen_strokes
 
 TOUCHING = 0.25  # the share of neighbouring digits pushed together until they touch
 

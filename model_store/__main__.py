@@ -307,7 +307,7 @@ def cmd_teachers(store: ModelStore, args: argparse.Namespace) -> int:
     """The school's teacher accounts (`model_store.accounts`); a password from a prompt, or stdin."""
     from model_store.accounts import Accounts, NoSuchTeacher
     from model_store.database import Database
-    from model_store.people import NameRefused
+    from model_store.names import NameRefused
 
     accounts = Accounts(Database(args.db))
     try:

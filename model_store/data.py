@@ -89,7 +89,7 @@ def _write_cache(arrays: dict[str, np.ndarray], path: Path) -> None:
     write_atomic(path, lambda tmp: np.savez(tmp, fingerprint=np.array(fingerprint_of(arrays)), **arrays))
 
 
-def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
+def read_cache(path: Path) -> dict[str, np.ndarray] | None:
     """The cached arrays, or None when the cache is missing, truncated or corrupt."""
     try:
         with np.load(path) as f:  # zipfile checks each member's CRC as it is read
@@ -108,14 +108,14 @@ def fingerprint_of(arrays: dict[str, np.ndarray]) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _load() -> dict[str, np.ndarray]:
-    arrays = _load_uncached()
+    arrays = load_uncached()
     for a in arrays.values():
         a.setflags(write=False)  # shared by every caller in the process
     return arrays
 
 
-def _load_uncached() -> dict[str, np.ndarray]:
-    cached = _read_cache(cache_path())
+def load_uncached() -> dict[str, np.ndarray]:
+    cached = read_cache(cache_path())
     if cached is not None:
         return cached
     tried = []

@@ -1,7 +1,8 @@
 """Test-set evaluation from predicted probabilities: loss, accuracy, per class, confusion.
 
 Here, beside the models, so that the store's command line (`python -m model_store evaluate`),
-the pages and the training engine all measure a model one way.
+the pages and the training engine all measure a model with the same functions (the engine also
+hands in its held-out non-digits; the command line has none to give).
 """
 
 from __future__ import annotations

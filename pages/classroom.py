@@ -9,7 +9,8 @@ import streamlit as st
 
 from model_store import lesson
 from model_store.database import DatabaseError
-from model_store.people import NameRefused, Register
+from model_store.names import NameRefused
+from model_store.people import Register
 from model_store.roles import TEACHER_ONLY, NotAllowed
 from pages.common import plain, through_app_frame
 from pages.common.people import me

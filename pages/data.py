@@ -11,7 +11,7 @@ import streamlit as st
 from model_store import ImageError, decode_image, load_mnist, normalize, prepare
 from model_store.database import DatabaseError
 from model_store.drawings import Drawings
-from model_store.people import clean_name
+from model_store.names import clean_name
 from model_store.preprocess import IMAGE_TYPES
 from model_store.roles import NotAllowed, owns
 from pages.common import plain, through_app_frame

@@ -134,66 +134,79 @@ def short_answer(prediction: Prediction) -> str:
 @st.fragment
 def drawing(predictor: Predictor, entry: StoredModel, entries: list[StoredModel]) -> None:
     """Only this part reruns after each stroke."""
-    version = st.session_state.setdefault("draw_canvas_version", 0)
     top = st.container(key="draw_answer_top")  # filled once the drawing is read, below
     left, right = st.columns([1, 1.3], gap="large")
-    editing = edited_picture()
     with left:
-        brush = st.slider("Brush width", 6, 48, BRUSH, key="draw_brush", help="the default draws strokes like MNIST's")
-        eraser = False
-        if editing is not None:
-            st.caption(f"Editing {plain(editing[1])}: add ink, or erase with the background's colour.")
-            eraser = st.segmented_control("Pen", ["Ink", "Eraser"], default="Ink", key="draw_pen") == "Eraser"
-        canvas = st_canvas(
-            stroke_width=brush,
-            stroke_color="#000000" if eraser else "#FFFFFF",
-            background_color="" if editing is not None else "#000000",
-            background_image=None if editing is None else Image.fromarray(editing[0]),
-            width=CANVAS_SIZE,
-            height=CANVAS_SIZE,
-            return_image_data=True,
-            initial_drawing={"objects": [], "clears": version},
-            key="draw_canvas_edit" if editing is not None else "draw_canvas",
-        )
-        buttons = st.container(horizontal=True)  # one block where two columns made three: each rerun sends them
-        buttons.button("Clear", key="draw_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
-        if editing is not None:
-            buttons.button("Blank canvas", key="draw_blank", icon=":material/crop_square:", on_click=blank_canvas)
-        strokes = (canvas.json_data or {}).get("objects") or []
-        if not strokes:
-            st.session_state["draw_clearing"] = False  # the canvas reported back empty
-        png = canvas.image_bytes  # the PNG as sent, not yet decoded (canvas.image_data would decode it unchecked)
-        fresh = bool(strokes) and png is not None and not st.session_state.get("draw_clearing")
-        image = canvas_picture(png, CANVAS_SIZE) if fresh else None  # decoded once: each decode of the PNG costs ms
-        fresh = image is not None
-    if editing is not None:  # the picture is behind the canvas: the strokes come back alone
-        image = editing[0] if image is None else over_background(editing[0], image)
-        fresh = True
+        image, fresh = drawn_picture(edited_picture())
     prediction = predictor.predict(image) if fresh else Prediction(None, 0.0, None, None, "nothing drawn")
     top.markdown(short_answer(prediction))
     said = answer_text(prediction, entry.unsure_below)
     live_answer(said, "draw_live")  # said by a screen reader after every stroke
     with right:
-        note = None
-        if prediction.blank and fresh:  # strokes, but nothing a digit could be made of
-            note = f"Nothing to read yet: {prediction.blank_reason}. Keep drawing (only a digit can be saved)."
-        elif prediction.blank:
-            note = "Draw a digit on the black square: the model reads it as you draw."
-        show_answer(prediction, entry)
-        if not prediction.blank:
-            # The answer on its own first: this pause lets Streamlit send it (it flushes every 5 ms)
-            # and the browser draw it before the chart, buttons and image arrive; otherwise it is
-            # drawn in one pass with them. Mouse-up to answer on screen, over the bare canvas page:
-            # +69 ms first stroke, +39 later without the pause; +44 and +20 with it, in one run
-            # (docs/performance.md). A sleep holds no CPU: other sessions' reruns go on.
-            time.sleep(ANSWER_ALONE_SECONDS)
-        show_details(prediction, entry, "draw", note)
-        keep_controls(prediction, "draw_keep", "canvas", image, entry.name)
-        seen = BLANK_VIEW if prediction.blank else pixel_view(prediction.prepared)
-        seen_alt = "The 28x28 input, empty" if prediction.blank else f"The 28x28 input the model reads. {said}"
-        st.image(seen, caption="What the model sees: the 28x28 input", width=224, alt=seen_alt)
-    # The toggles show before a digit too, off: a first stroke that added them made the browser
-    # fetch their code and lay the page out again; and they keep their state through a Clear.
+        answer_panel(prediction, entry, image, said, fresh)
+    looks_inside(predictor, prediction, entry, entries)
+
+
+def drawn_picture(editing: tuple | None) -> tuple[np.ndarray | None, bool]:
+    """The canvas and its buttons; (the picture to read, whether there is a fresh one). A picture
+    being edited is behind the canvas: the strokes come back alone and are laid over it."""
+    brush = st.slider("Brush width", 6, 48, BRUSH, key="draw_brush", help="the default draws strokes like MNIST's")
+    eraser = False
+    if editing is not None:
+        st.caption(f"Editing {plain(editing[1])}: add ink, or erase with the background's colour.")
+        eraser = st.segmented_control("Pen", ["Ink", "Eraser"], default="Ink", key="draw_pen") == "Eraser"
+    canvas = st_canvas(
+        stroke_width=brush,
+        stroke_color="#000000" if eraser else "#FFFFFF",
+        background_color="" if editing is not None else "#000000",
+        background_image=None if editing is None else Image.fromarray(editing[0]),
+        width=CANVAS_SIZE,
+        height=CANVAS_SIZE,
+        return_image_data=True,
+        initial_drawing={"objects": [], "clears": st.session_state.setdefault("draw_canvas_version", 0)},
+        key="draw_canvas_edit" if editing is not None else "draw_canvas",
+    )
+    buttons = st.container(horizontal=True)  # one block where two columns made three: each rerun sends them
+    buttons.button("Clear", key="draw_clear", icon=":material/ink_eraser:", on_click=clear_canvas)
+    if editing is not None:
+        buttons.button("Blank canvas", key="draw_blank", icon=":material/crop_square:", on_click=blank_canvas)
+    strokes = (canvas.json_data or {}).get("objects") or []
+    if not strokes:
+        st.session_state["draw_clearing"] = False  # the canvas reported back empty
+    png = canvas.image_bytes  # the PNG as sent, not yet decoded (canvas.image_data would decode it unchecked)
+    fresh = bool(strokes) and png is not None and not st.session_state.get("draw_clearing")
+    image = canvas_picture(png, CANVAS_SIZE) if fresh else None  # decoded once: each decode of the PNG costs ms
+    if editing is not None:
+        return (editing[0] if image is None else over_background(editing[0], image)), True
+    return image, image is not None
+
+
+def answer_panel(prediction: Prediction, entry: StoredModel, image, said: str, fresh: bool) -> None:
+    """The answer, its details, saving it, and the 28x28 input the model read."""
+    note = None
+    if prediction.blank and fresh:  # strokes, but nothing a digit could be made of
+        note = f"Nothing to read yet: {prediction.blank_reason}. Keep drawing (only a digit can be saved)."
+    elif prediction.blank:
+        note = "Draw a digit on the black square: the model reads it as you draw."
+    show_answer(prediction, entry)
+    if not prediction.blank:
+        # The answer on its own first: this pause lets Streamlit send it (it flushes every 5 ms)
+        # and the browser draw it before the chart, buttons and image arrive; otherwise it is
+        # drawn in one pass with them. Mouse-up to answer on screen, over the bare canvas page:
+        # +69 ms first stroke, +39 later without the pause; +44 and +20 with it, in one run
+        # (docs/performance.md). A sleep holds no CPU: other sessions' reruns go on.
+        time.sleep(ANSWER_ALONE_SECONDS)
+    show_details(prediction, entry, "draw", note)
+    keep_controls(prediction, "draw_keep", "canvas", image, entry.name)
+    seen = BLANK_VIEW if prediction.blank else pixel_view(prediction.prepared)
+    seen_alt = "The 28x28 input, empty" if prediction.blank else f"The 28x28 input the model reads. {said}"
+    st.image(seen, caption="What the model sees: the 28x28 input", width=224, alt=seen_alt)
+
+
+def looks_inside(predictor: Predictor, prediction: Prediction, entry: StoredModel, entries: list[StoredModel]) -> None:
+    """Why, the network's insides and every model's answer, each behind its toggle, after the answer.
+    The toggles show before a digit too, off: a first stroke that added them made the browser
+    fetch their code and lay the page out again; and they keep their state through a Clear."""
     off = prediction.blank
     if st.toggle("Why? The training images it finds most alike, and where it looked", key="draw_why", disabled=off) and not off:
         why(entry, prediction.prepared, prediction.digit, "draw")  # after the answer: a stroke's answer never waits for it

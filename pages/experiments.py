@@ -55,8 +55,10 @@ def form() -> None:
     a.text_input("Experiment name", key="exp_name", help="also the start of each run's model name")
     b.selectbox("Recipe", list(PRESETS), key="exp_preset", help="the recipe every run starts from")
     c.selectbox("Option to vary", list(VARIABLES), key="exp_variable", on_change=fill_example)
-    varied = option_of(VARIABLES[st.session_state["exp_variable"]].field)  # declared once: training.config
-    st.text_area("Its values, one a line", key="exp_values", height=130, help=f"{varied.label}: {varied.text}")
+    variable = VARIABLES[st.session_state["exp_variable"]]
+    varied = option_of(variable.field)  # declared once: training.config
+    meaning = f"{variable.label}: {variable.help}" if variable.help else f"{varied.label}: {varied.text}"
+    st.text_area("Its values, one a line", key="exp_values", height=130, help=meaning)
     if st.button("Queue the experiment", type="primary", icon=":material/science:", key="exp_start"):
         values = st.session_state["exp_values"].splitlines()
         start(st.session_state["exp_name"].strip(), st.session_state["exp_preset"], st.session_state["exp_variable"], values)

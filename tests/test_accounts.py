@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from model_store.accounts import Accounts, NoSuchTeacher
 from model_store.database import Database, teacher_accounts
-from model_store.people import BROWSER_TRIES, NameRefused, Register
+from model_store.names import NameRefused
+from model_store.people import BROWSER_TRIES, Register
 from tests.conftest import ROOT
 
 ADA, BOB = "correct horse ada", "battery staple bob"

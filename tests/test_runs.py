@@ -600,7 +600,7 @@ def test_the_apps_own_ray_refuses_a_client_without_its_token_even_one_with_rays_
     must not open the app's Ray; nor may RAY_AUTH_MODE=disabled in the app's environment."""
     import ray
 
-    from training.cluster import _token_refused, session_dir, session_processes
+    from training.cluster import session_dir, session_processes, token_refused
 
     start_sync()
     gcs = ray._private.worker._global_node.gcs_address
@@ -609,11 +609,11 @@ def test_the_apps_own_ray_refuses_a_client_without_its_token_even_one_with_rays_
         ray_cli = str(Path(sys.executable).with_name("ray"))
         subprocess.run([ray_cli, "get-auth-token", "--generate"], check=True, capture_output=True)
     base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
-    ask = "import sys; from training.cluster import _token_refused; print(_token_refused(sys.argv[1], 5))"
+    ask = "import sys; from training.cluster import token_refused; print(token_refused(sys.argv[1], 5))"
     for given in ({}, {"RAY_AUTH_MODE": "token"}, {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "guessed"}):
         said = subprocess.run([sys.executable, "-c", ask, gcs], env=base | given, cwd=PROJECT, capture_output=True, text=True)
         assert said.stdout.strip() == "True", (given, said.stdout, said.stderr[-500:])
-    assert not _token_refused(gcs, 5)  # the app's own token opens it
+    assert not token_refused(gcs, 5)  # the app's own token opens it
     token = os.environ["RAY_AUTH_TOKEN"]
     assert len(token) >= 32 and token not in default_file.read_text()
     for process in session_processes(session_dir()):  # command lines are readable by every account

@@ -33,7 +33,6 @@ from model_store.evaluation import share_called_not_a_digit, share_turned_away
 from model_store.preprocess import naive_prepare
 from training.nondigits import held_out_set
 from training.render import available_fonts, draw_on_canvas, print_digit, scan
-from training.render import pen_strokes as pen_strokes  # benchmarks/numbers.py takes the pen from here
 
 
 @dataclass

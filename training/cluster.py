@@ -93,7 +93,7 @@ def _join_or_start(ray) -> None:
     # Ray's notes (starting, packing the code, its token) stay off the app's terminal; errors do not.
     options = dict(namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
     if address():
-        _reachable(address())  # Ray itself would wait minutes for an address that never answers
+        reachable(address())  # Ray itself would wait minutes for an address that never answers
         ray.init(address=address(), **options)
         return
     # "local": a Ray of our own, even when another was started on this machine by `ray start`.
@@ -137,7 +137,7 @@ def training_cpus() -> int:
     return cores if cores <= 2 else cores - 1
 
 
-def _reachable(where: str, seconds: float = 5.0) -> None:
+def reachable(where: str, seconds: float = 5.0) -> None:
     """Raise ConnectionError unless something answers at HOST:PORT, and ClusterUnavailable naming the
     token when that Ray head refuses this machine's token.
 
@@ -149,7 +149,7 @@ def _reachable(where: str, seconds: float = 5.0) -> None:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=seconds).close()
     except (OSError, ValueError) as err:
         raise ConnectionError(f"nothing answers at {where}: {err}") from None
-    if _token_refused(f"{host or '127.0.0.1'}:{port}", seconds):
+    if token_refused(f"{host or '127.0.0.1'}:{port}", seconds):
         raise ClusterUnavailable(
             f"Training is unavailable: the Ray cluster at {where} refused this app's token (InvalidAuthToken). "
             "Start the app with RAY_AUTH_MODE=token and copy the head's ~/.ray/auth_token to this machine "
@@ -157,7 +157,7 @@ def _reachable(where: str, seconds: float = 5.0) -> None:
         )
 
 
-def _token_refused(where: str, seconds: float) -> bool:
+def token_refused(where: str, seconds: float) -> bool:
     """True when the GCS at `where` answers UNAUTHENTICATED to the token Ray would send (none
     unless RAY_AUTH_MODE=token: then RAY_AUTH_TOKEN, or the file RAY_AUTH_TOKEN_PATH or
     ~/.ray/auth_token names)."""

@@ -76,7 +76,7 @@ class Resume:
 class TrainResult:
     entry: StoredModel
     evaluation: Evaluation
-    stopped_by: str | None  # "user", "early_stopping" or None when every epoch ran
+    stopped_by: str | None  # "user", "early_stopping", "interrupted" (the worker ended mid-run) or None when every epoch ran
 
 
 # ---------------------------------------------------------------- data
@@ -334,7 +334,7 @@ class Fitted:
 
     history: dict  # Keras' per-epoch figures (a resumed run's earlier epochs first)
     seconds: float  # training time, a resumed run's earlier epochs included
-    stopped_by: str | None  # "user", "early_stopping" or None when every epoch ran
+    stopped_by: str | None  # "user", "early_stopping", "interrupted" (the worker ended mid-run) or None when every epoch ran
     best: int | None  # the epoch whose weights were kept; None: the last one's
     reports: list[Report]  # Keras' raw running means every REPORT_EVERY batches (the curves' windows)
     epoch: int = 0  # the last epoch begun, counted from 0

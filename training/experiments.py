@@ -55,6 +55,7 @@ class Variable:
     example: str  # values a person might try, one per line
     field: str  # the TrainConfig field it varies (its declared option: what it does, what it takes)
     apply: Callable[[TrainConfig, str], TrainConfig]
+    help: str = ""  # what a value means, where it is not the field's own (the field's help otherwise)
 
 
 def _set(label: str, example: str, field: str, parse) -> Variable:
@@ -86,8 +87,12 @@ VARIABLES = {
     v.label: v
     for v in [
         _set("batch size", "32\n128\n1024\n10000", "batch_size", int),
-        Variable("number of layers", "1\n2\n3", "dense_units", _layers),
-        Variable("nodes per layer", "32\n128\n512", "dense_units", _nodes),
+        Variable(
+            "number of layers", "1\n2\n3", "dense_units", _layers, "how many dense layers, each as wide as the recipe's first"
+        ),
+        Variable(
+            "nodes per layer", "32\n128\n512", "dense_units", _nodes, "the width of every dense layer, as many as the recipe has"
+        ),
         Variable("layer sizes", "128\n256, 128\n512, 256, 128", "dense_units", _sizes),
         Variable("dropout", "0\n0.2\n0.5", "dropout", _dropout),
         _set("optimizer", "\n".join(OPTIMIZERS[:4]), "optimizer", str.strip),

@@ -79,10 +79,12 @@ SECTIONS = (
 )
 
 
-def field_input(place, name: str, key: str, label: str | None = None, **given):
-    """One option's widget, as its field declares it (training.config: label, help, widget, range)."""
+def field_input(place, name: str, key: str, label: str | None = None, within: tuple | None = None, **given):
+    """One option's widget, as its field declares it (training.config: label, help, widget, range).
+    `within` narrows a number's range (low, high) for a form that allows less; `given` may also
+    replace its help, step or format."""
     option = option_of(name)
-    label, help = label or option.label, option.text or None
+    label, help = label or option.label, given.pop("help", option.text or None)
     if option.widget == "select":
         return place.selectbox(label, option.choices, key=key, help=help, **given)
     if option.widget == "radio":
@@ -92,9 +94,12 @@ def field_input(place, name: str, key: str, label: str | None = None, **given):
     if option.widget in ("text", "sizes"):
         return place.text_input(label, key=key, help=help, **given)
     kind = int if option.whole else float
-    low, high = (None if bound is None else kind(bound) for bound in (option.low, option.high))
-    step = None if option.step is None else kind(option.step)
-    return place.number_input(label, low, high, step=step, format=option.format, key=key, help=help, **given)
+    low, high = (None if bound is None else kind(bound) for bound in (within or (option.low, option.high)))
+    step = given.pop("step", option.step)
+    step, number_format = None if step is None else kind(step), given.pop("format", option.format)
+    if option.high_open and high is not None and step and not within:  # the top itself is refused: one step below it
+        high = round(high - step, 10)
+    return place.number_input(label, low, high, step=step, format=number_format, key=key, help=help, **given)
 
 
 def form(store: ModelStore) -> None:
@@ -141,10 +146,23 @@ def teach_form(store: ModelStore) -> None:
         a, b, c = st.columns(3)
         base = a.selectbox(option_of("teach").label, whole, index=whole.index(store.default().name), key="train_teach_base")
         name = field_input(b, "name", "train_teach_name", "New model's name")
-        epochs = field_input(c, "epochs", "train_teach_epochs", value=recipe.epochs)
+        # A teaching run's ranges are narrower than a new model's: a few epochs, a small rate, MNIST always mixed in.
+        epochs = field_input(c, "epochs", "train_teach_epochs", within=(1, 50), value=recipe.epochs)
         held_back = field_input(a, "held_back", "train_teach_held", value=recipe.held_back)
-        images = field_input(b, "train_limit", "train_teach_mnist", "MNIST images mixed in", value=recipe.train_limit)
-        rate = field_input(c, "learning_rate", "train_teach_lr", value=recipe.learning_rate)
+        mixed = "MNIST training images mixed with the class drawings, so the model does not forget MNIST"
+        images = field_input(
+            b,
+            "train_limit",
+            "train_teach_mnist",
+            "MNIST images mixed in",
+            (1000, 60000),
+            value=recipe.train_limit,
+            step=1000,
+            help=mixed,
+        )
+        rate = field_input(
+            c, "learning_rate", "train_teach_lr", within=(0.00001, 0.01), value=recipe.learning_rate, step=0.0001, format="%.5f"
+        )
         teach, held = split(labels, held_back, recipe.seed)
         st.caption(f"{len(labels)} class drawings: {len(teach)} teach it, {len(held)} are held back to measure it.")
         pressed = st.form_submit_button("Teach", type="primary", icon=":material/school:")
