@@ -19,6 +19,8 @@ from tests.conftest import digit_on_canvas, image_file
 from training.config import HELP, MONITORS, OPTIMIZERS, SCHEDULES, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+# A command line run in a new process that loads TensorFlow (seconds each): out of the fast lane.
+SLOW_COMMAND = pytest.mark.slow
 
 
 def run(*args: str, store, **extra_env) -> subprocess.CompletedProcess:
@@ -49,6 +51,7 @@ def image_files(tmp_path_factory, mnist_test):
     return folder, files
 
 
+@SLOW_COMMAND
 def test_predict_prints_a_line_per_file_and_goes_on_after_bad_ones(tiny_store, tiny, image_files):
     folder, files = image_files
     _, _, predictor = tiny
@@ -65,6 +68,7 @@ def test_predict_prints_a_line_per_file_and_goes_on_after_bad_ones(tiny_store, t
     assert "gone.png: error:" in lines[6]
 
 
+@SLOW_COMMAND
 def test_predict_json_gives_one_object_per_line(tiny_store, image_files):
     folder, files = image_files
     names = [str(p) for p in files] + [str(folder / "notes.png")]
@@ -81,6 +85,7 @@ def test_predict_json_gives_one_object_per_line(tiny_store, image_files):
     assert correct >= 3  # the tiny model reads most of them
 
 
+@SLOW_COMMAND
 def test_all_good_files_exit_zero(tiny_store, image_files):
     _, files = image_files
     assert run("-m", "model_store", "predict", *map(str, files), store=tiny_store).returncode == 0
@@ -95,6 +100,7 @@ def test_list_prints_the_table(tiny_store):
     assert tiny.split()[:2] == ["tiny", "dense-128"] and "101,770" in tiny
 
 
+@SLOW_COMMAND
 def test_evaluate_json_matches_the_stored_record(tiny_store):
     result = run("-m", "model_store", "evaluate", "--model", "tiny", "--json", store=tiny_store)
     report = json.loads(result.stdout)
@@ -112,6 +118,7 @@ def test_an_unknown_model_is_a_clear_error(tiny_store, image_files):
     assert result.stderr.strip().endswith("the models are: lab-default, tiny")
 
 
+@SLOW_COMMAND
 def test_a_blank_or_dot_image_says_why_there_is_nothing_to_read(tiny_store, tmp_path):
     import cv2
 
@@ -125,6 +132,7 @@ def test_a_blank_or_dot_image_says_why_there_is_nothing_to_read(tiny_store, tmp_
     ]
 
 
+@SLOW_COMMAND
 def test_predict_json_says_blank_and_the_bundled_models_calibrated_confidence_and_verdict(tiny_store, tmp_path, mnist_test):
     import cv2
 
@@ -152,6 +160,7 @@ def test_predict_json_says_blank_and_the_bundled_models_calibrated_confidence_an
     assert blend_line["verdict"] == calibrated.verdict(entry.unsure_below)
 
 
+@SLOW_COMMAND
 def test_the_bundled_model_says_a_printed_letter_and_a_drawn_star_are_not_digits(tiny_store, tmp_path, mnist_test):
     import cv2
 
@@ -174,6 +183,7 @@ def test_the_bundled_model_says_a_printed_letter_and_a_drawn_star_are_not_digits
     assert plain.startswith(f"{tmp_path / 'star.png'}: not a digit (")
 
 
+@SLOW_COMMAND
 def test_no_command_shows_tensorflow_start_up_logs_unless_asked(tiny_store, image_files, tmp_path):
     _, files = image_files
     digit = str(next(iter(files)))
@@ -226,6 +236,7 @@ def test_training_help_explains_every_option_with_its_values_and_default():
     assert "(default:constant)" in text and "(default:unset)" in text and "(default:off)" in text
 
 
+@SLOW_COMMAND
 def test_checksets_prints_each_set_and_saves_a_sheet_of_each(tiny_store, tmp_path):
     result = run("-m", "training.checksets", "--model", "lab-default", "--n", "32", "--save", str(tmp_path), store=tiny_store)
     assert result.returncode == 0, result.stderr

@@ -15,7 +15,7 @@ from benchmarks.numbers import digits_right, make_numbers
 from model_store import ModelStore, Predictor
 from model_store.numbers import APART, SEPARATE, Piece, candidates, cuts, pieces, read_number, split_worth
 from tests.conftest import image_file
-from tests.test_cli import run
+from tests.test_cli import SLOW_COMMAND, run
 
 SCALE = 3  # MNIST's 28 px written 84 px tall: a number on a canvas or a scan
 
@@ -122,6 +122,7 @@ def test_a_blank_image_says_why_and_a_star_among_digits_is_named_as_the_part_tha
     assert reading.verdict == "not_a_digit" and [reading.digits[i].reading.digit for i in (0, 2)] == [1, 1]
 
 
+@SLOW_COMMAND
 def test_200_written_numbers_of_mnist_test_digits_are_read_at_the_measured_accuracy(bundled):
     """2-5 digits each, touching to wide apart, heights and baselines varied, a pen or a scan
     (benchmarks/numbers.py). Measured: 89.0% of the numbers read exactly, 96.2% of the digits
@@ -138,6 +139,7 @@ def test_200_written_numbers_of_mnist_test_digits_are_read_at_the_measured_accur
     assert exact / len(numbers) >= 0.88 and right / total >= 0.96
 
 
+@SLOW_COMMAND
 def test_predict_number_json_prints_the_number_its_digits_and_boxes_and_names_blank_and_broken_files(
     tiny_store, tmp_path, mnist_test
 ):

@@ -44,6 +44,8 @@ SMALL = dict(arch="dense-128", train_limit=3000, batch_size=32, validation="spli
 LONG = dict(SMALL, epochs=300)  # stopped or killed long before it ends
 PROJECT = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.slow  # real Ray: a local cluster, its board and workers (minutes together)
+
 
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> ModelStore:

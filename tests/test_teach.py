@@ -17,6 +17,8 @@ from training.config import PRESETS, ConfigError, TrainConfig
 from training.engine import train
 from training.teach import MIN_DRAWINGS, Teaching, split, teaching_of
 
+pytestmark = pytest.mark.slow  # real Keras training: a model taught the class drawings
+
 
 def slanted(x: np.ndarray, degrees: float = 40) -> np.ndarray:
     """A class that writes every digit steeply slanted: MNIST test digits rotated."""

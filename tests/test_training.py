@@ -13,6 +13,8 @@ from training.config import PRESETS, ConfigError, TrainConfig
 from training.curves import best_epoch
 from training.engine import REPORT_EVERY, build_model, prepare_data, train
 
+pytestmark = pytest.mark.slow  # real Keras training, on small slices of MNIST
+
 TINY = TrainConfig(arch="dense-128", epochs=2, batch_size=32, train_limit=2000, validation="split", validation_split=0.2)
 
 
