@@ -33,6 +33,7 @@ from ray import exceptions
 
 from model_store.status import FINISHED, Status
 from training.cluster import NAMESPACE, connect
+from training.spec import RunSpec
 from training.worker import CPUS_PER_RUN, Trainer, actor_name
 
 
@@ -50,9 +51,8 @@ class Queued:
     running_limit: int = 0  # the most runs of this person training at once; 0: no limit
 
     @classmethod
-    def of(cls, run_id: str, record: dict) -> Queued:
-        """From a run's record (`training.runs.submit_run` writes these fields)."""
-        return cls(run_id, record.get("owner", "?"), bool(record.get("teacher")), int(record.get("running_limit") or 0))
+    def of(cls, run_id: str, spec: RunSpec) -> Queued:
+        return cls(run_id, spec.owner, spec.teacher, spec.running_limit)
 
 
 def fair_order(waiting: list[Queued], served: Counter) -> list[Queued]:
@@ -95,35 +95,35 @@ class Board:
 
     # ------------------------------------------------------------ from the app
 
-    def queue(self, run_id: str, record: dict, teaching, resume, first_seq: int) -> str:
+    def queue(self, run_id: str, spec: RunSpec, teaching, resume, first_seq: int) -> str:
         """A run to start when a CPU is free for it, in fair-share order, with what its actor is
         made with (`training.worker.Trainer`). Also how an app queues again a run left on its disk
         (a restart, a lost run). A run queued already, or finished, is left as it is."""
         state = self.runs.get(run_id)
         if run_id in self.queued or run_id in self.actors or (state and state["status"] in FINISHED):
             return self.incarnation
-        self.queued[run_id] = (record, teaching, resume, first_seq)
-        self.who[run_id] = Queued.of(run_id, record)
+        self.queued[run_id] = (spec, teaching, resume, first_seq)
+        self.who[run_id] = Queued.of(run_id, spec)
         if state is None or state["status"] == Status.LOST:
             self.runs[run_id] = _new_state(Status.WAITING)
             self._change(run_id)
         self._dispatch()
         return self.incarnation
 
-    def add(self, run_id: str, actor: list, status: str, record: dict) -> str:
+    def add(self, run_id: str, actor: list, status: str, spec: RunSpec) -> str:
         """A run whose actor lives in the cluster (in a list: Ray hands over the handle as it is),
         as an app re-tells a restarted board of it, with the status its disk gives. A run the
         board knows (it may have reported here first) keeps its state."""
-        self._watch(run_id, actor[0], record)
+        self._watch(run_id, actor[0], spec)
         if run_id not in self.runs or self.runs[run_id]["status"] == Status.LOST:
             self.runs[run_id] = _new_state(status)
             self._change(run_id)
         return self.incarnation
 
-    def _watch(self, run_id: str, actor, record: dict) -> None:
+    def _watch(self, run_id: str, actor, spec: RunSpec) -> None:
         self.actors[run_id] = actor
         self.watches[run_id] = actor.join.remote()
-        self.who[run_id] = Queued.of(run_id, record)
+        self.who[run_id] = Queued.of(run_id, spec)
 
     def _dispatch(self) -> None:
         """Give queued runs an actor while CPUs are free, in fair-share order, each person within
@@ -136,14 +136,14 @@ class Board:
                 break
             if run.running_limit and training[run.owner] >= run.running_limit:
                 continue
-            record, teaching, resume, first_seq = self.queued.pop(run.id)
+            spec, teaching, resume, first_seq = self.queued.pop(run.id)
             me = ray.get_runtime_context().current_actor
             options = dict(name=actor_name(run.id), namespace=NAMESPACE, lifetime="detached")
             try:
-                actor = Trainer.options(**options).remote(run.id, record, me, teaching, resume, first_seq)
+                actor = Trainer.options(**options).remote(run.id, spec, me, teaching, resume, first_seq)
             except ValueError:  # its actor lives on already (a board that restarted was not told yet)
                 actor = ray.get_actor(actor_name(run.id), namespace=NAMESPACE)
-            self._watch(run.id, actor, record)
+            self._watch(run.id, actor, spec)
             self._change(run.id, given_cpu=time.time())  # its worker starts it seconds later (TensorFlow loads)
             training[run.owner] += 1
             self.served[run.owner] += 1

@@ -36,6 +36,7 @@ from training.board import shared_board
 from training.curves import history_of, reports_of
 from training.engine import Resume
 from training.records import CHECKPOINT, LAST, RESULT, TEACHING, Records, Run
+from training.spec import RunSpec
 from training.teach import Teaching
 from training.worker import actor_name
 
@@ -67,12 +68,12 @@ def queue_key() -> str:
     return cluster.address() or f"local {socket.gethostname()}:{runs_root().resolve()}"
 
 
-def queue(run_id: str, record: dict, teaching: Teaching | None, resume: Resume | None = None) -> None:
+def queue(run_id: str, spec: RunSpec, teaching: Teaching | None, resume: Resume | None = None) -> None:
     """A run on the board's queue, with what it trains on. A board that is restarting gets it when
     it is back (Ray retries the call), so this never waits long."""
     board = shared_board()
     first = records().written([run_id])[run_id]
-    ray.wait([board.queue.remote(run_id, record, teaching, resume, first)], timeout=BOARD_SECONDS)
+    ray.wait([board.queue.remote(run_id, spec, teaching, resume, first)], timeout=BOARD_SECONDS)
 
 
 class Copier:
@@ -205,7 +206,7 @@ class Copier:
             return False  # another class's run, in another class database
         if state["status"] == Status.LOST:  # its actor died before it started: queued again, as it was
             run = records().get(run_id)  # (if another app process queued it again first, the board keeps that)
-            queue(run_id, run.config, teaching_kept(run_id), resume_of(run))
+            queue(run_id, run.spec, teaching_kept(run_id), resume_of(run))
             return False
         if state["events"]:
             records().add_events(run_id, state["events"])
@@ -300,14 +301,14 @@ class Copier:
             except ValueError:
                 actor = None
             if actor is not None:  # training on: the board had only forgotten it
-                ray.wait([board.add.remote(run.id, [actor], run.status, run.config)], timeout=BOARD_SECONDS)
+                ray.wait([board.add.remote(run.id, [actor], run.status, run.spec)], timeout=BOARD_SECONDS)
             elif run.status == Status.STOPPING:
                 records().set_status(run.id, {"status": Status.INTERRUPTED, "error": "the app restarted while it stopped"})
             else:
                 resume = resume_of(run)
                 if resume is None:  # it starts again from its first epoch: the curves too
                     records().drop_events(run.id)
-                queue(run.id, run.config, teaching_kept(run.id), resume)
+                queue(run.id, run.spec, teaching_kept(run.id), resume)
 
 
 def _free_name(store: ModelStore, name: str) -> str:

@@ -29,6 +29,7 @@ from model_store.database import runs as runs_table
 from model_store.roles import maker
 from model_store.status import FINISHED, Status
 from training.engine import Progress
+from training.spec import RunSpec
 
 CHECKPOINT, LAST, TEACHING = "checkpoint", "last", "teaching"  # a run's files (run_files.kind)
 RESULT = "result"  # a finished run's model, record and test probabilities, kept until the model is stored
@@ -59,6 +60,11 @@ class Run:
     @property
     def owner(self) -> str:
         return self.config.get("owner", "?")
+
+    @property
+    def spec(self) -> RunSpec:
+        """The run as it was queued, read back from its record."""
+        return RunSpec.of(self.config)
 
     @property
     def maker(self) -> dict:

@@ -40,6 +40,7 @@ from training.config import TrainConfig
 from training.copying import BOARD_SECONDS, SYNC_SECONDS, copier, queue, queue_key, records, teaching_kept
 from training.limits import check_run, read_limits
 from training.records import CHECKPOINT, Run, progress_of
+from training.spec import RunSpec
 from training.teach import teaching_of
 
 __all__ = ["Run", "SYNC_SECONDS", "progress_of"]
@@ -68,17 +69,17 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
     start_sync()  # connects to Ray first: ClusterUnavailable before anything is written
     now = datetime.now()
     run_id = f"{now:%Y%m%d-%H%M%S}-{now.microsecond:06d}-{secrets.token_hex(2)}"  # sorts in the order submitted
-    record = {
-        **c.to_dict(),
-        "owner": by.name,
-        "session": by.session,
-        "teacher": teacher,  # their runs go first
-        "running_limit": 0 if teacher else limits.running,  # the board starts no more of theirs at once
-        "experiment": experiment or {},
-        "queue": queue_key(),  # which app processes may recover it
-    }
-    records().add(run_id, record, teaching.to_bytes() if teaching is not None else None)
-    queue(run_id, record, teaching)
+    spec = RunSpec(
+        c,
+        owner=by.name,
+        session=by.session,
+        teacher=teacher,  # their runs go first
+        running_limit=0 if teacher else limits.running,  # the board starts no more of theirs at once
+        experiment=experiment or {},
+        queue=queue_key(),
+    )
+    records().add(run_id, spec.record(), teaching.to_bytes() if teaching is not None else None)
+    queue(run_id, spec, teaching)
     return run_id
 
 

@@ -29,8 +29,8 @@ from ray import exceptions
 from model_store import ModelStore
 from model_store.database import Database
 from model_store.status import Status
-from training.config import TrainConfig
 from training.engine import CHECKPOINT, LAST_EPOCH, Progress, Resume
+from training.spec import RunSpec
 from training.teach import Teaching
 
 CPUS_PER_RUN = 1  # what a run asks Ray for, and the threads it trains with (`warm_worker`)
@@ -43,8 +43,8 @@ def actor_name(run_id: str) -> str:
 
 @ray.remote(num_cpus=CPUS_PER_RUN, max_restarts=0)
 class Trainer:
-    def __init__(self, run_id: str, record: dict, board, teaching: Teaching | None, resume: Resume | None, first_seq: int):
-        args = (run_id, record, board, teaching, resume, first_seq)
+    def __init__(self, run_id: str, spec: RunSpec, board, teaching: Teaching | None, resume: Resume | None, first_seq: int):
+        args = (run_id, spec, board, teaching, resume, first_seq)
         self.thread = threading.Thread(target=train_run, args=args, daemon=True)
         self.thread.start()
 
@@ -53,7 +53,7 @@ class Trainer:
         self.thread.join()
 
 
-def train_run(run_id: str, record: dict, board, teaching: Teaching | None, resume: Resume | None, first_seq: int) -> None:
+def train_run(run_id: str, spec: RunSpec, board, teaching: Teaching | None, resume: Resume | None, first_seq: int) -> None:
     """Train one run, tell the board how it ended, then end this actor (its CPU is free). Its
     progress events are numbered from `first_seq` (a resumed run's go on from those recorded)."""
     from model_store.backend import keras  # loaded once per worker, before the run counts as started
@@ -70,8 +70,7 @@ def train_run(run_id: str, record: dict, board, teaching: Teaching | None, resum
                 # A scratch store: the model reaches the class's store through the board, once.
                 store = ModelStore(Path(tmp) / "models", bundled_dir=None, db=Database(Path(tmp) / "scratch.sqlite3"))
                 report = BoardReport(board, run_id, Path(tmp), first_seq)
-                config = TrainConfig.from_dict(record)
-                result = train(config, store, report, stop, Path(tmp), teaching, resume)
+                result = train(spec.config, store, report, stop, Path(tmp), teaching, resume)
                 entry = result.entry
                 files = {
                     "model": entry.model_path.read_bytes(),
