@@ -13,8 +13,8 @@ from model_store.names import NameRefused
 from model_store.people import Register
 from model_store.roles import TEACHER_ONLY, NotAllowed
 from pages.common import plain, through_app_frame
+from pages.common.fields import field_input
 from pages.common.people import me
-from training.config import option_of
 from training.limits import Limits, OverLimit, limits_problem, read_limits, save_limits
 
 through_app_frame()
@@ -59,16 +59,9 @@ def limits_form() -> None:
     with st.form("class_limits_form"):
         for row in LIMITS_LAYOUT:
             for column, name in zip(st.columns(4), row):
-                declared = option_of(name, Limits)  # its label, range, step and help: training.limits
-                figures[name] = column.number_input(
-                    declared.label,
-                    declared.low,
-                    declared.high,
-                    getattr(limits, name),
-                    step=declared.step or 1,
-                    key=f"class_{name}",
-                    disabled=student,
-                    help=declared.help or None,
+                # Its label, range, step and help, as training.limits declares them.
+                figures[name] = field_input(
+                    column, name, f"class_{name}", of=Limits, value=getattr(limits, name), disabled=student
                 )
         saved = st.form_submit_button("Save the limits", disabled=student)
     if student:
