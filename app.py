@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages.common.joining import sidebar_class
 from pages.common.people import check_setup, sidebar
 
 # A local icon: a ":material/...:" page icon makes the browser fetch it from a font server.
@@ -51,5 +52,5 @@ st.html("""<style>
 }
 </style>""")
 page = st.navigation(pages)
-sidebar()  # the person's name and role, on every page
+sidebar_class(sidebar())  # the person's name, role and class, on every page
 page.run()

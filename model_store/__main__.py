@@ -5,10 +5,11 @@ python -m model_store predict [--model NAME] [--json] [--number] FILE...
 python -m model_store evaluate [--model NAME] [--json]
 python -m model_store explain [--model NAME] [--neighbours K] [--json] FILE...
 python -m model_store map [--model NAME]
-python -m model_store drawings list | export FILE.npz [--by NAME] | import FILE.npz [--by NAME]
+python -m model_store drawings list | export FILE.npz [--by NAME] | import FILE.npz [--by NAME]   [--class NAME]
 python -m model_store backup DIR
 python -m model_store restore DIR
 python -m model_store teachers list | add NAME | remove NAME | password NAME | disable NAME | enable NAME
+python -m model_store classes list | create NAME [--teacher T]   [--json]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import io
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
@@ -250,8 +252,8 @@ def cmd_drawings(store: ModelStore, args: argparse.Namespace) -> int:
     from model_store.drawings import Drawings
     from model_store.roles import TERMINAL
 
-    drawings = Drawings(args.db)
     try:
+        drawings = Drawings(args.db, _class_id(args))
         if args.action == "list":
             return _list_drawings(drawings)
         if args.action == "export":
@@ -261,10 +263,57 @@ def cmd_drawings(store: ModelStore, args: argparse.Namespace) -> int:
         n = drawings.import_npz(Path(args.file), args.by or "import", TERMINAL)
         print(f"imported {n} drawings from {args.file} as {args.by or 'import'}; the class has {drawings.count()}")
         return 0
-    except (DatabaseError, ValueError, OSError) as err:
+    except (DatabaseError, ValueError, OSError) as err:  # ClassError is a ValueError too
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
-        print(f"error: {args.file + ': ' if args.action != 'list' else ''}{reason}", file=sys.stderr)
+        print(f"error: {args.file + ': ' if args.action != 'list' and args.file else ''}{reason}", file=sys.stderr)
         return 2
+
+
+def _class_id(args: argparse.Namespace) -> str:
+    """The class `--class NAME` names (ClassError when none is called so); the install's own without it."""
+    from model_store.classes import Classes
+    from model_store.database import MAIN, Database
+
+    return Classes(Database(args.db)).named(args.klass).id if args.klass else MAIN
+
+
+def cmd_classes(store: ModelStore, args: argparse.Namespace) -> int:
+    """The school's classes (`model_store.classes`): list them, or make one with its join code."""
+    from model_store.classes import ClassError, Classes
+    from model_store.database import Database
+    from model_store.names import NameRefused
+    from model_store.roles import TERMINAL
+
+    classes = Classes(Database(args.db))
+    try:
+        if args.action == "create":
+            made = [classes.create(args.name, TERMINAL, teacher=_teacher_named(args))]
+        else:
+            made = classes.all()
+    except (ClassError, NameRefused, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        for c in made:
+            print(json.dumps({"class": c.name, "code": c.code} | ({"teacher": c.teacher} if args.action == "list" else {})))
+        return 0
+    rows = [["CLASS", "CODE", "TEACHER", "GUESTS"]]
+    rows += [[c.name, c.code, c.teacher or "(every teacher)", "yes" if c.guests else "no"] for c in made]
+    print(_table(rows))
+    return 0
+
+
+def _teacher_named(args: argparse.Namespace) -> str | None:
+    """`--teacher T`, checked: an account of the school (NoSuchTeacher, a KeyError, otherwise)."""
+    from model_store.accounts import Accounts, NoSuchTeacher
+    from model_store.database import Database
+
+    if args.teacher is None:
+        return None
+    known = {a.name for a in Accounts(Database(args.db)).list()}
+    if args.teacher not in known:
+        raise NoSuchTeacher(args.teacher)
+    return args.teacher
 
 
 def _list_drawings(drawings) -> int:
@@ -290,10 +339,11 @@ def cmd_backup(store: ModelStore, args: argparse.Namespace) -> int:
     from model_store.roles import TERMINAL
 
     try:
+        by = replace(TERMINAL, class_id=_class_id(args))
         if args.command == "backup":
-            held = lesson.backup(Path(args.dir), TERMINAL, Database(args.db))
+            held = lesson.backup(Path(args.dir), by, Database(args.db))
         else:
-            held = lesson.restore(Path(args.dir), TERMINAL, Database(args.db), store)
+            held = lesson.restore(Path(args.dir), by, Database(args.db), store)
     except (DatabaseError, ValueError, OSError) as err:  # BadBackup is a ValueError
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         print(f"error: {args.dir}: {reason}", file=sys.stderr)
@@ -373,7 +423,7 @@ def cmd_migrate(store: ModelStore, args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m model_store", description=__doc__.split("\n")[0])
     store_help = "this machine's models folder, its cache of the class database's (default: $MNIST_LAB_MODELS or models/)"
     parser.add_argument("--store", help=f"{store_help}; model_store/bundled: the bundled model's own files")
@@ -401,10 +451,19 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("file", nargs="?", metavar="FILE.npz", help="x: uint8 images (n, h, w); y: labels 0-9 (n,)")
     d.add_argument("--by", help="export: only this person's drawings; import: the name they are saved under")
     d.add_argument("--db", help=db_help)
+    class_help = "the class (default: the install's own, main); `classes list` names them"
+    d.add_argument("--class", dest="klass", metavar="NAME", help=class_help)
     for name, what in (("backup", "back the lesson up into the new folder DIR"), ("restore", "put a backup back")):
         b = sub.add_parser(name, help=what)
         b.add_argument("dir", metavar="DIR")
         b.add_argument("--db", help=db_help)
+        b.add_argument("--class", dest="klass", metavar="NAME", help=class_help)
+    c = sub.add_parser("classes", help="the school's classes: list them, or create one and print its join code")
+    c.add_argument("action", choices=["list", "create"])
+    c.add_argument("name", nargs="?", metavar="NAME", help="the new class's name (create)")
+    c.add_argument("--teacher", metavar="T", help="the teacher account it belongs to (default: every teacher's)")
+    c.add_argument("--json", action="store_true", help='one JSON object a class: {"class": NAME, "code": CODE}')
+    c.add_argument("--db", help=db_help)
     t = sub.add_parser("teachers", help="the school's teacher accounts: list, add, remove, a new password")
     t.add_argument("action", choices=["list", "add", "remove", "password", "disable", "enable"])
     t.add_argument("name", nargs="?", metavar="NAME", help="the teacher's name (all but list)")
@@ -414,18 +473,23 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--models", help="the models folder (default: --store, $MNIST_LAB_MODELS or models/)")
     g.add_argument("--runs", help="the runs folder (default: $MNIST_LAB_RUNS or runs/)")
     g.add_argument("--dry-run", action="store_true", help="report what it would add, add nothing (models: not counted)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "drawings" and args.action != "list" and not args.file:
         parser.error(f"drawings {args.action} needs a FILE.npz")
-    if args.command == "teachers" and args.action != "list" and not args.name:
-        parser.error(f"teachers {args.action} needs a NAME")
+    if args.command in ("teachers", "classes") and args.action != "list" and not args.name:
+        parser.error(f"{args.command} {args.action} needs a NAME")
     if args.command == "explain" and not 1 <= args.neighbours <= 100:
         parser.error(f"--neighbours must be from 1 to 100 (got {args.neighbours})")
     if args.verbose:
         os.environ[VERBOSE] = "1"
     store = ModelStore(args.store)
     commands = {"list": cmd_list, "predict": cmd_predict, "evaluate": cmd_evaluate, "explain": cmd_explain, "map": cmd_map}
-    commands |= {"drawings": cmd_drawings, "migrate": cmd_migrate, "teachers": cmd_teachers}
+    commands |= {"drawings": cmd_drawings, "migrate": cmd_migrate, "teachers": cmd_teachers, "classes": cmd_classes}
     command = commands.get(args.command, cmd_backup)
     try:
         return command(store, args)

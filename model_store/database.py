@@ -55,8 +55,15 @@ from model_store.files import data_root, free_bytes, in_mb, short_of_space
 URL_VARIABLE = "MNIST_LAB_DATABASE"
 BUSY_SECONDS = 5.0  # a busy SQLite file or a PostgreSQL lock is waited for this long, then reported
 CONNECT_SECONDS = 5  # a PostgreSQL server that does not answer within this is reported
-KNOWN_VERSIONS = ("0001", "0002", "0003", "0004")  # every schema version this release knows (model_store/migrations/versions)
+KNOWN_VERSIONS = (
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+)  # every schema version this release knows (model_store/migrations/versions)
 HEAD = KNOWN_VERSIONS[-1]
+MAIN = "main"  # the install's own class (`classes`)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 metadata = MetaData()
@@ -75,8 +82,10 @@ drawings = Table(
     Column("model", Text),  # the model that answered when it was saved
     Column("probabilities", Text),  # that model's ten probabilities, JSON
     Column("browser", Text),  # the writer's browser (NULL for imports and older rows)
+    Column("class_id", Text, nullable=False, server_default=MAIN),  # the class it was drawn in
     Index("drawings_writer", "writer"),
     Index("drawings_browser", "browser", "created"),
+    Index("drawings_class", "class_id", "id"),
 )
 
 # Who is who (`model_store.people`): a person's name, wrong passwords, the teacher's sign-ins.
@@ -87,6 +96,8 @@ people = Table(
     Column("browser", Text, primary_key=True),  # the person's id
     Column("name", Text, nullable=False),  # shown everywhere (two browsers share one only after a merge)
     Column("since", Text, nullable=False),
+    Column("class_id", Text, nullable=False, server_default=MAIN),  # a name is unique in its class
+    Index("people_class", "class_id"),
 )
 wrong_passwords = Table(
     "wrong_passwords",
@@ -113,6 +124,7 @@ sessions = Table(
     Column("token", Text, primary_key=True),  # sha256 of the token in the browser's cookie
     Column("person", Text, nullable=False),  # the person's opaque id
     Column("seen", Float, nullable=False),  # its last page run (written at most every minute), for the idle expiry
+    Column("class_id", Text),  # the class this session is in (NULL: the install's own, MAIN)
     Index("sessions_seen", "seen"),
     Index("sessions_person", "person"),
 )
@@ -124,6 +136,30 @@ teacher_accounts = Table(
     Column("hash", Text, nullable=False),  # argon2id, as argon2-cffi writes it (its salt and costs inside)
     Column("created", Text, nullable=False),  # UTC, ISO 8601: the first made is the install's first teacher
     Column("disabled", Boolean, nullable=False, default=False),  # cannot sign in; their sign-ins ended
+    Column("email", Text),  # single sign-on (`st.login`) finds the teacher by it
+)
+
+# The school's classes (`model_store.classes`): each has a join code, a teacher and its own
+# drawings, people, runs, limits and lessons. MAIN is the install's own class: every row from
+# before classes is in it, and a visitor with no class is its guest.
+classes = Table(
+    "classes",
+    metadata,
+    Column("id", Text, primary_key=True),  # random (MAIN for the install's own): what rows carry
+    Column("name", Text, nullable=False, unique=True),  # as teachers and `--class` name it
+    Column("code", Text, nullable=False, unique=True),  # the join code students type
+    Column("teacher", Text),  # the teacher account it belongs to (NULL: every teacher's, as MAIN)
+    Column("guests", Boolean, nullable=False, server_default="1"),  # visitors may draw without joining
+    Column("created", Text, nullable=False),
+)
+# Students who come back: a person of a class with a secret (two words; argon2id, as accounts).
+students = Table(
+    "students",
+    metadata,
+    Column("person", Text, primary_key=True),  # their id: a session opened with the secret leads to it
+    Column("class_id", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # argon2id of the two words
+    Column("created", Text, nullable=False),
 )
 
 # The class's settings, one JSON value a key: "limits" (`training.limits`), "default_model".

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import case, delete, func, insert, select
 
-from model_store.database import RENAMES, Database, DatabaseError, settings
+from model_store.database import MAIN, RENAMES, Database, DatabaseError, settings
 from model_store.database import drawings as table
 from model_store.preprocess import prepare
 from model_store.roles import TERMINAL, Person, is_teacher, maker, require
@@ -63,8 +63,13 @@ _read: dict = {}  # (database, writer): (its version, the rows read then); ids a
 
 
 class Drawings:
-    def __init__(self, db: Database | Path | str | None = None):
+    """The drawings of one class (`class_id`, `model_store.classes`): nothing here reads or
+    changes another class's."""
+
+    def __init__(self, db: Database | Path | str | None = None, class_id: str = MAIN):
         self.db = db if isinstance(db, Database) else Database(db)
+        self.class_id = class_id
+        self.mine = table.c.class_id == class_id
 
     # ------------------------------------------------------------ adding
 
@@ -115,6 +120,7 @@ class Drawings:
         probs = None if probabilities is None else json.dumps([round(float(p), 6) for p in probabilities])
         created = datetime.now(UTC).isoformat(timespec="milliseconds")
         return {
+            "class_id": self.class_id,
             "created": created,
             "writer": writer.strip() or "?",
             "label": int(label),
@@ -150,6 +156,7 @@ class Drawings:
         """(writer, label, drawings) for every writer and digit that has any."""
         query = (
             select(table.c.writer, table.c.label, func.count())
+            .where(self.mine)
             .group_by(table.c.writer, table.c.label)
             .order_by(table.c.writer, table.c.label)
         )
@@ -163,7 +170,7 @@ class Drawings:
         """(this writer's drawings, the whole class's), in one query."""
         mine = func.coalesce(func.sum(case((table.c.writer == writer, 1), else_=0)), 0)
         with self.db.read() as db:
-            row = db.execute(select(mine, func.count()).select_from(table)).one()
+            row = db.execute(select(mine, func.count()).select_from(table).where(self.mine)).one()
         return int(row[0]), int(row[1])
 
     def version(self) -> tuple[int, int, int]:
@@ -171,12 +178,13 @@ class Drawings:
         a rename changes writers. A cache key."""
         renames = select(settings.c.value).where(settings.c.key == RENAMES).scalar_subquery()
         with self.db.read() as db:
-            count, last, renamed = db.execute(select(func.count(), func.coalesce(func.max(table.c.id), 0), renames)).one()
+            query = select(func.count(), func.coalesce(func.max(table.c.id), 0), renames).select_from(table).where(self.mine)
+            count, last, renamed = db.execute(query).one()
         return int(count), int(last), int(renamed or 0)
 
     def writers(self) -> list[str]:
         with self.db.read() as db:
-            return list(db.execute(select(table.c.writer).distinct().order_by(table.c.writer)).scalars())
+            return list(db.execute(select(table.c.writer).where(self.mine).distinct().order_by(table.c.writer)).scalars())
 
     def arrays(self, writer: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, images uint8 (n, 28, 28), labels uint8 (n,)), oldest first; one writer's, or all."""
@@ -186,7 +194,7 @@ class Drawings:
     def rows(self, writer: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
         """As `arrays`, and who drew each: read again only when the drawings changed (`version`), so
         a page run over a term's 20,000 drawings costs one small query, not 15 MB from the database."""
-        key, version = (self.db.where, writer), self.version()
+        key, version = (self.db.where, self.class_id, writer), self.version()
         kept = _read.get(key)
         if kept is None or kept[0] != version:
             kept = (version, self._select(_of_writer(writer))[:4])
@@ -196,9 +204,9 @@ class Drawings:
     def _select(self, where) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
         """(ids, images uint8 (n, 28, 28), labels uint8 (n,), writers, times created) of the rows
         `where` picks (None: all), oldest first."""
-        query = select(table.c.id, table.c.image, table.c.label, table.c.writer, table.c.created).order_by(table.c.id)
+        query = select(table.c.id, table.c.image, table.c.label, table.c.writer, table.c.created).where(self.mine)
         with self.db.read() as db:
-            rows = db.execute(query if where is None else query.where(where)).all()
+            rows = db.execute((query if where is None else query.where(where)).order_by(table.c.id)).all()
         ids = np.array([r[0] for r in rows], np.int64)
         images = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(-1, 28, 28)
         return ids, images, np.array([r[2] for r in rows], np.uint8), [r[3] for r in rows], [r[4] for r in rows]
@@ -207,14 +215,16 @@ class Drawings:
         """The `limit` drawings saved last, newest first, without their originals (the class wall
         reads them every second: the PNGs would be most of the bytes)."""
         shown = [c for c in COLUMNS if c != "original"]
-        query = select(*(table.c[c] for c in shown)).order_by(table.c.id.desc()).limit(int(limit))
+        query = select(*(table.c[c] for c in shown)).where(self.mine).order_by(table.c.id.desc()).limit(int(limit))
         with self.db.read() as db:
             return [_drawing(row, None) for row in db.execute(query)]
 
     def answered(self) -> tuple[np.ndarray, np.ndarray]:
         """(labels, the answers of the models that read them when saved) of every drawing that
         has its model's probabilities: what the class's confusion matrix counts."""
-        query = select(table.c.label, table.c.probabilities).where(table.c.probabilities.is_not(None)).order_by(table.c.id)
+        query = (
+            select(table.c.label, table.c.probabilities).where(self.mine, table.c.probabilities.is_not(None)).order_by(table.c.id)
+        )
         with self.db.read() as db:
             rows = db.execute(query).all()
         answers = [int(np.argmax(json.loads(r[1]))) for r in rows]
@@ -222,7 +232,7 @@ class Drawings:
 
     def get(self, drawing_id: int) -> Drawing:
         with self.db.read() as db:
-            row = db.execute(select(*(table.c[c] for c in COLUMNS)).where(table.c.id == int(drawing_id))).first()
+            row = db.execute(select(*(table.c[c] for c in COLUMNS)).where(self.mine, table.c.id == int(drawing_id))).first()
         if row is None:
             raise KeyError(f"no drawing {drawing_id}")
         return _drawing(row, row.original)
@@ -248,7 +258,7 @@ class Drawings:
         """A drawing goes: its writer's (from their browser) or the teacher's to delete."""
         require(by, "delete_drawings", owner=self.get(drawing_id).owner)
         with self.db.write() as db:
-            if db.execute(delete(table).where(table.c.id == int(drawing_id))).rowcount == 0:
+            if db.execute(delete(table).where(self.mine, table.c.id == int(drawing_id))).rowcount == 0:
                 raise KeyError(f"no drawing {drawing_id}")
 
     def delete_all(self, by: Person, writer: str | None = None) -> int:
@@ -261,7 +271,7 @@ class Drawings:
                 require(by, "delete_drawings", f" ({'everyone' if writer is None else writer}'s)")
             where = table.c.browser.in_(sorted(by.browsers))
         with self.db.write() as db:
-            return db.execute(delete(table) if where is None else delete(table).where(where)).rowcount
+            return db.execute(delete(table).where(self.mine) if where is None else delete(table).where(self.mine, where)).rowcount
 
 
 def _drawing(row, original: bytes | None) -> Drawing:

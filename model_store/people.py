@@ -32,7 +32,7 @@ from sqlalchemy import delete, func, select, update
 
 from model_store import accounts
 from model_store.accounts import IDLE_SECONDS
-from model_store.database import RENAMES, Database, bump, drawings, people, teachers, upsert, wrong_passwords
+from model_store.database import MAIN, RENAMES, Database, bump, drawings, people, teachers, upsert, wrong_passwords
 from model_store.names import MAX_NAME, NameRefused, clean_name, looks
 from model_store.roles import Person, password_matches, require
 
@@ -95,15 +95,15 @@ class TooManyTries(PermissionError):
         self.seconds = seconds
 
 
-def _holders(db, name: str) -> set[str]:
-    """The browsers that carry `name`, or a name that looks the same (any case, look-alike letters)."""
-    rows = db.execute(select(people.c.browser, people.c.name))
+def _holders(db, class_id: str, name: str) -> set[str]:
+    """The people of the class who carry `name`, or a name that looks the same (any case, look-alike letters)."""
+    rows = db.execute(select(people.c.browser, people.c.name).where(people.c.class_id == class_id))
     return {browser for browser, held in rows if looks(held) == looks(name)}
 
 
-def _taken(db, name: str) -> NameRefused:
+def _taken(db, class_id: str, name: str) -> NameRefused:
     """The refusal of a name someone holds, with the first free NAME-2, NAME-3, ... suggested."""
-    taken = {looks(n) for n in db.execute(select(people.c.name)).scalars()}
+    taken = {looks(n) for n in db.execute(select(people.c.name).where(people.c.class_id == class_id)).scalars()}
     stem = name[: MAX_NAME - 4]
     free = next(f"{stem}-{i}" for i in range(2, 10_000) if looks(f"{stem}-{i}") not in taken)
     return NameRefused(f"{name!r} is already someone else's name in this class: try {free!r}")
@@ -121,8 +121,11 @@ def _wait(wrong: int, last: float, allowed: int, now: float) -> float:
 
 
 class Register:
-    def __init__(self, db: Database | None = None):
+    """The people of one class (`class_id`; a name is unique in its class), and the teachers' sign-ins."""
+
+    def __init__(self, db: Database | None = None, class_id: str = MAIN):
         self.db = db or Database()
+        self.class_id = class_id
 
     # ------------------------------------------------------------ names
 
@@ -146,10 +149,11 @@ class Register:
         """Give this browser the name `wanted` (cleaned), unless another browser holds it."""
         name = clean_name(wanted)
         with self.db.write(lock="names") as db:  # the check and the write as one, for every app process
-            if _holders(db, name) - {browser}:
-                raise _taken(db, name)
+            if _holders(db, self.class_id, name) - {browser}:
+                raise _taken(db, self.class_id, name)
             since = datetime.now(UTC).isoformat(timespec="seconds")
-            upsert(db, people, {"browser": browser, "name": name, "since": since}, ("browser",), ("name",))
+            row = {"browser": browser, "name": name, "since": since, "class_id": self.class_id}
+            upsert(db, people, row, ("browser",), ("name", "class_id"))
         return name
 
     def person(self, browser: str) -> tuple[str | None, frozenset[str]]:
@@ -158,13 +162,18 @@ class Register:
         if (name := self.name_of(browser)) is None:
             return None, frozenset()
         with self.db.read() as db:
-            others = db.execute(select(people.c.browser).where(people.c.name == name, people.c.browser != browser))
+            others = db.execute(
+                select(people.c.browser).where(
+                    people.c.name == name, people.c.browser != browser, people.c.class_id == self.class_id
+                )
+            )
             return name, frozenset(others.scalars())
 
     def people(self) -> dict[str, list[str]]:
-        """Every name and the browsers that carry it."""
+        """Every name in the class and the people's ids that carry it."""
+        query = select(people.c.name, people.c.browser).where(people.c.class_id == self.class_id)
         with self.db.read() as db:
-            rows = db.execute(select(people.c.name, people.c.browser).order_by(func.lower(people.c.name))).all()
+            rows = db.execute(query.order_by(func.lower(people.c.name))).all()
         names: dict[str, list[str]] = {}
         for name, browser in rows:
             names.setdefault(name, []).append(browser)
@@ -176,18 +185,19 @@ class Register:
         Into a name someone holds only with `merge` and only by the teacher: one person then."""
         new = clean_name(new)
         with self.db.write(lock="names") as db:  # who holds which name, read and changed as one
-            holders = set(db.execute(select(people.c.browser).where(people.c.name == old)).scalars())
+            in_class = people.c.class_id == self.class_id
+            holders = set(db.execute(select(people.c.browser).where(people.c.name == old, in_class)).scalars())
             if not holders:
                 raise NameRefused(f"nobody in this class is called {old!r}")
             if holders - by.browsers:  # someone else's name, or one merged with another browser's
                 require(by, "rename_person", f" ({old})")
-            if others := _holders(db, new) - holders:
+            if others := _holders(db, self.class_id, new) - holders:
                 if not merge:
-                    raise _taken(db, new)
+                    raise _taken(db, self.class_id, new)
                 require(by, "rename_person", f" (merging {old} into {new})")
                 new = db.execute(select(people.c.name).where(people.c.browser == min(others))).scalar_one()
-            db.execute(update(people).where(people.c.name == old).values(name=new))
-            db.execute(update(drawings).where(drawings.c.writer == old).values(writer=new))
+            db.execute(update(people).where(people.c.name == old, in_class).values(name=new))
+            db.execute(update(drawings).where(drawings.c.writer == old, drawings.c.class_id == self.class_id).values(writer=new))
             bump(db, RENAMES)  # the drawings' version changes with it: every process's copies are read again
         return new
 

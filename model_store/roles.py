@@ -33,6 +33,8 @@ TEACHER_ONLY = {
     "set_limits": "change the class limits",
     "rename_person": "rename or merge a person",
     "lesson": "back up, restore or start a lesson",
+    "make_class": "make a class or change who may join it",
+    "reset_secret": "give a student new secret words",
 }
 
 
@@ -47,6 +49,7 @@ class Person:
     teacher: bool = False
     merged: frozenset[str] = frozenset()  # other people's ids the teacher merged into this person
     sign_in: str = ""  # the teacher's sign-in this person came from ("": the command line, or no password set)
+    class_id: str = "main"  # the class they act in (database.MAIN, the install's own; `model_store.classes`): what they make and change is its
 
     @property
     def browsers(self) -> frozenset[str]:

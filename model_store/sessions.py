@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, insert, select, update
 
-from model_store.database import Database, count_rows, sessions, teachers
+from model_store.database import MAIN, Database, count_rows, sessions, teachers
 
 COOKIE = "mnist_lab_session"
 IDLE_SECONDS = 8 * 24 * 3600  # a week's lesson to the next keeps a student's work theirs
@@ -52,6 +52,7 @@ class Visit:
     person: str  # the person's id
     kept: bool  # the session is in the class database (False: a guest who has saved nothing)
     fresh: bool  # the token is new: the page writes it into the cookie
+    class_id: str = MAIN  # the class it is in (`model_store.classes`): a student's, or the one a teacher opened
 
     @property
     def key(self) -> str:
@@ -66,13 +67,18 @@ class Sessions:
         """The session a browser's `token` belongs to; a new token and person (written nowhere
         yet) when the database does not hold it, or it has been idle too long."""
         now = time.time() if now is None else now
-        if token and (person := self.person_of(token, now)):
-            return Visit(token, person, kept=True, fresh=False)
+        if token and (found := self.session_of(token, now)):
+            return Visit(token, found[0], kept=True, fresh=False, class_id=found[1])
         return Visit(new_token(), new_person(), kept=False, fresh=True)
 
     def person_of(self, token: str, now: float | None = None) -> str | None:
-        """The person a live token belongs to; None for one unknown, replaced or idle too long.
-        A use counts as activity, written at most every SEEN_EVERY seconds."""
+        """The person a live token belongs to; None for one unknown, replaced or idle too long."""
+        found = self.session_of(token, now)
+        return found[0] if found else None
+
+    def session_of(self, token: str, now: float | None = None) -> tuple[str, str] | None:
+        """(the person a live token belongs to, the class it is in); None for a token unknown,
+        replaced or idle too long. A use counts as activity, written at most every SEEN_EVERY seconds."""
         now = time.time() if now is None else now
         with self.db.read() as db:
             row = db.execute(select(sessions).where(sessions.c.token == digest(token))).first()
@@ -80,7 +86,7 @@ class Sessions:
                 return None
             if now - row.seen > SEEN_EVERY:
                 db.execute(update(sessions).where(sessions.c.token == row.token).values(seen=now))
-        return row.person
+        return row.person, row.class_id or MAIN
 
     def keep(self, visit: Visit, now: float | None = None) -> Visit:
         """The visit written down, as its guest saves something: from now on the token leads to
@@ -90,23 +96,31 @@ class Sessions:
         now = time.time() if now is None else now
         with self.db.read() as db:
             db.execute(delete(sessions).where(sessions.c.seen < now - IDLE_SECONDS))
-            db.execute(insert(sessions).values(token=visit.key, person=visit.person, seen=now))
+            db.execute(insert(sessions).values(token=visit.key, person=visit.person, seen=now, class_id=visit.class_id))
         return replace(visit, kept=True)
 
     def open(self, person: str, now: float | None = None) -> Visit:
         """A new kept session for `person` (the command line's and tests' way in)."""
         return self.keep(Visit(new_token(), person, kept=False, fresh=True), now)
 
-    def renew(self, visit: Visit, token: str | None = None, now: float | None = None) -> Visit:
+    def renew(self, visit: Visit, token: str | None = None, now: float | None = None, **becomes) -> Visit:
         """The same person under a new token (`token`, or a new one), at a sign-in or sign-out:
-        the old token is forgotten and any sign-in on it ends, in one transaction."""
+        the old token is forgotten and any sign-in on it ends, in one transaction. `becomes`:
+        `person` and `class_id`, when the browser is now someone else (a student who joined)."""
         now = time.time() if now is None else now
         token = token or new_token()
+        person, class_id = becomes.get("person", visit.person), becomes.get("class_id", visit.class_id)
         with self.db.write() as db:
             db.execute(delete(sessions).where(sessions.c.token == visit.key))
             db.execute(update(teachers).where(teachers.c.browser == visit.key).values(until=0))
-            db.execute(insert(sessions).values(token=digest(token), person=visit.person, seen=now))
-        return Visit(token, visit.person, kept=True, fresh=True)
+            db.execute(insert(sessions).values(token=digest(token), person=person, seen=now, class_id=class_id))
+        return Visit(token, person, kept=True, fresh=True, class_id=class_id)
+
+    def move(self, visit: Visit, class_id: str) -> Visit:
+        """The session into another class (a teacher opening one of theirs; `classes` checks that)."""
+        with self.db.read() as db:
+            db.execute(update(sessions).where(sessions.c.token == visit.key).values(class_id=class_id))
+        return replace(visit, class_id=class_id)
 
     def count(self) -> int:
         with self.db.read() as db:

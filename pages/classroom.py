@@ -1,5 +1,6 @@
-"""The class: who may change what, the limits of a student's training runs, the people (renamed
-or merged), and the lesson (downloaded, or archived for a new one): the teacher's."""
+"""The class: who may change what, the school's classes (made, joined by code), the limits of a
+student's training runs, the people (renamed or merged, a forgotten secret replaced), and the
+lesson (downloaded, or archived for a new one): the teacher's."""
 
 import tempfile
 from pathlib import Path
@@ -8,13 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from model_store import lesson
+from model_store.classes import ClassError, Classes
 from model_store.database import DatabaseError
 from model_store.names import NameRefused
 from model_store.people import Register
 from model_store.roles import TEACHER_ONLY, NotAllowed
 from pages.common import plain, through_app_frame
 from pages.common.fields import field_input
-from pages.common.people import me
+from pages.common.people import me, teacher_sign_in
 from training.limits import Limits, OverLimit, limits_problem, read_limits, save_limits
 
 through_app_frame()
@@ -38,6 +40,69 @@ def roles() -> None:
     st.markdown(f"**Only the teacher** may {', '.join(TEACHER_ONLY.values())}.")
 
 
+def classes() -> None:
+    """The teacher's classes, with their join codes; a new one; who may come into this one."""
+    if not person.teacher:
+        return
+    st.subheader("Classes")
+    sign_in = teacher_sign_in()
+    account = sign_in.account if sign_in else None
+    try:
+        mine = Classes().of_teacher(account)
+    except DatabaseError as err:
+        st.error(plain(str(err)), icon=":material/error:")
+        return
+    here = next((c for c in mine if c.id == person.class_id), None)
+    if here is not None:
+        st.markdown(
+            f"This class, **{plain(here.name)}**: students join with the code **`{here.code}`** (sidebar, Join your class)."
+        )
+        guests = st.toggle("Guests may draw here without joining", value=here.guests, key="class_guests")
+        if guests != here.guests:
+            attempt_class(
+                lambda: Classes().set_guests(here.id, guests, person),
+                "Saved: " + ("guests welcome." if guests else "students only."),
+            )
+    table = {"class": [c.name for c in mine], "join code": [c.code for c in mine], "guests": [c.guests for c in mine]}
+    st.dataframe(pd.DataFrame(table), hide_index=True)
+    st.caption("The sidebar's Class box opens another. Each class has its own drawings, people, runs, limits and lessons.")
+    with st.form("class_new_form", clear_on_submit=True):
+        name = st.text_input("A new class's name", key="class_new_name", max_chars=40)
+        if st.form_submit_button("Make the class", icon=":material/add:") and name.strip():
+            attempt_class(lambda: Classes().create(name, person, teacher=account), f"Made {plain(name.strip())}.")
+
+
+def attempt_class(action, done: str) -> None:
+    try:
+        action()
+    except (ClassError, NameRefused, NotAllowed, DatabaseError) as err:
+        st.error(plain(str(err)), icon=":material/error:")
+    else:
+        st.success(done, icon=":material/check:")
+
+
+def new_secret_words() -> None:
+    """A student who forgot their secret gets two new words, shown here once."""
+    try:
+        students = Classes().students(person.class_id)
+    except DatabaseError:
+        return
+    if not students:
+        return
+    with st.form("class_secret_form"):
+        who = st.selectbox("A student who forgot their secret words", students, key="class_secret_who")
+        if not st.form_submit_button("Give them new secret words", icon=":material/key:"):
+            return
+    try:
+        first, second = Classes().reset_secret(person.class_id, who, person)
+    except (ClassError, NotAllowed, DatabaseError) as err:
+        st.error(plain(str(err)), icon=":material/error:")
+        return
+    st.success(
+        f"{plain(who)}'s new secret words: **{first} {second}** (shown once: give them to {plain(who)}).", icon=":material/key:"
+    )
+
+
 # Where each limit sits on the form: four to a row.
 LIMITS_LAYOUT = (
     ("epochs", "train_images", "waiting", "running"),
@@ -52,9 +117,9 @@ def limits_form() -> None:
         "What a student's training run may ask for (0 epochs or images: no limit); they hold from the start and "
         "the command line is not limited. Kept in the class database, for every app process."
     )
-    if (problem := limits_problem()) and person.teacher:
+    if (problem := limits_problem(person.class_id)) and person.teacher:
         st.warning(problem, icon=":material/warning:")
-    limits, student = read_limits(), not person.teacher
+    limits, student = read_limits(person.class_id), not person.teacher
     figures = {}
     with st.form("class_limits_form"):
         for row in LIMITS_LAYOUT:
@@ -80,7 +145,7 @@ def people() -> None:
     at two browsers): their models, runs and drawings follow."""
     st.subheader("People")
     try:
-        names = Register().people()
+        names = Register(class_id=person.class_id).people()
     except DatabaseError as err:
         st.error(plain(str(err)), icon=":material/error:")
         return
@@ -149,6 +214,9 @@ def lesson_zip() -> bytes:
 
 
 roles()
+classes()
 limits_form()
 people()
+if person.teacher:
+    new_secret_words()
 the_lesson()

@@ -15,7 +15,7 @@ from model_store.names import clean_name
 from model_store.preprocess import IMAGE_TYPES
 from model_store.roles import NotAllowed, owns
 from pages.common import plain, through_app_frame
-from pages.common.people import me, with_you
+from pages.common.people import me, my_class, with_you
 
 through_app_frame()
 
@@ -152,7 +152,7 @@ def drawings_table(counts: list[tuple[str, int, int]]) -> None:
 def class_drawings() -> None:
     st.subheader("The class's drawings")
     st.caption("Saved from the Draw page, each labelled by whoever drew it.")
-    db = Drawings()
+    db = Drawings(class_id=my_class())
     try:
         counts, writers = db.counts(), db.writers()
     except DatabaseError as err:

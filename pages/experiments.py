@@ -8,7 +8,7 @@ import streamlit as st
 from model_store import ModelStore
 from pages.common import queue_or_explain, through_app_frame
 from pages.common.curves import curve_chart
-from pages.common.people import me
+from pages.common.people import me, my_class
 from training.config import PRESETS, option_of
 from training.curves import compare_curves
 from training.experiments import READY_MADE, VARIABLES, csv_of, results, submit_experiment
@@ -69,7 +69,7 @@ def board() -> None:
     """Every experiment's runs, everyone's, read from the runs' folders every two seconds."""
     if problem():
         st.error(problem(), icon=":material/cloud_off:")
-    runs = [r for r in list_runs() if r.config.get("experiment")]
+    runs = [r for r in list_runs(my_class()) if r.config.get("experiment")]
     if not runs:
         st.info("No experiment yet: queue one above.")
         return

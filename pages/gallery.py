@@ -23,7 +23,7 @@ from pages.common import (
 from pages.common.charts import confusion_chart, per_digit_chart
 from pages.common.explain import heat_overlay, why
 from pages.common.image_sets import ImageSet, class_drawings, mnist_test, probabilities_of, tiles
-from pages.common.people import me, with_you
+from pages.common.people import me, my_class, with_you
 
 through_app_frame()
 
@@ -45,7 +45,7 @@ def choose_images() -> ImageSet | None:
     ):
         return mnist_test()
     try:
-        drawings = Drawings()
+        drawings = Drawings(class_id=my_class())
         version, writers = drawings.version(), drawings.writers()
     except DatabaseError as err:
         st.error(str(err), icon=":material/error:")
@@ -57,7 +57,7 @@ def choose_images() -> ImageSet | None:
     whose = right.selectbox(
         "Whose", [EVERYONE, *writers], key="gallery_writer", on_change=_new_set, format_func=lambda w: with_you(w, person)
     )
-    return class_drawings(None if whose == EVERYONE else whose, version)
+    return class_drawings(None if whose == EVERYONE else whose, my_class(), version)
 
 
 # ---------------------------------------------------------------- summary and confusion matrix
@@ -184,7 +184,7 @@ def moderate(drawing_id: int) -> None:
     """Where a bad drawing is seen: its writer deletes it; the teacher it, or all of its writer's."""
     person = me()
     try:
-        drawing = Drawings().get(drawing_id)
+        drawing = Drawings(class_id=person.class_id).get(drawing_id)
     except (KeyError, DatabaseError):
         return  # deleted meanwhile
     if error := st.session_state.pop("gallery_delete_error", None):
@@ -200,7 +200,8 @@ def moderate(drawing_id: int) -> None:
 
 def _delete(drawing_id: int, all_by: str | None = None) -> None:
     """Before the rerun (a callback), so the set of images can change with it."""
-    person, db = me(), Drawings()
+    person = me()
+    db = Drawings(class_id=person.class_id)
     try:
         done = f"Deleted {db.delete_all(person, all_by)} drawings by {all_by}" if all_by else db.delete(drawing_id, person)
     except (DatabaseError, NotAllowed, KeyError) as err:

@@ -12,6 +12,7 @@ from model_store.wall import class_address, confusion, hardest, qr_code
 from pages.common import model_picker, predictor_of, probability_chart, through_app_frame
 from pages.common.keep import clear_canvas
 from pages.common.payloads import ink_canvas
+from pages.common.people import my_class
 
 through_app_frame()
 
@@ -95,10 +96,10 @@ def caption(drawing: Drawing, names: bool) -> str:
 
 
 @st.cache_data(ttl=60, max_entries=20, show_spinner=False)
-def class_drawings(url: str, version: tuple[int, int, int]) -> tuple[list[Drawing], np.ndarray]:
+def class_drawings(url: str, class_id: str, version: tuple[int, int, int]) -> tuple[list[Drawing], np.ndarray]:
     """The wall's newest drawings and the class's confusion counts, read again only when a
     drawing was added or deleted (`version`): the wall looks every second, for every presenter."""
-    drawings = Drawings(url)
+    drawings = Drawings(url, class_id)
     return drawings.newest(WALL), confusion(*drawings.answered())
 
 
@@ -116,8 +117,9 @@ def wall() -> None:
     st.button(label, key="present_freeze", icon=":material/ac_unit:", on_click=toggle_freeze, shortcut="f")
     try:
         if not frozen or "present_snapshot" not in st.session_state:
-            drawings = Drawings()
-            st.session_state["present_snapshot"] = class_drawings(drawings.db.url.render_as_string(False), drawings.version())
+            drawings = Drawings(class_id=my_class())
+            url = drawings.db.url.render_as_string(False)
+            st.session_state["present_snapshot"] = class_drawings(url, drawings.class_id, drawings.version())
     except DatabaseError as err:
         st.warning(f"The class's drawings can't be read: {err}", icon=":material/warning:")
         return

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ModelStore, StoreError
+from model_store.database import MAIN
 from model_store.roles import NotAllowed, owns
 from model_store.status import Status
 from pages.common import attempt, plain, through_app_frame
@@ -97,15 +98,17 @@ def queue_table(runs, places) -> None:
 
 @st.fragment(run_every=1.0)
 def queue_panel() -> None:
-    """Every second: everyone's runs, read from their folders; one of them watched closely."""
+    """Every second: the class's runs, read from the class database; one of them watched closely."""
     warm_up()  # the engine thread, started again if it died
     if problem():
         st.error(problem(), icon=":material/cloud_off:")
-    runs = list_runs()
+    person, everyone = me(), list_runs()  # the queue is the school's: a place counts every class's runs
+    runs = [r for r in everyone if r.config.get("class_id", MAIN) == person.class_id]
     if not runs:
         st.info("No run yet: choose a recipe and press Train.")
         return
-    active, places, person = [r for r in runs if not r.finished], queue_places(runs), me()
+    ours = {r.id for r in runs}
+    active, places = [r for r in runs if not r.finished], {k: v for k, v in queue_places(everyone).items() if k in ours}
     # Queued from this person's browser (any tab, before or after a reload): asked once, not per run.
     mine = {r.id for r in runs if owns(person, r.maker)}
     st.subheader("The queue")

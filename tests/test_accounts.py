@@ -136,4 +136,4 @@ def test_a_class_database_of_schema_0002_is_upgraded_and_its_old_sign_ins_must_s
     assert not register.accounts_exist() and register.attempt("desk", INSTALL, INSTALL)
     assert register.teacher("desk")[0].id
     with Database(path).read() as db:
-        assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD == "0004"
+        assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD == "0005"

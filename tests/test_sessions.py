@@ -99,7 +99,7 @@ def test_a_class_database_of_schema_0003_is_upgraded_and_its_xsrf_keyed_sign_ins
     assert register.teacher("a1b2c3d4e5f6") == (None, "")  # a browser id anyone's copied cookie gave: signed in again
     assert rows(register.db, "teachers") == [] and rows(register.db, "sessions") == []
     with Database(path).read() as db:
-        assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD == "0004"
+        assert db.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD == "0005"
 
 
 def test_the_models_page_shows_a_models_owner_by_name_never_their_id(store, monkeypatch):

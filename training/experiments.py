@@ -188,7 +188,7 @@ def submit_experiment(name: str, preset: str, variable: str, values: list[str], 
     from training.runs import submit_run, waiting_of  # Ray, only once an experiment is queued
 
     runs = plan(name, preset, variable, values)
-    limits, waiting = read_limits(), waiting_of(by)
+    limits, waiting = read_limits(by.class_id), waiting_of(by)
     for _, config in runs:
         check_run(config, by, waiting, limits, adding=len(runs))  # each of its runs counts against the waiting limit
     for value, config in runs:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
-from model_store.database import Database, DatabaseError
+from model_store.database import MAIN, Database, DatabaseError
 from model_store.roles import Person, is_teacher, require
 from model_store.zoo import ARCHITECTURES
 from training.config import TRAIN_SIZE, TrainConfig, option
@@ -76,26 +76,31 @@ class Limits:
         return self
 
 
-def read_limits() -> Limits:
+def setting_of(class_id: str) -> str:
+    """The setting a class's limits are kept in: SETTING for the install's own class, as every release has."""
+    return SETTING if class_id == MAIN else f"{SETTING}:{class_id}"
+
+
+def read_limits(class_id: str = MAIN) -> Limits:
     """The class limits; the defaults when none were set, or when they cannot be read (the
     Class page says so: `limits_problem`)."""
     try:
-        return _saved()
+        return _saved(class_id)
     except (DatabaseError, ValueError, TypeError):
         return Limits()
 
 
-def limits_problem() -> str | None:
+def limits_problem(class_id: str = MAIN) -> str | None:
     """Why the saved limits cannot be read, for the teacher; None when they can (or none were saved)."""
     try:
-        _saved()
+        _saved(class_id)
     except (DatabaseError, ValueError, TypeError) as err:
         return f"the class limits cannot be read ({err}); the default limits apply until they are saved again"
     return None
 
 
-def _saved() -> Limits:
-    value = Database().setting(SETTING)
+def _saved(class_id: str) -> Limits:
+    value = Database().setting(setting_of(class_id))
     if value is None:
         return Limits()
     return limits_from(json.loads(value))
@@ -109,8 +114,9 @@ def limits_from(saved: dict) -> Limits:
 
 
 def save_limits(limits: Limits, by: Person) -> None:
+    """The limits of `by`'s class (the teacher's)."""
     require(by, "set_limits")
-    Database().set_setting(SETTING, json.dumps(asdict(limits.check())))
+    Database().set_setting(setting_of(by.class_id), json.dumps(asdict(limits.check())))
 
 
 def training_images(config: TrainConfig) -> int:

@@ -30,6 +30,8 @@ import ray
 from ray import exceptions
 
 from model_store import ModelStore, StoredModel
+from model_store.database import MAIN
+from model_store.drawings import Drawings
 from model_store.people import Register
 from model_store.roles import Person, is_teacher, require
 from model_store.status import Status
@@ -50,8 +52,8 @@ __all__ = ["Run", "SYNC_SECONDS", "progress_of"]
 
 
 def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: dict | None = None) -> str:
-    """Check the config, the name, the class limits and the database's disk, then queue the run;
-    its id. Raises ConfigError, StoreError, OverLimit, DatabaseError, or cluster.ClusterUnavailable
+    """Check the config, the name, the class limits and the database's disk, then queue the run
+    in `by`'s class; its id. Raises ConfigError, StoreError, OverLimit, DatabaseError, or cluster.ClusterUnavailable
     (each with the reason in one line)."""
     c = config.resolved()
     c.name = c.name or f"{c.arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(1)}"
@@ -60,12 +62,12 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
     if any(r.config.get("name") == c.name and not r.finished for r in runs):
         raise StoreError(f"a queued run will store a model named {c.name!r}; choose another name")
     teacher = is_teacher(by)  # now, not as the tab last knew it: a sign-in may have ended since
-    limits = read_limits()
+    limits = read_limits(by.class_id)
     check_run(c, by, waiting_of(by, runs), limits)
     records().db.check_room(0)  # its progress and checkpoints go there: refused on a nearly full disk, before Ray
     teaching = None
     if c.teach:  # the base model and the drawings go with the run: a worker has no access to them
-        c, teaching = teaching_of(c, store)
+        c, teaching = teaching_of(c, store, Drawings(class_id=by.class_id))
     start_sync()  # connects to Ray first: ClusterUnavailable before anything is written
     now = datetime.now()
     run_id = f"{now:%Y%m%d-%H%M%S}-{now.microsecond:06d}-{secrets.token_hex(2)}"  # sorts in the order submitted
@@ -77,6 +79,7 @@ def submit_run(config: TrainConfig, store: ModelStore, by: Person, experiment: d
         running_limit=0 if teacher else limits.running,  # the board starts no more of theirs at once
         experiment=experiment or {},
         queue=queue_key(),
+        class_id=by.class_id,
     )
     records().add(run_id, spec.record(), teaching.to_bytes() if teaching is not None else None)
     queue(run_id, spec, teaching)
@@ -99,9 +102,9 @@ def request_stop(run_id: str, by: Person) -> None:
 
 
 def clear_queue(by: Person) -> int:
-    """Cancel every waiting run (the running ones go on); how many were cancelled."""
+    """Cancel every waiting run of `by`'s class (the running ones go on); how many were cancelled."""
     require(by, "clear_queue")
-    waiting = [r.id for r in list_runs() if r.status == Status.WAITING]
+    waiting = [r.id for r in list_runs(by.class_id) if r.status == Status.WAITING]
     _stop(shared_board(), waiting)
     return len(waiting)
 
@@ -121,10 +124,12 @@ def read_run(run_id: str) -> Run:
     return records().get(run_id)
 
 
-def list_runs() -> list[Run]:
+def list_runs(class_id: str | None = None) -> list[Run]:
     """Every run on record but the archived, oldest first (the order they were submitted), without
-    their events: only the rows that changed since this process last listed are read."""
-    return records().listed()
+    their events: only the rows that changed since this process last listed are read. With
+    `class_id`, that class's only; None: the whole school's (the queue is shared)."""
+    listed = records().listed()
+    return listed if class_id is None else [r for r in listed if r.config.get("class_id", MAIN) == class_id]
 
 
 def queue_places(runs: list[Run]) -> dict[str, tuple[int, float | None]]:
@@ -174,11 +179,11 @@ def has_checkpoint(run_id: str) -> bool:
 
 
 def rename_person(old: str, new: str, by: Person, merge: bool = False) -> str:
-    """A person's new name for their browsers and drawings (`Register.rename`, which checks who
-    may), carried to their models' records and their runs' too; the name they now have."""
-    new = Register().rename(old, new, by, merge)
+    """A person of `by`'s class gets a new name for their browsers and drawings (`Register.rename`,
+    which checks who may), carried to their models' records and their runs' too; the name they now have."""
+    new = Register(class_id=by.class_id).rename(old, new, by, merge)
     ModelStore().rename_owner(old, new)
-    records().rename_owner(old, new)
+    records().rename_owner(old, new, by.class_id)
     return new
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from model_store.database import MAIN
 from training.config import TrainConfig
 
 
@@ -22,6 +23,7 @@ class RunSpec:
     running_limit: int = 0  # the most runs of this person training at once; 0: no limit
     experiment: dict = field(default_factory=dict)  # the experiment it is one value of: name, variable, value
     queue: str = ""  # which training queue's app processes may recover it (`copying.queue_key`)
+    class_id: str = MAIN  # the class it was queued in: its Train page lists it (older runs: the install's own)
 
     def record(self) -> dict:
         """The flat record the class database keeps."""

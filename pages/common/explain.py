@@ -18,7 +18,7 @@ from model_store.explain import DigitMap, Explainer, nearest, stored_explainer
 from model_store.jobs import Busy, Job, job_of, start
 from model_store.roles import NotAllowed, owns
 from pages.common import MNIST_TEST, plain, png_url, predictor_of, probabilities_on
-from pages.common.people import me
+from pages.common.people import me, my_class
 
 NEIGHBOURS = 8
 CLASS_NEIGHBOURS = 4
@@ -200,17 +200,17 @@ def building(job: Job, explainer: Explainer) -> None:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def class_version(url: str) -> tuple[int, int]:
+def class_version(url: str, class_id: str) -> tuple[int, int]:
     """The class drawings' version (in the database at `url`), asked at most every 10 s, not at
     every stroke."""
-    return Drawings(url).version()
+    return Drawings(url, class_id).version()
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _class_features(name: str, checksum: str, version: tuple[int, int], _explainer: Explainer):
-    """Every class drawing's features, once per model and version of the drawings: (features,
+def _class_features(name: str, checksum: str, class_id: str, version: tuple[int, int], _explainer: Explainer):
+    """Every drawing of the class's features, once per model and version of the drawings: (features,
     their squared norms, images, labels, writers)."""
-    _, images, labels, writers = Drawings().rows(None)
+    _, images, labels, writers = Drawings(class_id=class_id).rows(None)
     features = _explainer.features(images / np.float32(255))
     return features, np.einsum("ij,ij->i", features, features), images, labels, writers
 
@@ -218,11 +218,11 @@ def _class_features(name: str, checksum: str, version: tuple[int, int], _explain
 def nearest_class_drawings(entry: StoredModel, explainer: Explainer, features: np.ndarray, digit: int) -> None:
     """The class drawings nearest to it, in the same feature space: what the class drew alike."""
     try:
-        version = class_version(configured_url())
+        version = class_version(configured_url(), my_class())
         if not version[0]:
             return
         found, norms, images, labels, writers = _class_features(
-            entry.name, entry.record.get("model_sha256", ""), version, explainer
+            entry.name, entry.record.get("model_sha256", ""), my_class(), version, explainer
         )
     except DatabaseError as err:
         st.caption(f"The class drawings cannot be read now ({plain(str(err))}).")

@@ -33,12 +33,12 @@ def mnist_test() -> ImageSet:
 
 
 @st.cache_resource(max_entries=20)
-def class_drawings(writer: str | None, version: tuple[int, int]) -> ImageSet:
-    """The drawings as they are at `version` (a new drawing or a deletion makes another key)."""
-    ids, x, y, writers = Drawings().rows(writer)
+def class_drawings(writer: str | None, class_id: str, version: tuple[int, int]) -> ImageSet:
+    """The class's drawings as they are at `version` (a new drawing or a deletion makes another key)."""
+    ids, x, y, writers = Drawings(class_id=class_id).rows(writer)
     title = f"{writer}'s drawings" if writer else "class drawings"
     names = [plain(f"{w} #{i}") for w, i in zip(writers, ids)]  # shown in captions, which read Markdown
-    return ImageSet(f"class:{writer}:{version}", title, x, y, names, "Drawing", ids)
+    return ImageSet(f"class:{class_id}:{writer}:{version}", title, x, y, names, "Drawing", ids)
 
 
 @st.cache_data(max_entries=20)

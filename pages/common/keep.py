@@ -10,7 +10,7 @@ from model_store import Prediction
 from model_store.database import DatabaseError
 from model_store.drawings import Drawings
 from pages.common import plain
-from pages.common.people import me, who_am_i
+from pages.common.people import me, my_class, who_am_i
 
 
 def png_of(image: np.ndarray) -> bytes:
@@ -48,7 +48,7 @@ def save_waiting() -> bool:
     waiting = st.session_state.get("draw_unsaved", [])
     try:
         while waiting:
-            Drawings().add(**waiting[0])
+            Drawings(class_id=my_class()).add(**waiting[0])
             saved = waiting.pop(0)
             st.session_state["draw_saved"] = st.session_state.get("draw_saved", 0) + 1
             st.toast(f"Saved as a {saved['label']}. Thank you!", icon=":material/check:")
@@ -88,7 +88,7 @@ def keep_controls(prediction: Prediction, key: str, source: str, original: np.nd
 def tally(writer: str, saved_here: int) -> tuple[int, int]:
     """The writer's and the class's drawings, counted at most every 10 s (the page asked the database
     at every stroke otherwise); `saved_here` changes with each save from this session, so it shows."""
-    return Drawings().tally(writer)
+    return Drawings(class_id=my_class()).tally(writer)
 
 
 def saved_counts(key: str) -> None:

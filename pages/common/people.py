@@ -81,6 +81,23 @@ def _visit() -> Visit:
     return visit
 
 
+def current_visit() -> Visit:
+    """This tab's session (its token, person and class)."""
+    return _visit()
+
+
+def my_class() -> str:
+    """The id of the class this tab is in (`model_store.classes`): what the page reads and saves is its."""
+    return _visit().class_id
+
+
+def become(visit: Visit, note: str) -> None:
+    """This tab is now `visit` (a student who joined or signed out, a teacher opening another
+    class): its name, role and class are read again at the next page run."""
+    st.session_state.update(who_visit=visit, who_read=0, who_note=note)
+    st.session_state.pop("who_run_checked", None)
+
+
 def _checked_visit() -> Visit:
     """The session, checked again: one renewed by a sign-in or sign-out in another tab, or idle
     too long, leads nowhere now, and this tab is a guest until it is reloaded."""
@@ -101,7 +118,7 @@ def _keep() -> None:
         return
     try:
         shown = st.session_state.get("who_name") or st.session_state.get("who_guest")
-        Register().name_for(visit.person, shown)  # the name their page showed, if it is still free
+        Register(class_id=visit.class_id).name_for(visit.person, shown)  # the name their page showed, if it is still free
         st.session_state["who_visit"] = Sessions().keep(visit)
     except (DatabaseError, NameRefused) as err:  # what they save says so too
         st.session_state["who_note"] = f"You cannot be kept as a guest right now: {err}"
@@ -135,7 +152,7 @@ def _registered() -> tuple[str, frozenset[str]]:
         return kept, st.session_state.get("who_merged", frozenset())
     try:
         visit = _checked_visit()
-        name, merged = Register().person(visit.person) if visit.kept else (None, frozenset())  # a guest's has no row
+        name, merged = Register(class_id=visit.class_id).person(visit.person) if visit.kept else (None, frozenset())
     except DatabaseError as err:
         st.session_state["who_note"] = f"Names cannot be kept right now: {err}"
         name, merged = kept, frozenset()
@@ -169,15 +186,16 @@ def me(keep: bool = False) -> Person:
     if keep:
         _keep()
     name, merged = _registered()
-    person = _visit().person
+    visit = _visit()
+    who = {"merged": merged, "class_id": visit.class_id}
     try:
         password = teacher_password()
     except SetupProblem:
-        return Person(name, person, teacher=False, merged=merged)
+        return Person(name, visit.person, teacher=False, **who)
     sign_in, accounts = _signed_in()
     if sign_in is not None:
-        return Person(name, person, teacher=True, merged=merged, sign_in=sign_in.id)
-    return Person(name, person, teacher=not password and not accounts, merged=merged)  # nothing set: one person
+        return Person(name, visit.person, teacher=True, sign_in=sign_in.id, **who)
+    return Person(name, visit.person, teacher=not password and not accounts, **who)  # nothing set: one person
 
 
 def _signed_in() -> tuple[SignIn | None, bool]:
@@ -194,6 +212,11 @@ def _signed_in() -> tuple[SignIn | None, bool]:
         st.session_state["who_note"] = f"Signed out as teacher after {IDLE_SECONDS // 60} minutes without activity."
     st.session_state.update(who_sign_in=sign_in, who_accounts=accounts, who_run_checked=_page_run())
     return sign_in, accounts
+
+
+def teacher_sign_in() -> SignIn | None:
+    """This tab's teacher sign-in as this page run read it; None when it is not signed in."""
+    return _signed_in()[0]
 
 
 def _page_run() -> int:

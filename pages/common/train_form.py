@@ -10,7 +10,7 @@ from model_store.database import DatabaseError
 from model_store.drawings import Drawings
 from pages.common import queue_or_explain
 from pages.common.fields import field_input
-from pages.common.people import me
+from pages.common.people import me, my_class
 from training.config import PRESETS, ConfigError, TrainConfig, option_of
 from training.limits import read_limits
 from training.runs import submit_run
@@ -36,7 +36,8 @@ def sizes(text: str, field: str) -> tuple[int, ...]:
 
 def limits_note() -> None:
     """The class limits this person's runs must keep (the Class page sets them)."""
-    limits, teacher = read_limits(), me().teacher
+    person = me()
+    limits, teacher = read_limits(person.class_id), person.teacher
     run = [
         f"{limits.epochs} epochs" if limits.epochs else "",
         f"{limits.train_images:,} training images" if limits.train_images else "",
@@ -107,7 +108,7 @@ def form(store: ModelStore) -> None:
 def teach_form(store: ModelStore) -> None:
     """Fine-tune a stored model on the class drawings: a queued run like any other (training.teach)."""
     try:
-        _, labels = Drawings().arrays()[1:]
+        _, labels = Drawings(class_id=my_class()).arrays()[1:]
     except DatabaseError as err:
         st.error(str(err), icon=":material/error:")
         return

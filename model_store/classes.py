@@ -1,0 +1,293 @@
+"""A school's classes, and the students who come back to them. No Streamlit here.
+
+- A class has a name, a teacher account (`model_store.accounts`), a join code and its own
+  drawings, people, runs, limits and lessons. MAIN is the install's own class: a one-class
+  install never makes another, and a visitor who has joined none is its guest.
+- The join code is CODE_LENGTH letters of CODE_LETTERS (no 0/O, 1/I/L to misread): 31^8, about
+  8.5e11 codes. Wrong codes are counted for the whole school (a script makes new cookies
+  for free, so a count per browser would not hold it): at most WRONG_CODES a minute, then every
+  try waits for the minute to end. At that rate, finding one of 100 classes' codes takes
+  over 500 years on average; a flood of wrong codes holds up joining for a minute, never a
+  session already open.
+- A student joins with the code, their name and a secret a child can keep: two words from
+  WORDS (picked from lists, so nothing is misspelt). The first join chooses it; from then on the
+  same three lead to the same person, on any browser, so their drawings, models and runs follow
+  them. The secret is kept as its argon2id hash. Wrong secrets are counted per student: after
+  SECRET_TRIES, waits double from a minute to an hour. The teacher resets a forgotten one
+  (`reset_secret`): new words, shown once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, delete, insert, select, update
+
+from model_store.accounts import _hasher
+from model_store.database import MAIN, Database, people, students, upsert, wrong_passwords
+from model_store.database import classes as table
+from model_store.names import clean_name, looks
+from model_store.roles import Person, require
+
+CODE_LETTERS = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+WRONG_CODES = 30  # a minute, for the whole school: a class of 30 mistyping at once still joins
+SECRET_TRIES = 5  # wrong secrets in a row for one student before waits start
+FIRST_WAIT, LONGEST_WAIT = 60.0, 3600.0
+
+# Two of these make a student's secret: short, concrete, easy to picture (256, so 65,536 pairs).
+WORDS = tuple(
+    sorted(
+        set(
+            """
+    acorn apple arrow badger bagel banana basket beach beaver bell berry bicycle birch biscuit
+    blanket boat bonnet boot bottle branch bread brick bridge broom bubble bucket bunny button
+    cabin cactus cake camel candle canoe carrot castle cat cello chalk cherry chess cloud clover
+    coat comet cookie coral corn cow crab crayon cricket crown cup daisy deer desert dinosaur
+    dolphin donkey dragon drum duck eagle egg elephant elk fern fiddle finch fish flag flute
+    forest fox frog garden giraffe glove goat goose grape guitar hammer harbor hat hawk hedgehog
+    helmet hill honey horse igloo island jacket jam jelly kayak kettle kite kitten koala ladder
+    lake lamp lantern leaf lemon lion lizard llama lobster lotus mango maple marble meadow melon
+    mitten monkey moon moose mountain mouse muffin mushroom nest noodle oak ocean octopus olive
+    orange otter owl paddle panda parrot peach peanut pear pebble pencil penguin pepper piano
+    pickle pigeon pillow pine pizza planet plum pony popcorn potato pretzel puffin pumpkin puppy
+    quilt rabbit raccoon radish rainbow raven robin rocket rose saddle sailboat salmon sandal
+    scarf seal shark sheep shell ship shovel skate sled snail snow sock spoon squid squirrel star
+    starfish stone strawberry sun swan sweater table teapot tent tiger toast tomato tortoise
+    tractor train tree trumpet tulip turtle umbrella unicorn valley violin volcano wagon walnut
+    walrus whale wheel willow window wolf yak yogurt zebra acrobat anchor apricot astronaut
+    avocado bamboo beetle blueberry bramble cabbage canyon caramel cedar cheetah chestnut cobra
+    compass cupcake dune emerald falcon feather firefly flamingo gecko glacier harp heron jaguar
+    jasmine kiwi lagoon lighthouse magnet marsh narwhal nutmeg orchid pelican plateau reef sparrow
+    sunflower thistle toucan waffle
+    """.split()
+        )
+    )
+)
+
+
+class ClassError(ValueError):
+    """A class or a join that cannot be: the message says why, for a person."""
+
+
+class WrongJoin(ClassError):
+    """A join code, or a student's secret, that is not right (which of the two is said)."""
+
+
+class JoinWait(ClassError):
+    """Too many wrong codes or secrets: `seconds` to wait."""
+
+    def __init__(self, message: str, seconds: float):
+        super().__init__(message)
+        self.seconds = seconds
+
+
+@dataclass(frozen=True)
+class Class:
+    id: str
+    name: str
+    code: str
+    teacher: str | None  # the account it belongs to; None: every teacher's
+    guests: bool  # visitors may draw in it without joining
+    created: str
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))
+
+
+def clean_code(typed: str) -> str:
+    """A code as typed (any case, spaces or dashes between its letters) as it is kept."""
+    return "".join(c for c in (typed or "").upper() if c.isalnum())
+
+
+def new_secret() -> tuple[str, str]:
+    return secrets.choice(WORDS), secrets.choice(WORDS)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _class(row) -> Class:
+    return Class(row.id, row.name, row.code, row.teacher, bool(row.guests), row.created)
+
+
+class Classes:
+    def __init__(self, db: Database | None = None):
+        self.db = db or Database()
+
+    # ------------------------------------------------------------ the classes
+
+    def create(self, name: str, by: Person, teacher: str | None = None) -> Class:
+        """A new class with a fresh join code, for `teacher` (an account's name; the command line
+        names one, a teacher on the Class page makes their own)."""
+        require(by, "make_class")
+        name = clean_name(name)
+        with self.db.write(lock="classes") as db:
+            if any(looks(held) == looks(name) for held in db.execute(select(table.c.name)).scalars()):
+                raise ClassError(f"the school already has a class called {name!r}")
+            taken = set(db.execute(select(table.c.code)).scalars())
+            code = next(c for c in iter(new_code, None) if c not in taken)
+            row = {"id": secrets.token_hex(8), "name": name, "code": code, "teacher": teacher, "guests": True, "created": _now()}
+            db.execute(insert(table).values(**row))
+        return Class(**row)
+
+    def all(self) -> list[Class]:
+        """Every class of the school: the install's own first, then the oldest first."""
+        with self.db.read() as db:
+            found = [_class(r) for r in db.execute(select(table))]
+        return sorted(found, key=lambda c: (c.id != MAIN, c.created, c.name.lower()))
+
+    def of_teacher(self, account: str | None) -> list[Class]:
+        """The classes a teacher sees: their own and those that are every teacher's (MAIN); with
+        no account (the install's password, or the command line), every class."""
+        return [c for c in self.all() if account is None or c.teacher in (None, account)]
+
+    def get(self, class_id: str) -> Class:
+        with self.db.read() as db:
+            row = db.execute(select(table).where(table.c.id == class_id)).first()
+        if row is None:
+            raise ClassError(f"no class has the id {class_id!r}")
+        return _class(row)
+
+    def named(self, name: str) -> Class:
+        """The class called `name` (`--class NAME` on the command lines)."""
+        found = [c for c in self.all() if looks(c.name) == looks(name.strip())]
+        if not found:
+            names = ", ".join(c.name for c in self.all())
+            raise ClassError(f"no class is called {name!r} (the school's classes: {names})")
+        return found[0]
+
+    def set_guests(self, class_id: str, allowed: bool, by: Person) -> None:
+        require(by, "make_class")
+        with self.db.read() as db:
+            db.execute(update(table).where(table.c.id == class_id).values(guests=allowed))
+
+    # ------------------------------------------------------------ students
+
+    def join(self, code: str, name: str, words: tuple[str, str], person: str, now: float | None = None) -> tuple[Class, str]:
+        """(the class, the student's person id) for a join code, a name and two secret words.
+        A name new in the class makes a student with those words (`person`, who is at the
+        browser, becomes them: what they made as a guest of that class stays theirs); a
+        student's name leads to them only with their words. WrongJoin or JoinWait otherwise."""
+        now = time.time() if now is None else now
+        name, words = clean_name(name), _checked_words(words)
+        found = self._by_code(code, now)
+        with self.db.read() as db:
+            holder = _holder(db, found.id, name)
+            hashed = db.execute(select(students.c.secret).where(students.c.person == holder)).scalar() if holder else None
+        if hashed is None and holder not in (None, person):
+            raise WrongJoin(f"{name!r} is a guest's name in {found.name} (no secret was chosen for it): pick another name")
+        if hashed is None:  # a new student, or this browser's guest choosing a secret
+            return found, self._enrol(found, name, words, person)
+        self._check_secret(holder, hashed, words, now)
+        return found, holder
+
+    def _by_code(self, code: str, now: float) -> Class:
+        with self.db.read() as db:
+            _refuse_while(db, "codes", now, WRONG_CODES, window=True)
+            row = db.execute(select(table).where(table.c.code == clean_code(code))).first()
+        if row is not None:
+            return _class(row)
+        with self.db.write(lock="codes") as db:
+            _count_wrong(db, "codes", now, window=True)
+        raise WrongJoin("no class has that code: check it with your teacher")
+
+    def _enrol(self, found: Class, name: str, words: tuple[str, str], person: str) -> str:
+        hashed = _hasher().hash(" ".join(words))  # slow on purpose: before the lock, not under it
+        with self.db.write(lock="names") as db:
+            holder = _holder(db, found.id, name)
+            if holder not in (None, person):
+                raise WrongJoin(f"{name!r} was just taken in {found.name}: pick another name")
+            upsert(
+                db,
+                people,
+                {"browser": person, "name": name, "since": _now(), "class_id": found.id},
+                ("browser",),
+                ("name", "class_id"),
+            )
+            upsert(
+                db,
+                students,
+                {"person": person, "class_id": found.id, "secret": hashed, "created": _now()},
+                ("person",),
+                ("secret", "class_id"),
+            )
+        return person
+
+    def _check_secret(self, student: str, hashed: str, words: tuple[str, str], now: float) -> None:
+        scope = f"secret:{student}"
+        with self.db.read() as db:
+            _refuse_while(db, scope, now, SECRET_TRIES)
+        try:
+            _hasher().verify(hashed, " ".join(words))
+        except (VerificationError, InvalidHashError):
+            with self.db.write(lock=scope) as db:
+                _count_wrong(db, scope, now)
+            raise WrongJoin("those are not this student's secret words (your teacher can give you new ones)") from None
+        with self.db.read() as db:
+            db.execute(delete(wrong_passwords).where(wrong_passwords.c.scope == scope))
+
+    def students(self, class_id: str) -> list[str]:
+        """The names of the class's students (those with a secret), in order."""
+        query = select(people.c.name).join(students, students.c.person == people.c.browser).where(students.c.class_id == class_id)
+        with self.db.read() as db:
+            return sorted(db.execute(query).scalars(), key=str.lower)
+
+    def reset_secret(self, class_id: str, name: str, by: Person) -> tuple[str, str]:
+        """New secret words for a student who forgot theirs (the teacher's); its waits end."""
+        require(by, "reset_secret")
+        words = new_secret()
+        hashed = _hasher().hash(" ".join(words))
+        with self.db.write(lock="names") as db:
+            holder = _holder(db, class_id, clean_name(name))
+            if holder is None or db.execute(select(students.c.person).where(students.c.person == holder)).first() is None:
+                raise ClassError(f"no student of this class is called {name!r}")
+            db.execute(update(students).where(students.c.person == holder).values(secret=hashed))
+            db.execute(delete(wrong_passwords).where(wrong_passwords.c.scope == f"secret:{holder}"))
+        return words
+
+    def student_class(self, person: str) -> str | None:
+        with self.db.read() as db:
+            return db.execute(select(students.c.class_id).where(students.c.person == person)).scalar()
+
+
+def _checked_words(words) -> tuple[str, str]:
+    words = tuple(str(w).strip().lower() for w in words)
+    if len(words) != 2 or any(w not in WORDS for w in words):
+        raise WrongJoin("a secret is two words from the lists")
+    return words
+
+
+def _holder(db: Connection, class_id: str, name: str) -> str | None:
+    """The person of the class whose name looks like `name`."""
+    rows = db.execute(select(people.c.browser, people.c.name).where(people.c.class_id == class_id))
+    return next((browser for browser, held in rows if looks(held) == looks(name)), None)
+
+
+def _refuse_while(db: Connection, scope: str, now: float, allowed: int, window: bool = False) -> None:
+    row = db.execute(select(wrong_passwords).where(wrong_passwords.c.scope == scope)).first()
+    if row is None:
+        return
+    if window:  # `last` is when the minute began; `wrong`, the wrong tries in it
+        wait = row.last + 60 - now if row.wrong >= allowed else 0
+        what = "Too many wrong class codes were typed in this school in the last minute"
+    else:
+        wait = row.last + min(FIRST_WAIT * 2 ** (row.wrong - allowed), LONGEST_WAIT) - now if row.wrong >= allowed else 0
+        what = "Too many wrong secrets for this student"
+    if wait > 0:
+        raise JoinWait(f"{what}: wait {wait:.0f} s before the next try.", wait)
+
+
+def _count_wrong(db: Connection, scope: str, now: float, window: bool = False) -> None:
+    row = db.execute(select(wrong_passwords).where(wrong_passwords.c.scope == scope)).first()
+    if row is None or (window and now - row.last >= 60):
+        wrong, last = 1, now
+    else:
+        wrong, last = row.wrong + 1, (row.last if window else now)
+    upsert(db, wrong_passwords, {"scope": scope, "wrong": wrong, "last": last}, ("scope",), ("wrong", "last"))

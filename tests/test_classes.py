@@ -1,0 +1,216 @@
+"""A school's classes: each its own drawings, people, runs and limits; students who join with the
+class code, their name and two secret words, and find their work on any browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from model_store.classes import CODE_LENGTH, CODE_LETTERS, SECRET_TRIES, WRONG_CODES, ClassError, Classes, JoinWait, WrongJoin
+from model_store.database import MAIN, Database
+from model_store.drawings import Drawings
+from model_store.names import NameRefused
+from model_store.people import Register
+from model_store.roles import TERMINAL, NotAllowed, Person
+from model_store.sessions import Sessions, new_person
+from tests.browser import running_app, settle
+from tests.conftest import ROOT, recorded_run
+from tests.waiting import wait_for
+
+WORDS = ("otter", "tiger")
+STUDENT = Person("mallory", "mallory-id")
+
+
+def ink(seed: int) -> np.ndarray:
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 10 + seed % 5 : 14 + seed % 5] = 255
+    return image
+
+
+def test_two_classes_drawings_people_runs_and_limits_are_invisible_to_each_other(engine):
+    from training.limits import Limits, read_limits, save_limits
+    from training.runs import list_runs
+
+    seven = Classes().create("7B", TERMINAL)
+    here, there = Drawings(class_id=seven.id), Drawings()
+    mine = here.add(ink(1), 1, "ada", browser="ada-7b")
+    there.add(ink(2), 2, "ada", browser="ada-main")
+    there.add(ink(3), 3, "bob", browser="bob-main")
+    assert (here.count(), there.count()) == (1, 2)
+    assert here.writers() == ["ada"] and there.writers() == ["ada", "bob"]
+    assert here.arrays()[2].tolist() == [1] and [d.label for d in there.newest(10)] == [3, 2]
+    with pytest.raises(KeyError):
+        there.get(mine)  # another class's drawing, even by its id
+    assert there.delete_all(TERMINAL) == 2 and here.count() == 1  # the teacher's "delete all" stays in its class
+    # A name is one person's in its class: "ada" may be in both, and a rename in one leaves the other.
+    Register(class_id=seven.id).claim("ada-7b", "ada")
+    Register().claim("ada-main", "ada")
+    with pytest.raises(NameRefused, match="try 'ADA-2'"):
+        Register(class_id=seven.id).claim("someone", "ADA")
+    Register(class_id=seven.id).rename("ada", "ada b", replace(TERMINAL, class_id=seven.id))
+    assert list(Register().people()) == ["ada"] and list(Register(class_id=seven.id).people()) == ["ada b"]
+    assert here.writers() == ["ada b"]
+    # Limits: each class its own.
+    save_limits(Limits(epochs=3), replace(TERMINAL, class_id=seven.id))
+    assert read_limits(seven.id).epochs == 3 and read_limits(MAIN).epochs == Limits().epochs
+    # Runs: each class lists its own; the school's queue holds both.
+    recorded_run("20261204-090000-000000-aaaa", {"name": "a", "owner": "ada", "class_id": seven.id})
+    recorded_run("20261204-090001-000000-bbbb", {"name": "b", "owner": "bob"})  # an older run: the install's class
+    assert [r.config["name"] for r in list_runs(seven.id)] == ["a"]
+    assert [r.config["name"] for r in list_runs(MAIN)] == ["b"] and len(list_runs()) == 2
+
+
+def test_a_student_who_joins_on_a_second_browser_is_the_same_person_with_their_drawings(engine):
+    seven = Classes().create("7B", TERMINAL)
+    first = Sessions().visit(None)
+    found, student = Classes().join(seven.code.lower(), "ada", WORDS, first.person)  # any case
+    assert found.id == seven.id and student == first.person
+    at_first = Sessions().renew(first, person=student, class_id=seven.id)
+    Drawings(class_id=seven.id).add(ink(1), 1, "ada", browser=at_first.person)
+    # Another browser, a new guest until the same code, name and words.
+    second = Sessions().visit(None)
+    assert second.person != student
+    _, again = Classes().join(f" {seven.code[:4]}-{seven.code[4:]} ", "Ada", WORDS, second.person)
+    assert again == student
+    at_second = Sessions().renew(second, person=again, class_id=seven.id)
+    assert Sessions().visit(at_second.token).person == student and Sessions().visit(at_second.token).class_id == seven.id
+    there = Person("ada", at_second.person, class_id=seven.id)
+    x = np.load(__import__("io").BytesIO(Drawings(class_id=seven.id).npz(there)))["x"]
+    assert len(x) == 1  # their own drawing, downloaded on the second browser
+    assert Sessions().visit(at_first.token).person == student  # the first browser stays theirs too
+    assert Classes().students(seven.id) == ["ada"]
+
+
+def test_wrong_secret_words_wait_after_the_allowance_and_the_teacher_gives_new_ones(engine):
+    seven = Classes().create("7B", TERMINAL)
+    Classes().join(seven.code, "ada", WORDS, "ada-id", now=1000.0)
+    for _ in range(SECRET_TRIES):
+        with pytest.raises(WrongJoin, match="not this student's secret words"):
+            Classes().join(seven.code, "ada", ("otter", "zebra"), "mallory-id", now=1000.0)
+    with pytest.raises(JoinWait, match="wait 60 s") as waiting:
+        Classes().join(seven.code, "ada", WORDS, "ada-id", now=1000.0)  # even the right words, while it waits
+    assert waiting.value.seconds == 60
+    assert Classes().join(seven.code, "ada", WORDS, "ada-id", now=1061.0)[1] == "ada-id"
+    with pytest.raises(NotAllowed):
+        Classes().reset_secret(seven.id, "ada", STUDENT)
+    words = Classes().reset_secret(seven.id, "ada", replace(TERMINAL, class_id=seven.id))
+    with pytest.raises(WrongJoin):
+        Classes().join(seven.code, "ada", WORDS, "ada-id", now=1100.0)
+    assert Classes().join(seven.code, "ada", words, "ada-id", now=1100.0)[1] == "ada-id"
+    with pytest.raises(WrongJoin, match="two words from the lists"):
+        Classes().join(seven.code, "ada", ("otter", "password1"), "ada-id", now=1100.0)
+
+
+def test_wrong_class_codes_are_counted_for_the_whole_school_from_any_cookie(engine):
+    seven = Classes().create("7B", TERMINAL)
+    for i in range(WRONG_CODES):
+        with pytest.raises(WrongJoin, match="no class has that code"):
+            Classes().join("ZZZZZZZZ", f"guesser {i}", WORDS, new_person(), now=5000.0 + i)
+    with pytest.raises(JoinWait, match="wrong class codes"):  # a fresh browser gets no fresh count
+        Classes().join(seven.code, "ada", WORDS, new_person(), now=5040.0)
+    assert Classes().join(seven.code, "ada", WORDS, "ada-id", now=5061.0)[0].id == seven.id  # the next minute
+
+
+def test_join_codes_have_no_look_alike_letters_and_class_names_no_look_alike_twins(engine):
+    codes = {Classes().create(f"class {i}", TERMINAL).code for i in range(40)}
+    assert len(codes) == 40 and all(len(c) == CODE_LENGTH and set(c) <= set(CODE_LETTERS) for c in codes)
+    assert not set("01OIL") & set(CODE_LETTERS) and len(CODE_LETTERS) ** CODE_LENGTH > 8e11
+    with pytest.raises(ClassError, match="already has a class"):
+        Classes().create("CLASS 1", TERMINAL)
+    with pytest.raises(NameRefused):
+        Classes().create("сlass 2", TERMINAL)  # a Cyrillic с: one script only
+    with pytest.raises(NotAllowed):
+        Classes().create("8A", STUDENT)
+    with pytest.raises(WrongJoin, match="a guest's name"):  # a guest of the class keeps their name
+        seven = Classes().create("7B", TERMINAL)
+        Register(class_id=seven.id).claim("guest-id", "bob")
+        Classes().join(seven.code, "bob", WORDS, "someone-else")
+
+
+def test_a_teacher_sees_their_own_classes_and_the_installs(engine):
+    Classes().create("7B", TERMINAL, teacher="Ms Lee")
+    Classes().create("8A", TERMINAL, teacher="Mr Roe")
+    assert [c.name for c in Classes().of_teacher("Ms Lee")] == ["main", "7B"]
+    assert sorted(c.name for c in Classes().of_teacher(None)) == ["7B", "8A", "main"]  # the install's password
+
+
+def test_the_command_line_makes_a_class_and_works_in_it(tmp_path, mnist_test):
+    db = tmp_path / "school.sqlite3"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "model_store", *args, "--db", str(db)]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    made = run("classes", "create", "7B", "--json")
+    assert made.returncode == 0, made.stderr
+    printed = json.loads(made.stdout)
+    assert (
+        set(printed) == {"class", "code"} and printed["class"] == "7B" and re.fullmatch(f"[{CODE_LETTERS}]{{8}}", printed["code"])
+    )
+    unknown = run("classes", "create", "8A", "--teacher", "nobody")
+    assert unknown.returncode == 2 and "no teacher account is called 'nobody'" in unknown.stderr
+    (x, y) = mnist_test
+    np.savez(tmp_path / "three.npz", x=x[:3], y=y[:3])
+    imported = run("drawings", "import", str(tmp_path / "three.npz"), "--by", "ada", "--class", "7B")
+    assert imported.returncode == 0 and "the class has 3" in imported.stdout, imported.stderr
+    assert Drawings(Database(db)).count() == 0  # not in the install's own class
+    listed = run("drawings", "list", "--class", "7b")
+    assert listed.stdout.splitlines()[-1].split()[-1] == "3"
+    missing = run("drawings", "list", "--class", "9Z")
+    assert missing.returncode == 2 and "no class is called '9Z' (the school's classes: main, 7B)" in missing.stderr
+
+
+@pytest.mark.browser
+def test_in_chromium_a_student_joins_then_signs_in_on_a_second_browser_and_finds_their_drawings(browser, tmp_path):
+    with running_app(tmp_path, MNIST_LAB_TEACHER_PASSWORD="a teacher's password") as app:
+        seven = Classes().create("7B", TERMINAL)
+        people = []
+        for _ in range(2):
+            context = browser.new_context(viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            page.goto(app.url)
+            join(page, seven.code, "ada")
+            people.append((context, page))
+            if len(people) == 1:  # the first browser saves a drawing as the student
+                token = wait_for(lambda: student_token(people[0][0]))
+                Drawings(class_id=seven.id).add(ink(1), 1, "ada", browser=Sessions().person_of(token))
+        (first, _), (second, page) = people
+        assert Sessions().person_of(student_token(first)) == Sessions().person_of(student_token(second))
+        page.get_by_test_id("stSidebarNav").get_by_text("Data", exact=True).click()
+        page.wait_for_url("**/data")
+        # Their drawing is theirs here: they may delete it (another's shows the teacher's lock).
+        expect(page.get_by_role("button", name="Delete this drawing")).to_be_visible(timeout=60_000)
+        settle(page)
+        assert page.get_by_text("Only the teacher may delete other people's drawings").count() == 0
+        assert "7B" in page.get_by_test_id("stSidebar").inner_text()
+        page.get_by_role("button", name="Sign out").click()  # a shared computer: a new guest's again
+        expect(page.get_by_text("Join your class")).to_be_visible(timeout=60_000)
+        for context, _ in people:
+            context.close()
+
+
+def join(page, code: str, name: str) -> None:
+    """The sidebar's Join your class, filled: the code, the name, the two words."""
+    page.get_by_text("Join your class").click()
+    page.get_by_role("textbox", name="Class code").fill(code)
+    page.get_by_role("textbox", name="Your name in the class").fill(name)
+    for label, word in zip(("First secret word", "Second secret word"), WORDS):
+        page.get_by_role("combobox", name=label).click()
+        page.keyboard.type(word)
+        page.keyboard.press("Enter")
+    page.get_by_role("button", name="Join").click()
+    expect(page.get_by_text("A student of 7B")).to_be_visible(timeout=60_000)
+
+
+def student_token(context) -> str | None:
+    from model_store.sessions import COOKIE
+
+    tokens = [c["value"] for c in context.cookies() if c["name"] == COOKIE]
+    return tokens[0] if tokens and Sessions().person_of(tokens[0]) else None
