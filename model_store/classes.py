@@ -38,6 +38,7 @@ CODE_LENGTH = 8
 WRONG_CODES = 30  # a minute, for the whole school: a class of 30 mistyping at once still joins
 SECRET_TRIES = 5  # wrong secrets in a row for one student before waits start
 FIRST_WAIT, LONGEST_WAIT = 60.0, 3600.0
+LIMITS = "limits"
 
 # Two of these make a student's secret: short, concrete, easy to picture (256, so 65,536 pairs).
 WORDS = tuple(
@@ -94,6 +95,11 @@ class Class:
     teacher: str | None  # the account it belongs to; None: every teacher's
     guests: bool  # visitors may draw in it without joining
     created: str
+
+
+def limits_key(class_id: str) -> str:
+    """The setting a class's limits are kept in (`training.limits`): "limits" for the install's own, as every release has."""
+    return LIMITS if class_id == MAIN else f"{LIMITS}:{class_id}"
 
 
 def new_code() -> str:

@@ -1,13 +1,18 @@
-"""A lesson kept whole: back it up, put it back, start the next one. No Streamlit here.
+"""A class's lesson kept whole: back it up, put it back, start the next one. No Streamlit here.
 
 A backup is a folder:
 
-    class.sqlite3     every row of the class database (`model_store.database`: drawings, names,
-                      settings, models and their files, runs and their progress; not the teachers'
-                      accounts and sign-ins, which are the school's), read
-                      in one snapshot while the class goes on, written as an SQLite file: the same
-                      on either engine, so a backup made on PostgreSQL restores into SQLite and back
-    lesson.json       when, and how many of each
+    class.sqlite3     the class's rows of the class database (`model_store.database`: its
+                      drawings, people, students, limits, runs and their progress) and the
+                      school's models with their files; not the teachers' accounts, sign-ins,
+                      sessions or password counts, which are the school's. Read in one snapshot
+                      while the class goes on, written as an SQLite file: the same on either
+                      engine, so a backup made on PostgreSQL restores into SQLite and back
+    lesson.json       when, which class, and how many of each
+
+A restore replaces the class's rows with the backup's (into the class it was made in, or another:
+a backup made before classes is the install's own class's) and puts its models back beside the
+school's others, replacing those of the same name; nothing of another class is touched.
 
 An earlier release's backup also held `models/` and `runs/` folders (models and runs were files
 then): restoring it brings them into the class database.
@@ -33,13 +38,29 @@ import sqlite3
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from model_store.database import KNOWN_VERSIONS, Database, metadata, runs
+from model_store.classes import LIMITS, limits_key
+from model_store.database import (
+    KNOWN_VERSIONS,
+    MAIN,
+    RENAMES,
+    Database,
+    bump,
+    classes,
+    metadata,
+    model_files,
+    models,
+    people,
+    run_events,
+    run_files,
+    runs,
+    settings,
+    students,
+)
 from model_store.database import drawings as drawings_table
 from model_store.drawings import Drawings
 from model_store.files import data_root
@@ -55,40 +76,158 @@ BATCH = 200  # rows copied at a time: a table of model files need not fit in mem
 # revive a sign-in that has ended since the backup; nor may it carry the sessions (their tokens'
 # hashes) or let a restore bring back a session that has been renewed since.
 SCHOOL_TABLES = {"teacher_accounts", "teachers", "sessions"}
+CLASS_TABLES = (drawings_table, people, students)  # each row is one class's (its class_id)
 
 
 def backup(into: Path, by: Person, db: Database | None = None) -> dict:
-    """The lesson as it is now (every row of the class database), into the new folder `into`;
-    what it holds (lesson.json)."""
+    """The lesson of `by`'s class as it is now, into the new folder `into`; what it holds (lesson.json)."""
     require(by, "lesson")
     db = db or Database()
     into = Path(into)
     into.mkdir(parents=True)
     target = Database(into / DATABASE)
-    counts = copy_rows(db, target)
-    runs = counts["runs"]
-    last = Drawings(target).version()[1]
+    counts = copy_class(db, target, by.class_id, by.class_id, class_row=True)
+    last = Drawings(target, by.class_id).version()[1]
     made = datetime.now(UTC).isoformat(timespec="seconds")
-    summary = {"made": made, "drawings": counts["drawings"], "last_drawing": last, "models": counts["models"], "runs": runs}
+    summary = {"made": made, "class_id": by.class_id, "drawings": counts["drawings"], "last_drawing": last}
+    summary |= {"models": counts["models"], "runs": counts["runs"]}
     (into / "lesson.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
-def copy_rows(source: Database, target: Database, settle: Callable[[Connection], None] | None = None) -> dict[str, int]:
-    """Every row of every class table but the school's own (SCHOOL_TABLES) from `source` into `target`
-    (whose tables are emptied first), read in one snapshot and written in one transaction; how many
-    rows of each table. `settle` has the last word on the new rows, in the same transaction."""
+def copy_class(
+    source: Database, target: Database, class_id: str, into: str, class_row: bool = False, settle=None
+) -> dict[str, int]:
+    """Class `class_id`'s rows of `source` in place of class `into`'s in `target` (CLASS_TABLES,
+    its limits, its runs with their progress and files), and every model of `source` put in or
+    replaced by name; with `class_row`, the class's own row too (a backup's). One snapshot read,
+    one transaction written; `settle` has the last word on the runs put in. How many of each."""
+    with source.snapshot() as reading, target.write() as writing:
+        counts = {}
+        for table in CLASS_TABLES:
+            writing.execute(delete(table).where(table.c.class_id == into))
+            counts[table.name] = _copy_class_rows(reading, writing, table, class_id, into, class_row)
+        copied = _copy_runs(reading, writing, class_id, into)
+        counts["runs"] = len(copied)
+        _copy_settings(reading, writing, class_id, into)
+        counts["models"] = _copy_models(reading, writing)
+        if class_row:
+            writing.execute(delete(classes))
+            _copy(reading, writing, classes, classes.c.id == class_id)
+        if settle is not None:
+            settle(writing, copied)
+        bump(writing, RENAMES)  # every process's copies of the drawings are read again
+        if not target.sqlite:  # ids were copied as they were: the next drawing's id comes after them
+            writing.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('drawings', 'id'), coalesce(max(id), 0) + 1, false) FROM drawings"
+            )
+    return counts
+
+
+def _copy(reading: Connection, writing: Connection, table, where, keep=lambda row: True, **values) -> int:
+    """The rows of `table` that `where` picks and `keep` keeps, from one database into the other
+    (with `values` in place of theirs); how many."""
+    copied = 0
+    rows = reading.execution_options(yield_per=BATCH).execute(select(table).where(where))
+    for batch in rows.partitions():
+        if kept := [row._asdict() | values for row in batch if keep(row)]:
+            writing.execute(insert(table), kept)
+        copied += len(kept)
+    return copied
+
+
+def _copy_class_rows(reading: Connection, writing: Connection, table, class_id: str, into: str, backing_up: bool) -> int:
+    """A class's rows of a CLASS_TABLES table. A restore keeps the drawings' ids, unless another
+    class of the target holds one of them (a backup from another school, or of another class):
+    then they get new ones. It leaves out a person that another class of the target holds now (a
+    student who moved class keeps their place)."""
+    where = table.c.class_id == class_id
+    if backing_up:
+        return _copy(reading, writing, table, where, class_id=into)
+    if table is drawings_table and _ids_taken(reading, writing, class_id, into):
+        columns = [c for c in table.c if c.name != "id"]
+        copied = 0
+        for batch in reading.execution_options(yield_per=BATCH).execute(select(*columns).where(where)).partitions():
+            writing.execute(insert(table), [row._asdict() | {"class_id": into} for row in batch])
+            copied += len(batch)
+        return copied
+    key = next(iter(table.primary_key.columns))
+    elsewhere = set(writing.execute(select(key).where(table.c.class_id != into)).scalars())
+    return _copy(reading, writing, table, where, keep=lambda row: row._mapping[key.name] not in elsewhere, class_id=into)
+
+
+def class_runs(connection: Connection, class_id: str) -> list[str]:
+    """The ids of the class's runs (a run from before classes is the install's own class's)."""
+    found = []
+    for run_id, config in connection.execute(select(runs.c.id, runs.c.config)):
+        try:
+            if json.loads(config).get("class_id", MAIN) == class_id:
+                found.append(run_id)
+        except (ValueError, AttributeError):  # a damaged row is nobody's (`training.records` passes it over too)
+            continue
+    return found
+
+
+def _ids_taken(reading: Connection, writing: Connection, class_id: str, into: str) -> bool:
+    ids = list(reading.execute(select(drawings_table.c.id).where(drawings_table.c.class_id == class_id)).scalars())
+    others = drawings_table.c.class_id != into
+    return any(
+        writing.execute(select(drawings_table.c.id).where(others, drawings_table.c.id.in_(chunk)).limit(1)).first()
+        for chunk in _chunks(ids)
+    )
+
+
+def _copy_runs(reading: Connection, writing: Connection, class_id: str, into: str) -> list[str]:
+    for chunk in _chunks(class_runs(writing, into)):
+        for table, column in ((run_events, run_events.c.run), (run_files, run_files.c.run), (runs, runs.c.id)):
+            writing.execute(delete(table).where(column.in_(chunk)))
+    copied = class_runs(reading, class_id)
+    for chunk in _chunks(copied):
+        for row in reading.execute(select(runs).where(runs.c.id.in_(chunk))):
+            config = json.dumps({**json.loads(row.config), "class_id": into})
+            writing.execute(insert(runs).values(**(row._asdict() | {"config": config})))
+        _copy(reading, writing, run_events, run_events.c.run.in_(chunk))
+        _copy(reading, writing, run_files, run_files.c.run.in_(chunk))
+    return copied
+
+
+def _copy_settings(reading: Connection, writing: Connection, class_id: str, into: str) -> None:
+    """The class's limits; the install's own class's other settings (its default model) with it."""
+    writing.execute(delete(settings).where(settings.c.key == limits_key(into)))
+    found = reading.execute(select(settings.c.value).where(settings.c.key == limits_key(class_id))).scalar()
+    if found is not None:
+        writing.execute(insert(settings).values(key=limits_key(into), value=found))
+    if class_id == into == MAIN:
+        others = reading.execute(select(settings).where(~settings.c.key.startswith(LIMITS), settings.c.key != RENAMES)).all()
+        for key, value in others:
+            writing.execute(delete(settings).where(settings.c.key == key))
+            writing.execute(insert(settings).values(key=key, value=value))
+
+
+def _copy_models(reading: Connection, writing: Connection) -> int:
+    """Every model of `reading` put in, or in place of the one of the same name."""
+    names = list(reading.execute(select(models.c.name)).scalars())
+    for chunk in _chunks(names):
+        writing.execute(delete(model_files).where(model_files.c.model.in_(chunk)))
+        writing.execute(delete(models).where(models.c.name.in_(chunk)))
+        _copy(reading, writing, models, models.c.name.in_(chunk))
+        _copy(reading, writing, model_files, model_files.c.model.in_(chunk))
+    return len(names)
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def copy_rows(source: Database, target: Database) -> dict[str, int]:
+    """Every row of every table but the school's own (SCHOOL_TABLES) from `source` into `target`
+    (whose tables are emptied first): a whole database moved to another engine (`benchmarks.term`).
+    Read in one snapshot and written in one transaction; how many rows of each table."""
     counts = {}
     with source.snapshot() as reading, target.write() as writing:
         for table in (t for t in metadata.sorted_tables if t.name not in SCHOOL_TABLES):
             writing.execute(delete(table))
-            counts[table.name] = 0
-            rows = reading.execution_options(yield_per=BATCH).execute(select(table))
-            for batch in rows.partitions():
-                writing.execute(insert(table), [row._asdict() for row in batch])
-                counts[table.name] += len(batch)
-        if settle is not None:
-            settle(writing)
+            counts[table.name] = _copy(reading, writing, table, True)
         if not target.sqlite:  # ids were copied as they were: the next drawing's id comes after them
             writing.exec_driver_sql(
                 "SELECT setval(pg_get_serial_sequence('drawings', 'id'), coalesce(max(id), 0) + 1, false) FROM drawings"
@@ -172,11 +311,13 @@ def _runs_whole(path: Path) -> None:
             raise BadBackup(f"the backup's run {str(run_id)[:40]!r} is not whole ({err})") from None
 
 
-def _settle_runs(writing: Connection) -> None:
+def _settle_runs(writing: Connection, run_ids: list[str]) -> None:
     """A restored lesson's unfinished runs are cancelled, not queued again: they would train with
     whatever a backup file says, past the class limits."""
     said = "restored from a backup: not queued again"
-    unfinished = writing.execute(select(runs.c.id, runs.c.status).where(runs.c.state.not_in([*FINISHED, Status.ARCHIVED])))
+    unfinished = writing.execute(
+        select(runs.c.id, runs.c.status).where(runs.c.state.not_in([*FINISHED, Status.ARCHIVED]), runs.c.id.in_(run_ids))
+    )
     for run_id, status in unfinished.all():
         settled = {**json.loads(status), "status": Status.CANCELLED, "error": said}
         writing.execute(update(runs).where(runs.c.id == run_id).values(state=Status.CANCELLED, status=json.dumps(settled)))
@@ -260,10 +401,10 @@ def _bounded(stream, size: int):
 
 
 def restore(source: Path, by: Person, db: Database | None = None, store: ModelStore | None = None) -> dict:
-    """Put a backup (a folder, or `zipped` one) back, once it is checked (`check_backup`): the
-    class as it is first backed up into `lessons/`, then the class database's rows replaced by the
-    backup's in one transaction (app processes see the old lesson or the new one, never a mix).
-    What it held."""
+    """Put a backup (a folder, or `zipped` one) back into `by`'s class, once it is checked
+    (`check_backup`): the class as it is first backed up into `lessons/`, then its rows replaced
+    by the backup's in one transaction (app processes see the old lesson or the new one, never a
+    mix). What it held."""
     require(by, "lesson")
     db, store, source = db or Database(), store or ModelStore(), Path(source)
     if source.is_file():
@@ -271,7 +412,7 @@ def restore(source: Path, by: Person, db: Database | None = None, store: ModelSt
             return restore(unzip(source, Path(tmp) / "lesson"), by, db, store)
     summary = check_backup(source)
     backup(lessons_root() / datetime.now().strftime("before-restore-%Y%m%d-%H%M%S-%f"), by, db)
-    copy_rows(Database(source / DATABASE), db, settle=_settle_runs)
+    copy_class(Database(source / DATABASE), db, summary.get("class_id", MAIN), by.class_id, settle=_settle_runs)
     _restore_files(source, store, db)
     return summary
 
@@ -284,7 +425,7 @@ def _restore_files(source: Path, store: ModelStore, db: Database) -> None:
     if (source / "runs").is_dir():
         with db.write(lock="migrate") as writing:
             import_runs(source / "runs", writing)
-            _settle_runs(writing)
+            _settle_runs(writing, class_runs(writing, MAIN))
 
 
 def lessons_root() -> Path:
@@ -292,18 +433,19 @@ def lessons_root() -> Path:
 
 
 def new_lesson(by: Person, archive_runs) -> tuple[Path, int, int]:
-    """Back the lesson up into `lessons/`, then clear the class drawings that backup holds and
-    move the finished runs out of every list (`archive_runs(0)`, from `training.runs`); models,
-    names and the drawings saved while the backup was made stay. (the backup's folder, drawings
-    cleared, runs archived)."""
+    """Back the lesson of `by`'s class up into `lessons/`, then clear the class's drawings that
+    backup holds and move its finished runs out of every list (`archive_runs(0, class)`, from
+    `training.runs`); models, names and the drawings saved while the backup was made stay. (the
+    backup's folder, drawings cleared, runs archived)."""
     require(by, "lesson")
     folder = lessons_root() / datetime.now().strftime("lesson-%Y%m%d-%H%M%S")
     held = backup(folder, by)
-    return folder, clear_drawings_up_to(held["last_drawing"]), archive_runs(0)
+    return folder, clear_drawings_up_to(held["last_drawing"], by.class_id), archive_runs(0, by.class_id)
 
 
-def clear_drawings_up_to(last: int) -> int:
-    """Delete the drawings whose id is at most `last` (ids are never reused: those are the ones a
-    backup holds); how many went."""
+def clear_drawings_up_to(last: int, class_id: str = MAIN) -> int:
+    """Delete the class's drawings whose id is at most `last` (ids are never reused: those are the
+    ones a backup holds); how many went."""
+    mine = drawings_table.c.class_id == class_id
     with Database().write() as db:
-        return db.execute(delete(drawings_table).where(drawings_table.c.id <= last)).rowcount
+        return db.execute(delete(drawings_table).where(mine, drawings_table.c.id <= last)).rowcount

@@ -67,6 +67,39 @@ def test_two_classes_drawings_people_runs_and_limits_are_invisible_to_each_other
     assert [r.config["name"] for r in list_runs(MAIN)] == ["b"] and len(list_runs()) == 2
 
 
+def test_a_classs_lesson_is_backed_up_restored_and_started_anew_without_touching_another_class(engine, store, tmp_path):
+    from model_store.lesson import backup, new_lesson, restore
+    from training.limits import Limits, read_limits, save_limits
+    from training.runs import archive_runs, list_runs
+
+    seven = Classes().create("7B", TERMINAL)
+    teacher_7b = replace(TERMINAL, class_id=seven.id)
+    here, there = Drawings(class_id=seven.id), Drawings()
+    for i in range(3):
+        here.add(ink(i), i, "ada", browser="ada-7b")
+    there.add(ink(9), 9, "bob", browser="bob-main")
+    Register(class_id=seven.id).claim("ada-7b", "ada")
+    Register().claim("bob-main", "bob")
+    save_limits(Limits(epochs=4), teacher_7b)
+    recorded_run("20261204-090000-000000-aaaa", {"name": "a", "owner": "ada", "class_id": seven.id}, "done")
+    recorded_run("20261204-090001-000000-bbbb", {"name": "b", "owner": "bob"}, "done")
+    held = backup(tmp_path / "7b", teacher_7b)
+    assert (held["drawings"], held["runs"], held["class_id"]) == (3, 1, seven.id)
+    kept = Drawings(tmp_path / "7b" / "class.sqlite3", seven.id)
+    assert kept.count() == 3 and Drawings(tmp_path / "7b" / "class.sqlite3").count() == 0  # nothing of main's
+    # The lesson goes wrong in 7B, and main goes on meanwhile.
+    here.delete_all(teacher_7b)
+    save_limits(Limits(epochs=9), teacher_7b)
+    there.add(ink(8), 8, "bob", browser="bob-main")
+    restore(tmp_path / "7b", teacher_7b, store=store)
+    assert here.arrays()[2].tolist() == [0, 1, 2] and read_limits(seven.id).epochs == 4
+    assert there.arrays()[2].tolist() == [9, 8] and list(Register().people()) == ["bob"]
+    assert [r.config["name"] for r in list_runs(seven.id)] == ["a"] and [r.config["name"] for r in list_runs(MAIN)] == ["b"]
+    # A new lesson in 7B clears 7B's drawings and archives 7B's finished runs only.
+    _, cleared, archived = new_lesson(teacher_7b, archive_runs)
+    assert (cleared, archived) == (3, 1) and there.count() == 2 and [r.config["name"] for r in list_runs()] == ["b"]
+
+
 def test_a_student_who_joins_on_a_second_browser_is_the_same_person_with_their_drawings(engine):
     seven = Classes().create("7B", TERMINAL)
     first = Sessions().visit(None)
@@ -163,6 +196,8 @@ def test_the_command_line_makes_a_class_and_works_in_it(tmp_path, mnist_test):
     assert Drawings(Database(db)).count() == 0  # not in the install's own class
     listed = run("drawings", "list", "--class", "7b")
     assert listed.stdout.splitlines()[-1].split()[-1] == "3"
+    saved = run("backup", str(tmp_path / "lesson"), "--class", "7B")
+    assert saved.returncode == 0 and ": 3 drawings" in saved.stdout, saved.stderr
     missing = run("drawings", "list", "--class", "9Z")
     assert missing.returncode == 2 and "no class is called '9Z' (the school's classes: main, 7B)" in missing.stderr
 

@@ -180,7 +180,7 @@ def test_a_new_lesson_keeps_the_drawings_saved_while_its_backup_was_made(tmp_pat
         return held
 
     monkeypatch.setattr(lesson, "backup", backup_while_a_student_saves)
-    folder, cleared, _ = lesson.new_lesson(TEACHER, lambda days: 0)
+    folder, cleared, _ = lesson.new_lesson(TEACHER, lambda days, class_id: 0)
     assert cleared == 3 and Drawings(db).rows()[3] == ["late"]  # the late drawing stays: its backup lacks it
     assert Drawings(folder / "class.sqlite3").count() == 3
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
+from model_store.classes import limits_key
 from model_store.database import MAIN, Database, DatabaseError
 from model_store.roles import Person, is_teacher, require
 from model_store.zoo import ARCHITECTURES
 from training.config import TRAIN_SIZE, TrainConfig, option
 
 MOST_WAITING = 20  # the highest waiting limit the teacher may set
-SETTING = "limits"
+SETTING = limits_key(MAIN)  # the install's own class's limits (another class's: limits_key)
 
 
 class OverLimit(ValueError):
@@ -76,11 +77,6 @@ class Limits:
         return self
 
 
-def setting_of(class_id: str) -> str:
-    """The setting a class's limits are kept in: SETTING for the install's own class, as every release has."""
-    return SETTING if class_id == MAIN else f"{SETTING}:{class_id}"
-
-
 def read_limits(class_id: str = MAIN) -> Limits:
     """The class limits; the defaults when none were set, or when they cannot be read (the
     Class page says so: `limits_problem`)."""
@@ -100,7 +96,7 @@ def limits_problem(class_id: str = MAIN) -> str | None:
 
 
 def _saved(class_id: str) -> Limits:
-    value = Database().setting(setting_of(class_id))
+    value = Database().setting(limits_key(class_id))
     if value is None:
         return Limits()
     return limits_from(json.loads(value))
@@ -116,7 +112,7 @@ def limits_from(saved: dict) -> Limits:
 def save_limits(limits: Limits, by: Person) -> None:
     """The limits of `by`'s class (the teacher's)."""
     require(by, "set_limits")
-    Database().set_setting(setting_of(by.class_id), json.dumps(asdict(limits.check())))
+    Database().set_setting(limits_key(by.class_id), json.dumps(asdict(limits.check())))
 
 
 def training_images(config: TrainConfig) -> int:

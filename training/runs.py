@@ -187,11 +187,11 @@ def rename_person(old: str, new: str, by: Person, merge: bool = False) -> str:
     return new
 
 
-def archive_runs(days: float) -> int:
-    """Finished runs submitted more than `days` ago, out of every list (their models stay in the
-    store, their records in the class database); how many."""
+def archive_runs(days: float, class_id: str | None = None) -> int:
+    """Finished runs submitted more than `days` ago (of one class, or the whole school's), out of
+    every list (their models stay in the store, their records in the class database); how many."""
     cutoff = datetime.now().timestamp() - days * 86400
-    old = [r.id for r in list_runs() if r.finished and datetime.strptime(r.id[:15], "%Y%m%d-%H%M%S").timestamp() < cutoff]
+    old = [r.id for r in list_runs(class_id) if r.finished and datetime.strptime(r.id[:15], "%Y%m%d-%H%M%S").timestamp() < cutoff]
     return records().archive(old)
 
 
