@@ -39,7 +39,7 @@ class Account:
 
 
 @cache
-def _hasher() -> PasswordHasher:
+def password_hasher() -> PasswordHasher:
     return PasswordHasher()  # argon2id with argon2-cffi's costs (RFC 9106's second choice)
 
 
@@ -47,7 +47,7 @@ def _hasher() -> PasswordHasher:
 def _decoy() -> str:
     """A hash to check a password against when the name is nobody's, so that a wrong name takes as
     long as a wrong password and the time does not tell which names exist."""
-    return _hasher().hash("not anyone's password")
+    return password_hasher().hash("not anyone's password")
 
 
 def check_password(password: str) -> str:
@@ -62,7 +62,7 @@ class Accounts:
 
     def add(self, name: str, password: str) -> str:
         """A new teacher account; NameRefused when the name (or one that looks the same) is taken."""
-        name, hashed = clean_name(name), _hasher().hash(check_password(password))  # hashed before the lock is taken
+        name, hashed = clean_name(name), password_hasher().hash(check_password(password))  # hashed before the lock is taken
         with self.db.write(lock="teachers") as db:
             if any(looks(held) == looks(name) for held in db.execute(select(teacher_accounts.c.name)).scalars()):
                 raise NameRefused(f"{name!r} is already a teacher account's name")
@@ -78,7 +78,7 @@ class Accounts:
 
     def set_password(self, name: str, password: str) -> None:
         """A new password; the account's sign-ins end (a password is changed because it got out)."""
-        hashed = _hasher().hash(check_password(password))
+        hashed = password_hasher().hash(check_password(password))
         with self.db.write() as db:
             self._change(db, name, hash=hashed)
 
@@ -126,7 +126,7 @@ def account_of(db: Connection, name: str, password: str) -> str | None:
     typed = " ".join(name.split()).lower()  # unique so (`add`); a school's teachers are few: compared here, in Python
     row = next((r for r in db.execute(select(teacher_accounts)) if r.name.lower() == typed), None)
     try:
-        _hasher().verify(row.hash if row else _decoy(), password)
+        password_hasher().verify(row.hash if row else _decoy(), password)
     except (VerificationError, InvalidHashError):
         return None
     return row.name if row is not None and not row.disabled else None

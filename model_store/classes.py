@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from datetime import UTC, datetime
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, insert, select, update
 
-from model_store.accounts import _hasher
+from model_store.accounts import password_hasher
 from model_store.database import MAIN, Database, people, students, upsert, wrong_passwords
 from model_store.database import classes as table
 from model_store.names import clean_name, looks
@@ -35,9 +36,11 @@ from model_store.roles import Person, require
 
 CODE_LETTERS = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 8
-WRONG_CODES = 30  # a minute, for the whole school: a class of 30 mistyping at once still joins
-SECRET_TRIES = 5  # wrong secrets in a row for one student before waits start
-FIRST_WAIT, LONGEST_WAIT = 60.0, 3600.0
+WRONG_CODES = 20  # a minute, from one address (a classroom behind one router: 20 mistypes a minute)
+SCHOOL_CODES = 120  # a minute, from anywhere: what bounds guessing when addresses are many
+SECRET_TRIES = 10  # wrong secret words in a row for one student before waits start
+FIRST_WAIT, LONGEST_WAIT = 30.0, 900.0  # then waits double, at most a quarter of an hour
+_hashing = threading.BoundedSemaphore(2)  # argon2 checks at once in a process: each takes 64 MiB and ~0.1 s of a core
 LIMITS = "limits"
 
 # Two of these make a student's secret: short, concrete, easy to picture (256, so 65,536 pairs).
@@ -176,14 +179,17 @@ class Classes:
 
     # ------------------------------------------------------------ students
 
-    def join(self, code: str, name: str, words: tuple[str, str], person: str, now: float | None = None) -> tuple[Class, str]:
+    def join(
+        self, code: str, name: str, words: tuple[str, str], person: str, now: float | None = None, source: str = ""
+    ) -> tuple[Class, str]:
         """(the class, the student's person id) for a join code, a name and two secret words.
         A name new in the class makes a student with those words (`person`, who is at the
-        browser, becomes them: what they made as a guest of that class stays theirs); a
-        student's name leads to them only with their words. WrongJoin or JoinWait otherwise."""
+        browser, becomes them); a student's name leads to them only with their words. WrongJoin
+        or JoinWait otherwise. `source`: where the try comes from (the browser's address), whose
+        own wrong codes are counted too."""
         now = time.time() if now is None else now
         name, words = clean_name(name), _checked_words(words)
-        found = self._by_code(code, now)
+        found = self._by_code(code, now, source)
         with self.db.read() as db:
             holder = _holder(db, found.id, name)
             hashed = db.execute(select(students.c.secret).where(students.c.person == holder)).scalar() if holder else None
@@ -194,18 +200,26 @@ class Classes:
         self._check_secret(holder, hashed, words, now)
         return found, holder
 
-    def _by_code(self, code: str, now: float) -> Class:
-        with self.db.read() as db:
-            _refuse_while(db, "codes", now, WRONG_CODES, window=True)
-            row = db.execute(select(table).where(table.c.code == clean_code(code))).first()
-        if row is not None:
-            return _class(row)
+    def _by_code(self, code: str, now: float, source: str) -> Class:
+        """The class of a join code. The try is counted before the code is looked at, in one locked
+        write (so tries at once cannot pass the budget together), and given back when it is right."""
+        scopes = [("codes", SCHOOL_CODES)] + ([(f"codes:{source}", WRONG_CODES)] if source else [])
         with self.db.write(lock="codes") as db:
-            _count_wrong(db, "codes", now, window=True)
-        raise WrongJoin("no class has that code: check it with your teacher")
+            for scope, allowed in scopes:
+                _refuse_in_window(db, scope, now, allowed)
+            for scope, _ in scopes:
+                _count_in_window(db, scope, now, +1)
+            row = db.execute(select(table).where(table.c.code == clean_code(code))).first()
+            if row is not None:
+                for scope, _ in scopes:
+                    _count_in_window(db, scope, now, -1)
+        if row is None:  # raised once the count is written: inside, it would undo it
+            raise WrongJoin("no class has that code: check it with your teacher")
+        return _class(row)
 
     def _enrol(self, found: Class, name: str, words: tuple[str, str], person: str) -> str:
-        hashed = _hasher().hash(" ".join(words))  # slow on purpose: before the lock, not under it
+        with _hashing:  # slow on purpose: before the lock, not under it
+            hashed = password_hasher().hash(" ".join(words))
         with self.db.write(lock="names") as db:
             holder = _holder(db, found.id, name)
             if holder not in (None, person):
@@ -227,14 +241,21 @@ class Classes:
         return person
 
     def _check_secret(self, student: str, hashed: str, words: tuple[str, str], now: float) -> None:
+        """The words checked, the try counted first (as `_by_code`); the count ends when they are right."""
         scope = f"secret:{student}"
-        with self.db.read() as db:
-            _refuse_while(db, scope, now, SECRET_TRIES)
+        with self.db.write(lock=scope) as db:
+            row = db.execute(select(wrong_passwords).where(wrong_passwords.c.scope == scope)).first()
+            wrong = row.wrong if row else 0
+            if (
+                wrong >= SECRET_TRIES
+                and (wait := row.last + min(FIRST_WAIT * 2 ** (wrong - SECRET_TRIES), LONGEST_WAIT) - now) > 0
+            ):
+                raise JoinWait(f"Too many wrong secret words for this student: wait {wait:.0f} s before the next try.", wait)
+            upsert(db, wrong_passwords, {"scope": scope, "wrong": wrong + 1, "last": now}, ("scope",), ("wrong", "last"))
         try:
-            _hasher().verify(hashed, " ".join(words))
+            with _hashing:
+                password_hasher().verify(hashed, " ".join(words))
         except (VerificationError, InvalidHashError):
-            with self.db.write(lock=scope) as db:
-                _count_wrong(db, scope, now)
             raise WrongJoin("those are not this student's secret words (your teacher can give you new ones)") from None
         with self.db.read() as db:
             db.execute(delete(wrong_passwords).where(wrong_passwords.c.scope == scope))
@@ -249,7 +270,7 @@ class Classes:
         """New secret words for a student who forgot theirs (the teacher's); its waits end."""
         require(by, "reset_secret")
         words = new_secret()
-        hashed = _hasher().hash(" ".join(words))
+        hashed = password_hasher().hash(" ".join(words))
         with self.db.write(lock="names") as db:
             holder = _holder(db, class_id, clean_name(name))
             if holder is None or db.execute(select(students.c.person).where(students.c.person == holder)).first() is None:
@@ -276,24 +297,18 @@ def _holder(db: Connection, class_id: str, name: str) -> str | None:
     return next((browser for browser, held in rows if looks(held) == looks(name)), None)
 
 
-def _refuse_while(db: Connection, scope: str, now: float, allowed: int, window: bool = False) -> None:
+def _refuse_in_window(db: Connection, scope: str, now: float, allowed: int) -> None:
+    """JoinWait while `scope` has had `allowed` wrong codes in the minute that began at its `last`."""
     row = db.execute(select(wrong_passwords).where(wrong_passwords.c.scope == scope)).first()
-    if row is None:
-        return
-    if window:  # `last` is when the minute began; `wrong`, the wrong tries in it
-        wait = row.last + 60 - now if row.wrong >= allowed else 0
-        what = "Too many wrong class codes were typed in this school in the last minute"
-    else:
-        wait = row.last + min(FIRST_WAIT * 2 ** (row.wrong - allowed), LONGEST_WAIT) - now if row.wrong >= allowed else 0
-        what = "Too many wrong secrets for this student"
-    if wait > 0:
-        raise JoinWait(f"{what}: wait {wait:.0f} s before the next try.", wait)
+    if row is not None and now - row.last < 60 and row.wrong >= allowed:
+        whose = "in this school" if scope == "codes" else "from this address"
+        raise JoinWait(
+            f"Too many wrong class codes {whose} in the last minute: wait {row.last + 60 - now:.0f} s.", row.last + 60 - now
+        )
 
 
-def _count_wrong(db: Connection, scope: str, now: float, window: bool = False) -> None:
+def _count_in_window(db: Connection, scope: str, now: float, step: int) -> None:
+    """One more try (`step` +1) in the scope's minute, a new minute if the last is over; or one given back (-1)."""
     row = db.execute(select(wrong_passwords).where(wrong_passwords.c.scope == scope)).first()
-    if row is None or (window and now - row.last >= 60):
-        wrong, last = 1, now
-    else:
-        wrong, last = row.wrong + 1, (row.last if window else now)
-    upsert(db, wrong_passwords, {"scope": scope, "wrong": wrong, "last": last}, ("scope",), ("wrong", "last"))
+    wrong, last = (row.wrong, row.last) if row is not None and now - row.last < 60 else (0, now)
+    upsert(db, wrong_passwords, {"scope": scope, "wrong": max(0, wrong + step), "last": last}, ("scope",), ("wrong", "last"))

@@ -3,9 +3,10 @@
 A backup is a folder:
 
     class.sqlite3     the class's rows of the class database (`model_store.database`: its
-                      drawings, people, students, limits, runs and their progress) and the
-                      school's models with their files; not the teachers' accounts, sign-ins,
-                      sessions or password counts, which are the school's. Read in one snapshot
+                      drawings, people, limits, runs and their progress) and the school's models
+                      with their files; not the accounts (teachers' passwords, students' secret
+                      words: a download must not carry a hash a laptop can crack), sign-ins,
+                      sessions, wrong-password counts or join codes, which are the school's. Read in one snapshot
                       while the class goes on, written as an SQLite file: the same on either
                       engine, so a backup made on PostgreSQL restores into SQLite and back
     lesson.json       when, which class, and how many of each
@@ -50,7 +51,6 @@ from model_store.database import (
     RENAMES,
     Database,
     bump,
-    classes,
     metadata,
     model_files,
     models,
@@ -59,7 +59,6 @@ from model_store.database import (
     run_files,
     runs,
     settings,
-    students,
 )
 from model_store.database import drawings as drawings_table
 from model_store.drawings import Drawings
@@ -71,12 +70,12 @@ from model_store.store import ModelStore
 
 DATABASE = "class.sqlite3"
 BATCH = 200  # rows copied at a time: a table of model files need not fit in memory twice
-# The teachers' accounts and sign-ins are the school's, not a lesson's: a download must not carry
-# password hashes, and a restore must neither bring back a removed teacher or an old password nor
-# revive a sign-in that has ended since the backup; nor may it carry the sessions (their tokens'
-# hashes) or let a restore bring back a session that has been renewed since.
-SCHOOL_TABLES = {"teacher_accounts", "teachers", "sessions"}
-CLASS_TABLES = (drawings_table, people, students)  # each row is one class's (its class_id)
+# A lesson is these rows of its class (each row is one class's: its class_id), its limits, its
+# runs and the models. The accounts, sign-ins, sessions, classes and wrong-password counts are the
+# school's: a download must not carry a password hash or secret words (16 bits: a laptop cracks
+# them), nor a join code; a restore must neither bring back a removed teacher, an old password or
+# old words, nor revive a sign-in or a session that has ended since the backup.
+CLASS_TABLES = (drawings_table, people)
 
 
 def backup(into: Path, by: Person, db: Database | None = None) -> dict:
@@ -86,7 +85,7 @@ def backup(into: Path, by: Person, db: Database | None = None) -> dict:
     into = Path(into)
     into.mkdir(parents=True)
     target = Database(into / DATABASE)
-    counts = copy_class(db, target, by.class_id, by.class_id, class_row=True)
+    counts = copy_class(db, target, by.class_id, by.class_id, backing_up=True)
     last = Drawings(target, by.class_id).version()[1]
     made = datetime.now(UTC).isoformat(timespec="seconds")
     summary = {"made": made, "class_id": by.class_id, "drawings": counts["drawings"], "last_drawing": last}
@@ -96,24 +95,21 @@ def backup(into: Path, by: Person, db: Database | None = None) -> dict:
 
 
 def copy_class(
-    source: Database, target: Database, class_id: str, into: str, class_row: bool = False, settle=None
+    source: Database, target: Database, class_id: str, into: str, backing_up: bool = False, settle=None
 ) -> dict[str, int]:
     """Class `class_id`'s rows of `source` in place of class `into`'s in `target` (CLASS_TABLES,
     its limits, its runs with their progress and files), and every model of `source` put in or
-    replaced by name; with `class_row`, the class's own row too (a backup's). One snapshot read,
+    replaced by name (`backing_up`: into a new backup's file, whose own rows count for nothing). One snapshot read,
     one transaction written; `settle` has the last word on the runs put in. How many of each."""
     with source.snapshot() as reading, target.write() as writing:
         counts = {}
         for table in CLASS_TABLES:
             writing.execute(delete(table).where(table.c.class_id == into))
-            counts[table.name] = _copy_class_rows(reading, writing, table, class_id, into, class_row)
+            counts[table.name] = _copy_class_rows(reading, writing, table, class_id, into, backing_up)
         copied = _copy_runs(reading, writing, class_id, into)
         counts["runs"] = len(copied)
         _copy_settings(reading, writing, class_id, into)
         counts["models"] = _copy_models(reading, writing)
-        if class_row:
-            writing.execute(delete(classes))
-            _copy(reading, writing, classes, classes.c.id == class_id)
         if settle is not None:
             settle(writing, copied)
         bump(writing, RENAMES)  # every process's copies of the drawings are read again
@@ -220,12 +216,12 @@ def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
 
 
 def copy_rows(source: Database, target: Database) -> dict[str, int]:
-    """Every row of every table but the school's own (SCHOOL_TABLES) from `source` into `target`
-    (whose tables are emptied first): a whole database moved to another engine (`benchmarks.term`).
-    Read in one snapshot and written in one transaction; how many rows of each table."""
+    """Every row of every table from `source` into `target` (whose tables are emptied first): a
+    whole database moved to another engine (`benchmarks.term`). Read in one snapshot and written
+    in one transaction; how many rows of each table."""
     counts = {}
     with source.snapshot() as reading, target.write() as writing:
-        for table in (t for t in metadata.sorted_tables if t.name not in SCHOOL_TABLES):
+        for table in metadata.sorted_tables:
             writing.execute(delete(table))
             counts[table.name] = _copy(reading, writing, table, True)
         if not target.sqlite:  # ids were copied as they were: the next drawing's id comes after them

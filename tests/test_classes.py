@@ -12,8 +12,21 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import text as sql
 
-from model_store.classes import CODE_LENGTH, CODE_LETTERS, SECRET_TRIES, WRONG_CODES, ClassError, Classes, JoinWait, WrongJoin
+from model_store.classes import (
+    CODE_LENGTH,
+    CODE_LETTERS,
+    FIRST_WAIT,
+    SCHOOL_CODES,
+    SECRET_TRIES,
+    WRONG_CODES,
+    ClassError,
+    Classes,
+    JoinWait,
+    WrongJoin,
+)
+from model_store.classes import WORDS as ALL_WORDS
 from model_store.database import MAIN, Database
 from model_store.drawings import Drawings
 from model_store.names import NameRefused
@@ -25,6 +38,7 @@ from tests.conftest import ROOT, recorded_run
 from tests.waiting import wait_for
 
 WORDS = ("otter", "tiger")
+WRONG_WORDS = [w for w in ALL_WORDS if w != "tiger"]
 STUDENT = Person("mallory", "mallory-id")
 
 
@@ -85,6 +99,11 @@ def test_a_classs_lesson_is_backed_up_restored_and_started_anew_without_touching
     recorded_run("20261204-090001-000000-bbbb", {"name": "b", "owner": "bob"}, "done")
     held = backup(tmp_path / "7b", teacher_7b)
     assert (held["drawings"], held["runs"], held["class_id"]) == (3, 1, seven.id)
+    Classes().join(seven.code, "ada", WORDS, "ada-7b")
+    held = backup(tmp_path / "7b-joined", teacher_7b)
+    with Database(tmp_path / "7b-joined" / "class.sqlite3").read() as db:  # no secret words' hash, no join code
+        assert db.execute(sql("SELECT count(*) FROM students")).scalar() == 0
+        assert seven.code not in [row.code for row in db.execute(sql("SELECT code FROM classes"))]
     kept = Drawings(tmp_path / "7b" / "class.sqlite3", seven.id)
     assert kept.count() == 3 and Drawings(tmp_path / "7b" / "class.sqlite3").count() == 0  # nothing of main's
     # The lesson goes wrong in 7B, and main goes on meanwhile.
@@ -127,10 +146,10 @@ def test_wrong_secret_words_wait_after_the_allowance_and_the_teacher_gives_new_o
     for _ in range(SECRET_TRIES):
         with pytest.raises(WrongJoin, match="not this student's secret words"):
             Classes().join(seven.code, "ada", ("otter", "zebra"), "mallory-id", now=1000.0)
-    with pytest.raises(JoinWait, match="wait 60 s") as waiting:
+    with pytest.raises(JoinWait, match=f"wait {FIRST_WAIT:.0f} s") as waiting:
         Classes().join(seven.code, "ada", WORDS, "ada-id", now=1000.0)  # even the right words, while it waits
-    assert waiting.value.seconds == 60
-    assert Classes().join(seven.code, "ada", WORDS, "ada-id", now=1061.0)[1] == "ada-id"
+    assert waiting.value.seconds == FIRST_WAIT
+    assert Classes().join(seven.code, "ada", WORDS, "ada-id", now=1000.0 + FIRST_WAIT + 1)[1] == "ada-id"
     with pytest.raises(NotAllowed):
         Classes().reset_secret(seven.id, "ada", STUDENT)
     words = Classes().reset_secret(seven.id, "ada", replace(TERMINAL, class_id=seven.id))
@@ -141,14 +160,39 @@ def test_wrong_secret_words_wait_after_the_allowance_and_the_teacher_gives_new_o
         Classes().join(seven.code, "ada", ("otter", "password1"), "ada-id", now=1100.0)
 
 
-def test_wrong_class_codes_are_counted_for_the_whole_school_from_any_cookie(engine):
+def test_wrong_class_codes_are_counted_per_address_and_for_the_whole_school_from_any_cookie(engine):
     seven = Classes().create("7B", TERMINAL)
     for i in range(WRONG_CODES):
         with pytest.raises(WrongJoin, match="no class has that code"):
-            Classes().join("ZZZZZZZZ", f"guesser {i}", WORDS, new_person(), now=5000.0 + i)
-    with pytest.raises(JoinWait, match="wrong class codes"):  # a fresh browser gets no fresh count
-        Classes().join(seven.code, "ada", WORDS, new_person(), now=5040.0)
-    assert Classes().join(seven.code, "ada", WORDS, "ada-id", now=5061.0)[0].id == seven.id  # the next minute
+            Classes().join("ZZZZZZZZ", f"guesser {i}", WORDS, new_person(), now=5000.0 + i, source="10.0.0.9")
+    with pytest.raises(JoinWait, match="from this address"):  # a fresh cookie gets no fresh count
+        Classes().join(seven.code, "ada", WORDS, new_person(), now=5030.0, source="10.0.0.9")
+    assert Classes().join(seven.code, "ada", WORDS, "ada-id", now=5030.0, source="10.0.0.7")[0].id == seven.id  # others join
+    for i in range(SCHOOL_CODES - WRONG_CODES):  # from many addresses: the school's own count
+        with pytest.raises(WrongJoin):
+            Classes().join("ZZZZZZZZ", "guesser", WORDS, new_person(), now=5031.0, source=f"10.1.{i // 200}.{i % 200}")
+    with pytest.raises(JoinWait, match="in this school"):
+        Classes().join(seven.code, "bob", WORDS, "bob-id", now=5040.0, source="10.0.0.8")
+    assert Classes().join(seven.code, "bob", WORDS, "bob-id", now=5061.0, source="10.0.0.9")[0].id == seven.id  # the next minute
+
+
+def test_tries_at_once_cannot_pass_the_budget_together(engine):
+    """Each try is counted before its code or words are looked at, in one locked write."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seven = Classes().create("7B", TERMINAL)
+    Classes().join(seven.code, "ada", WORDS, "ada-id", now=1000.0)
+
+    def guess(i: int) -> str:
+        try:
+            Classes().join(seven.code, "ada", ("otter", WRONG_WORDS[i]), f"mallory-{i}", now=1000.0)
+        except (WrongJoin, JoinWait) as err:
+            return type(err).__name__
+        return "in"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(guess, range(SECRET_TRIES + 8)))
+    assert outcomes.count("WrongJoin") == SECRET_TRIES and outcomes.count("JoinWait") == 8, outcomes
 
 
 def test_join_codes_have_no_look_alike_letters_and_class_names_no_look_alike_twins(engine):

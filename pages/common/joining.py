@@ -54,7 +54,7 @@ def _join() -> None:
     words = (st.session_state.get("join_word_1"), st.session_state.get("join_word_2"))
     visit = current_visit()
     try:
-        found, student = Classes().join(code, name, words, visit.person)
+        found, student = Classes().join(code, name, words, visit.person, source=st.context.ip_address or "")
         joined = Sessions().renew(visit, person=student, class_id=found.id)
     except (ClassError, NameRefused, DatabaseError) as err:
         st.session_state["who_note"] = f"Not joined: {err}"
