@@ -254,13 +254,14 @@ def cmd_drawings(store: ModelStore, args: argparse.Namespace) -> int:
 
     try:
         drawings = Drawings(args.db, _class_id(args))
+        by = replace(TERMINAL, class_id=drawings.class_id)
         if args.action == "list":
             return _list_drawings(drawings)
         if args.action == "export":
             n = drawings.export_npz(Path(args.file), args.by)
             print(f"exported {n} drawings to {args.file}: x uint8 ({n}, 28, 28), y uint8 ({n},)")
             return 0
-        n = drawings.import_npz(Path(args.file), args.by or "import", TERMINAL)
+        n = drawings.import_npz(Path(args.file), args.by or "import", by)
         print(f"imported {n} drawings from {args.file} as {args.by or 'import'}; the class has {drawings.count()}")
         return 0
     except (DatabaseError, ValueError, OSError) as err:  # ClassError is a ValueError too

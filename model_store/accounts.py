@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, select, update
 
-from model_store.database import Database, teacher_accounts, teachers
+from model_store.database import MAIN, Database, classes, teacher_accounts, teachers
 from model_store.names import NameRefused, clean_name, looks
 
 SHORTEST_PASSWORD = 8
@@ -98,12 +98,21 @@ class Accounts:
         end_sign_ins(db, name)
 
 
-def sign_in_holds(db: Connection, person: str, sign_in: str, now: float) -> bool:
-    """Whether the sign-in `sign_in` of this person still holds: not signed out (in any tab),
-    its session not renewed, not expired, not idle, its account not removed or disabled
-    (they end its sign-ins)."""
+def sign_in_holds(db: Connection, person: str, sign_in: str, now: float, class_id: str = MAIN) -> bool:
+    """Whether the sign-in `sign_in` of this person still holds, in class `class_id`: not signed
+    out (in any tab), its session not renewed, not expired, not idle, its account not removed or
+    disabled (they end its sign-ins), and the class one its account teaches (`teaches`)."""
     row = db.execute(select(teachers).where(teachers.c.person == person, teachers.c.sign_in == sign_in)).first()
-    return row is not None and row.until > now and now - row.seen <= IDLE_SECONDS
+    return row is not None and row.until > now and now - row.seen <= IDLE_SECONDS and teaches(db, row.account, class_id)
+
+
+def teaches(db: Connection, account: str | None, class_id: str) -> bool:
+    """Whether a teacher account has the teacher's rights in a class: its own, or one that is every
+    teacher's (the install's own). The install's password (no account) teaches every class."""
+    if account is None:
+        return True
+    owner = db.execute(select(classes.c.id, classes.c.teacher).where(classes.c.id == class_id)).first()
+    return owner is not None and owner.teacher in (None, account)
 
 
 def end_sign_ins(db: Connection, name: str) -> None:

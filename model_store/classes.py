@@ -172,10 +172,11 @@ class Classes:
             raise ClassError(f"no class is called {name!r} (the school's classes: {names})")
         return found[0]
 
-    def set_guests(self, class_id: str, allowed: bool, by: Person) -> None:
+    def set_guests(self, allowed: bool, by: Person) -> None:
+        """Whether visitors may draw in `by`'s class without joining (its teacher's to say)."""
         require(by, "make_class")
         with self.db.read() as db:
-            db.execute(update(table).where(table.c.id == class_id).values(guests=allowed))
+            db.execute(update(table).where(table.c.id == by.class_id).values(guests=allowed))
 
     # ------------------------------------------------------------ students
 
@@ -266,9 +267,10 @@ class Classes:
         with self.db.read() as db:
             return sorted(db.execute(query).scalars(), key=str.lower)
 
-    def reset_secret(self, class_id: str, name: str, by: Person) -> tuple[str, str]:
-        """New secret words for a student who forgot theirs (the teacher's); its waits end."""
+    def reset_secret(self, name: str, by: Person) -> tuple[str, str]:
+        """New secret words for a student of `by`'s class who forgot theirs (its teacher's); its waits end."""
         require(by, "reset_secret")
+        class_id = by.class_id
         words = new_secret()
         hashed = password_hasher().hash(" ".join(words))
         with self.db.write(lock="names") as db:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from sqlalchemy import case, delete, func, insert, select
 from model_store.database import MAIN, RENAMES, Database, DatabaseError, settings
 from model_store.database import drawings as table
 from model_store.preprocess import prepare
-from model_store.roles import TERMINAL, Person, is_teacher, maker, require
+from model_store.roles import TERMINAL, NotAllowed, Person, is_teacher, maker, require
 
 SOURCES = ("canvas", "upload", "import")
 MAX_IMPORT = 100_000  # drawings in one imported file
@@ -70,6 +70,13 @@ class Drawings:
         self.db = db if isinstance(db, Database) else Database(db)
         self.class_id = class_id
         self.mine = table.c.class_id == class_id
+
+    def _here(self, by: Person) -> Person:
+        """`by`, acting in this class: a teacher's rights are their class's, so a person of another
+        class is refused here (NotAllowed) rather than checked as if it were theirs."""
+        if by.class_id != self.class_id:
+            raise NotAllowed("that is another class's drawings: open that class first")
+        return by
 
     # ------------------------------------------------------------ adding
 
@@ -136,6 +143,7 @@ class Drawings:
         dark or dark on light, each prepared by the project's pipeline; `y` the labels 0-9. All or
         nothing: a bad file, label or blank image refuses the whole file, naming it. How many.
         The teacher's: one file can hold thousands of drawings that are not the class's."""
+        by = self._here(by)
         require(by, "import_drawings")
         images, labels = read_npz(data)
         prepared = []
@@ -241,6 +249,7 @@ class Drawings:
         """An .npz file's bytes: the prepared images as `x` uint8 (n, 28, 28) and `y` uint8 (n,),
         the shape `keras.datasets.mnist` gives. A student gets their own drawings only; the
         teacher gets everyone's or one writer's, with `writer` and `created` (UTC) for each."""
+        by = self._here(by)
         if not is_teacher(by):  # made from their browsers: imports and older rows carry none, and are not theirs
             _, x, y, _, _ = self._select(table.c.browser.in_(sorted(by.browsers)))
             return _npz(x, y)
@@ -249,13 +258,14 @@ class Drawings:
 
     def export_npz(self, path: Path, writer: str | None = None) -> int:
         """The teacher's export (`npz`) written to a file, for the command line; how many."""
-        Path(path).write_bytes(self.npz(TERMINAL, writer))
+        Path(path).write_bytes(self.npz(replace(TERMINAL, class_id=self.class_id), writer))
         return self.count(writer)
 
     # ------------------------------------------------------------ deleting
 
     def delete(self, drawing_id: int, by: Person) -> None:
         """A drawing goes: its writer's (from their browser) or the teacher's to delete."""
+        by = self._here(by)
         require(by, "delete_drawings", owner=self.get(drawing_id).owner)
         with self.db.write() as db:
             if db.execute(delete(table).where(self.mine, table.c.id == int(drawing_id))).rowcount == 0:
@@ -264,6 +274,7 @@ class Drawings:
     def delete_all(self, by: Person, writer: str | None = None) -> int:
         """Every drawing, or one writer's; how many went. A student may delete all of their own:
         those made from their browsers (imports under their name are not theirs)."""
+        by = self._here(by)
         if is_teacher(by):  # checked now: a tab left open after its Sign out deletes nothing of others'
             where = _of_writer(writer)
         else:

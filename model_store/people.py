@@ -28,13 +28,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, false, func, select, update
 
 from model_store import accounts
 from model_store.accounts import IDLE_SECONDS
 from model_store.database import MAIN, RENAMES, Database, bump, drawings, people, teachers, upsert, wrong_passwords
 from model_store.names import MAX_NAME, NameRefused, clean_name, looks
-from model_store.roles import Person, password_matches, require
+from model_store.roles import Person, is_teacher, password_matches, require
 
 BROWSER_TRIES, APP_TRIES = 5, 20  # wrong passwords in a row before waits start
 FIRST_WAIT, LONGEST_WAIT = 60.0, 3600.0  # seconds; each wrong password past the allowance doubles the wait
@@ -96,8 +96,12 @@ class TooManyTries(PermissionError):
 
 
 def _holders(db, class_id: str, name: str) -> set[str]:
-    """The people of the class who carry `name`, or a name that looks the same (any case, look-alike letters)."""
+    """The people of the class who carry `name`, or a name that looks the same (any case, look-alike
+    letters): those of its register, and those whose drawings in it carry the name (a teacher's
+    register row may be another class's: their name is still theirs here)."""
     rows = db.execute(select(people.c.browser, people.c.name).where(people.c.class_id == class_id))
+    drawn = select(drawings.c.browser, drawings.c.writer).where(drawings.c.class_id == class_id, drawings.c.browser.is_not(None))
+    rows = [*rows, *db.execute(drawn.distinct())]
     return {browser for browser, held in rows if looks(held) == looks(name)}
 
 
@@ -179,14 +183,20 @@ class Register:
             names.setdefault(name, []).append(browser)
         return names
 
-    def rename(self, old: str, new: str, by: Person, merge: bool = False) -> str:
-        """Every browser named `old` is named `new`, and the class's drawings with it (the models
-        and runs: `training.runs.rename_person`). A person renames themselves; the teacher anyone.
-        Into a name someone holds only with `merge` and only by the teacher: one person then."""
+    def rename(self, old: str, new: str, by: Person, merge: bool = False) -> tuple[str, set[str]]:
+        """Every person of the class named `old` (and `by`, if that is their name: a teacher's own
+        row may be another class's) is named `new`, and the drawings they made in the class with
+        them: those from their ids (and, renamed by the teacher, those imported under the name),
+        never another's that carry the same name. The models and runs: `training.runs.rename_person`.
+        A person renames themselves; the teacher anyone. Into a name someone holds only with `merge`
+        and only by the teacher: one person then. (The name they now have, the ids renamed.)"""
         new = clean_name(new)
         with self.db.write(lock="names") as db:  # who holds which name, read and changed as one
             in_class = people.c.class_id == self.class_id
             holders = set(db.execute(select(people.c.browser).where(people.c.name == old, in_class)).scalars())
+            holders |= (
+                {by.session} if db.execute(select(people.c.name).where(people.c.browser == by.session)).scalar() == old else set()
+            )
             if not holders:
                 raise NameRefused(f"nobody in this class is called {old!r}")
             if holders - by.browsers:  # someone else's name, or one merged with another browser's
@@ -196,10 +206,12 @@ class Register:
                     raise _taken(db, self.class_id, new)
                 require(by, "rename_person", f" (merging {old} into {new})")
                 new = db.execute(select(people.c.name).where(people.c.browser == min(others))).scalar_one()
-            db.execute(update(people).where(people.c.name == old, in_class).values(name=new))
-            db.execute(update(drawings).where(drawings.c.writer == old, drawings.c.class_id == self.class_id).values(writer=new))
+            db.execute(update(people).where(people.c.browser.in_(holders)).values(name=new))
+            made = drawings.c.browser.in_(holders) | (drawings.c.browser.is_(None) if is_teacher(by) else false())
+            mine = (drawings.c.writer == old) & (drawings.c.class_id == self.class_id) & made
+            db.execute(update(drawings).where(mine).values(writer=new))
             bump(db, RENAMES)  # the drawings' version changes with it: every process's copies are read again
-        return new
+        return new, holders
 
     # ------------------------------------------------------------ the teacher's sign-in
 
@@ -266,14 +278,17 @@ class Register:
             return False
 
     def teacher(self, browser: str, now: float | None = None) -> tuple[SignIn | None, str]:
-        """(this browser's teacher sign-in, or None when it is not signed in; why not: "idle" when
-        IDLE_SECONDS passed without a page run, else ""). A page run counts as activity, written
-        at most every SEEN_EVERY seconds."""
+        """(this browser's teacher sign-in, or None when it is not signed in or the register's class
+        is not theirs; why not: "idle" when IDLE_SECONDS passed without a page run, "elsewhere" for
+        another teacher's class, else ""). A page run counts as activity, written at most every
+        SEEN_EVERY seconds."""
         now = time.time() if now is None else now
         with self.db.read() as db:
             row = db.execute(select(teachers).where(teachers.c.browser == browser)).first()
             if row is None or row.until <= now or not row.sign_in:  # a sign-in from before ids: signed in again
                 return None, ""
+            if not accounts.teaches(db, row.account, self.class_id):
+                return None, "elsewhere"
             if now - row.seen > IDLE_SECONDS:
                 db.execute(update(teachers).where(teachers.c.browser == browser).values(until=0))
                 return None, "idle"

@@ -84,15 +84,16 @@ def owns(person: Person, owner: dict | None) -> bool:
 
 
 def is_teacher(person: Person) -> bool:
-    """Whether `person` has the teacher's rights now: a sign-in is read again from the class
-    database (it may have been signed out in another tab, have expired, or its account removed)."""
+    """Whether `person` has the teacher's rights now, in their class: a sign-in is read again from
+    the class database (it may have been signed out in another tab, have expired, or its account
+    removed; the class may be another teacher's)."""
     if not person.teacher or not person.sign_in:
         return person.teacher
     from model_store.accounts import sign_in_holds  # argon2 and the database: loaded once a sign-in is checked
     from model_store.database import Database
 
     with Database().read() as db:
-        return sign_in_holds(db, person.session, person.sign_in, time.time())
+        return sign_in_holds(db, person.session, person.sign_in, time.time(), person.class_id)
 
 
 def require(person: Person, action: str, detail: str = "", owner: dict | None = None) -> None:

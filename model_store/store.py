@@ -488,13 +488,13 @@ class _Tables:
             c.execute(delete(models).where(models.c.name == name))
             c.execute(delete(model_files).where(model_files.c.model == name))
 
-    def rename_owner(self, old: str, new: str) -> int:
+    def rename_owner(self, people: set[str], new: str) -> int:
         changed = 0
         with self.db.write() as c:
             for name, saved, text in c.execute(select(models.c.name, models.c.saved, models.c.record).with_for_update()).all():
                 entry = self._entry(name, saved, text)
                 owner = entry.record.get("owner") or {}
-                if entry.broken or owner.get("name") != old:
+                if entry.broken or owner.get("browser") not in people:
                     continue
                 record = {**entry.record, "owner": {**owner, "name": new}}
                 c.execute(update(models).where(models.c.name == name).values(record=json.dumps(record), saved=_now()))
@@ -656,10 +656,10 @@ class ModelStore:
         self._tables().rename(name, new_name, self.check_free)
         return self.get(new_name)
 
-    def rename_owner(self, old: str, new: str) -> int:
-        """Every record owned by `old` now says `new` (a person renamed: `training.runs.rename_person`,
-        which checks who may); how many records changed."""
-        return self._tables().rename_owner(old, new)
+    def rename_owner(self, people: set[str], new: str) -> int:
+        """Every record these people (their ids) own now says `new` (a person renamed:
+        `training.runs.rename_person`, which checks who may); how many records changed."""
+        return self._tables().rename_owner(people, new)
 
     def read_upload(self, data: bytes, by: Person) -> keras.Model:
         """A `.keras` file from outside, loaded in safe mode and checked to read 28x28 digits."""

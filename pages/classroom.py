@@ -23,6 +23,10 @@ through_app_frame()
 
 st.title("Class")
 person = me()
+if st.session_state.get("class_shown") != person.class_id:  # another class opened: its own figures, not the last one's
+    for key in [k for k in st.session_state if str(k).startswith("class_")]:
+        del st.session_state[key]
+    st.session_state["class_shown"] = person.class_id
 STUDENTS_MAY = (
     "draw, upload images, predict, save drawings (at most 30 a minute), train (queued, within the limits below), "
     "run experiments, look at every page, download models and their own drawings, rename themselves, "
@@ -60,7 +64,7 @@ def classes() -> None:
         guests = st.toggle("Guests may draw here without joining", value=here.guests, key="class_guests")
         if guests != here.guests:
             attempt_class(
-                lambda: Classes().set_guests(here.id, guests, person),
+                lambda: Classes().set_guests(guests, person),
                 "Saved: " + ("guests welcome." if guests else "students only."),
             )
     table = {"class": [c.name for c in mine], "join code": [c.code for c in mine], "guests": [c.guests for c in mine]}
@@ -94,7 +98,7 @@ def new_secret_words() -> None:
         if not st.form_submit_button("Give them new secret words", icon=":material/key:"):
             return
     try:
-        first, second = Classes().reset_secret(person.class_id, who, person)
+        first, second = Classes().reset_secret(who, person)
     except (ClassError, NotAllowed, DatabaseError) as err:
         st.error(plain(str(err)), icon=":material/error:")
         return

@@ -68,7 +68,7 @@ def test_two_classes_drawings_people_runs_and_limits_are_invisible_to_each_other
     Register().claim("ada-main", "ada")
     with pytest.raises(NameRefused, match="try 'ADA-2'"):
         Register(class_id=seven.id).claim("someone", "ADA")
-    Register(class_id=seven.id).rename("ada", "ada b", replace(TERMINAL, class_id=seven.id))
+    Register(class_id=seven.id).rename("ada", "ada b", replace(TERMINAL, class_id=seven.id))[0]
     assert list(Register().people()) == ["ada"] and list(Register(class_id=seven.id).people()) == ["ada b"]
     assert here.writers() == ["ada b"]
     # Limits: each class its own.
@@ -151,8 +151,8 @@ def test_wrong_secret_words_wait_after_the_allowance_and_the_teacher_gives_new_o
     assert waiting.value.seconds == FIRST_WAIT
     assert Classes().join(seven.code, "ada", WORDS, "ada-id", now=1000.0 + FIRST_WAIT + 1)[1] == "ada-id"
     with pytest.raises(NotAllowed):
-        Classes().reset_secret(seven.id, "ada", STUDENT)
-    words = Classes().reset_secret(seven.id, "ada", replace(TERMINAL, class_id=seven.id))
+        Classes().reset_secret("ada", replace(STUDENT, class_id=seven.id))
+    words = Classes().reset_secret("ada", replace(TERMINAL, class_id=seven.id))
     with pytest.raises(WrongJoin):
         Classes().join(seven.code, "ada", WORDS, "ada-id", now=1100.0)
     assert Classes().join(seven.code, "ada", words, "ada-id", now=1100.0)[1] == "ada-id"
@@ -209,6 +209,53 @@ def test_join_codes_have_no_look_alike_letters_and_class_names_no_look_alike_twi
         seven = Classes().create("7B", TERMINAL)
         Register(class_id=seven.id).claim("guest-id", "bob")
         Classes().join(seven.code, "bob", WORDS, "someone-else")
+
+
+def test_a_teacher_has_no_rights_in_another_teachers_class_even_after_joining_it(engine):
+    from model_store.accounts import Accounts
+    from training.limits import Limits, read_limits, save_limits
+
+    Accounts().add("Ms Lee", "lee's password")
+    Accounts().add("Mr Roe", "roe's password")
+    mine, theirs = Classes().create("7A", TERMINAL, teacher="Ms Lee"), Classes().create("7B", TERMINAL, teacher="Mr Roe")
+    Classes().join(theirs.code, "lee", WORDS, "lee-id")  # she joins 7B as a student, then signs in there
+    assert Register().attempt("desk", "lee's password", "", account="Ms Lee", person="lee-id")
+    lee = Person("Ms Lee", "lee-id", teacher=True, sign_in=Register().teacher("desk")[0].id)
+    save_limits(Limits(epochs=3), replace(lee, class_id=mine.id))  # her own class
+    save_limits(Limits(epochs=4), lee)  # the install's own: every teacher's
+    in_theirs = replace(lee, class_id=theirs.id)
+    for action in (
+        lambda: save_limits(Limits(epochs=50), in_theirs),
+        lambda: Classes().set_guests(False, in_theirs),
+        lambda: Classes().reset_secret("lee", in_theirs),
+        lambda: Drawings(class_id=theirs.id).delete_all(in_theirs),
+    ):
+        with pytest.raises(NotAllowed):
+            action()
+    assert read_limits(theirs.id) == Limits() and Classes().get(theirs.id).guests
+    assert Register(class_id=theirs.id).teacher("desk") == (None, "elsewhere")  # the sidebar: a student there
+
+
+def test_a_rename_carries_only_the_renamed_persons_things_in_any_class(engine, store, tiny):
+    """A name is shown, not owned: renaming one "ada" renames neither another class's ada's model nor
+    a drawing another person made under that name."""
+    from training.runs import rename_person
+
+    seven = Classes().create("7B", TERMINAL)
+    Register().claim("ada-main", "ada")
+    owner = {"name": "ada", "browser": "ada-main"}
+    store.save(tiny[0], {"name": "adas-net", "architecture": "dense-128", "normalization": "scale", "owner": owner})
+    teacher = Person("Ms T", "teacher-id", teacher=True, class_id=seven.id)
+    Register().claim("teacher-id", "Ms T")  # the teacher's row is the install's class's...
+    Drawings(class_id=seven.id).add(ink(1), 1, "Ms T", browser="teacher-id")  # ...and she draws in 7B
+    with pytest.raises(NameRefused, match="already someone else's name"):
+        Register(class_id=seven.id).claim("mallory-id", "ms t")  # her name is hers in 7B too
+    Register(class_id=seven.id).claim("mallory-id", "ada")
+    mallory = Person("ada", "mallory-id", class_id=seven.id)
+    assert rename_person("ada", "ada the great", mallory) == "ada the great"
+    assert store.get("adas-net").record["owner"]["name"] == "ada"  # main's ada's model keeps her name
+    assert rename_person("Ms T", "Ms Tee", teacher) == "Ms Tee"  # a teacher renames herself from 7B
+    assert Drawings(class_id=seven.id).writers() == ["Ms Tee"]
 
 
 def test_a_teacher_sees_their_own_classes_and_the_installs(engine):

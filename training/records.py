@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import delete, func, select, update
 
-from model_store.database import MAIN, Database, insert_new, run_events, run_files, upsert
+from model_store.database import Database, insert_new, run_events, run_files, upsert
 from model_store.database import runs as runs_table
 from model_store.roles import maker
 from model_store.status import FINISHED, Status
@@ -208,13 +208,13 @@ class Records:
             record = json.loads(str(kept["record"]))
             return {"model": kept["model"].tobytes(), "record": record, "probabilities": kept["probabilities"]}
 
-    def rename_owner(self, old: str, new: str, class_id: str = MAIN) -> int:
-        """The owner `old` becomes `new` in every run of the class; how many runs."""
+    def rename_owner(self, people: set[str], new: str) -> int:
+        """Every run these people (their ids) queued now shows `new` as its owner; how many runs."""
         changed = 0
         with self.db.write(lock="rename") as c:
             for run_id, value in c.execute(select(runs_table.c.id, runs_table.c.config)).tuples():
                 config = json.loads(value)
-                if config.get("owner") == old and config.get("class_id", MAIN) == class_id:
+                if config.get("session") in people:
                     c.execute(
                         update(runs_table)
                         .where(runs_table.c.id == run_id)

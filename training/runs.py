@@ -181,9 +181,9 @@ def has_checkpoint(run_id: str) -> bool:
 def rename_person(old: str, new: str, by: Person, merge: bool = False) -> str:
     """A person of `by`'s class gets a new name for their browsers and drawings (`Register.rename`,
     which checks who may), carried to their models' records and their runs' too; the name they now have."""
-    new = Register(class_id=by.class_id).rename(old, new, by, merge)
-    ModelStore().rename_owner(old, new)
-    records().rename_owner(old, new, by.class_id)
+    new, renamed = Register(class_id=by.class_id).rename(old, new, by, merge)
+    ModelStore().rename_owner(renamed, new)
+    records().rename_owner(renamed, new)
     return new
 
 

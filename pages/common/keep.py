@@ -85,10 +85,10 @@ def keep_controls(prediction: Prediction, key: str, source: str, original: np.nd
 
 
 @st.cache_data(ttl=10, show_spinner=False, max_entries=1000)
-def tally(writer: str, saved_here: int) -> tuple[int, int]:
+def tally(writer: str, class_id: str, saved_here: int) -> tuple[int, int]:
     """The writer's and the class's drawings, counted at most every 10 s (the page asked the database
     at every stroke otherwise); `saved_here` changes with each save from this session, so it shows."""
-    return Drawings(class_id=my_class()).tally(writer)
+    return Drawings(class_id=class_id).tally(writer)
 
 
 def saved_counts(key: str) -> None:
@@ -98,7 +98,7 @@ def saved_counts(key: str) -> None:
         st.button("Save again", key=f"{key}_save_again", icon=":material/refresh:", on_click=save_waiting)
         return
     try:
-        mine, everyone = tally(who_am_i(), st.session_state.get("draw_saved", 0))
+        mine, everyone = tally(who_am_i(), my_class(), st.session_state.get("draw_saved", 0))
     except DatabaseError as err:
         st.caption(f":material/warning: {err}")
         return

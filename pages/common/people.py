@@ -20,7 +20,7 @@ from datetime import datetime
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from model_store.database import DatabaseError
+from model_store.database import MAIN, DatabaseError
 from model_store.people import (
     IDLE_SECONDS,
     PASSWORD_VARIABLE,
@@ -203,13 +203,15 @@ def _signed_in() -> tuple[SignIn | None, bool]:
     school has teacher accounts). Read once per page run; an idle sign-out is said once."""
     if (run := st.session_state.get("who_run_checked")) and run == _page_run():
         return st.session_state["who_sign_in"], st.session_state["who_accounts"]
-    register = Register()
+    register = Register(class_id=_visit().class_id)
     try:
         (sign_in, why), accounts = register.teacher(_visit().key), register.accounts_exist()
     except DatabaseError:
         (sign_in, why), accounts = (None, ""), True  # unreadable: nobody gets the teacher's rights
     if why == "idle":
         st.session_state["who_note"] = f"Signed out as teacher after {IDLE_SECONDS // 60} minutes without activity."
+    if why == "elsewhere":
+        st.session_state["who_note"] = "This class is another teacher's: here you are a student. Sign out, then sign in again."
     st.session_state.update(who_sign_in=sign_in, who_accounts=accounts, who_run_checked=_page_run())
     return sign_in, accounts
 
@@ -234,7 +236,8 @@ def _sign_in() -> None:
         right = register.attempt(visit.key, given, teacher_password(), account=account, person=visit.person, renew=digest(token))
         if right:  # a new token: one copied or planted before this sign-in leads nowhere
             _keep()  # the teacher is a person of the class from here on
-            st.session_state["who_visit"] = Sessions().renew(_visit(), token)
+            theirs = Register(class_id=visit.class_id).teacher(digest(token))[1] != "elsewhere"
+            st.session_state["who_visit"] = Sessions().renew(_visit(), token, class_id=visit.class_id if theirs else MAIN)
     except (TooManyTries, SetupProblem, DatabaseError) as err:
         st.session_state["who_note"] = str(err)
         return
