@@ -12,6 +12,7 @@ import streamlit as st
 
 from pages.common.joining import sidebar_class
 from pages.common.people import check_setup, sidebar
+from pages.common.sso import single_sign_on
 
 # A local icon: a ":material/...:" page icon makes the browser fetch it from a font server.
 st.set_page_config(page_title="MNIST Lab", page_icon=Path(__file__).parent / "pages/common/icon.png", layout="wide")
@@ -52,5 +53,6 @@ st.html("""<style>
 }
 </style>""")
 page = st.navigation(pages)
+single_sign_on()  # a school account (st.login) matched to its teacher or student
 sidebar_class(sidebar())  # the person's name, role and class, on every page
 page.run()

@@ -8,7 +8,7 @@ python -m model_store map [--model NAME]
 python -m model_store drawings list | export FILE.npz [--by NAME] | import FILE.npz [--by NAME]   [--class NAME]
 python -m model_store backup DIR
 python -m model_store restore DIR
-python -m model_store teachers list | add NAME | remove NAME | password NAME | disable NAME | enable NAME
+python -m model_store teachers list | add NAME [--email E] | remove NAME | password NAME | disable NAME | enable NAME | email NAME --email E
 python -m model_store classes list | create NAME [--teacher T]   [--json]
 """
 
@@ -365,7 +365,19 @@ def cmd_teachers(store: ModelStore, args: argparse.Namespace) -> int:
         if args.action == "list":
             return _list_teachers(accounts)
         if args.action == "add":
-            print(f"added teacher {accounts.add(args.name, _new_password())}")
+            name = accounts.add(args.name, _new_password())
+            if args.email:
+                accounts.set_email(name, args.email)
+            print(
+                f"added teacher {name}" + (f", who may also sign in with the school account {args.email}" if args.email else "")
+            )
+        elif args.action == "email":
+            accounts.set_email(args.name, args.email or "")
+            print(
+                f"{args.name} signs in with the school account {args.email}"
+                if args.email
+                else f"{args.name} has no school account now"
+            )
         elif args.action == "password":
             accounts.set_password(args.name, _new_password())
             print(f"changed the password of {args.name}; their sign-ins ended")
@@ -466,8 +478,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help='one JSON object a class: {"class": NAME, "code": CODE}')
     c.add_argument("--db", help=db_help)
     t = sub.add_parser("teachers", help="the school's teacher accounts: list, add, remove, a new password")
-    t.add_argument("action", choices=["list", "add", "remove", "password", "disable", "enable"])
+    t.add_argument("action", choices=["list", "add", "remove", "password", "disable", "enable", "email"])
     t.add_argument("name", nargs="?", metavar="NAME", help="the teacher's name (all but list)")
+    t.add_argument("--email", help="add, email: the school account (single sign-on) that signs them in too")
     t.add_argument("--db", help=db_help)
     g = sub.add_parser("migrate", help="bring a data folder of an earlier release into the configured class database")
     g.add_argument("--data", help="the data folder (default: $MNIST_LAB_DATA or data/)")

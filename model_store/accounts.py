@@ -86,6 +86,19 @@ class Accounts:
         with self.db.write() as db:
             self._change(db, name, disabled=disabled)
 
+    def set_email(self, name: str, email: str) -> None:
+        """The school account (e-mail) that signs this teacher in through single sign-on; "" for none."""
+        email = clean_email(email) if email.strip() else None
+        with self.db.write(lock="teachers") as db:
+            if (
+                email
+                and db.execute(
+                    select(teacher_accounts.c.name).where(teacher_accounts.c.email == email, teacher_accounts.c.name != name)
+                ).first()
+            ):
+                raise ValueError(f"{email} is another teacher's school account already")
+            self._change(db, name, email=email)
+
     def remove(self, name: str) -> None:
         with self.db.write() as db:
             if db.execute(delete(teacher_accounts).where(teacher_accounts.c.name == name)).rowcount == 0:
@@ -96,6 +109,22 @@ class Accounts:
         if db.execute(update(teacher_accounts).where(teacher_accounts.c.name == name).values(**values)).rowcount == 0:
             raise NoSuchTeacher(name)
         end_sign_ins(db, name)
+
+
+def clean_email(email: str) -> str:
+    """An e-mail address as it is matched: trimmed, lower case; ValueError for one that is not."""
+    email = (email or "").strip().lower()
+    if email.count("@") != 1 or not all(email.split("@")) or len(email) > 254 or any(c.isspace() for c in email):
+        raise ValueError(f"{email!r} is not an e-mail address")
+    return email
+
+
+def by_email(db: Connection, email: str) -> str | None:
+    """The teacher account a school account (e-mail) signs in: not disabled; None when none."""
+    query = select(teacher_accounts.c.name).where(
+        teacher_accounts.c.email == clean_email(email), teacher_accounts.c.disabled.is_(False)
+    )
+    return db.execute(query).scalar()
 
 
 def sign_in_holds(db: Connection, person: str, sign_in: str, now: float, class_id: str = MAIN) -> bool:

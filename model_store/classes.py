@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, insert, select, update
 
-from model_store.accounts import password_hasher
+from model_store.accounts import clean_email, password_hasher
 from model_store.database import MAIN, Database, people, students, upsert, wrong_passwords
 from model_store.database import classes as table
 from model_store.names import clean_name, looks
@@ -260,6 +260,19 @@ class Classes:
             raise WrongJoin("those are not this student's secret words (your teacher can give you new ones)") from None
         with self.db.read() as db:
             db.execute(delete(wrong_passwords).where(wrong_passwords.c.scope == scope))
+
+    def student_by_email(self, email: str) -> tuple[str, str] | None:
+        """(the person, their class) of the student whose school account `email` is; None when none."""
+        with self.db.read() as db:
+            row = db.execute(select(students.c.person, students.c.class_id).where(students.c.email == clean_email(email))).first()
+        return (row.person, row.class_id) if row else None
+
+    def link_email(self, person: str, email: str) -> None:
+        """A student's school account (they joined signed in with it): from now on it leads to them."""
+        email = clean_email(email)
+        with self.db.write(lock="names") as db:
+            db.execute(update(students).where(students.c.email == email).values(email=None))  # one person an address
+            db.execute(update(students).where(students.c.person == person).values(email=email))
 
     def students(self, class_id: str) -> list[str]:
         """The names of the class's students (those with a secret), in order."""

@@ -160,6 +160,7 @@ students = Table(
     Column("class_id", Text, nullable=False),
     Column("secret", Text, nullable=False),  # argon2id of the two words
     Column("created", Text, nullable=False),
+    Column("email", Text),  # their school account's (single sign-on), once they joined signed in with it
 )
 
 # The class's settings, one JSON value a key: "limits" (`training.limits`), "default_model".

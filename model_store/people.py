@@ -61,7 +61,7 @@ def password_from(variable: str | None, secrets_file: dict | None) -> str:
         if not variable.strip():
             raise SetupProblem(f"{PASSWORD_VARIABLE} is set but empty. Give it the teacher password, or unset it.")
         return variable
-    if secrets_file is None:
+    if secrets_file is None or set(secrets_file) <= {"auth"}:  # no file, or only the single sign-on's section
         return ""
     if SECRETS_KEY not in secrets_file:
         keys = ", ".join(sorted(secrets_file)) or "none"
@@ -111,6 +111,13 @@ def _taken(db, class_id: str, name: str) -> NameRefused:
     stem = name[: MAX_NAME - 4]
     free = next(f"{stem}-{i}" for i in range(2, 10_000) if looks(f"{stem}-{i}") not in taken)
     return NameRefused(f"{name!r} is already someone else's name in this class: try {free!r}")
+
+
+def _signed_in(db, browser: str, account: str | None, person: str, now: float) -> None:
+    """The teacher's sign-in of a session, for LESSON_SECONDS, with a new id: an old tab's is no longer it."""
+    row = {"browser": browser, "until": now + LESSON_SECONDS, "seen": now, "person": person}
+    row |= {"account": account, "sign_in": secrets.token_hex(16)}
+    upsert(db, teachers, row, ("browser",), ("until", "seen", "account", "sign_in", "person"))
 
 
 def guest_name() -> str:
@@ -266,9 +273,7 @@ class Register:
             self._refuse_while_waiting(db, browser, now, person)  # the answer is given only within the budget
             if right:
                 db.execute(delete(wrong_passwords).where(wrong_passwords.c.scope.in_((browser, "app"))))
-                row = {"browser": who.get("renew") or browser, "until": now + LESSON_SECONDS, "seen": now, "person": person}
-                row |= {"account": account, "sign_in": secrets.token_hex(16)}  # a new id: an old tab's is no longer it
-                upsert(db, teachers, row, ("browser",), ("until", "seen", "account", "sign_in", "person"))
+                _signed_in(db, who.get("renew") or browser, account, person, now)
                 return True
             counts = self._counts(db, browser)
             for key in (browser, "app"):
@@ -276,6 +281,16 @@ class Register:
                 wrong = 1 if now - last > QUIET_SECONDS else wrong + 1
                 upsert(db, wrong_passwords, {"scope": key, "wrong": wrong, "last": now}, ("scope",), ("wrong", "last"))
             return False
+
+    def single_sign_in(self, browser: str, email: str, person: str, now: float | None = None) -> str | None:
+        """The session `browser` (its token's hash: a new one) signed in as the teacher whose school
+        account `email` is (`st.login` has checked it); that account's name, or None when no
+        teacher has it."""
+        now = time.time() if now is None else now
+        with self.db.write(lock="sign-in") as db:
+            if (account := accounts.by_email(db, email)) is not None:
+                _signed_in(db, browser, account, person, now)
+        return account
 
     def teacher(self, browser: str, now: float | None = None) -> tuple[SignIn | None, str]:
         """(this browser's teacher sign-in, or None when it is not signed in or the register's class

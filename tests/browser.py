@@ -75,13 +75,13 @@ class App:
 
 
 @contextlib.contextmanager
-def running_app(folder: Path, script: str = "app.py", **env):
+def running_app(folder: Path, script: str = "app.py", flags: tuple[str, ...] = (), port: int | None = None, **env):
     """`streamlit run app.py` on a free port with its own store, runs, class data and log in `folder` (an empty
-    store: the bundled model serves); `script` another page to serve; `env` adds to its environment
-    (e.g. RAY_ADDRESS)."""
+    store: the bundled model serves); `script` another page to serve; `flags` more of Streamlit's
+    options (`--secrets.files=...`); `port` a port chosen beforehand; `env` adds to its environment (e.g. RAY_ADDRESS)."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    port = free_port()
+    port = port or free_port()
     models, log = folder / "models", folder / "streamlit.log"
     env = {
         **os.environ,
@@ -90,7 +90,8 @@ def running_app(folder: Path, script: str = "app.py", **env):
         "MNIST_LAB_DATA": str(folder / "data"),
         **env,
     }
-    command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless=true", f"--server.port={port}"]
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless=true", "--server.address=127.0.0.1"]
+    command += [f"--server.port={port}", *flags]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

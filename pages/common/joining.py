@@ -14,7 +14,8 @@ from model_store.names import NameRefused
 from model_store.roles import Person
 from model_store.sessions import Sessions, new_person
 from pages.common import plain
-from pages.common.people import become, current_visit, teacher_sign_in
+from pages.common.people import SIGNED_OUT, become, current_visit, teacher_sign_in
+from pages.common.sso import school_email, sign_on_button
 
 
 def the_class() -> Class | None:
@@ -56,6 +57,8 @@ def _join() -> None:
     try:
         found, student = Classes().join(code, name, words, visit.person, source=st.context.ip_address or "")
         joined = Sessions().renew(visit, person=student, class_id=found.id)
+        if email := school_email():  # joined signed in with the school account: it leads to them from now on
+            Classes().link_email(student, email)
     except (ClassError, NameRefused, DatabaseError) as err:
         st.session_state["who_note"] = f"Not joined: {err}"
         return
@@ -72,6 +75,7 @@ def _leave() -> None:
     except DatabaseError as err:
         st.session_state["who_note"] = f"Not signed out: {err}"
         return
+    st.session_state[SIGNED_OUT] = True
     _became(left, "Signed out: this browser is a new guest's. Your work waits for you in your class.")
 
 
@@ -122,6 +126,7 @@ def sidebar_class(person: Person) -> None:
     if person.teacher:
         class_switch(person)
     else:
+        sign_on_button()
         student_corner(person)
     if guests_kept_out(person):
         st.stop()

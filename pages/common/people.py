@@ -38,6 +38,7 @@ from model_store.sessions import COOKIE, Sessions, Visit, digest, new_person, ne
 from pages.common import plain
 
 NAME_SECONDS = 10  # a name is read again from the register this often (the teacher may rename it)
+SIGNED_OUT = "who_signed_out"  # set by a Sign out: the school account's sign-out follows (`sso`)
 
 
 def teacher_password() -> str:
@@ -259,7 +260,7 @@ def _sign_out() -> None:
         st.session_state["who_note"] = f"Not signed out: {err}"
         return
     st.session_state.pop("who_run_checked", None)
-    st.session_state["who_note"] = "Signed out: you are a student now."
+    st.session_state.update({"who_note": "Signed out: you are a student now.", SIGNED_OUT: True})
 
 
 def sidebar() -> Person:
@@ -279,8 +280,9 @@ def sidebar() -> Person:
     )
     person = me()
     password = teacher_password()  # check_setup has stopped the app if this fails
+    slot = st.sidebar.empty()  # always there: the widgets below keep their place (an expander stays open)
     if note := st.session_state.pop("who_note", None):
-        st.sidebar.caption(plain(note))
+        slot.caption(plain(note))
     if not password and not _signed_in()[1]:
         st.sidebar.caption(
             f":material/lock_open: No teacher password is set, so everyone may change everything. "

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("class_id", sa.Text, nullable=False),
         sa.Column("secret", sa.Text, nullable=False),
         sa.Column("created", sa.Text, nullable=False),
+        sa.Column("email", sa.Text),  # their school account's, once they joined signed in with it
     )
     for table in ("drawings", "people"):
         op.add_column(table, sa.Column("class_id", sa.Text, nullable=False, server_default="main"))
