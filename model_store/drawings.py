@@ -26,6 +26,7 @@ from model_store.roles import TERMINAL, NotAllowed, Person, is_teacher, maker, r
 SOURCES = ("canvas", "upload", "import")
 MAX_IMPORT = 100_000  # drawings in one imported file
 SAVES_PER_MINUTE = 30  # from one browser: a digit every 2 s is quick drawing; more is a flood
+CLASS_SAVES_PER_MINUTE = 900  # from a whole class: 30 students at the pace above
 COLUMNS = ("id", "created", "writer", "label", "image", "source", "model", "probabilities", "original", "browser")
 
 
@@ -100,6 +101,7 @@ class Drawings:
         with self.db.write(lock=f"saves:{browser}") as db:
             if browser is not None:
                 self._check_rate(db, browser, row["created"])
+                self._check_class_rate(db, row["created"])
             return db.execute(insert(table).values(**row).returning(table.c.id)).scalar_one()
 
     def _check_rate(self, db, browser: str, now: str) -> None:
@@ -117,6 +119,17 @@ class Drawings:
             raise TooManySaves(
                 f"you saved {len(recent)} drawings in the last minute, the class's limit is {SAVES_PER_MINUTE}: "
                 f"wait {max(wait, 1):.0f} s (a flood of drawings would crowd everyone else's out of the next teach run)"
+            )
+
+    def _check_class_rate(self, db, now: str) -> None:
+        """The whole class saves at most CLASS_SAVES_PER_MINUTE (counted without the class's lock:
+        saves at the same instant may pass it by a few)."""
+        minute_ago = (datetime.fromisoformat(now) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+        query = select(table.c.created).where(self.mine).order_by(table.c.id.desc()).offset(CLASS_SAVES_PER_MINUTE - 1).limit(1)
+        if (oldest := db.execute(query).scalar()) is not None and oldest > minute_ago:
+            raise TooManySaves(
+                f"the class saved {CLASS_SAVES_PER_MINUTE} drawings in the last minute, its most: wait a few seconds "
+                "(this drawing is kept: press Save again)"
             )
 
     def _row(self, image, label, writer, source, original, model, probabilities) -> dict:

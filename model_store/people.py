@@ -26,13 +26,13 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, false, func, select, update
 
 from model_store import accounts
 from model_store.accounts import IDLE_SECONDS
-from model_store.database import MAIN, RENAMES, Database, bump, drawings, people, teachers, upsert, wrong_passwords
+from model_store.database import MAIN, RENAMES, Database, bump, drawings, people, students, teachers, upsert, wrong_passwords
 from model_store.names import MAX_NAME, NameRefused, clean_name, looks
 from model_store.roles import Person, is_teacher, password_matches, require
 
@@ -42,6 +42,7 @@ QUIET_SECONDS = 24 * 3600  # a day without a wrong password starts the count aga
 LESSON_SECONDS = 4 * 3600  # how long a sign-in holds on its browser
 SEEN_EVERY = 60  # the last page run is written at most this often
 GUEST_TRIES = 20  # 40-bit guest names: a clash is rare, twenty in a row never happens
+NEW_GUESTS_AN_HOUR = 200  # in one class: a school's open day fits; a script making guests does not
 
 
 PASSWORD_VARIABLE = "MNIST_LAB_TEACHER_PASSWORD"
@@ -149,12 +150,28 @@ class Register:
         the one their page showed), kept for them. Called once a guest saves something."""
         if name := self.name_of(browser):
             return name
+        self._refuse_a_guest_flood()
         for wanted in [guest or guest_name()] + [guest_name() for _ in range(GUEST_TRIES)]:
             try:
                 return self.claim(browser, wanted)
             except NameRefused:
                 continue  # that guest name is someone's: draw another
         raise NameRefused(f"no free guest name was found in {GUEST_TRIES} tries")
+
+    def _refuse_a_guest_flood(self) -> None:
+        """NameRefused once the class has had NEW_GUESTS_AN_HOUR new guests in the last hour: cookies
+        are free, so a script could otherwise keep a guest a second, each saving its 30 a minute."""
+        hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+        joined = select(students.c.person)
+        new = select(func.count()).where(
+            people.c.class_id == self.class_id, people.c.since > hour_ago, people.c.browser.not_in(joined)
+        )
+        with self.db.read() as db:
+            if db.execute(new).scalar_one() >= NEW_GUESTS_AN_HOUR:
+                raise NameRefused(
+                    f"this class has had {NEW_GUESTS_AN_HOUR} new guests in the last hour, its most: join it with its code "
+                    "(the sidebar's Join your class) to save"
+                )
 
     def claim(self, browser: str, wanted: str) -> str:
         """Give this browser the name `wanted` (cleaned), unless another browser holds it."""

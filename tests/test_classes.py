@@ -340,3 +340,24 @@ def student_token(context) -> str | None:
 
     tokens = [c["value"] for c in context.cookies() if c["name"] == COOKIE]
     return tokens[0] if tokens and Sessions().person_of(tokens[0]) else None
+
+
+def test_a_class_bounds_its_new_guests_an_hour_and_its_saves_a_minute_whatever_the_cookies(engine, monkeypatch):
+    import model_store.drawings
+    import model_store.people
+
+    monkeypatch.setattr(model_store.people, "NEW_GUESTS_AN_HOUR", 3)
+    monkeypatch.setattr(model_store.drawings, "CLASS_SAVES_PER_MINUTE", 5)
+    seven = Classes().create("7B", TERMINAL)
+    Classes().join(seven.code, "ada", WORDS, "ada-id")  # a student: not a guest
+    for i in range(3):
+        Register().name_for(f"guest-{i}")
+    with pytest.raises(NameRefused, match="3 new guests in the last hour"):
+        Register().name_for("guest-3")  # a fresh cookie, one guest too many
+    assert Register(class_id=seven.id).name_for("visitor").startswith("guest-")  # another class: its own count
+    here = Drawings()
+    for i in range(5):
+        here.add(ink(i), 1, f"guest-{i}", browser=f"guest-{i}")
+    with pytest.raises(model_store.drawings.TooManySaves, match="the class saved 5 drawings in the last minute"):
+        here.add(ink(6), 1, "guest-0", browser="guest-6")
+    assert Drawings(class_id=seven.id).add(ink(1), 1, "ada", browser="ada-id")  # 7B saves on
