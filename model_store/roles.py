@@ -24,6 +24,7 @@ TEACHER_ONLY = {
     "rename_model": "rename another person's model",
     "upload_model": "add models from a file",
     "set_default": "choose the class's default model",
+    "share_model": "share a model with the whole school",
     "model_job": "calibrate another person's model or build its map",
     "delete_drawings": "delete another person's drawings",
     "export_drawings": "download the whole class's drawings with their names",

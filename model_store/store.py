@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import Connection, delete, insert, select, update
 
-from model_store.database import Database, DatabaseError, model_files, models, settings, upsert
+from model_store.database import MAIN, Database, DatabaseError, model_files, models, settings, upsert
 from model_store.files import FULL, PROJECT_ROOT, free_bytes, in_mb, short_of_space, write_atomic
 from model_store.roles import Person, require
 
@@ -63,6 +63,11 @@ SUFFIXES = {"model": ".keras", "test_probabilities": ".npz", "map": ".map.npz"} 
 CHECKSUM = re.compile(r"[0-9a-f]{64}")
 CACHE = ".cache"  # in the local models folder: the class database's files, named by checksum
 DEFAULT_KEY = "default_model"
+
+
+def default_key(class_id: str) -> str:
+    """The setting a class's default model is kept in: DEFAULT_KEY for the install's own, as every release has."""
+    return DEFAULT_KEY if class_id == MAIN else f"{DEFAULT_KEY}:{class_id}"
 
 
 class StoreError(ValueError):
@@ -115,6 +120,11 @@ class StoredModel:
     @property
     def broken(self) -> bool:
         return self.error is not None
+
+    def seen_in(self, class_id: str) -> bool:
+        """Whether the class may use it: the bundled model and those shared with the school are
+        every class's; any other is its class's (one from before classes: the install's own)."""
+        return self.bundled or bool(self.record.get("shared")) or self.record.get("class_id", MAIN) == class_id
 
     def file(self, kind: str) -> Path | None:
         """Its file of `kind` (SUFFIXES) on this machine's disk; None when it has none. One in the
@@ -273,11 +283,11 @@ class _Folder:
     def taken(self, name: str, _connection: Connection | None = None) -> bool:
         return (self.directory / f"{name}.json").exists()
 
-    def default_name(self) -> str | None:
+    def default_name(self, class_id: str = MAIN) -> str | None:
         chosen = self.directory / "default.txt"
         return chosen.read_text().strip() if chosen.is_file() else None
 
-    def set_default_name(self, name: str) -> None:
+    def set_default_name(self, name: str, class_id: str = MAIN) -> None:  # a folder is one class's
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomic(self.directory / "default.txt", lambda p: p.write_text(name))
 
@@ -407,21 +417,29 @@ class _Tables:
         with self.db.read() as c:
             return c.execute(query).first() is not None
 
-    def default_name(self) -> str | None:
-        return self._or_last("default", self._read_default)
+    def default_name(self, class_id: str = MAIN) -> str | None:
+        return self._or_last(f"default:{class_id}", lambda: self._read_default(class_id))
 
-    def _read_default(self) -> str | None:
+    def _read_default(self, class_id: str) -> str | None:
         with self.db.read() as c:
-            value = c.execute(select(settings.c.value).where(settings.c.key == DEFAULT_KEY)).scalar()
+            value = c.execute(select(settings.c.value).where(settings.c.key == default_key(class_id))).scalar()
         try:
             name = json.loads(value) if value is not None else None
         except ValueError:
             return None
         return name if isinstance(name, str) else None
 
-    def set_default_name(self, name: str) -> None:
+    def set_default_name(self, name: str, class_id: str = MAIN) -> None:
         with self.db.write() as c:
-            upsert(c, settings, {"key": DEFAULT_KEY, "value": json.dumps(name)}, ("key",), ("value",))
+            upsert(c, settings, {"key": default_key(class_id), "value": json.dumps(name)}, ("key",), ("value",))
+
+    def set_shared(self, name: str, shared: bool) -> None:
+        with self.db.write() as c:
+            text = c.execute(select(models.c.record).where(models.c.name == name)).scalar()
+            if text is None:
+                raise StoreError(f"no model named {name!r}")
+            record = {**json.loads(text), "shared": shared}
+            c.execute(update(models).where(models.c.name == name).values(record=json.dumps(record), saved=_now()))
 
     def save(self, name: str, blobs: dict[str, bytes], record: dict, overwrite: bool, check: Callable) -> StoredModel:
         """One transaction under the lock on the name: checked free, the files' rows, the record."""
@@ -519,9 +537,11 @@ class ModelStore:
 
     # ------------------------------------------------------------ reading
 
-    def list(self) -> list[StoredModel]:
-        """Every model, the bundled ones first; broken entries are listed with their error."""
-        return (self._bundled.entries() if self._bundled else []) + self._own.entries()
+    def list(self, class_id: str | None = None) -> list[StoredModel]:
+        """Every model, the bundled ones first; broken entries are listed with their error. With
+        `class_id`, those that class may use (`StoredModel.seen_in`)."""
+        found = (self._bundled.entries() if self._bundled else []) + self._own.entries()
+        return found if class_id is None else [m for m in found if m.broken or m.seen_in(class_id)]
 
     def get(self, name: str) -> StoredModel:
         validate_name(name)
@@ -570,28 +590,39 @@ class ModelStore:
 
     # ------------------------------------------------------------ the default model
 
-    def default(self) -> StoredModel:
-        """The chosen default if it is whole, else the bundled model, else the first whole one."""
-        chosen = self._own.default_name()
+    def default(self, class_id: str = MAIN) -> StoredModel:
+        """The class's chosen default if it is whole and the class's to use, else the bundled
+        model, else the first whole one the class may use."""
+        chosen = self._own.default_name(class_id)
         if chosen:
             try:
                 entry = self.get(chosen)
-                if not entry.broken:
+                if not entry.broken and entry.seen_in(class_id):
                     return entry
             except StoreError:
                 pass  # a default that was deleted or renamed falls back below
-        whole = [m for m in self.list() if not m.broken]
+        whole = [m for m in self.list(class_id) if not m.broken]
         if not whole:
             raise StoreError(f"no usable model: train one with `python -m training` (store: {self.where})")
         return whole[0]
 
     def set_default(self, name: str, by: Person) -> None:
-        """The model the Draw page and the gallery start with, for everyone: the teacher's choice."""
+        """The model the Draw page and the gallery start with, for everyone of `by`'s class: its teacher's choice."""
         require(by, "set_default")
         entry = self.get(name)
         if entry.broken:
             raise StoreError(f"model {name!r} is broken and cannot be the default: {entry.error}")
-        self._own.set_default_name(name)
+        if not entry.seen_in(by.class_id):
+            raise StoreError(f"model {name!r} is another class's (its teacher may share it with the school)")
+        self._own.set_default_name(name, by.class_id)
+
+    def set_shared(self, name: str, shared: bool, by: Person) -> None:
+        """A model of `by`'s class shared with every class of the school, or taken back (its class's teacher's)."""
+        require(by, "share_model", f" ({name})")
+        entry = self.get(name)
+        if entry.bundled or entry.broken or entry.record.get("class_id", MAIN) != by.class_id:
+            raise StoreError(f"{name!r} is not a model of this class, so it is not this class's to share")
+        self._tables().set_shared(name, shared)
 
     # ------------------------------------------------------------ writing
 

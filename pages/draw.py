@@ -19,6 +19,7 @@ from pages.common.explain import why
 from pages.common.keep import clear_canvas, keep_controls
 from pages.common.number import number_mode
 from pages.common.payloads import canvas_picture, decoded, within_budget
+from pages.common.people import my_class
 
 through_app_frame()
 
@@ -282,7 +283,7 @@ def uploads(predictor: Predictor, entry: StoredModel) -> None:
 
 st.title("Draw a digit")
 st.html(NARROW_SCREEN_CSS)
-entry, entries = model_picker("draw_model")
+entry, entries = model_picker("draw_model", my_class())
 predictor = predictor_of(entry)
 mode = st.segmented_control(
     "Mode", ["One digit", "Write a number"], default="One digit", key="draw_mode", label_visibility="collapsed"

@@ -73,7 +73,7 @@ def board() -> None:
     if not runs:
         st.info("No experiment yet: queue one above.")
         return
-    records = {m.name: m.record for m in store.list() if not m.broken}
+    records = {m.name: m.record for m in store.list(my_class()) if not m.broken}
     table = results(runs, records)
     names = list(dict.fromkeys(reversed(table["experiment"].tolist())))  # newest first
     if st.session_state.get("exp_show") not in names:

@@ -286,7 +286,7 @@ def comparison(entry: StoredModel, probabilities: np.ndarray, others: list[Store
 
 # ---------------------------------------------------------------- the page
 
-entry, entries = model_picker("gallery_model")
+entry, entries = model_picker("gallery_model", my_class())
 images = choose_images()
 if images is not None:
     probabilities = probabilities_of(entry, images)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from model_store import ModelStore, Predictor, StoredModel, StoreError
 from model_store.archives import ArchiveError, check_keras
+from model_store.database import MAIN
 from model_store.jobs import Job, job_of, start
 from model_store.preprocess import NORMALIZATIONS
 from model_store.roles import NotAllowed, Person, owns
@@ -216,8 +217,21 @@ def actions(entry: StoredModel, default: str | None, person: Person) -> None:
     if not person.teacher:
         st.caption(TEACHERS_NOTE)
     if entry.bundled:
-        st.caption("The bundled model ships with the app: it cannot be renamed or deleted.")
+        st.caption("The bundled model ships with the app, every class's: it cannot be renamed or deleted.")
         return
+    shared = bool(entry.record.get("shared"))
+    ours = entry.record.get("class_id", MAIN) == person.class_id
+    if (
+        st.toggle(
+            "Shared with every class of the school",
+            value=shared,
+            key=f"models_shared_{entry.name}",
+            disabled=not (person.teacher and ours),
+        )
+        != shared
+    ):
+        if attempt(lambda: store.set_shared(entry.name, not shared, person)):
+            st.rerun()
     rename_col, delete_col = st.columns(2)
     with rename_col.form("models_rename_form"):
         new_name = st.text_input("New name", value=entry.name, key="models_new_name", disabled=student)
@@ -264,8 +278,8 @@ def upload(person: Person) -> None:
 
 
 person = me()
-models = store.list()
-default = store.default().name if any(not m.broken for m in models) else None
+models = store.list(person.class_id)
+default = store.default(person.class_id).name if any(not m.broken for m in models) else None
 mine_only = st.segmented_control("Models", ["Mine", "Everyone's"], default="Everyone's", key="models_whose") == "Mine"
 if mine_only:
     models = [m for m in models if owns(person, m.record.get("owner"))]

@@ -182,7 +182,7 @@ st.html(CSS)
 title, picker = st.columns([2, 1])
 title.title("MNIST Lab: draw, and the model reads it")
 with picker:
-    entry, _ = model_picker("present_model")
+    entry, _ = model_picker("present_model", my_class())
 page = st.container(horizontal=True, gap="large")
 left, right = page.container(width=CANVAS + ANSWER + 64), page.container(width="stretch")  # 64: the large gap
 with left:

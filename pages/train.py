@@ -16,7 +16,7 @@ from model_store.roles import NotAllowed, owns
 from model_store.status import Status
 from pages.common import attempt, plain, through_app_frame
 from pages.common.curves import curve_chart, curve_charts
-from pages.common.people import me
+from pages.common.people import me, my_class
 from pages.common.train_form import form, limits_note, teach_form
 from training.cluster import ClusterUnavailable
 from training.config import TrainConfig
@@ -250,7 +250,7 @@ def use_it(name: str) -> None:
             st.toast(f"{name} is now the default model, for everyone")
     else:
         st.session_state["draw_model"] = name
-        st.toast(f"Your Draw page now reads with {name}; the class's default stays {store.default().name}")
+        st.toast(f"Your Draw page now reads with {name}; the class's default stays {store.default(person.class_id).name}")
 
 
 # ---------------------------------------------------------------- any stored model's curves
@@ -258,7 +258,7 @@ def use_it(name: str) -> None:
 
 def compare_runs() -> None:
     st.subheader("Compare runs")
-    trained = [m for m in store.list() if not m.broken and m.record.get("history")]
+    trained = [m for m in store.list(my_class()) if not m.broken and m.record.get("history")]
     if not trained:
         st.caption("Train a model to see its curves here.")
         return

@@ -361,3 +361,29 @@ def test_a_class_bounds_its_new_guests_an_hour_and_its_saves_a_minute_whatever_t
     with pytest.raises(model_store.drawings.TooManySaves, match="the class saved 5 drawings in the last minute"):
         here.add(ink(6), 1, "guest-0", browser="guest-6")
     assert Drawings(class_id=seven.id).add(ink(1), 1, "ada", browser="ada-id")  # 7B saves on
+
+
+def test_a_model_is_its_classs_until_its_teacher_shares_it_and_each_class_has_its_default(engine, store, tiny):
+    from model_store.store import StoreError
+
+    seven = Classes().create("7B", TERMINAL)
+    teacher_7b = replace(TERMINAL, class_id=seven.id)
+
+    def saved(name: str, **record) -> None:
+        store.save(tiny[0], {"name": name, "architecture": "dense-128", "normalization": "scale", **record})
+
+    saved("sevens-net", class_id=seven.id)
+    saved("older-net")  # from before classes: the install's own class's
+    assert [m.name for m in store.list(seven.id)] == ["sevens-net"] and [m.name for m in store.list(MAIN)] == ["older-net"]
+    with pytest.raises(StoreError, match="another class's"):
+        store.set_default("sevens-net", TERMINAL)
+    store.set_default("sevens-net", teacher_7b)
+    assert store.default(seven.id).name == "sevens-net" and store.default(MAIN).name == "older-net"
+    with pytest.raises(NotAllowed):
+        store.set_shared("sevens-net", True, replace(STUDENT, class_id=seven.id))
+    with pytest.raises(StoreError, match="not a model of this class"):
+        store.set_shared("sevens-net", True, TERMINAL)  # the install's class's teacher: not theirs to share
+    store.set_shared("sevens-net", True, teacher_7b)
+    assert sorted(m.name for m in store.list(MAIN)) == ["older-net", "sevens-net"]
+    store.set_shared("sevens-net", False, teacher_7b)
+    assert [m.name for m in store.list(MAIN)] == ["older-net"]

@@ -26,7 +26,7 @@ import ray
 from ray import exceptions
 
 from model_store import ModelStore
-from model_store.database import not_counted
+from model_store.database import MAIN, not_counted
 from model_store.files import runs_root
 from model_store.roles import maker
 from model_store.status import FINISHED, Status
@@ -252,6 +252,7 @@ class Copier:
         store = ModelStore()  # this machine's cache of the class database's models; never a path a record names
         owner = maker(config.get("owner"), config.get("session"))
         record = {**result["record"], "name": _free_name(store, result["record"]["name"]), "owner": owner}
+        record["class_id"] = config.get("class_id", MAIN)  # the class the run was queued in: its model is that class's
         try:
             entry = store.save(result["model"], record, result["probabilities"])
         except (StoreError, OSError) as err:  # a full disk, a store that is not a folder, a save under way

@@ -436,7 +436,8 @@ def import_model(model: keras.Model, name: str, normalization: str, store: Model
     store.check_free(name)
 
     def record_of(evaluation: Evaluation) -> dict:
-        return {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None, "owner": by.maker}
+        record = {**_model_record(name, "uploaded", normalization, model, evaluation), "config": None, "owner": by.maker}
+        return record | {"class_id": by.class_id}
 
     return finish(model, normalization, store, record_of)[0]
 

@@ -168,7 +168,8 @@ def keep_checkpoint(run_id: str, store: ModelStore) -> StoredModel:
     seconds = run.latest.elapsed if run.latest else 0.0
     # The checkpoint holds the best finished epoch; the record says the run was interrupted.
     fitted = Fitted(history, seconds, "interrupted", best_epoch(history, c.monitor), reports_of(run.events))
-    entry, _ = finish(model, c.normalization, store, lambda evaluation: make_record(c, model, fitted, evaluation))
+    record = lambda evaluation: {**make_record(c, model, fitted, evaluation), "class_id": run.config.get("class_id", MAIN)}  # noqa: E731
+    entry, _ = finish(model, c.normalization, store, record)
     records().set_status(run_id, {"model": entry.name})
     return entry
 

@@ -142,11 +142,11 @@ def probability_chart(probabilities: np.ndarray) -> dict:
     }
 
 
-def model_picker(key: str) -> tuple[StoredModel, list[StoredModel]]:
-    """A picker over the usable stored models, the default one first chosen; the chosen entry and
-    all of them. Without any model the page says how to get one and stops."""
+def model_picker(key: str, class_id: str) -> tuple[StoredModel, list[StoredModel]]:
+    """A picker over the usable stored models the class may use, its default first chosen; the
+    chosen entry and all of them. Without any model the page says how to get one and stops."""
     store = ModelStore()
-    listed = store.list()
+    listed = store.list(class_id)
     entries = [m for m in listed if not m.broken]
     if broken := [m.name for m in listed if m.broken]:
         st.caption(f":material/warning: Not offered, broken: {', '.join(broken)}. The Models page says why.")
@@ -155,7 +155,7 @@ def model_picker(key: str) -> tuple[StoredModel, list[StoredModel]]:
         st.stop()
     names = [m.name for m in entries]
     if st.session_state.get(key) not in names:  # first visit, or the chosen model is gone
-        st.session_state[key] = store.default().name
+        st.session_state[key] = store.default(class_id).name
 
     def label(name: str) -> str:
         accuracy = entries[names.index(name)].record.get("metrics", {}).get("test_accuracy")

@@ -112,7 +112,7 @@ def teach_form(store: ModelStore) -> None:
     except DatabaseError as err:
         st.error(str(err), icon=":material/error:")
         return
-    whole = [m.name for m in store.list() if not m.broken]
+    whole = [m.name for m in store.list(my_class()) if not m.broken]
     st.caption(
         "The class drawings are split per digit into a teaching part and a held-back part; the teaching part is mixed "
         "with MNIST training images so the model does not forget MNIST. The result is stored as a new model."
@@ -123,7 +123,9 @@ def teach_form(store: ModelStore) -> None:
     recipe = PRESETS["teach"]
     with st.form("train_teach_form"):
         a, b, c = st.columns(3)
-        base = a.selectbox(option_of("teach").label, whole, index=whole.index(store.default().name), key="train_teach_base")
+        base = a.selectbox(
+            option_of("teach").label, whole, index=whole.index(store.default(my_class()).name), key="train_teach_base"
+        )
         name = field_input(b, "name", "train_teach_name", "New model's name")
         # A teaching run's ranges are narrower than a new model's: a few epochs, a small rate, MNIST always mixed in.
         epochs = field_input(c, "epochs", "train_teach_epochs", within=(1, 50), value=recipe.epochs)
