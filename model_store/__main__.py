@@ -365,6 +365,8 @@ def cmd_teachers(store: ModelStore, args: argparse.Namespace) -> int:
         if args.action == "list":
             return _list_teachers(accounts)
         if args.action == "add":
+            if args.email:  # checked first: a refused address leaves no account half made
+                accounts.check_email_free(args.email)
             name = accounts.add(args.name, _new_password())
             if args.email:
                 accounts.set_email(name, args.email)

@@ -61,7 +61,8 @@ class Accounts:
         self.db = db or Database()
 
     def add(self, name: str, password: str) -> str:
-        """A new teacher account; NameRefused when the name (or one that looks the same) is taken."""
+        """A new teacher account; NameRefused when the name (or one that looks the same) is taken.
+        The command line's; on a page, the school admin's (`people.Register.add_teacher`)."""
         name, hashed = clean_name(name), password_hasher().hash(check_password(password))  # hashed before the lock is taken
         with self.db.write(lock="teachers") as db:
             if any(looks(held) == looks(name) for held in db.execute(select(teacher_accounts.c.name)).scalars()):
@@ -90,14 +91,14 @@ class Accounts:
         """The school account (e-mail) that signs this teacher in through single sign-on; "" for none."""
         email = clean_email(email) if email.strip() else None
         with self.db.write(lock="teachers") as db:
-            if (
-                email
-                and db.execute(
-                    select(teacher_accounts.c.name).where(teacher_accounts.c.email == email, teacher_accounts.c.name != name)
-                ).first()
-            ):
-                raise ValueError(f"{email} is another teacher's school account already")
+            if email:
+                _refuse_taken(db, email, name)
             self._change(db, name, email=email)
+
+    def check_email_free(self, email: str) -> None:
+        """ValueError when `email` is no address, or another teacher's already."""
+        with self.db.read() as db:
+            _refuse_taken(db, clean_email(email), None)
 
     def remove(self, name: str) -> None:
         with self.db.write() as db:
@@ -109,6 +110,18 @@ class Accounts:
         if db.execute(update(teacher_accounts).where(teacher_accounts.c.name == name).values(**values)).rowcount == 0:
             raise NoSuchTeacher(name)
         end_sign_ins(db, name)
+
+
+def _refuse_taken(db: Connection, email: str, name: str | None) -> None:
+    held = db.execute(select(teacher_accounts.c.name).where(teacher_accounts.c.email == email)).scalar()
+    if held is not None and held != name:
+        raise ValueError(f"{email} is another teacher's school account already")
+
+
+def is_admin(db: Connection, account: str | None) -> bool:
+    """Whether a sign-in is the school admin's: the install's first teacher (`first`), or the
+    install's password while the school has no accounts. The admin makes the other teachers."""
+    return account == first(db)
 
 
 def clean_email(email: str) -> str:

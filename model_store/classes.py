@@ -4,17 +4,19 @@
   drawings, people, runs, limits and lessons. MAIN is the install's own class: a one-class
   install never makes another, and a visitor who has joined none is its guest.
 - The join code is CODE_LENGTH letters of CODE_LETTERS (no 0/O, 1/I/L to misread): 31^8, about
-  8.5e11 codes. Wrong codes are counted for the whole school (a script makes new cookies
-  for free, so a count per browser would not hold it): at most WRONG_CODES a minute, then every
-  try waits for the minute to end. At that rate, finding one of 100 classes' codes takes
-  over 500 years on average; a flood of wrong codes holds up joining for a minute, never a
-  session already open.
+  8.5e11 codes. Wrong codes are counted per address (WRONG_CODES a minute) and for the whole
+  school (SCHOOL_CODES), never per cookie (a script makes new ones for free); past either, every
+  try from there waits for the minute to end. At the school's rate, about 6e7 guesses a year:
+  finding one of 100 classes' codes takes about 135 years on average. A flood from one address
+  holds up only that address; a flood from many, joining by code for a minute, never a session
+  already open.
 - A student joins with the code, their name and a secret a child can keep: two words from
   WORDS (picked from lists, so nothing is misspelt). The first join chooses it; from then on the
   same three lead to the same person, on any browser, so their drawings, models and runs follow
-  them. The secret is kept as its argon2id hash. Wrong secrets are counted per student: after
-  SECRET_TRIES, waits double from a minute to an hour. The teacher resets a forgotten one
-  (`reset_secret`): new words, shown once.
+  them. The secret is kept as its argon2id hash. Wrong secrets are counted per student (before
+  the words are checked): after SECRET_TRIES, waits from FIRST_WAIT doubling to LONGEST_WAIT; a
+  quiet day starts the count again. The teacher resets a forgotten one (`reset_secret`): new
+  words, shown once.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from model_store.accounts import clean_email, password_hasher
 from model_store.database import MAIN, Database, people, students, upsert, wrong_passwords
 from model_store.database import classes as table
 from model_store.names import clean_name, looks
+from model_store.people import QUIET_SECONDS, holders_of, wait_after
 from model_store.roles import Person, require
 
 CODE_LETTERS = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -41,7 +44,6 @@ SCHOOL_CODES = 120  # a minute, from anywhere: what bounds guessing when address
 SECRET_TRIES = 10  # wrong secret words in a row for one student before waits start
 FIRST_WAIT, LONGEST_WAIT = 30.0, 900.0  # then waits double, at most a quarter of an hour
 _hashing = threading.BoundedSemaphore(2)  # argon2 checks at once in a process: each takes 64 MiB and ~0.1 s of a core
-LIMITS = "limits"
 
 # Two of these make a student's secret: short, concrete, easy to picture (256, so 65,536 pairs).
 WORDS = tuple(
@@ -98,11 +100,6 @@ class Class:
     teacher: str | None  # the account it belongs to; None: every teacher's
     guests: bool  # visitors may draw in it without joining
     created: str
-
-
-def limits_key(class_id: str) -> str:
-    """The setting a class's limits are kept in (`training.limits`): "limits" for the install's own, as every release has."""
-    return LIMITS if class_id == MAIN else f"{LIMITS}:{class_id}"
 
 
 def new_code() -> str:
@@ -192,10 +189,11 @@ class Classes:
         name, words = clean_name(name), _checked_words(words)
         found = self._by_code(code, now, source)
         with self.db.read() as db:
-            holder = _holder(db, found.id, name)
+            holders = holders_of(db, found.id, name)
+            holder = min(holders) if len(holders) == 1 else None
             hashed = db.execute(select(students.c.secret).where(students.c.person == holder)).scalar() if holder else None
-        if hashed is None and holder not in (None, person):
-            raise WrongJoin(f"{name!r} is a guest's name in {found.name} (no secret was chosen for it): pick another name")
+        if hashed is None and holders - {person}:
+            raise WrongJoin(f"{name!r} is someone's name in {found.name} who chose no secret words: pick another name")
         if hashed is None:  # a new student, or this browser's guest choosing a secret
             return found, self._enrol(found, name, words, person)
         self._check_secret(holder, hashed, words, now)
@@ -222,8 +220,7 @@ class Classes:
         with _hashing:  # slow on purpose: before the lock, not under it
             hashed = password_hasher().hash(" ".join(words))
         with self.db.write(lock="names") as db:
-            holder = _holder(db, found.id, name)
-            if holder not in (None, person):
+            if holders_of(db, found.id, name) - {person}:
                 raise WrongJoin(f"{name!r} was just taken in {found.name}: pick another name")
             upsert(
                 db,
@@ -246,12 +243,10 @@ class Classes:
         scope = f"secret:{student}"
         with self.db.write(lock=scope) as db:
             row = db.execute(select(wrong_passwords).where(wrong_passwords.c.scope == scope)).first()
-            wrong = row.wrong if row else 0
-            if (
-                wrong >= SECRET_TRIES
-                and (wait := row.last + min(FIRST_WAIT * 2 ** (wrong - SECRET_TRIES), LONGEST_WAIT) - now) > 0
-            ):
+            wrong, last = (row.wrong, row.last) if row else (0, 0.0)
+            if wait := wait_after(wrong, last, SECRET_TRIES, now, FIRST_WAIT, LONGEST_WAIT):
                 raise JoinWait(f"Too many wrong secret words for this student: wait {wait:.0f} s before the next try.", wait)
+            wrong = 0 if now - last > QUIET_SECONDS else wrong  # a quiet day starts the count again
             upsert(db, wrong_passwords, {"scope": scope, "wrong": wrong + 1, "last": now}, ("scope",), ("wrong", "last"))
         try:
             with _hashing:
@@ -285,10 +280,12 @@ class Classes:
         require(by, "reset_secret")
         class_id = by.class_id
         words = new_secret()
-        hashed = password_hasher().hash(" ".join(words))
+        with _hashing:
+            hashed = password_hasher().hash(" ".join(words))
         with self.db.write(lock="names") as db:
-            holder = _holder(db, class_id, clean_name(name))
-            if holder is None or db.execute(select(students.c.person).where(students.c.person == holder)).first() is None:
+            joined = select(students.c.person).where(students.c.class_id == class_id)
+            holder = next(iter(holders_of(db, class_id, clean_name(name)) & set(db.execute(joined).scalars())), None)
+            if holder is None:
                 raise ClassError(f"no student of this class is called {name!r}")
             db.execute(update(students).where(students.c.person == holder).values(secret=hashed))
             db.execute(delete(wrong_passwords).where(wrong_passwords.c.scope == f"secret:{holder}"))
@@ -304,12 +301,6 @@ def _checked_words(words) -> tuple[str, str]:
     if len(words) != 2 or any(w not in WORDS for w in words):
         raise WrongJoin("a secret is two words from the lists")
     return words
-
-
-def _holder(db: Connection, class_id: str, name: str) -> str | None:
-    """The person of the class whose name looks like `name`."""
-    rows = db.execute(select(people.c.browser, people.c.name).where(people.c.class_id == class_id))
-    return next((browser for browser, held in rows if looks(held) == looks(name)), None)
 
 
 def _refuse_in_window(db: Connection, scope: str, now: float, allowed: int) -> None:

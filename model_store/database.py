@@ -64,6 +64,17 @@ KNOWN_VERSIONS = (
 )  # every schema version this release knows (model_store/migrations/versions)
 HEAD = KNOWN_VERSIONS[-1]
 MAIN = "main"  # the install's own class (`classes`)
+
+
+CLASS_SETTINGS = ("limits", "default_model")  # the settings each class has its own of (`class_key`)
+
+
+def class_key(base: str, class_id: str) -> str:
+    """A class's own setting (its limits, its default model): `base` for the install's own class,
+    as every release before classes kept it; `base:ID` for another."""
+    return base if class_id == MAIN else f"{base}:{class_id}"
+
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 metadata = MetaData()
@@ -163,7 +174,8 @@ students = Table(
     Column("email", Text),  # their school account's (single sign-on), once they joined signed in with it
 )
 
-# The class's settings, one JSON value a key: "limits" (`training.limits`), "default_model".
+# The settings, one JSON value a key: each class's "limits" (`training.limits`) and "default_model"
+# (`class_key`: "limits:ID" for a class other than the install's own), and "renames".
 settings = Table(
     "settings",
     metadata,

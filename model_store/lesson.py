@@ -44,13 +44,14 @@ from pathlib import Path
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from model_store.classes import LIMITS, limits_key
 from model_store.database import (
+    CLASS_SETTINGS,
     KNOWN_VERSIONS,
     MAIN,
     RENAMES,
     Database,
     bump,
+    class_key,
     metadata,
     model_files,
     models,
@@ -109,22 +110,27 @@ def copy_class(
         copied = _copy_runs(reading, writing, class_id, into)
         counts["runs"] = len(copied)
         _copy_settings(reading, writing, class_id, into)
-        counts["models"] = _copy_models(reading, writing)
+        counts["models"] = _copy_models(reading, writing, class_id, into)
         if settle is not None:
             settle(writing, copied)
         bump(writing, RENAMES)  # every process's copies of the drawings are read again
-        if not target.sqlite:  # ids were copied as they were: the next drawing's id comes after them
-            writing.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('drawings', 'id'), coalesce(max(id), 0) + 1, false) FROM drawings"
-            )
+        _next_drawing_id(target, writing)
     return counts
 
 
-def _copy(reading: Connection, writing: Connection, table, where, keep=lambda row: True, **values) -> int:
-    """The rows of `table` that `where` picks and `keep` keeps, from one database into the other
-    (with `values` in place of theirs); how many."""
+def _next_drawing_id(target: Database, writing: Connection) -> None:
+    """Ids were copied as they were: on PostgreSQL the next drawing's id is set to come after them."""
+    if not target.sqlite:
+        writing.exec_driver_sql(
+            "SELECT setval(pg_get_serial_sequence('drawings', 'id'), coalesce(max(id), 0) + 1, false) FROM drawings"
+        )
+
+
+def _copy(reading: Connection, writing: Connection, table, where, keep=lambda row: True, columns=None, **values) -> int:
+    """The rows of `table` that `where` picks and `keep` keeps (their `columns`, default all),
+    from one database into the other (with `values` in place of theirs); how many."""
     copied = 0
-    rows = reading.execution_options(yield_per=BATCH).execute(select(table).where(where))
+    rows = reading.execution_options(yield_per=BATCH).execute(select(*(columns or table.c)).where(where))
     for batch in rows.partitions():
         if kept := [row._asdict() | values for row in batch if keep(row)]:
             writing.execute(insert(table), kept)
@@ -141,12 +147,7 @@ def _copy_class_rows(reading: Connection, writing: Connection, table, class_id: 
     if backing_up:
         return _copy(reading, writing, table, where, class_id=into)
     if table is drawings_table and _ids_taken(reading, writing, class_id, into):
-        columns = [c for c in table.c if c.name != "id"]
-        copied = 0
-        for batch in reading.execution_options(yield_per=BATCH).execute(select(*columns).where(where)).partitions():
-            writing.execute(insert(table), [row._asdict() | {"class_id": into} for row in batch])
-            copied += len(batch)
-        return copied
+        return _copy(reading, writing, table, where, columns=[c for c in table.c if c.name != "id"], class_id=into)
     key = next(iter(table.primary_key.columns))
     elsewhere = set(writing.execute(select(key).where(table.c.class_id != into)).scalars())
     return _copy(reading, writing, table, where, keep=lambda row: row._mapping[key.name] not in elsewhere, class_id=into)
@@ -154,14 +155,7 @@ def _copy_class_rows(reading: Connection, writing: Connection, table, class_id: 
 
 def class_runs(connection: Connection, class_id: str) -> list[str]:
     """The ids of the class's runs (a run from before classes is the install's own class's)."""
-    found = []
-    for run_id, config in connection.execute(select(runs.c.id, runs.c.config)):
-        try:
-            if json.loads(config).get("class_id", MAIN) == class_id:
-                found.append(run_id)
-        except (ValueError, AttributeError):  # a damaged row is nobody's (`training.records` passes it over too)
-            continue
-    return found
+    return [run_id for run_id, config in connection.execute(select(runs.c.id, runs.c.config)) if _class_of(config) == class_id]
 
 
 def _ids_taken(reading: Connection, writing: Connection, class_id: str, into: str) -> bool:
@@ -188,27 +182,44 @@ def _copy_runs(reading: Connection, writing: Connection, class_id: str, into: st
 
 
 def _copy_settings(reading: Connection, writing: Connection, class_id: str, into: str) -> None:
-    """The class's limits; the install's own class's other settings (its default model) with it."""
-    writing.execute(delete(settings).where(settings.c.key == limits_key(into)))
-    found = reading.execute(select(settings.c.value).where(settings.c.key == limits_key(class_id))).scalar()
-    if found is not None:
-        writing.execute(insert(settings).values(key=limits_key(into), value=found))
-    if class_id == into == MAIN:
-        others = reading.execute(select(settings).where(~settings.c.key.startswith(LIMITS), settings.c.key != RENAMES)).all()
-        for key, value in others:
-            writing.execute(delete(settings).where(settings.c.key == key))
-            writing.execute(insert(settings).values(key=key, value=value))
+    """The class's own settings (CLASS_SETTINGS: its limits, its default model), and no other's."""
+    for base in CLASS_SETTINGS:
+        writing.execute(delete(settings).where(settings.c.key == class_key(base, into)))
+        found = reading.execute(select(settings.c.value).where(settings.c.key == class_key(base, class_id))).scalar()
+        if found is not None:
+            writing.execute(insert(settings).values(key=class_key(base, into), value=found))
 
 
-def _copy_models(reading: Connection, writing: Connection) -> int:
-    """Every model of `reading` put in, or in place of the one of the same name."""
-    names = list(reading.execute(select(models.c.name)).scalars())
-    for chunk in _chunks(names):
+def _copy_models(reading: Connection, writing: Connection, class_id: str, into: str) -> int:
+    """The class's models (a model from before classes: the install's own class's), put in as
+    class `into`'s, each in place of the one of the same name unless that is another class's."""
+    mine = [
+        (name, record)
+        for name, record in reading.execute(select(models.c.name, models.c.record))
+        if _class_of(record) == class_id
+    ]
+    theirs = {name for name, record in writing.execute(select(models.c.name, models.c.record)) if _class_of(record) != into}
+    kept = [(name, record) for name, record in mine if name not in theirs]
+    for chunk in _chunks([name for name, _ in kept]):
         writing.execute(delete(model_files).where(model_files.c.model.in_(chunk)))
         writing.execute(delete(models).where(models.c.name.in_(chunk)))
-        _copy(reading, writing, models, models.c.name.in_(chunk))
         _copy(reading, writing, model_files, model_files.c.model.in_(chunk))
-    return len(names)
+    for name, record in kept:
+        saved = reading.execute(select(models.c.saved).where(models.c.name == name)).scalar()
+        writing.execute(
+            insert(models).values(name=name, saved=saved, record=json.dumps({**json.loads(record), "class_id": into}))
+        )
+    return len(kept)
+
+
+def _class_of(config: str) -> str | None:
+    """The class a run's config or a model's record (JSON) belongs to; None for a damaged one
+    (nobody's: `training.records` passes such a row over too)."""
+    try:
+        found = json.loads(config)
+        return found.get("class_id", MAIN) if isinstance(found, dict) else None
+    except ValueError:
+        return None
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
@@ -224,10 +235,7 @@ def copy_rows(source: Database, target: Database) -> dict[str, int]:
         for table in metadata.sorted_tables:
             writing.execute(delete(table))
             counts[table.name] = _copy(reading, writing, table, True)
-        if not target.sqlite:  # ids were copied as they were: the next drawing's id comes after them
-            writing.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('drawings', 'id'), coalesce(max(id), 0) + 1, false) FROM drawings"
-            )
+        _next_drawing_id(target, writing)
     return counts
 
 
@@ -409,19 +417,29 @@ def restore(source: Path, by: Person, db: Database | None = None, store: ModelSt
     summary = check_backup(source)
     backup(lessons_root() / datetime.now().strftime("before-restore-%Y%m%d-%H%M%S-%f"), by, db)
     copy_class(Database(source / DATABASE), db, summary.get("class_id", MAIN), by.class_id, settle=_settle_runs)
-    _restore_files(source, store, db)
+    _restore_files(source, store, db, by.class_id)
     return summary
 
 
-def _restore_files(source: Path, store: ModelStore, db: Database) -> None:
+def _restore_files(source: Path, store: ModelStore, db: Database, class_id: str) -> None:
     """An earlier release's backup, whose models and runs are files beside its database, has them
-    imported into the class database."""
+    imported into the class database, as class `class_id`'s."""
+    with db.read() as reading:
+        had = set(reading.execute(select(models.c.name)).scalars()) | set(reading.execute(select(runs.c.id)).scalars())
     if (source / "models").is_dir():
         store.import_folder(source / "models")
-    if (source / "runs").is_dir():
-        with db.write(lock="migrate") as writing:
+    with db.write(lock="migrate") as writing:
+        if (source / "runs").is_dir():
             import_runs(source / "runs", writing)
-            _settle_runs(writing, class_runs(writing, MAIN))
+        for table, key, column in ((models, models.c.name, models.c.record), (runs, runs.c.id, runs.c.config)):
+            for name, text in writing.execute(select(key, column)).all():
+                if name not in had:  # imported just now: the class's
+                    writing.execute(
+                        update(table)
+                        .where(key == name)
+                        .values({column.name: json.dumps({**json.loads(text), "class_id": class_id})})
+                    )
+        _settle_runs(writing, [r for r in class_runs(writing, class_id) if r not in had])
 
 
 def lessons_root() -> Path:

@@ -10,8 +10,8 @@ restart of the app.
   Only the teacher merges two people under one name (a student who used two computers).
 - What a person makes (models, runs, drawings) carries their name and id; it is theirs through
   the id (`roles.owns`), so a name given up and taken by someone else brings nothing with it. When
-  a name changes, everything carrying it changes with it (`rename`, and
-  `training.runs.rename_person` for the models and runs).
+  a person's name changes, what they made changes with it, found by their id, never by the name
+  (`rename`, and `training.runs.rename_person` for the models and runs).
 - A guest has no row until they save something: a name is written then (`name_for`).
 - Wrong teacher passwords are counted per browser session and for the whole app: a browser that
   forges fresh cookies gets fresh counts of its own but not a fresh app count. Waits double with
@@ -34,7 +34,7 @@ from model_store import accounts
 from model_store.accounts import IDLE_SECONDS
 from model_store.database import MAIN, RENAMES, Database, bump, drawings, people, students, teachers, upsert, wrong_passwords
 from model_store.names import MAX_NAME, NameRefused, clean_name, looks
-from model_store.roles import Person, is_teacher, password_matches, require
+from model_store.roles import NotAllowed, Person, is_teacher, password_matches, require
 
 BROWSER_TRIES, APP_TRIES = 5, 20  # wrong passwords in a row before waits start
 FIRST_WAIT, LONGEST_WAIT = 60.0, 3600.0  # seconds; each wrong password past the allowance doubles the wait
@@ -96,7 +96,7 @@ class TooManyTries(PermissionError):
         self.seconds = seconds
 
 
-def _holders(db, class_id: str, name: str) -> set[str]:
+def holders_of(db, class_id: str, name: str) -> set[str]:
     """The people of the class who carry `name`, or a name that looks the same (any case, look-alike
     letters): those of its register, and those whose drawings in it carry the name (a teacher's
     register row may be another class's: their name is still theirs here)."""
@@ -126,10 +126,14 @@ def guest_name() -> str:
     return f"guest-{secrets.token_hex(5)}"
 
 
-def _wait(wrong: int, last: float, allowed: int, now: float) -> float:
+def wait_after(
+    wrong: int, last: float, allowed: int, now: float, first: float = FIRST_WAIT, longest: float = LONGEST_WAIT
+) -> float:
+    """Seconds still to wait after `wrong` wrong tries in a row, the last at `last`: none within
+    the `allowed`, then `first`, doubling to at most `longest`; none once a quiet day has passed."""
     if wrong < allowed or now - last > QUIET_SECONDS:
         return 0.0
-    return max(0.0, last + min(FIRST_WAIT * 2 ** (wrong - allowed), LONGEST_WAIT) - now)
+    return max(0.0, last + min(first * 2 ** (wrong - allowed), longest) - now)
 
 
 class Register:
@@ -177,7 +181,7 @@ class Register:
         """Give this browser the name `wanted` (cleaned), unless another browser holds it."""
         name = clean_name(wanted)
         with self.db.write(lock="names") as db:  # the check and the write as one, for every app process
-            if _holders(db, self.class_id, name) - {browser}:
+            if holders_of(db, self.class_id, name) - {browser}:
                 raise _taken(db, self.class_id, name)
             since = datetime.now(UTC).isoformat(timespec="seconds")
             row = {"browser": browser, "name": name, "since": since, "class_id": self.class_id}
@@ -218,14 +222,16 @@ class Register:
         with self.db.write(lock="names") as db:  # who holds which name, read and changed as one
             in_class = people.c.class_id == self.class_id
             holders = set(db.execute(select(people.c.browser).where(people.c.name == old, in_class)).scalars())
-            holders |= (
-                {by.session} if db.execute(select(people.c.name).where(people.c.browser == by.session)).scalar() == old else set()
-            )
+            own = db.execute(select(people.c.name, people.c.class_id).where(people.c.browser == by.session)).first()
+            if own is not None and own.name == old:  # their own name, its row perhaps another class's (a teacher's)
+                holders.add(by.session)
+                if own.class_id != self.class_id and holders_of(db, own.class_id, new) - {by.session}:
+                    raise _taken(db, own.class_id, new)
             if not holders:
                 raise NameRefused(f"nobody in this class is called {old!r}")
             if holders - by.browsers:  # someone else's name, or one merged with another browser's
                 require(by, "rename_person", f" ({old})")
-            if others := _holders(db, self.class_id, new) - holders:
+            if others := holders_of(db, self.class_id, new) - holders:
                 if not merge:
                     raise _taken(db, self.class_id, new)
                 require(by, "rename_person", f" (merging {old} into {new})")
@@ -255,8 +261,8 @@ class Register:
 
     def _wait_left(self, db, browser: str, now: float, person: str) -> tuple[float, str]:
         counts = self._counts(db, browser)
-        mine = _wait(*counts.get(browser, (0, 0.0)), BROWSER_TRIES, now)
-        everyone = 0.0 if self._known(db, person) else _wait(*counts.get("app", (0, 0.0)), APP_TRIES, now)
+        mine = wait_after(*counts.get(browser, (0, 0.0)), BROWSER_TRIES, now)
+        everyone = 0.0 if self._known(db, person) else wait_after(*counts.get("app", (0, 0.0)), APP_TRIES, now)
         return max((mine, "browser"), (everyone, "app"))
 
     def _refuse_while_waiting(self, db, browser: str, now: float, person: str) -> None:
@@ -327,6 +333,23 @@ class Register:
             if now - row.seen > SEEN_EVERY:
                 db.execute(update(teachers).where(teachers.c.browser == browser).values(seen=now))
         return SignIn(row.until, row.account, row.sign_in), ""
+
+    def add_teacher(self, name: str, password: str, email: str, by: Person) -> str:
+        """A new teacher account (`accounts.Accounts.add`), made by the school admin: the command
+        line, or a sign-in of the install's first teacher that holds now (NotAllowed otherwise)."""
+        with self.db.read() as db:
+            if by.sign_in or not by.teacher:  # the command line and one person with no password set may
+                row = db.execute(
+                    select(teachers.c.account).where(teachers.c.person == by.session, teachers.c.sign_in == by.sign_in)
+                )
+                account = row.scalar()
+                holds = accounts.sign_in_holds(db, by.session, by.sign_in, time.time(), by.class_id)
+                if not (holds and accounts.is_admin(db, account)):
+                    raise NotAllowed("Only the school admin (the install's first teacher) may make teacher accounts.")
+        made = accounts.Accounts(self.db).add(name, password)
+        if email.strip():
+            accounts.Accounts(self.db).set_email(made, email)
+        return made
 
     def accounts_exist(self) -> bool:
         """Whether the school has teacher accounts: then a teacher signs in with name and password."""

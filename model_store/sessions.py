@@ -117,7 +117,8 @@ class Sessions:
         return Visit(token, person, kept=True, fresh=True, class_id=class_id)
 
     def move(self, visit: Visit, class_id: str) -> Visit:
-        """The session into another class (a teacher opening one of theirs; `classes` checks that)."""
+        """The session into another class (a teacher opening one of theirs: the page offers only
+        those, and every right is checked in the class it is used in, `accounts.teaches`)."""
         with self.db.read() as db:
             db.execute(update(sessions).where(sessions.c.token == visit.key).values(class_id=class_id))
         return replace(visit, class_id=class_id)

@@ -1,4 +1,5 @@
-"""The model store: every model of the class in the class database, beside the bundled model.
+"""The model store: the school's models in the class database, each its class's (or shared with
+every class: `StoredModel.seen_in`), beside the bundled model, which is every class's.
 
 In the class database (`model_store.database`), shared by every app machine of a school:
 
@@ -7,7 +8,7 @@ In the class database (`model_store.database`), shared by every app machine of a
     model_files   a row a file of a model: "model" (the .keras), "test_probabilities" (the test
                   set's probabilities, .npz), "map" (its map of the digits, .map.npz, once made:
                   `attach`); its checksum, size and bytes
-    settings      "default_model": the default model's name
+    settings      "default_model" (`database.class_key`: each class's own): the default model's name
 
 A save, a rename and a delete are each one transaction (a save under the database's lock on its
 name): a crash or a kill at any point leaves the whole model or none of it. Listing reads the
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import Connection, delete, insert, select, update
 
-from model_store.database import MAIN, Database, DatabaseError, model_files, models, settings, upsert
+from model_store.database import CLASS_SETTINGS, MAIN, Database, DatabaseError, class_key, model_files, models, settings, upsert
 from model_store.files import FULL, PROJECT_ROOT, free_bytes, in_mb, short_of_space, write_atomic
 from model_store.roles import Person, require
 
@@ -62,12 +63,18 @@ UNSURE = 0.6  # "Not sure" below this confidence, for a model without a calibrat
 SUFFIXES = {"model": ".keras", "test_probabilities": ".npz", "map": ".map.npz"}  # the kinds of file a model has
 CHECKSUM = re.compile(r"[0-9a-f]{64}")
 CACHE = ".cache"  # in the local models folder: the class database's files, named by checksum
-DEFAULT_KEY = "default_model"
+DEFAULT_KEY = CLASS_SETTINGS[1]
 
 
 def default_key(class_id: str) -> str:
-    """The setting a class's default model is kept in: DEFAULT_KEY for the install's own, as every release has."""
-    return DEFAULT_KEY if class_id == MAIN else f"{DEFAULT_KEY}:{class_id}"
+    """The setting a class's default model is kept in."""
+    return class_key(DEFAULT_KEY, class_id)
+
+
+def _of_class(entry: StoredModel, by: Person) -> None:
+    """A model is changed from its own class only (shared ones too: another class only uses it)."""
+    if entry.record.get("class_id", MAIN) != by.class_id:
+        raise StoreError(f"{entry.name!r} is another class's model: only its own class renames or deletes it")
 
 
 class StoreError(ValueError):
@@ -498,7 +505,7 @@ class _Tables:
             text = json.dumps({**current.record, "name": new_name})
             c.execute(update(models).where(models.c.name == name).values(name=new_name, record=text, saved=_now()))
             c.execute(update(model_files).where(model_files.c.model == name).values(model=new_name))
-            chosen = (settings.c.key == DEFAULT_KEY) & (settings.c.value == json.dumps(name))
+            chosen = settings.c.key.startswith(DEFAULT_KEY) & (settings.c.value == json.dumps(name))  # every class's
             c.execute(update(settings).where(chosen).values(value=json.dumps(new_name)))
 
     def delete(self, name: str) -> None:
@@ -681,6 +688,7 @@ class ModelStore:
         require(by, "rename_model", f" ({name})", owner=entry.record.get("owner"))
         if entry.bundled:
             raise StoreError(f"{name!r} is the bundled model; it cannot be renamed")
+        _of_class(entry, by)
         if entry.broken:
             raise StoreError(f"{name!r} is broken ({entry.error}); delete it instead")
         self.check_free(new_name)
@@ -725,6 +733,7 @@ class ModelStore:
         require(by, "delete_model", f" ({name})", owner=entry.record.get("owner"))
         if entry.bundled:
             raise StoreError(f"{name!r} is the bundled model; it cannot be deleted")
+        _of_class(entry, by)
         self._tables().delete(name)
 
     # ------------------------------------------------------------ the store before the class database

@@ -9,8 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from model_store import lesson
+from model_store.accounts import Accounts, is_admin
 from model_store.classes import ClassError, Classes
-from model_store.database import DatabaseError
+from model_store.database import Database, DatabaseError
 from model_store.names import NameRefused
 from model_store.people import Register
 from model_store.roles import TEACHER_ONLY, NotAllowed
@@ -76,10 +77,33 @@ def classes() -> None:
             attempt_class(lambda: Classes().create(name, person, teacher=account), f"Made {plain(name.strip())}.")
 
 
+def teachers() -> None:
+    """The school admin (the install's first teacher) makes the other teachers' accounts here, as
+    `python -m model_store teachers add` does."""
+    sign_in = teacher_sign_in()
+    try:
+        with Database().read() as db:
+            if sign_in is None or not is_admin(db, sign_in.account):
+                return
+        listed = Accounts().list()
+    except DatabaseError:
+        return
+    st.subheader("Teachers")
+    st.dataframe(pd.DataFrame({"teacher": [a.name for a in listed], "disabled": [a.disabled for a in listed]}), hide_index=True)
+    with st.form("class_teacher_form", clear_on_submit=True):
+        name_col, password_col, email_col = st.columns(3)
+        name = name_col.text_input("New teacher's name", key="class_teacher_name", max_chars=40)
+        password = password_col.text_input("Their password", type="password", key="class_teacher_password")
+        email = email_col.text_input("Their school e-mail (optional)", key="class_teacher_email")
+        if st.form_submit_button("Add the teacher", icon=":material/person_add:") and name.strip():
+            done = f"Added {plain(name.strip())}."
+            attempt_class(lambda: Register().add_teacher(name, password, email, person), done)  # the admin's right checked there
+
+
 def attempt_class(action, done: str) -> None:
     try:
         action()
-    except (ClassError, NameRefused, NotAllowed, DatabaseError) as err:
+    except (ClassError, NameRefused, NotAllowed, DatabaseError, ValueError) as err:
         st.error(plain(str(err)), icon=":material/error:")
     else:
         st.success(done, icon=":material/check:")
@@ -219,6 +243,7 @@ def lesson_zip() -> bytes:
 
 roles()
 classes()
+teachers()
 limits_form()
 people()
 if person.teacher:

@@ -1,5 +1,5 @@
 """Experiments: vary one option of a recipe, one queued run per value, and see the answers side by
-side as they come in: everyone's experiments on one live board."""
+side as they come in: the class's experiments on one live board."""
 
 import altair as alt
 import pandas as pd
@@ -66,7 +66,7 @@ def form() -> None:
 
 @st.fragment(run_every=2.0)
 def board() -> None:
-    """Every experiment's runs, everyone's, read from the runs' folders every two seconds."""
+    """Every experiment's runs in the class, everyone's, read from the class database every two seconds."""
     if problem():
         st.error(problem(), icon=":material/cloud_off:")
     runs = [r for r in list_runs(my_class()) if r.config.get("experiment")]

@@ -15,6 +15,7 @@ from model_store.roles import NotAllowed, Person, owns
 from pages.common import attempt, plain, predictor_of, through_app_frame
 from pages.common.charts import reliability_chart
 from pages.common.curves import curve_charts
+from pages.common.model_table import overview, owner_of
 from pages.common.people import me
 from training.calibration import calibrate, keep
 from training.curves import record_curves
@@ -24,34 +25,6 @@ through_app_frame()
 
 st.title("Models")
 store = ModelStore()
-
-
-def overview(models: list[StoredModel], default: str | None) -> None:
-    rows = [
-        {
-            "name": m.name,
-            "owner": owner_of(m),
-            "default": m.name == default,
-            "architecture": m.record.get("architecture"),
-            "test accuracy": m.record.get("metrics", {}).get("test_accuracy"),
-            "parameters": m.record.get("parameters"),
-            "training s": m.record.get("training_seconds"),
-            "created": m.record.get("created"),
-            "status": f"broken: {m.error}" if m.broken else ("bundled" if m.bundled else "ok"),
-        }
-        for m in models
-    ]
-    st.dataframe(
-        pd.DataFrame(rows),
-        hide_index=True,
-        column_config={"test accuracy": st.column_config.NumberColumn(format="percent")},
-    )
-
-
-def owner_of(entry: StoredModel) -> str:
-    if entry.bundled:
-        return "bundled"
-    return (entry.record.get("owner") or {}).get("name") or "teacher (command line or older)"
 
 
 def details(entry: StoredModel) -> None:

@@ -11,7 +11,6 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ModelStore, StoreError
-from model_store.database import MAIN
 from model_store.roles import NotAllowed, owns
 from model_store.status import Status
 from pages.common import attempt, plain, through_app_frame
@@ -103,7 +102,7 @@ def queue_panel() -> None:
     if problem():
         st.error(problem(), icon=":material/cloud_off:")
     person, everyone = me(), list_runs()  # the queue is the school's: a place counts every class's runs
-    runs = [r for r in everyone if r.config.get("class_id", MAIN) == person.class_id]
+    runs = [r for r in everyone if r.class_id == person.class_id]
     if not runs:
         st.info("No run yet: choose a recipe and press Train.")
         return
@@ -243,11 +242,11 @@ def teaching_results(t: dict) -> None:
 
 
 def use_it(name: str) -> None:
-    """The teacher makes it everyone's default; a student, the model of their own Draw page."""
+    """The teacher makes it the class's default; a student, the model of their own Draw page."""
     person = me()
     if person.teacher:
         if attempt(lambda: store.set_default(name, person)):
-            st.toast(f"{name} is now the default model, for everyone")
+            st.toast(f"{name} is now the class's default model, for everyone in it")
     else:
         st.session_state["draw_model"] = name
         st.toast(f"Your Draw page now reads with {name}; the class's default stays {store.default(person.class_id).name}")

@@ -303,7 +303,7 @@ def test_a_run_started_in_the_browser_shows_growing_curves_and_stops_with_its_mo
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.goto(f"{server.url}/train")
     page.wait_for_selector("text=No run yet", timeout=60_000)
-    pick_option(page, page.get_by_test_id("stSelectbox").first, "seed-d")  # the recipe picker
+    pick_option(page, page.get_by_test_id("stMain").get_by_test_id("stSelectbox").first, "seed-d")  # the recipe picker
     # The recipe fills the form on a rerun: submitting before it lands would send the old values.
     page.wait_for_function("() => document.querySelector('input[aria-label=\"Epochs\"]').value === '10'", timeout=15_000)
     page.get_by_role("textbox", name="Model name").fill("browser-run")

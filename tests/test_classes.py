@@ -81,7 +81,7 @@ def test_two_classes_drawings_people_runs_and_limits_are_invisible_to_each_other
     assert [r.config["name"] for r in list_runs(MAIN)] == ["b"] and len(list_runs()) == 2
 
 
-def test_a_classs_lesson_is_backed_up_restored_and_started_anew_without_touching_another_class(engine, store, tmp_path):
+def test_a_classs_lesson_is_backed_up_restored_and_started_anew_without_touching_another_class(engine, store, tiny, tmp_path):
     from model_store.lesson import backup, new_lesson, restore
     from training.limits import Limits, read_limits, save_limits
     from training.runs import archive_runs, list_runs
@@ -114,6 +114,21 @@ def test_a_classs_lesson_is_backed_up_restored_and_started_anew_without_touching
     assert here.arrays()[2].tolist() == [0, 1, 2] and read_limits(seven.id).epochs == 4
     assert there.arrays()[2].tolist() == [9, 8] and list(Register().people()) == ["bob"]
     assert [r.config["name"] for r in list_runs(seven.id)] == ["a"] and [r.config["name"] for r in list_runs(MAIN)] == ["b"]
+
+    # A class's backup holds its models only; a restore never replaces another class's model of the same name.
+    def saved(name: str, class_id: str, layers: int) -> None:
+        record = {"name": name, "architecture": f"dense-{layers}", "normalization": "scale", "class_id": class_id}
+        store.save(tiny[0], record, overwrite=True)
+
+    saved("net", seven.id, 1)
+    saved("mains-net", MAIN, 2)
+    backup(tmp_path / "7b-models", teacher_7b)
+    with Database(tmp_path / "7b-models" / "class.sqlite3").read() as db:
+        assert [r.name for r in db.execute(sql("SELECT name FROM models"))] == ["net"]
+    store.delete("net", teacher_7b)
+    saved("net", MAIN, 3)  # meanwhile the install's class has a model of that name
+    restore(tmp_path / "7b-models", teacher_7b, store=store)
+    assert store.get("net").record["architecture"] == "dense-3"  # not overwritten
     # A new lesson in 7B clears 7B's drawings and archives 7B's finished runs only.
     _, cleared, archived = new_lesson(teacher_7b, archive_runs)
     assert (cleared, archived) == (3, 1) and there.count() == 2 and [r.config["name"] for r in list_runs()] == ["b"]
@@ -205,7 +220,7 @@ def test_join_codes_have_no_look_alike_letters_and_class_names_no_look_alike_twi
         Classes().create("сlass 2", TERMINAL)  # a Cyrillic с: one script only
     with pytest.raises(NotAllowed):
         Classes().create("8A", STUDENT)
-    with pytest.raises(WrongJoin, match="a guest's name"):  # a guest of the class keeps their name
+    with pytest.raises(WrongJoin, match="chose no secret words"):  # a guest of the class keeps their name
         seven = Classes().create("7B", TERMINAL)
         Register(class_id=seven.id).claim("guest-id", "bob")
         Classes().join(seven.code, "bob", WORDS, "someone-else")
@@ -385,5 +400,38 @@ def test_a_model_is_its_classs_until_its_teacher_shares_it_and_each_class_has_it
         store.set_shared("sevens-net", True, TERMINAL)  # the install's class's teacher: not theirs to share
     store.set_shared("sevens-net", True, teacher_7b)
     assert sorted(m.name for m in store.list(MAIN)) == ["older-net", "sevens-net"]
+    for change in (lambda: store.delete("sevens-net", TERMINAL), lambda: store.rename("sevens-net", "mine-now", TERMINAL)):
+        with pytest.raises(StoreError, match="another class's model"):
+            change()  # shared: the install's class uses it, and changes nothing of it
     store.set_shared("sevens-net", False, teacher_7b)
     assert [m.name for m in store.list(MAIN)] == ["older-net"]
+
+
+def test_the_school_admin_adds_teachers_on_the_class_page_and_no_other_teacher_may(tiny_store, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from model_store.accounts import Accounts
+    from tests.conftest import run_clean
+
+    monkeypatch.setenv("MNIST_LAB_MODELS", str(tiny_store.root))
+    monkeypatch.setenv("MNIST_LAB_TEACHER_PASSWORD", "the install's password")
+    Accounts().add("Ms Lee", "lee's password")  # the first teacher: the school admin
+    Accounts().add("Mr Roe", "roe's password")
+    assert Register().attempt("desk-roe", "roe's password", "", account="Mr Roe", person="roe-id")
+    roe = Person("Mr Roe", "roe-id", teacher=True, sign_in=Register().teacher("desk-roe")[0].id)
+    for nobody in (roe, STUDENT):
+        with pytest.raises(NotAllowed, match="Only the school admin"):
+            Register().add_teacher("Eve", "a long password", "", nobody)
+    st.cache_data.clear()
+    at = run_clean(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60))
+    at.sidebar.text_input(key="who_password").set_value("the install's password")  # alone: the first teacher
+    run_clean(at)
+    run_clean(at.switch_page("pages/classroom.py"))
+    at.text_input(key="class_teacher_name").set_value("Ms Ng")
+    at.text_input(key="class_teacher_password").set_value("ng's long password")
+    at.text_input(key="class_teacher_email").set_value("ng@school.test")
+    at.button(key="FormSubmitter:class_teacher_form-Add the teacher").click()
+    run_clean(at)
+    assert [a.name for a in Accounts().list()] == ["Ms Lee", "Mr Roe", "Ms Ng"]
+    assert Register().attempt("desk-ng", "ng's long password", "", account="Ms Ng", person="ng-id")

@@ -607,10 +607,10 @@ def test_the_apps_own_ray_refuses_a_client_without_its_token_even_one_with_rays_
     start_sync()
     gcs = ray._private.worker._global_node.gcs_address
     default_file = Path.home() / ".ray" / "auth_token"
-    if not default_file.exists():  # as `ray start` or a plain ray.init() leaves it
-        ray_cli = str(Path(sys.executable).with_name("ray"))
-        subprocess.run([ray_cli, "get-auth-token", "--generate"], check=True, capture_output=True)
     base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    if not default_file.exists():  # as `ray start` or a plain ray.init() leaves it on a fresh machine
+        ray_cli = str(Path(sys.executable).with_name("ray"))  # without the app's token in its environment, or it writes none
+        subprocess.run([ray_cli, "get-auth-token", "--generate"], env=base, check=True, capture_output=True)
     ask = "import sys; from training.cluster import token_refused; print(token_refused(sys.argv[1], 5))"
     for given in ({}, {"RAY_AUTH_MODE": "token"}, {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "guessed"}):
         said = subprocess.run([sys.executable, "-c", ask, gcs], env=base | given, cwd=PROJECT, capture_output=True, text=True)

@@ -14,14 +14,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
-from model_store.classes import limits_key
-from model_store.database import MAIN, Database, DatabaseError
+from model_store.database import CLASS_SETTINGS, MAIN, Database, DatabaseError, class_key
 from model_store.roles import Person, is_teacher, require
 from model_store.zoo import ARCHITECTURES
 from training.config import TRAIN_SIZE, TrainConfig, option
 
 MOST_WAITING = 20  # the highest waiting limit the teacher may set
-SETTING = limits_key(MAIN)  # the install's own class's limits (another class's: limits_key)
+SETTING = CLASS_SETTINGS[0]  # the install's own class's limits (another class's: `limits_key`)
+
+
+def limits_key(class_id: str) -> str:
+    return class_key(SETTING, class_id)
 
 
 class OverLimit(ValueError):
@@ -47,7 +50,7 @@ class Limits:
         step=5000,
     )
     # The most runs one browser may have waiting: an experiment of the most values (8) fits.
-    waiting: int = limit(8, "Most runs waiting", 1, MOST_WAITING, "per browser")
+    waiting: int = limit(8, "Most runs waiting", 1, MOST_WAITING, "per person")
     # The most runs of one student training at once (the rest wait their turn); 0: no limit.
     running: int = limit(
         1, "Most runs training at once", 0, 64, "per student (0: no limit); their next run waits its turn, it is not refused"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import delete, func, select, update
 
-from model_store.database import Database, insert_new, run_events, run_files, upsert
+from model_store.database import MAIN, Database, insert_new, run_events, run_files, upsert
 from model_store.database import runs as runs_table
 from model_store.roles import maker
 from model_store.status import FINISHED, Status
@@ -60,6 +60,11 @@ class Run:
     @property
     def owner(self) -> str:
         return self.config.get("owner", "?")
+
+    @property
+    def class_id(self) -> str:
+        """The class it was queued in (a run from before classes: the install's own)."""
+        return self.config.get("class_id", MAIN)
 
     @property
     def spec(self) -> RunSpec:

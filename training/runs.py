@@ -129,7 +129,7 @@ def list_runs(class_id: str | None = None) -> list[Run]:
     their events: only the rows that changed since this process last listed are read. With
     `class_id`, that class's only; None: the whole school's (the queue is shared)."""
     listed = records().listed()
-    return listed if class_id is None else [r for r in listed if r.config.get("class_id", MAIN) == class_id]
+    return listed if class_id is None else [r for r in listed if r.class_id == class_id]
 
 
 def queue_places(runs: list[Run]) -> dict[str, tuple[int, float | None]]:

@@ -6,6 +6,8 @@ on any browser the same code, name and words lead to the same drawings, models a
 student's Sign out leaves a shared computer a new guest's.
 """
 
+import time
+
 import streamlit as st
 
 from model_store.classes import WORDS, Class, ClassError, Classes, new_secret
@@ -14,20 +16,20 @@ from model_store.names import NameRefused
 from model_store.roles import Person
 from model_store.sessions import Sessions, new_person
 from pages.common import plain
-from pages.common.people import SIGNED_OUT, become, current_visit, teacher_sign_in
+from pages.common.people import NAME_SECONDS, SIGNED_OUT, become, current_visit, teacher_sign_in
 from pages.common.sso import school_email, sign_on_button
 
 
 def the_class() -> Class | None:
-    """The class this tab is in, read once for its session (None when it cannot be read)."""
-    visit = current_visit()
-    kept = st.session_state.get("join_class")
-    if kept is None or kept.id != visit.class_id:
+    """The class this tab is in, read again every NAME_SECONDS (its teacher may shut its door to
+    guests); None when it cannot be read."""
+    visit, (kept, read) = current_visit(), st.session_state.get("join_class") or (None, 0.0)
+    if kept is None or kept.id != visit.class_id or time.time() - read > NAME_SECONDS:
         try:
             kept = Classes().get(visit.class_id)
         except (ClassError, DatabaseError):
             return None
-        st.session_state["join_class"] = kept
+        st.session_state["join_class"] = (kept, time.time())
     return kept
 
 

@@ -20,8 +20,9 @@ A Sign out here also signs out of the school account on this browser.
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
+from model_store.accounts import by_email
 from model_store.classes import Classes
-from model_store.database import MAIN, DatabaseError
+from model_store.database import MAIN, Database, DatabaseError
 from model_store.people import Register
 from model_store.sessions import Sessions, digest, new_token
 from pages.common import plain
@@ -60,13 +61,27 @@ def single_sign_on() -> None:
 
 
 def _match(email: str) -> None:
+    """The session made the account's teacher's or student's, unless it is already (a reload, a
+    new tab: renewing again would end the other tabs' session)."""
     visit, token = current_visit(), new_token()
-    if Register().single_sign_in(digest(token), email, visit.person):
-        become(Sessions().renew(visit, token, class_id=MAIN), f"Signed in with the school account {email}.")
+    with Database().read() as db:
+        account = by_email(db, email)
+    if account is not None:
+        here = Register(class_id=visit.class_id)
+        if (sign_in := here.teacher(visit.key)[0]) is not None and sign_in.account == account:
+            return
+        Register().single_sign_in(digest(token), email, visit.person)
+        theirs = here.teacher(digest(token))[1] != "elsewhere"  # the class it is in, if it is theirs
+        become(
+            Sessions().renew(visit, token, class_id=visit.class_id if theirs else MAIN),
+            f"Signed in with the school account {email}.",
+        )
         st.session_state.pop("join_student", None)
         return
     if found := Classes().student_by_email(email):
         person, class_id = found
+        if visit.kept and visit.person == person:
+            return
         become(Sessions().renew(visit, token, person=person, class_id=class_id), f"Welcome back ({email}).")
         st.session_state.pop("join_student", None)
         st.session_state.pop("join_class", None)
