@@ -323,7 +323,8 @@ def test_in_chromium_a_student_joins_then_signs_in_on_a_second_browser_and_finds
                 token = wait_for(lambda: student_token(people[0][0]))
                 Drawings(class_id=seven.id).add(ink(1), 1, "ada", browser=Sessions().person_of(token))
         (first, _), (second, page) = people
-        assert Sessions().person_of(student_token(first)) == Sessions().person_of(student_token(second))
+        both = [wait_for(lambda context=context: student_token(context)) for context in (first, second)]  # the cookies written
+        assert Sessions().person_of(both[0]) == Sessions().person_of(both[1])
         page.get_by_test_id("stSidebarNav").get_by_text("Data", exact=True).click()
         page.wait_for_url("**/data")
         # Their drawing is theirs here: they may delete it (another's shows the teacher's lock).
@@ -338,14 +339,19 @@ def test_in_chromium_a_student_joins_then_signs_in_on_a_second_browser_and_finds
 
 
 def join(page, code: str, name: str) -> None:
-    """The sidebar's Join your class, filled: the code, the name, the two words."""
-    page.locator("summary", has_text="Join your class").click()
+    """The sidebar's Join your class, filled: the code, the name, the two words. Each step waits for
+    the page's run before it (a loaded machine takes seconds to serve a fresh page)."""
+    summary = page.locator("summary", has_text="Join your class")
+    summary.wait_for(timeout=60_000)
+    settle(page)
+    summary.click()
     page.get_by_role("textbox", name="Class code").fill(code)
     page.get_by_role("textbox", name="Your name in the class").fill(name)
     for label, word in zip(("First secret word", "Second secret word"), WORDS):
         page.get_by_role("combobox", name=label).click()
         page.keyboard.type(word)
         page.keyboard.press("Enter")
+        settle(page)
     page.get_by_role("button", name="Join").click()
     expect(page.get_by_text("A student of 7B")).to_be_visible(timeout=60_000)
 
