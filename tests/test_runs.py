@@ -641,11 +641,13 @@ def test_a_failing_copy_is_shown_and_logged_and_a_dead_engine_thread_is_started_
 
     monkeypatch.setattr(copier, "sync", broken)
     copier.sync_once()
-    assert "failed (OSError: No space left on device); trying again" in runs_module.problem()
+    # The engine thread an earlier test started copies too: a copy of its own under way when the
+    # sync was replaced can end after this one and clear what it said, so the test waits for its next.
+    wait_for(lambda: "failed (OSError: No space left on device); trying again" in (runs_module.problem() or ""))
     assert "copying the training queue" in caplog.text  # in the server's log, with its traceback
     monkeypatch.setattr(copier, "sync", lambda: None)
     copier.sync_once()
-    assert runs_module.problem() is None  # said until the next copy succeeds
+    wait_for(lambda: runs_module.problem() is None)  # said until the next copy succeeds
 
     dead = threading.Thread(target=lambda: None)
     dead.start()
