@@ -25,6 +25,7 @@ from model_store.sessions import Sessions
 from tests.browser import running_app, settle
 from tests.conftest import ROOT, as_read, recorded_run, run_clean
 from tests.people import OTHER_STUDENT, STUDENT, TEACHER, signed_in_as_teacher
+from tests.test_sessions import sign_in as sign_in_in_chromium
 from tests.waiting import wait_for
 from training.config import PRESETS, TrainConfig
 from training.limits import SETTING, Limits, OverLimit, check_run, limits_problem, read_limits, save_limits
@@ -511,11 +512,8 @@ def test_in_chromium_a_student_cannot_delete_and_the_teacher_signed_in_can(brows
         field.fill("wrong")
         field.press("Enter")
         page.get_by_text("Wrong password: 4 more tries before a wait.").wait_for()
-        if not field.is_visible():  # the expander stays open across the note (it keeps its place)
-            page.get_by_text("Student. Teacher? Sign in").click()
-        field.fill(PASSWORD)
-        field.press("Enter")
-        page.get_by_text("Signed in as teacher").wait_for()
+        settle(page)
+        sign_in_in_chromium(page)  # the expander opened again if its page run closed it
         page.reload()  # the sign-in is the browser's, not the tab's session
         page.get_by_text("Signed in as teacher").wait_for(timeout=60_000)
         page.get_by_test_id("stMain").get_by_test_id("stSelectbox").first.click()
